@@ -1,0 +1,165 @@
+//! The attempt log: which models were tried for a call, how, and how long each took.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::error::{ChatError, ErrorKind};
+use crate::request::ChatRequest;
+
+/// One try of one model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The model tried, `provider/model`.
+    pub model: String,
+    /// `None` when the attempt served the answer, else the failure's kind.
+    pub error: Option<ErrorKind>,
+    /// The upstream status, if the provider answered.
+    pub status: Option<StatusCode>,
+    /// From the start of the attempt to its outcome.
+    pub latency: Duration,
+    /// The failure's message (empty on success).
+    pub message: String,
+    /// The label of the credential used, never the key itself.
+    pub key: Option<String>,
+    /// Whether a request went upstream (false for a skip while cooling down).
+    pub upstream: bool,
+}
+
+impl Attempt {
+    /// A successful attempt.
+    pub fn success(model: impl Into<String>, latency: Duration) -> Self {
+        Attempt {
+            model: model.into(),
+            error: None,
+            status: None,
+            latency,
+            message: String::new(),
+            key: None,
+            upstream: true,
+        }
+    }
+
+    /// A failed attempt, described by its error.
+    pub fn failure(model: impl Into<String>, error: &ChatError, latency: Duration) -> Self {
+        Attempt {
+            model: model.into(),
+            error: Some(error.kind()),
+            status: error.status(),
+            latency,
+            message: error.message().to_owned(),
+            key: None,
+            upstream: error.kind() != ErrorKind::CoolingDown,
+        }
+    }
+
+    /// Whether this attempt served the answer.
+    pub fn is_success(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// A short description: `401 Unauthorized`, `timeout`, `ok`.
+    pub fn describe(&self) -> String {
+        match (self.error, self.status) {
+            (None, _) => "ok".to_owned(),
+            (Some(_), Some(status)) => status.to_string(),
+            (Some(ErrorKind::Timeout), None) => format!("timeout after {:?}", self.latency),
+            (Some(kind), None) => kind.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} in {:?}", self.model, self.describe(), self.latency)?;
+        if let Some(key) = &self.key {
+            write!(f, " (key {key})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// A finished attempt log, as stored in a response's extensions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Attempts(pub(crate) Arc<[Attempt]>);
+
+/// The log shared by every layer working on one call. It lives in the
+/// request's extensions; clones of the request share it.
+///
+/// Layers record an attempt only when no inner layer did (see
+/// [`AttemptLog::len`]), so each upstream call appears once whichever layers
+/// the stack has.
+#[derive(Clone, Default)]
+pub struct AttemptLog(Arc<Mutex<Vec<Attempt>>>);
+
+impl AttemptLog {
+    /// The log of `request`, created if it has none yet.
+    pub fn of(request: &mut ChatRequest) -> AttemptLog {
+        if let Some(log) = request.extensions().get::<AttemptLog>() {
+            return log.clone();
+        }
+        let log = AttemptLog::default();
+        request.extensions_mut().insert(log.clone());
+        log
+    }
+
+    /// The log of `request`, if a layer created one.
+    pub fn get(request: &ChatRequest) -> Option<AttemptLog> {
+        request.extensions().get::<AttemptLog>().cloned()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Attempt>> {
+        // A panic while holding this lock cannot leave the Vec inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many attempts are recorded.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records an attempt.
+    pub fn push(&self, attempt: Attempt) {
+        self.lock().push(attempt);
+    }
+
+    /// Records the outcome of a call to `model` unless an inner layer already
+    /// recorded something since the log had `before` entries.
+    pub fn record_if_missing<T>(
+        &self,
+        before: usize,
+        model: &str,
+        result: &Result<T, ChatError>,
+        latency: Duration,
+    ) {
+        let mut log = self.lock();
+        if log.len() != before {
+            return;
+        }
+        log.push(match result {
+            Ok(_) => Attempt::success(model, latency),
+            Err(e) => Attempt::failure(model, e, latency),
+        });
+    }
+
+    /// A copy of the attempts so far.
+    pub fn snapshot(&self) -> Vec<Attempt> {
+        self.lock().clone()
+    }
+}
+
+impl fmt::Debug for AttemptLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.lock().iter()).finish()
+    }
+}

@@ -1,0 +1,66 @@
+//! Composable [tower] middleware that keeps LLM chat calls working when
+//! providers fail.
+//!
+//! Every piece is a `Service<ChatRequest, Response = ChatResponse, Error =
+//! ChatError>`: the provider clients at the leaf, the [`Providers`] router
+//! above them, and the reliability layers stacked with
+//! `tower::ServiceBuilder`. Errors are classified once into an [`ErrorKind`],
+//! and every layer decides by kind:
+//!
+//! | kind | retry same model | fall back | cools the model |
+//! |---|---|---|---|
+//! | `RateLimited` | yes, after `Retry-After` or backoff | yes | yes, for `Retry-After` when given |
+//! | `Server` | yes | yes | counts toward tripping |
+//! | `Timeout` | no (a silent route only multiplies the wait) | yes | counts |
+//! | `Connect` | yes | yes | counts |
+//! | `Auth` | no | yes | yes |
+//! | `NotFound` | no | yes | yes |
+//! | `ContextWindowExceeded` | no | only to larger-context routes | no |
+//! | `ContentFilter` | no | no by default | no |
+//! | `BadRequest` | no | no by default | no |
+//! | `StreamInterrupted` | no | with mid-stream recovery | counts |
+//! | `CoolingDown` | no | yes, without counting an attempt | — |
+//! | `Cancelled` / `Config` | no | no | no |
+//!
+//! [tower]: https://docs.rs/tower
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![forbid(unsafe_code)]
+
+mod attempt;
+mod error;
+mod future;
+mod health;
+mod model;
+mod per_model;
+mod request;
+mod response;
+mod rng;
+
+pub mod providers;
+pub mod streaming;
+
+#[cfg(feature = "mock")]
+pub mod mock;
+
+pub use attempt::{Attempt, AttemptLog};
+pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
+pub use future::ChatFuture;
+pub use health::{ForceAttempt, Health, HealthView};
+pub use model::{split_model_id, validate_model_id, validate_provider_name};
+pub use per_model::PerModel;
+pub use providers::{BoxChatService, Providers, ProvidersBuilder};
+pub use request::{
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
+    Role, TextPart, ToolCall,
+};
+pub use response::{
+    ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
+    FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
+};
+pub use rng::SharedRng;
