@@ -44,6 +44,7 @@ mod rng;
 
 pub mod providers;
 pub mod streaming;
+pub mod timeout;
 
 #[cfg(feature = "mock")]
 pub mod mock;
@@ -56,11 +57,12 @@ pub use model::{split_model_id, validate_model_id, validate_provider_name};
 pub use per_model::PerModel;
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
-    Role, TextPart, ToolCall,
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
+    TextPart, ToolCall,
 };
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+pub use timeout::{Timeout, TimeoutLayer};
