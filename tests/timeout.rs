@@ -68,25 +68,26 @@ async fn a_model_without_attempt_deadline_waits_for_its_answer() {
     assert_eq!(response.text().as_deref(), Some("slow but fine"));
 }
 
+/// The deadlines a leaf saw, in call order.
+type Seen = Arc<Mutex<Vec<Option<Instant>>>>;
+
 /// A leaf that answers at once and remembers the deadline it saw.
-fn deadline_spy() -> (
-    Arc<Mutex<Vec<Option<Instant>>>>,
-    impl tower::Service<ChatRequest, Response = ChatResponse, Error = ChatError, Future = impl Send>
-        + Clone,
-) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
+fn deadline_spy(
+    seen: &Seen,
+) -> impl tower::Service<ChatRequest, Response = ChatResponse, Error = ChatError, Future = impl Send>
+       + Clone {
     let spy = seen.clone();
     let mock = MockProvider::new();
-    let service = service_fn(move |request: ChatRequest| {
+    service_fn(move |request: ChatRequest| {
         spy.lock().unwrap().push(request.deadline());
         mock.clone().oneshot(request)
-    });
-    (seen, service)
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn total_timeout_stamps_a_deadline_that_inner_layers_see() {
-    let (seen, spy) = deadline_spy();
+    let seen = Seen::default();
+    let spy = deadline_spy(&seen);
     let stack = ServiceBuilder::new()
         .layer(TimeoutLayer::total(Duration::from_secs(30)))
         .service(spy);
@@ -218,7 +219,8 @@ async fn an_upstream_error_before_the_deadline_passes_through_logged_once() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unrepresentably_large_budget_means_no_deadline() {
-    let (seen, spy) = deadline_spy();
+    let seen = Seen::default();
+    let spy = deadline_spy(&seen);
     let stack = ServiceBuilder::new()
         .layer(TimeoutLayer::total(Duration::MAX))
         .layer(TimeoutLayer::attempt(Duration::MAX))
