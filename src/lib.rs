@@ -42,6 +42,7 @@ mod request;
 mod response;
 mod rng;
 
+pub mod cooldown;
 pub mod providers;
 pub mod streaming;
 pub mod timeout;
@@ -50,6 +51,7 @@ pub mod timeout;
 pub mod mock;
 
 pub use attempt::{Attempt, AttemptLog};
+pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use future::ChatFuture;
 pub use health::{ForceAttempt, Health, HealthView};
