@@ -42,13 +42,16 @@ mod request;
 mod response;
 mod rng;
 
+pub mod cooldown;
 pub mod providers;
 pub mod streaming;
+pub mod timeout;
 
 #[cfg(feature = "mock")]
 pub mod mock;
 
 pub use attempt::{Attempt, AttemptLog};
+pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use future::ChatFuture;
 pub use health::{ForceAttempt, Health, HealthView};
@@ -56,11 +59,12 @@ pub use model::{split_model_id, validate_model_id, validate_provider_name};
 pub use per_model::PerModel;
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
-    Role, TextPart, ToolCall,
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
+    TextPart, ToolCall,
 };
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+pub use timeout::{Timeout, TimeoutLayer};

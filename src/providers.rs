@@ -101,11 +101,16 @@ impl ProvidersBuilder {
         let path = format!("providers.{name}");
         if let Err(e) = validate_provider_name(&name) {
             self.errors.push(path, e);
-        } else if self.routes.contains_key(&name) {
-            self.errors
-                .push(path, format!("provider {name:?} is registered twice"));
-        } else {
-            self.routes.insert(name, BoxChatService::new(service));
+            return self;
+        }
+        match self.routes.entry(name) {
+            std::collections::btree_map::Entry::Occupied(taken) => {
+                let message = format!("provider {:?} is registered twice", taken.key());
+                self.errors.push(path, message);
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(BoxChatService::new(service));
+            }
         }
         self
     }

@@ -1,0 +1,303 @@
+//! One model's breaker: the closed / open / half-open state machine and its rolling window.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::policy::{BreakerSettings, FailureRatio, Verdict};
+use super::store::{Admission, Permit, PermitKind, Transition};
+
+/// The state of one model, as [`InMemoryStore`](super::InMemoryStore) keeps it.
+/// A remote store can keep one per model as its local view.
+#[derive(Debug)]
+pub(super) struct Breaker {
+    state: State,
+    /// Bumped on every open and close: permits from an older state are stale.
+    generation: u64,
+    next_probe: u64,
+    consecutive: u32,
+    window: Option<Window>,
+    /// The cooldown a failed probe reopens for (grows with `Growth`).
+    cooldown: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Closed,
+    /// Once `until` has passed, the next call becomes the probe.
+    Open {
+        until: Instant,
+    },
+    /// Half-open: probe `id`, admitted at `since`, is running.
+    Probing {
+        id: u64,
+        since: Instant,
+    },
+}
+
+impl Breaker {
+    pub(super) fn new(settings: &BreakerSettings, now: Instant) -> Self {
+        Breaker {
+            state: State::Closed,
+            generation: 0,
+            next_probe: 0,
+            consecutive: 0,
+            window: settings
+                .failure_ratio
+                .map(|rule| Window::new(rule.window, now)),
+            cooldown: settings.cooldown,
+        }
+    }
+
+    /// The permit a model without a breaker yet gets: valid for the breaker
+    /// created when its outcome is recorded.
+    pub(super) fn fresh_permit() -> Permit {
+        Permit {
+            kind: PermitKind::Normal,
+            token: 0,
+        }
+    }
+
+    pub(super) fn admit(&mut self, force: bool, now: Instant) -> Admission {
+        let refuse = |until: Instant| match force {
+            true => Admission::Admit(Permit {
+                kind: PermitKind::Forced,
+                token: self.generation,
+            }),
+            false => Admission::Refuse { until },
+        };
+        match self.state {
+            State::Closed => Admission::Admit(Permit {
+                kind: PermitKind::Normal,
+                token: self.generation,
+            }),
+            State::Open { until } if now < until => refuse(until),
+            State::Open { .. } => {
+                let id = self.next_probe;
+                self.next_probe += 1;
+                self.state = State::Probing { id, since: now };
+                Admission::Admit(Permit {
+                    kind: PermitKind::Probe,
+                    token: id,
+                })
+            }
+            State::Probing { since, .. } => refuse(after(since, self.cooldown).max(now)),
+        }
+    }
+
+    pub(super) fn record(
+        &mut self,
+        permit: Permit,
+        verdict: Verdict,
+        settings: &BreakerSettings,
+        now: Instant,
+    ) -> Transition {
+        let current = match permit.kind {
+            PermitKind::Normal => self.state == State::Closed && permit.token == self.generation,
+            PermitKind::Probe => {
+                matches!(self.state, State::Probing { id, .. } if id == permit.token)
+            }
+            PermitKind::Forced => permit.token == self.generation,
+        };
+        if !current {
+            // The provider's own word on how long to wait still holds.
+            return match verdict {
+                Verdict::Trip(Some(wait)) => self.extend(after(now, wait)),
+                _ => Transition::Unchanged,
+            };
+        }
+        match (permit.kind, verdict) {
+            (_, Verdict::Ignore) => {
+                if let State::Probing { since, .. } = self.state {
+                    self.state = State::Open { until: since };
+                }
+                Transition::Unchanged
+            }
+            (PermitKind::Normal, verdict) => self.closed_outcome(verdict, settings, now),
+            (_, Verdict::Success) => self.close(settings),
+            (PermitKind::Probe, Verdict::Failure | Verdict::Trip(None)) => {
+                self.cooldown = settings.next_cooldown(self.cooldown);
+                self.open(now, self.cooldown)
+            }
+            (PermitKind::Probe, Verdict::Trip(Some(wait))) => self.open(now, wait),
+            (PermitKind::Forced, Verdict::Failure | Verdict::Trip(None)) => {
+                self.extend(after(now, self.cooldown))
+            }
+            (PermitKind::Forced, Verdict::Trip(Some(wait))) => self.extend(after(now, wait)),
+        }
+    }
+
+    fn closed_outcome(
+        &mut self,
+        verdict: Verdict,
+        settings: &BreakerSettings,
+        now: Instant,
+    ) -> Transition {
+        let failed = match verdict {
+            Verdict::Success => false,
+            Verdict::Failure => true,
+            Verdict::Trip(wait) => {
+                self.cooldown = settings.cooldown;
+                return self.open(now, wait.unwrap_or(settings.cooldown));
+            }
+            Verdict::Ignore => return Transition::Unchanged,
+        };
+        if let Some(window) = &mut self.window {
+            window.add(now, failed);
+        }
+        if !failed {
+            self.consecutive = 0;
+            return Transition::Unchanged;
+        }
+        self.consecutive = self.consecutive.saturating_add(1);
+        let by_count =
+            settings.consecutive_failures > 0 && self.consecutive >= settings.consecutive_failures;
+        let by_ratio = match (&self.window, settings.failure_ratio) {
+            (Some(window), Some(rule)) => window.trips(now, &rule),
+            _ => false,
+        };
+        if by_count || by_ratio {
+            self.cooldown = settings.cooldown;
+            return self.open(now, settings.cooldown);
+        }
+        Transition::Unchanged
+    }
+
+    fn open(&mut self, now: Instant, cooldown: Duration) -> Transition {
+        let until = after(now, cooldown);
+        self.state = State::Open { until };
+        self.reset();
+        Transition::Opened { until, cooldown }
+    }
+
+    /// Keeps an open breaker open at least until `until`.
+    fn extend(&mut self, until: Instant) -> Transition {
+        match &mut self.state {
+            State::Open { until: current } if *current < until => {
+                let cooldown = until.saturating_duration_since(*current);
+                *current = until;
+                Transition::Opened { until, cooldown }
+            }
+            _ => Transition::Unchanged,
+        }
+    }
+
+    fn close(&mut self, settings: &BreakerSettings) -> Transition {
+        self.state = State::Closed;
+        self.cooldown = settings.cooldown;
+        self.reset();
+        Transition::Closed
+    }
+
+    fn reset(&mut self) {
+        self.generation += 1;
+        self.consecutive = 0;
+        if let Some(window) = &mut self.window {
+            window.clear();
+        }
+    }
+
+    /// The probe's call was cancelled: the next call probes instead.
+    pub(super) fn release(&mut self, permit: Permit) {
+        match self.state {
+            State::Probing { id, since }
+                if permit.kind == PermitKind::Probe && id == permit.token =>
+            {
+                self.state = State::Open { until: since };
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn cooling_until(&self, now: Instant) -> Option<Instant> {
+        match self.state {
+            State::Closed => None,
+            State::Open { until } => Some(until),
+            State::Probing { since, .. } => Some(after(since, self.cooldown).max(now)),
+        }
+    }
+
+    /// Holds nothing worth keeping: closed, with no failure on record.
+    pub(super) fn is_idle(&self, now: Instant) -> bool {
+        self.state == State::Closed
+            && self.consecutive == 0
+            && self.window.as_ref().is_none_or(|w| w.totals(now).1 == 0)
+    }
+}
+
+/// `now + wait`, saturating far in the future instead of overflowing.
+fn after(now: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
+const BUCKETS: u64 = 10;
+
+/// Calls and failures over a rolling window, in ten buckets: it rolls
+/// forward a tenth of the window at a time and never allocates.
+#[derive(Debug)]
+struct Window {
+    origin: Instant,
+    bucket_nanos: u128,
+    buckets: [Bucket; BUCKETS as usize],
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    slot: u64,
+    calls: u32,
+    failures: u32,
+}
+
+impl Window {
+    fn new(window: Duration, now: Instant) -> Self {
+        Window {
+            origin: now,
+            bucket_nanos: (window.as_nanos() / u128::from(BUCKETS)).max(1),
+            buckets: Default::default(),
+        }
+    }
+
+    fn slot(&self, now: Instant) -> u64 {
+        let nanos = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos / self.bucket_nanos).unwrap_or(u64::MAX)
+    }
+
+    fn add(&mut self, now: Instant, failed: bool) {
+        let slot = self.slot(now);
+        let bucket = &mut self.buckets[(slot % BUCKETS) as usize];
+        if bucket.slot != slot {
+            *bucket = Bucket {
+                slot,
+                ..Bucket::default()
+            };
+        }
+        bucket.calls = bucket.calls.saturating_add(1);
+        bucket.failures = bucket.failures.saturating_add(u32::from(failed));
+    }
+
+    /// (calls, failures) within the window.
+    fn totals(&self, now: Instant) -> (u32, u32) {
+        let slot = self.slot(now);
+        self.buckets
+            .iter()
+            .filter(|b| b.slot <= slot && slot - b.slot < BUCKETS)
+            .fold((0, 0), |(calls, failures), b| {
+                (
+                    calls.saturating_add(b.calls),
+                    failures.saturating_add(b.failures),
+                )
+            })
+    }
+
+    fn trips(&self, now: Instant, rule: &FailureRatio) -> bool {
+        let (calls, failures) = self.totals(now);
+        calls >= rule.min_calls && f64::from(failures) >= rule.ratio * f64::from(calls)
+    }
+
+    fn clear(&mut self) {
+        self.buckets = Default::default();
+    }
+}

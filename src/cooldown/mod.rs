@@ -1,0 +1,210 @@
+//! A per-model circuit breaker: a failing model is skipped for a short while instead of called.
+//!
+//! Each model's breaker is **closed** (calls go through) until it trips:
+//! after N consecutive counting failures, when failures make up a share of
+//! the calls over a rolling window (given a minimum number of calls), or at
+//! once when the provider says plainly that calls will fail (a rate limit,
+//! for its `Retry-After` when given; a bad key; an unknown model). It is then
+//! **open**: calls fail fast with [`ErrorKind::CoolingDown`] and the time it
+//! ends ([`ChatError::cooling_until`]), without an upstream call, unless the
+//! request carries [`ForceAttempt`]. When the cooldown has passed it is
+//! **half-open**: exactly one call goes through as a probe while the others
+//! keep failing fast; the probe's success closes the breaker, its failure
+//! reopens it (for the same cooldown, or a growing one if configured). A
+//! probe that is cancelled frees its slot for the next call.
+//!
+//! What counts is the failure-class table by default ([`default_verdict`]),
+//! overridable by kinds or by a function; the thresholds and cooldowns are
+//! per model (see [`CooldownBuilder`] for the defaults). The state sits in a
+//! [`CooldownStore`], in memory by default; [`CooldownLayer::health`] reads
+//! it so balance and fallback layers skip open models without calling them.
+//! A refused call is logged in the attempt log with `upstream: false`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use llm_fallback::mock::{MockProvider, MockReply};
+//! use llm_fallback::{ChatRequest, CooldownLayer, ErrorKind, Message};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let mock = MockProvider::new();
+//! mock.script("azure/gpt-4o", [MockReply::error(ErrorKind::RateLimited)
+//!     .with_retry_after(Duration::from_secs(20))]);
+//! let cooldown = CooldownLayer::builder()
+//!     .consecutive_failures(3)
+//!     .cooldown(Duration::from_secs(10))
+//!     .build()
+//!     .unwrap();
+//! let health = cooldown.health();
+//! let stack = ServiceBuilder::new().layer(cooldown).service(mock.clone());
+//! let request = ChatRequest::new("azure/gpt-4o", [Message::user("hi")]);
+//!
+//! // A 429 with Retry-After opens the breaker for that long ...
+//! let error = stack.clone().oneshot(request.clone()).await.unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::RateLimited);
+//! assert!(!health.is_available("azure/gpt-4o"));
+//!
+//! // ... so the next call fails fast, without reaching the provider.
+//! let error = stack.clone().oneshot(request.clone()).await.unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::CoolingDown);
+//! assert_eq!(mock.call_count("azure/gpt-4o"), 1);
+//!
+//! // Once it has passed, a probe goes through and closes the breaker.
+//! tokio::time::sleep(Duration::from_secs(20)).await;
+//! assert!(stack.oneshot(request).await.is_ok());
+//! assert!(health.is_available("azure/gpt-4o"));
+//! # }
+//! ```
+
+mod breaker;
+mod layer;
+mod memory;
+mod policy;
+mod store;
+
+pub mod future;
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::attempt::AttemptLog;
+use crate::error::ChatError;
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::health::{ForceAttempt, Health, HealthView};
+use crate::per_model::PerModel;
+use crate::{ChatRequest, ChatResponse};
+
+pub use self::future::ResponseFuture;
+pub use self::layer::{CooldownBuilder, CooldownLayer};
+pub use self::memory::InMemoryStore;
+pub use self::policy::{default_verdict, BreakerSettings, FailureRatio, Growth, Verdict};
+pub use self::store::{Admission, CooldownStore, Permit, PermitKind, StoreFuture, Transition};
+
+use self::policy::Classifier;
+
+/// Fails calls to a model whose breaker is open. See the [module docs](self).
+#[derive(Clone)]
+pub struct Cooldown<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// What every service and future of one layer shares.
+pub(crate) struct Shared {
+    store: Arc<dyn CooldownStore>,
+    settings: PerModel<BreakerSettings>,
+    classifier: Classifier,
+    max_retry_after: Duration,
+}
+
+impl Shared {
+    fn health(&self) -> Health {
+        Health::new(StoreHealth(self.store.clone()))
+    }
+
+    /// What the outcome says about the model, with `Retry-After` capped.
+    fn verdict(&self, result: &Result<ChatResponse, ChatError>) -> Verdict {
+        match result {
+            Ok(_) => Verdict::Success,
+            Err(e) => match self.classifier.verdict(e) {
+                Verdict::Trip(Some(wait)) => Verdict::Trip(Some(wait.min(self.max_retry_after))),
+                verdict => verdict,
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cooldown")
+            .field("settings", &self.settings)
+            .field("classifier", &self.classifier)
+            .field("max_retry_after", &self.max_retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`HealthView`] over a shared store.
+struct StoreHealth(Arc<dyn CooldownStore>);
+
+impl HealthView for StoreHealth {
+    fn cooling_until(&self, model: &str) -> Option<Instant> {
+        self.0.cooling_until(model)
+    }
+}
+
+impl<S> Cooldown<S> {
+    /// Wraps `inner` with the default settings and a new in-memory store.
+    pub fn new(inner: S) -> Self {
+        tower_layer::Layer::layer(&CooldownLayer::new(), inner)
+    }
+
+    /// Which models are cooling down, for balance and fallback layers.
+    pub fn health(&self) -> Health {
+        self.shared.health()
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Cooldown<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cooldown")
+            .field("inner", &self.inner)
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Service<ChatRequest> for Cooldown<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
+{
+    type Response = ChatResponse;
+    type Error = ChatError;
+    type Future = ResponseFuture<S>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: ChatRequest) -> Self::Future {
+        let start = Instant::now();
+        let model = request.model().to_owned();
+        let force = request.extensions().get::<ForceAttempt>().is_some();
+        let mut admission = self.shared.store.admit(&model, force, start);
+        let log = AttemptLog::of(&mut request);
+        let call = future::Call::new(self.shared.clone(), model, log, start);
+        match admission.now() {
+            Some(admission) => ResponseFuture::decided(admission, &mut self.inner, request, call),
+            None => {
+                // The store answers later: take the service that was polled
+                // ready and leave a fresh clone in its place.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::admitting(admission, inner, request, call)
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The response future of [`Timeout`](super::Timeout).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project::pin_project;
+use tokio::time::{Instant, Sleep};
+
+use crate::attempt::AttemptLog;
+use crate::error::{ChatError, TimeoutKind};
+use crate::ChatResponse;
+
+/// Response future of [`Timeout`](super::Timeout): the inner future raced
+/// against an inline sleep.
+#[pin_project]
+pub struct ResponseFuture<F> {
+    /// `None` when the deadline had passed before the call.
+    #[pin]
+    inner: Option<F>,
+    /// `None` when no deadline applies.
+    #[pin]
+    sleep: Option<Sleep>,
+    which: TimeoutKind,
+    call: Call,
+}
+
+/// What the future needs to name and log the outcome.
+pub(super) struct Call {
+    pub(super) model: String,
+    pub(super) log: AttemptLog,
+    pub(super) before: usize,
+    pub(super) start: Instant,
+}
+
+impl<F> ResponseFuture<F> {
+    pub(super) fn new(inner: F, deadline: Option<(Instant, TimeoutKind)>, call: Call) -> Self {
+        ResponseFuture {
+            inner: Some(inner),
+            sleep: deadline.map(|(at, _)| tokio::time::sleep_until(at)),
+            which: deadline.map_or(TimeoutKind::Attempt, |(_, which)| which),
+            call,
+        }
+    }
+
+    pub(super) fn expired(call: Call, which: TimeoutKind) -> Self {
+        ResponseFuture {
+            inner: None,
+            sleep: None,
+            which,
+            call,
+        }
+    }
+}
+
+impl<F> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<ChatResponse, ChatError>>,
+{
+    type Output = Result<ChatResponse, ChatError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(Err(this.call.expired(*this.which)));
+        };
+        // The answer wins a tie with the deadline, as in tower's timeout.
+        if let Poll::Ready(result) = inner.poll(cx) {
+            return Poll::Ready(this.call.finish(result));
+        }
+        match this.sleep.as_pin_mut() {
+            Some(sleep) => match sleep.poll(cx) {
+                Poll::Ready(()) => Poll::Ready(this.call.fired(*this.which)),
+                Poll::Pending => Poll::Pending,
+            },
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Call {
+    /// Passes the inner outcome on, logged if no inner layer did.
+    fn finish(&self, result: Result<ChatResponse, ChatError>) -> Result<ChatResponse, ChatError> {
+        let model = match &result {
+            Ok(response) => response.model(),
+            Err(e) => e.model().unwrap_or(&self.model),
+        };
+        let recorded = self.record(model, &result, self.start.elapsed());
+        match result {
+            Ok(mut response) => {
+                if recorded {
+                    response.set_attempts(self.log.snapshot());
+                }
+                Ok(response)
+            }
+            Err(mut e) => {
+                e.set_attempts(self.log.snapshot());
+                Err(e)
+            }
+        }
+    }
+
+    /// The deadline passed while the inner call was running.
+    fn fired(&self, which: TimeoutKind) -> Result<ChatResponse, ChatError> {
+        let elapsed = self.start.elapsed();
+        tracing::debug!(
+            model = %self.model,
+            deadline = %which,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "deadline fired"
+        );
+        self.finish(Err(
+            ChatError::timeout(which, elapsed).with_model(self.model.as_str())
+        ))
+    }
+
+    /// The deadline had passed before the call: nothing went upstream, so
+    /// nothing is logged.
+    fn expired(&self, which: TimeoutKind) -> ChatError {
+        tracing::debug!(model = %self.model, deadline = %which, "deadline already passed");
+        let mut e = ChatError::timeout(which, Duration::ZERO).with_model(self.model.as_str());
+        e.set_message(format!("{which} had passed before the call started"));
+        e.set_attempts(self.log.snapshot());
+        e
+    }
+
+    /// Logs the outcome unless an inner layer did; says whether it did.
+    fn record<T>(&self, model: &str, result: &Result<T, ChatError>, latency: Duration) -> bool {
+        let missing = self.log.len() == self.before;
+        self.log
+            .record_if_missing(self.before, model, result, latency);
+        missing
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("model", &self.call.model)
+            .field("deadline", &self.sleep.as_ref().map(|s| s.deadline()))
+            .field("which", &self.which)
+            .finish_non_exhaustive()
+    }
+}
