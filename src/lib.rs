@@ -47,6 +47,8 @@ pub mod streaming;
 
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use attempt::{Attempt, AttemptLog};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
@@ -56,11 +58,13 @@ pub use model::{split_model_id, validate_model_id, validate_provider_name};
 pub use per_model::PerModel;
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
-    Role, TextPart, ToolCall,
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
+    TextPart, ToolCall,
 };
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+#[cfg(feature = "server")]
+pub use server::{Server, ServerBuilder};
