@@ -10,7 +10,7 @@ use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::server::{self, Server, ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER};
 use llm_fallback::{
     AttemptLog, ChatChunk, ChatError, ChatFuture, ChatRequest, ChatResponse, ChatStream, ErrorKind,
-    Health, HealthView,
+    Health, HealthView, Providers,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -20,12 +20,13 @@ use tower::{service_fn, Service, ServiceExt};
 
 // ---------------------------------------------------------------- harness
 
-/// A minimal fallback stack over the mock: tries an alias's candidates in
-/// order, records the attempts, and gives up with `all_failed` like the
+/// A minimal fallback stack: tries an alias's candidates in order through
+/// `Providers` (`openai/` and `azure/` both go to the mock, without the
+/// prefix), records the attempts, and gives up with `all_failed` like the
 /// real fallback layer.
 #[derive(Clone)]
 struct TinyFallback {
-    mock: MockProvider,
+    providers: Providers,
     routes: Arc<HashMap<String, Vec<String>>>,
 }
 
@@ -36,7 +37,7 @@ impl TinyFallback {
             .map(|(alias, c)| (alias.to_string(), c.iter().map(|m| m.to_string()).collect()))
             .collect();
         TinyFallback {
-            mock: mock.clone(),
+            providers: providers(mock),
             routes: Arc::new(routes),
         }
     }
@@ -60,14 +61,14 @@ impl Service<ChatRequest> for TinyFallback {
             .get(request.model())
             .cloned()
             .unwrap_or_else(|| vec![request.model().to_owned()]);
-        let mock = self.mock.clone();
+        let providers = self.providers.clone();
         let log = AttemptLog::of(&mut request);
         ChatFuture::new(async move {
             let mut last = None;
             for model in &candidates {
                 let before = log.len();
                 let started = Instant::now();
-                let result = mock
+                let result = providers
                     .clone()
                     .oneshot(request.clone().with_model(model))
                     .await;
@@ -92,6 +93,15 @@ impl Service<ChatRequest> for TinyFallback {
             Err(last)
         })
     }
+}
+
+/// `openai/x` and `azure/x` both reach the mock as `x`.
+fn providers(mock: &MockProvider) -> Providers {
+    Providers::builder()
+        .provider("openai", mock.clone())
+        .provider("azure", mock.clone())
+        .build()
+        .unwrap()
 }
 
 struct Http {
@@ -206,8 +216,8 @@ fn text_of(chunks: &[Value]) -> String {
 #[tokio::test]
 async fn json_answer_names_the_served_model_and_what_it_took() {
     let mock = MockProvider::new();
-    mock.script("openai/a", [MockReply::error(ErrorKind::Server)]);
-    mock.always("azure/b", MockReply::text("hello from b"));
+    mock.script("a", [MockReply::error(ErrorKind::Server)]);
+    mock.always("b", MockReply::text("hello from b"));
     let stack = TinyFallback::new(&mock, &[("smart", &["openai/a", "azure/b"])]);
     let http = start(
         Server::builder(stack)
@@ -228,14 +238,15 @@ async fn json_answer_names_the_served_model_and_what_it_took() {
     assert_eq!(body["model"], "azure/b");
     assert_eq!(body["choices"][0]["message"]["content"], "hello from b");
     assert_eq!(body["usage"]["completion_tokens"], 3);
-    assert_eq!(mock.called_models(), ["openai/a", "azure/b"]);
+    assert_eq!(mock.called_models(), ["a", "b"]);
 }
 
 #[tokio::test]
 async fn sse_answer_is_framed_like_openai_and_ends_with_done() {
+    // The provider names its chunks `a`; the caller sees the served id.
     let mock = MockProvider::new();
-    mock.always("openai/a", MockReply::text("one two three"));
-    let http = start(Server::builder(mock).build().unwrap()).await;
+    mock.always("a", MockReply::text("one two three"));
+    let http = start(Server::builder(providers(&mock)).build().unwrap()).await;
 
     let response = http.chat(&ask_stream("openai/a", false)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -407,8 +418,8 @@ async fn failures_map_to_fitting_openai_statuses() {
 #[tokio::test]
 async fn all_candidates_failing_is_a_502_listing_every_attempt() {
     let mock = MockProvider::new();
-    mock.always("openai/a", MockReply::error(ErrorKind::Server));
-    mock.always("azure/b", MockReply::error(ErrorKind::Auth));
+    mock.always("a", MockReply::error(ErrorKind::Server));
+    mock.always("b", MockReply::error(ErrorKind::Auth));
     let stack = TinyFallback::new(&mock, &[("smart", &["openai/a", "azure/b"])]);
     let http = start(
         Server::builder(stack)
@@ -436,9 +447,9 @@ async fn all_candidates_failing_is_a_502_listing_every_attempt() {
 #[tokio::test]
 async fn every_candidate_rate_limited_stays_a_429_with_retry_after() {
     let mock = MockProvider::new();
-    mock.always("openai/a", MockReply::error(ErrorKind::RateLimited));
+    mock.always("a", MockReply::error(ErrorKind::RateLimited));
     let limited = MockReply::error(ErrorKind::RateLimited).with_retry_after(Duration::from_secs(4));
-    mock.always("azure/b", limited);
+    mock.always("b", limited);
     let stack = TinyFallback::new(&mock, &[("smart", &["openai/a", "azure/b"])]);
     let http = start(
         Server::builder(stack)
@@ -576,6 +587,17 @@ async fn an_oversized_body_is_a_413_and_the_server_keeps_serving() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(mock.calls().len(), 0);
     http.still_serves().await;
+}
+
+#[tokio::test]
+async fn the_default_body_limit_admits_a_3_mib_prompt() {
+    // axum's own extractors stop at 2 MiB; the documented default is 4 MiB.
+    let mock = MockProvider::new();
+    let http = start(Server::builder(mock.clone()).build().unwrap()).await;
+    let mut big = ask("openai/a");
+    big["messages"][0]["content"] = json!("x".repeat(3 << 20));
+    assert_eq!(http.chat(&big).await.status(), StatusCode::OK);
+    assert_eq!(server::DEFAULT_BODY_LIMIT, 4 << 20);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 //! | `POST /v1/chat/completions` | a `chat.completion` in JSON, or SSE when `"stream": true` |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | the listed models and route aliases, OpenAI's list shape |
 //! | `GET /health` | liveness: always 200 while the process serves |
-//! | `GET /health/ready` | readiness: 200 if some route has a candidate that is not cooling down, else 503 |
+//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After` |
 //!
 //! What the caller sees:
 //!
