@@ -49,6 +49,8 @@ pub mod timeout;
 
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use attempt::{Attempt, AttemptLog};
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
@@ -67,4 +69,6 @@ pub use response::{
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+#[cfg(feature = "server")]
+pub use server::{Server, ServerBuilder};
 pub use timeout::{Timeout, TimeoutLayer};

@@ -1,0 +1,225 @@
+//! Options of the server, checked when it is built.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+
+use super::auth::ApiKeys;
+use super::info::ModelEntry;
+use super::App;
+use crate::{validate_model_id, BoxChatService, ConfigError, Health};
+
+/// The default request body limit: 4 MiB.
+///
+/// A long conversation fits with room to spare; a body much larger is more
+/// likely a mistake or abuse than a prompt. Raise it with
+/// [`ServerBuilder::body_limit`] for prompts with inline base64 images.
+pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Options of the server: what it lists, who may call it, how much it reads.
+///
+/// Defaults: no models listed (every model is passed to the stack), no
+/// routes (readiness is always 200), every model healthy, no key required,
+/// [`DEFAULT_BODY_LIMIT`].
+///
+/// Once any model or route is given, requests naming anything else are
+/// answered 404 `model_not_found` without calling the stack, unless
+/// [`allow_unlisted_models`](Self::allow_unlisted_models) is set.
+pub struct ServerBuilder {
+    stack: BoxChatService,
+    models: Vec<String>,
+    routes: BTreeMap<String, Vec<String>>,
+    health: Health,
+    keys: Vec<String>,
+    body_limit: usize,
+    allow_unlisted: bool,
+    errors: ConfigError,
+}
+
+impl ServerBuilder {
+    /// Options for a server in front of an already boxed `stack`.
+    pub fn new(stack: BoxChatService) -> Self {
+        ServerBuilder {
+            stack,
+            models: Vec::new(),
+            routes: BTreeMap::new(),
+            health: Health::always_healthy(),
+            keys: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            allow_unlisted: false,
+            errors: ConfigError::default(),
+        }
+    }
+
+    /// Lists a model id or alias in `GET /v1/models`.
+    pub fn model(mut self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        if let Err(e) = check_name(&id) {
+            self.errors.push("models", e);
+        } else if !self.models.contains(&id) {
+            self.models.push(id);
+        }
+        self
+    }
+
+    /// Lists several model ids or aliases.
+    pub fn models<I>(self, ids: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        ids.into_iter().fold(self, |b, id| b.model(id))
+    }
+
+    /// Declares a route: `alias` is served by `candidates` (`provider/model`
+    /// ids). The alias is listed in `GET /v1/models`, and readiness checks
+    /// that some candidate of some route is not cooling down. Routing itself
+    /// is the stack's job; this only describes it.
+    pub fn route<I>(mut self, alias: impl Into<String>, candidates: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let alias = alias.into();
+        let path = format!("routes.{alias}");
+        let candidates: Vec<String> = candidates.into_iter().map(Into::into).collect();
+        if let Err(e) = check_name(&alias) {
+            self.errors.push("routes", e);
+            return self;
+        }
+        if self.routes.contains_key(&alias) {
+            self.errors
+                .push(path, format!("route {alias:?} is declared twice"));
+            return self;
+        }
+        if candidates.is_empty() {
+            self.errors
+                .push(&path, "a route needs at least one candidate");
+        }
+        for candidate in &candidates {
+            if let Err(e) = validate_model_id(candidate) {
+                self.errors.push(&path, e);
+            }
+        }
+        self.routes.insert(alias, candidates);
+        self
+    }
+
+    /// Declares several routes (e.g. a `BTreeMap<String, Vec<String>>`).
+    pub fn routes<R, A, I>(self, routes: R) -> Self
+    where
+        R: IntoIterator<Item = (A, I)>,
+        A: Into<String>,
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        routes
+            .into_iter()
+            .fold(self, |b, (alias, candidates)| b.route(alias, candidates))
+    }
+
+    /// The view of which models are cooling down, for readiness (usually the
+    /// `Cooldown` layer's). Default: every model healthy.
+    pub fn health(mut self, health: Health) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Requires clients to send `Authorization: Bearer <key>` on the `/v1`
+    /// routes. Call again to accept several keys (e.g. while rotating).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        // The messages never quote the key: configuration errors get printed.
+        if key.is_empty() {
+            self.errors.push("api_key", "the key is empty");
+        } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            self.errors.push(
+                "api_key",
+                "the key contains white space, control or non-ASCII characters, \
+                 so no client could send it in an Authorization header",
+            );
+        } else {
+            self.keys.push(key);
+        }
+        self
+    }
+
+    /// The largest request body read, in bytes; larger bodies get a 413.
+    /// Default: [`DEFAULT_BODY_LIMIT`].
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        if bytes == 0 {
+            self.errors
+                .push("body_limit", "the body limit must be at least 1 byte");
+        }
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Passes requests for models that are neither listed nor a route alias
+    /// to the stack instead of answering 404 (the stack may still answer 404).
+    pub fn allow_unlisted_models(mut self) -> Self {
+        self.allow_unlisted = true;
+        self
+    }
+
+    /// The router, or every problem found in the options.
+    pub fn build(self) -> Result<Router, ConfigError> {
+        let ServerBuilder {
+            stack,
+            mut models,
+            routes,
+            health,
+            keys,
+            body_limit,
+            allow_unlisted,
+            errors,
+        } = self;
+        for alias in routes.keys() {
+            if !models.contains(alias) {
+                models.push(alias.clone());
+            }
+        }
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let entries: Vec<ModelEntry> = models
+            .into_iter()
+            .map(|id| ModelEntry::new(id, created))
+            .collect();
+        let listed: HashSet<String> = entries.iter().map(|m| m.id().to_owned()).collect();
+        let app = App {
+            stack,
+            body_limit,
+            only_listed: !allow_unlisted && !listed.is_empty(),
+            listed,
+            models: entries.into(),
+            routes,
+            health,
+        };
+        errors.into_result(super::router(app, ApiKeys::new(keys)))
+    }
+}
+
+fn check_name(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        Err("a model id or alias is empty".to_owned())
+    } else if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(format!("model id or alias {id:?} contains white space"))
+    } else {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("models", &self.models)
+            .field("routes", &self.routes)
+            .field("api_keys", &format_args!("{} redacted", self.keys.len()))
+            .field("body_limit", &self.body_limit)
+            .field("allow_unlisted_models", &self.allow_unlisted)
+            .finish_non_exhaustive()
+    }
+}

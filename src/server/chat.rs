@@ -1,0 +1,248 @@
+//! `POST /v1/chat/completions`: read and check the body, call the stack,
+//! answer in JSON or SSE.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::Value;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use super::error::ApiError;
+use super::headers::{attempt_headers, AttemptCounts};
+use super::sse::{completion_chunks, SseBody};
+use super::App;
+use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
+
+/// What the caller asked for, read from its body before the stack sees the
+/// request (an inner layer may change `stream_options` upstream).
+struct Asked {
+    model: String,
+    stream: bool,
+    include_usage: bool,
+}
+
+pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let request = match read_request(&app, &parts.headers, body).await {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::info!(status = e.status().as_u16(), error = %e.message(), "request rejected");
+            return e.into_response();
+        }
+    };
+    let asked = Asked {
+        model: request.model().to_owned(),
+        stream: request.is_stream(),
+        include_usage: include_usage(&request),
+    };
+    let response = match app.stack.clone().oneshot(request).await {
+        Ok(response) => answer(response, &asked).await,
+        Err(e) => Err(ApiError::from_chat_error(&e)),
+    };
+    let response = response.unwrap_or_else(IntoResponse::into_response);
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+    };
+    tracing::info!(
+        model = %asked.model,
+        served = header(super::MODEL_HEADER),
+        attempts = header(super::ATTEMPTS_HEADER),
+        fallbacks = header(super::FALLBACKS_HEADER),
+        status = response.status().as_u16(),
+        stream = asked.stream,
+        latency_ms = started.elapsed().as_millis() as u64,
+        "chat completion",
+    );
+    response
+}
+
+async fn read_request(app: &App, headers: &HeaderMap, body: Body) -> Result<ChatRequest, ApiError> {
+    check_content_type(headers)?;
+    let bytes = read_body(body, headers, app.body_limit).await?;
+    let request = parse(&bytes)?;
+    if !app.serves(request.model()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            format!(
+                "The model `{}` does not exist; GET /v1/models lists the models served.",
+                request.model()
+            ),
+        )
+        .with_param("model"));
+    }
+    Ok(request)
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.starts_with("application/") && mime.ends_with("+json") {
+        return Ok(());
+    }
+    let got = if content_type.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{content_type:?}")
+    };
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_request_error",
+        Some("unsupported_media_type"),
+        format!("Expected Content-Type: application/json, got {got}."),
+    ))
+}
+
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::invalid_request(
+            None,
+            format!("The request body could not be read: {e}"),
+        )),
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid_request(
+            Some("invalid_json"),
+            format!("We could not parse the JSON body of your request: {e}."),
+        )
+    })?;
+    let Value::Object(fields) = &value else {
+        return Err(ApiError::invalid_request(
+            Some("invalid_json"),
+            "The request body must be a JSON object.",
+        ));
+    };
+    let missing = |param: &'static str| {
+        ApiError::invalid_request(
+            Some("missing_required_parameter"),
+            format!("Missing required parameter: `{param}`."),
+        )
+        .with_param(param)
+    };
+    let wrong = |param: &'static str, what: &str| {
+        ApiError::invalid_request(Some("invalid_type"), format!("`{param}` must be {what}."))
+            .with_param(param)
+    };
+    match fields.get("model") {
+        None | Some(Value::Null) => return Err(missing("model")),
+        Some(Value::String(m)) if !m.trim().is_empty() => {}
+        Some(_) => return Err(wrong("model", "a non-empty string")),
+    }
+    match fields.get("messages") {
+        None | Some(Value::Null) => return Err(missing("messages")),
+        Some(Value::Array(m)) if !m.is_empty() => {}
+        Some(_) => return Err(wrong("messages", "a non-empty array of messages")),
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid_request(None, format!("Invalid request: {e}.")))
+}
+
+fn include_usage(request: &ChatRequest) -> bool {
+    request
+        .extra()
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+async fn answer(response: ChatResponse, asked: &Asked) -> Result<Response, ApiError> {
+    let served = response.model().to_owned();
+    let counts = AttemptCounts::of(response.attempts(), Some(&served));
+    let mut out = match (response.into_body(), asked.stream) {
+        (ResponseBody::Complete(completion), false) => json(completion, &served),
+        (ResponseBody::Stream(chunks), false) => json(chunks.collect_completion().await?, &served),
+        (ResponseBody::Complete(completion), true) => {
+            let chunks =
+                ChatStream::from_items(completion_chunks(completion).into_iter().map(Ok).collect());
+            sse(chunks, &served, asked.include_usage)
+        }
+        (ResponseBody::Stream(mut chunks), true) => {
+            // A fault before anything was sent can still be an honest status.
+            let first = match chunks.next().await {
+                Some(Err(e)) => return Err(ApiError::from_chat_error(&e)),
+                first => first,
+            };
+            let chunks = ChatStream::new(futures_util::stream::iter(first).chain(chunks));
+            sse(chunks, &served, asked.include_usage)
+        }
+    };
+    let served = (!served.is_empty()).then_some(served.as_str());
+    attempt_headers(out.headers_mut(), served, &counts);
+    Ok(out)
+}
+
+fn json(mut completion: crate::ChatCompletion, served: &str) -> Response {
+    if !served.is_empty() {
+        completion.model = served.to_owned();
+    }
+    if completion.object.is_empty() {
+        completion.object = "chat.completion".to_owned();
+    }
+    match serde_json::to_vec(&completion) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            Some("upstream_error"),
+            format!("The completion could not be encoded: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+fn sse(chunks: ChatStream, served: &str, include_usage: bool) -> Response {
+    let body = Body::from_stream(SseBody::new(chunks, served.to_owned(), include_usage));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,62 @@
+//! The response headers that tell a caller what happened behind the endpoint.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::Attempt;
+
+/// The model that served the answer, `provider/model`.
+pub const MODEL_HEADER: &str = "x-llm-fallback-model";
+/// How many upstream calls were made (skips of cooling models not counted).
+pub const ATTEMPTS_HEADER: &str = "x-llm-fallback-attempts";
+/// How many other models were tried: distinct models called, minus one.
+pub const FALLBACKS_HEADER: &str = "x-llm-fallback-fallbacks";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttemptCounts {
+    attempts: usize,
+    fallbacks: usize,
+}
+
+impl AttemptCounts {
+    /// Counts from an attempt log. `served` is the model that answered: a
+    /// stack without any layer that records attempts still made one call.
+    pub(crate) fn of(log: &[Attempt], served: Option<&str>) -> Self {
+        let mut models: Vec<&str> = Vec::new();
+        let mut attempts = 0;
+        for a in log.iter().filter(|a| a.upstream) {
+            attempts += 1;
+            if !models.contains(&a.model.as_str()) {
+                models.push(&a.model);
+            }
+        }
+        if let Some(served) = served {
+            attempts = attempts.max(1);
+            if !served.is_empty() && !models.contains(&served) {
+                models.push(served);
+            }
+        }
+        AttemptCounts {
+            attempts,
+            fallbacks: models.len().saturating_sub(1),
+        }
+    }
+}
+
+/// Writes the served model (when known) and the counts.
+pub(crate) fn attempt_headers(
+    headers: &mut HeaderMap,
+    served: Option<&str>,
+    counts: &AttemptCounts,
+) {
+    if let Some(value) = served.and_then(|m| HeaderValue::from_str(m).ok()) {
+        headers.insert(HeaderName::from_static(MODEL_HEADER), value);
+    }
+    headers.insert(
+        HeaderName::from_static(ATTEMPTS_HEADER),
+        HeaderValue::from(counts.attempts),
+    );
+    headers.insert(
+        HeaderName::from_static(FALLBACKS_HEADER),
+        HeaderValue::from(counts.fallbacks),
+    );
+}

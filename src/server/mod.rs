@@ -1,0 +1,185 @@
+//! An OpenAI-compatible HTTP server (axum) in front of any chat stack.
+//!
+//! [`Server::builder`] turns a `Service<ChatRequest, Response = ChatResponse,
+//! Error = ChatError>` into an axum [`Router`] that official OpenAI clients
+//! talk to unchanged:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/chat/completions` | a `chat.completion` in JSON, or SSE when `"stream": true` |
+//! | `GET /v1/models`, `GET /v1/models/{id}` | the listed models and route aliases, OpenAI's list shape |
+//! | `GET /health` | liveness: always 200 while the process serves |
+//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After` |
+//!
+//! What the caller sees:
+//!
+//! - Streams are `data: {chunk}\n\n` frames ending with `data: [DONE]\n\n`.
+//!   Usage is sent only when the caller set `stream_options.include_usage`.
+//!   After a fault mid-stream, one in-band `data: {"error": {...}}` event is
+//!   sent and the stream ends **without** `[DONE]`, so no client mistakes a
+//!   cut answer for a complete one.
+//! - Errors are `{"error": {"message", "type", "code", "param"}}` with the
+//!   statuses in [`ApiError`]'s table (429 and 503 with `Retry-After`).
+//! - Every answer to a chat call has the headers [`MODEL_HEADER`] (served
+//!   model), [`ATTEMPTS_HEADER`] (upstream calls) and [`FALLBACKS_HEADER`]
+//!   (other models tried); errors have the last two. Responses and chunks
+//!   name the served model in `model`.
+//! - Bad input gets a 4xx in the same shape and the server keeps serving:
+//!   wrong content type 415, body over the limit 413 (default
+//!   [`DEFAULT_BODY_LIMIT`]), malformed JSON or a missing `model` /
+//!   `messages` 400, a model that is neither listed nor a route alias 404
+//!   `model_not_found`, a missing or wrong key 401.
+//!
+//! The `/v1` routes require `Authorization: Bearer <key>` when
+//! [`api_key`](ServerBuilder::api_key) is set; the health routes never do, so
+//! orchestrators can probe them. Keys are compared in constant time and never
+//! logged. Each chat call logs one `tracing` event (model, served model,
+//! attempts, status, latency), never message content.
+//!
+//! [`serve`] runs a router with a graceful shutdown that bounds how long
+//! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
+//! SIGTERM.
+//!
+//! # Example
+//!
+//! ```
+//! use http::{header, Request, StatusCode};
+//! use llm_fallback::mock::{MockProvider, MockReply};
+//! use llm_fallback::server::{Server, MODEL_HEADER};
+//! use llm_fallback::ErrorKind;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // Any stack works; here a scripted provider stands in for one.
+//! let stack = MockProvider::new();
+//! stack.always("openai/gpt-4o-mini", MockReply::text("hello"));
+//! stack.always("azure/gpt-4o-mini", MockReply::error(ErrorKind::RateLimited));
+//!
+//! let app = Server::builder(stack)
+//!     .route("fast", ["openai/gpt-4o-mini", "azure/gpt-4o-mini"])
+//!     .models(["openai/gpt-4o-mini", "azure/gpt-4o-mini"])
+//!     .api_key("sk-local-test")
+//!     .build()
+//!     .expect("valid server options");
+//!
+//! let request = Request::post("/v1/chat/completions")
+//!     .header(header::AUTHORIZATION, "Bearer sk-local-test")
+//!     .header(header::CONTENT_TYPE, "application/json")
+//!     .body(r#"{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#.to_owned())
+//!     .unwrap();
+//! let response = app.clone().oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.headers()[MODEL_HEADER], "openai/gpt-4o-mini");
+//!
+//! let request = Request::post("/v1/chat/completions")
+//!     .header(header::AUTHORIZATION, "Bearer sk-local-test")
+//!     .header(header::CONTENT_TYPE, "application/json")
+//!     .body(r#"{"model": "azure/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#.to_owned())
+//!     .unwrap();
+//! let response = app.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+//! # }
+//! ```
+//!
+//! Serving it on a socket until SIGINT or SIGTERM, letting in-flight streams
+//! finish for up to 20 seconds:
+//!
+//! ```no_run
+//! # use llm_fallback::{mock::MockProvider, server::{self, Server}};
+//! # use std::time::Duration;
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let stack = MockProvider::new();
+//! let app = Server::builder(stack).build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! server::serve(listener, app, server::shutdown_signal(), Duration::from_secs(20)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! To mount it in an existing app next to your own routes, `merge` the
+//! router: `Router::new().route("/", get(home)).merge(app)`.
+
+mod auth;
+mod builder;
+mod chat;
+mod error;
+mod headers;
+mod info;
+mod serve;
+mod sse;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::{BoxChatService, Health};
+
+pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
+pub use error::ApiError;
+pub use headers::{ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER};
+pub use serve::{serve, shutdown_signal};
+
+/// Builds the OpenAI-compatible [`Router`] for a stack: start with
+/// [`Server::builder`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Server {}
+
+impl Server {
+    /// Starts configuring a server in front of `stack`.
+    pub fn builder<S>(stack: S) -> ServerBuilder
+    where
+        S: tower_service::Service<
+                crate::ChatRequest,
+                Response = crate::ChatResponse,
+                Error = crate::ChatError,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        ServerBuilder::new(BoxChatService::new(stack))
+    }
+}
+
+/// What the handlers share.
+pub(crate) struct App {
+    stack: BoxChatService,
+    body_limit: usize,
+    models: Arc<[info::ModelEntry]>,
+    listed: HashSet<String>,
+    only_listed: bool,
+    routes: BTreeMap<String, Vec<String>>,
+    health: Health,
+}
+
+impl App {
+    /// Whether a request for `model` goes to the stack.
+    fn serves(&self, model: &str) -> bool {
+        !self.only_listed || self.listed.contains(model)
+    }
+}
+
+fn router(app: App, keys: auth::ApiKeys) -> Router {
+    let app = Arc::new(app);
+    let mut api = Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/models", get(info::list_models))
+        .route("/v1/models/{*id}", get(info::get_model))
+        .with_state(app.clone());
+    if !keys.is_empty() {
+        api = api.layer(axum::middleware::from_fn_with_state(
+            keys,
+            auth::require_key,
+        ));
+    }
+    Router::new()
+        .route("/health", get(info::live))
+        .route("/health/ready", get(info::ready))
+        .with_state(app)
+        .merge(api)
+        .fallback(info::unknown_url)
+        .method_not_allowed_fallback(info::wrong_method)
+}
