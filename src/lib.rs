@@ -36,31 +36,40 @@ mod attempt;
 mod error;
 mod future;
 mod health;
+mod malformed;
 mod model;
 mod per_model;
 mod request;
 mod response;
 mod rng;
+mod secret;
 
+pub mod http_error;
 pub mod providers;
 pub mod streaming;
 
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "openai")]
+pub mod openai;
 
 pub use attempt::{Attempt, AttemptLog};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use future::ChatFuture;
 pub use health::{ForceAttempt, Health, HealthView};
+pub use malformed::MalformedChunks;
 pub use model::{split_model_id, validate_model_id, validate_provider_name};
+#[cfg(feature = "openai")]
+pub use openai::{Azure, OpenAi};
 pub use per_model::PerModel;
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
-    Role, TextPart, ToolCall,
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
+    TextPart, ToolCall,
 };
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+pub use secret::ApiKey;
