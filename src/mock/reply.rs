@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 /// One scripted answer of a [`MockServer`](super::MockServer).
 ///
 /// Build it from [`text`](Self::text), [`status`](Self::status),
-/// [`error`](Self::error), [`raw`](Self::raw) or [`reset`](Self::reset),
+/// [`error`](Self::error), [`raw`](Self::raw), [`reset`](Self::reset) or
+/// [`hang`](Self::hang),
 /// then shape it: delays, chunking, stream faults, headers. Chunk positions
 /// count the answer's content chunks: `cut_after(3)` sends the role
 /// preamble and three content chunks, then breaks the body. Delays run on
@@ -48,6 +49,8 @@ pub(crate) enum ReplyKind {
     },
     /// Close the connection without answering.
     Reset,
+    /// Never answer.
+    Hang,
 }
 
 /// The faults and framing of a streamed answer (and of a complete one,
@@ -123,6 +126,12 @@ impl ServerReply {
     /// the client sees the connection closed before a response head.
     pub fn reset() -> Self {
         Self::of(ReplyKind::Reset)
+    }
+
+    /// Reads the request and never answers: the connection stays open and
+    /// silent until the client gives up.
+    pub fn hang() -> Self {
+        Self::of(ReplyKind::Hang)
     }
 
     /// Waits `delay` before sending the response head (or resetting).

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::call::ServerCall;
-use super::reply::ServerReply;
+use super::reply::{ReplyKind, ServerReply};
 use super::wire::{self, Body, BoxError};
 
 /// An HTTP server on `127.0.0.1` (a free port) that answers
@@ -239,6 +239,9 @@ async fn handle(request: Request<Incoming>, state: Shared) -> Result<Response<Bo
         Err(response) => return Ok(response),
     };
     let reply = state.take(call.clone());
+    if matches!(reply.kind, ReplyKind::Hang) {
+        std::future::pending::<()>().await;
+    }
     if !reply.headers_after.is_zero() {
         tokio::time::sleep(reply.headers_after).await;
     }

@@ -67,7 +67,8 @@ pub(crate) fn parse(parts: &Parts, body: &[u8]) -> Result<ServerCall, Response<B
 /// The response to `call`, or `None` to close the connection unanswered.
 pub(crate) fn respond(reply: ServerReply, call: &ServerCall) -> Option<Response<Body>> {
     let (status, content_type, steps) = match &reply.kind {
-        ReplyKind::Reset => return None,
+        // The server intercepts a hang before it gets here.
+        ReplyKind::Reset | ReplyKind::Hang => return None,
         ReplyKind::Raw {
             status,
             content_type,
@@ -125,6 +126,9 @@ fn body(steps: Vec<Step>) -> Body {
                 Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::Data(bytes) => return Some((Ok(Frame::data(bytes)), steps)),
                 Step::Abort => {
+                    // Let hyper flush what was sent before: the client must
+                    // see the head and the chunks, then the break.
+                    tokio::task::yield_now().await;
                     let cut: BoxError = "mock server: body cut".into();
                     return Some((Err(cut), steps));
                 }
