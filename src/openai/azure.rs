@@ -163,8 +163,8 @@ impl AzureBuilder {
             ApiKey::header_value,
             &mut errors,
         );
-        match endpoint {
-            Some(endpoint) if errors.is_empty() => Ok(Azure {
+        match (endpoint, transport) {
+            (Some(endpoint), Some(transport)) if errors.is_empty() => Ok(Azure {
                 inner: Arc::new(Inner {
                     endpoint,
                     api_version,

@@ -127,8 +127,8 @@ impl OpenAiBuilder {
             ApiKey::bearer_header_value,
             &mut errors,
         );
-        match url {
-            Some(base) if errors.is_empty() => Ok(OpenAi {
+        match (url, transport) {
+            (Some(base), Some(transport)) if errors.is_empty() => Ok(OpenAi {
                 inner: Arc::new(Inner {
                     url: join(&base, &["chat", "completions"]),
                     transport,

@@ -38,13 +38,14 @@ pub(crate) struct Options {
 
 impl Options {
     /// Checks the options; the key goes in `auth_header`, built by `auth`.
+    /// `None` (with the problem in `errors`) when no HTTP client can be built.
     pub(crate) fn build(
         self,
         provider: &'static str,
         auth_header: HeaderName,
         auth: fn(&ApiKey) -> Result<HeaderValue, ConfigError>,
         errors: &mut ConfigError,
-    ) -> Transport {
+    ) -> Option<Transport> {
         let mut headers = HeaderMap::new();
         headers.insert(
             USER_AGENT,
@@ -77,17 +78,20 @@ impl Options {
         }
         let client = match self.client {
             Some(client) => client,
-            None => reqwest::Client::builder().build().unwrap_or_else(|e| {
-                errors.push("http_client", format!("cannot build the HTTP client: {e}"));
-                reqwest::Client::new()
-            }),
+            None => match reqwest::Client::builder().build() {
+                Ok(client) => client,
+                Err(e) => {
+                    errors.push("http_client", format!("cannot build the HTTP client: {e}"));
+                    return None;
+                }
+            },
         };
-        Transport {
+        Some(Transport {
             provider,
             client,
             headers,
             key: self.key,
-        }
+        })
     }
 }
 
@@ -162,14 +166,23 @@ impl Transport {
         request: ChatRequest,
     ) -> Result<ChatResponse, ChatError> {
         let model = request.model().to_owned();
+        let started = Instant::now();
         let result = self.exchange(url, &model, request).await;
+        let latency = started.elapsed();
         match &result {
-            Ok(_) => tracing::debug!(provider = self.provider, model = %model, "provider answered"),
+            Ok(r) => tracing::debug!(
+                provider = self.provider,
+                model = %model,
+                stream = r.is_stream(),
+                ?latency,
+                "provider answered"
+            ),
             Err(e) => tracing::debug!(
                 provider = self.provider,
                 model = %model,
                 kind = %e.kind(),
                 status = e.status().map(|s| s.as_u16()),
+                ?latency,
                 "provider failed"
             ),
         }
