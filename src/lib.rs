@@ -36,19 +36,24 @@ mod attempt;
 mod error;
 mod future;
 mod health;
+mod malformed;
 mod model;
 mod per_model;
 mod request;
 mod response;
 mod rng;
+mod secret;
 
 pub mod cooldown;
+pub mod http_error;
 pub mod providers;
 pub mod streaming;
 pub mod timeout;
 
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "openai")]
+pub mod openai;
 #[cfg(feature = "server")]
 pub mod server;
 
@@ -57,7 +62,10 @@ pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use future::ChatFuture;
 pub use health::{ForceAttempt, Health, HealthView};
+pub use malformed::MalformedChunks;
 pub use model::{split_model_id, validate_model_id, validate_provider_name};
+#[cfg(feature = "openai")]
+pub use openai::{Azure, OpenAi};
 pub use per_model::PerModel;
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
@@ -69,6 +77,7 @@ pub use response::{
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+pub use secret::ApiKey;
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
 pub use timeout::{Timeout, TimeoutLayer};

@@ -1,6 +1,14 @@
 //! Scripted stand-ins for providers, for tests (yours too): an in-process
-//! [`MockProvider`] service.
+//! [`MockProvider`] service, and a [`MockServer`] that speaks the OpenAI wire
+//! format over a real socket on `127.0.0.1`.
 
+mod call;
 mod provider;
+mod reply;
+mod server;
+mod wire;
 
+pub use call::ServerCall;
 pub use provider::{MockCall, MockProvider, MockReply};
+pub use reply::ServerReply;
+pub use server::MockServer;

@@ -1,0 +1,215 @@
+//! What the mock server answers to one call.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+/// One scripted answer of a [`MockServer`](super::MockServer).
+///
+/// Build it from [`text`](Self::text), [`status`](Self::status),
+/// [`error`](Self::error), [`raw`](Self::raw), [`reset`](Self::reset) or
+/// [`hang`](Self::hang),
+/// then shape it: delays, chunking, stream faults, headers. Chunk positions
+/// count the answer's content chunks: `cut_after(3)` sends the role
+/// preamble and three content chunks, then breaks the body. Delays run on
+/// tokio time, so they cost nothing under paused time.
+///
+/// ```
+/// use llm_fallback::mock::ServerReply;
+/// use std::time::Duration;
+///
+/// // 60 chunks, the first after 2 s, broken after the 40th.
+/// let reply = ServerReply::text("a long answer").in_chunks(60)
+///     .first_token_after(Duration::from_secs(2))
+///     .cut_after(40);
+/// // A rate limit with a Retry-After header.
+/// let limited = ServerReply::error(429, "rate_limit_exceeded", "slow down")
+///     .with_retry_after(Duration::from_secs(2));
+/// # let _ = (reply, limited);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerReply {
+    pub(crate) kind: ReplyKind,
+    pub(crate) headers_after: Duration,
+    pub(crate) first_token_after: Duration,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) stream: StreamShape,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum ReplyKind {
+    /// A completion (or stream) answering this text.
+    Text(String),
+    /// Any status and body.
+    Raw {
+        status: StatusCode,
+        content_type: String,
+        body: String,
+    },
+    /// Close the connection without answering.
+    Reset,
+    /// Never answer.
+    Hang,
+}
+
+/// The faults and framing of a streamed answer (and of a complete one,
+/// where they make sense).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StreamShape {
+    pub(crate) chunks: Option<usize>,
+    pub(crate) cut_after: Option<usize>,
+    pub(crate) stall: Option<(usize, Duration)>,
+    pub(crate) malformed_after: Option<usize>,
+    pub(crate) error_after: Option<(usize, Value)>,
+    pub(crate) without_done: bool,
+    pub(crate) finish_reason: Option<String>,
+}
+
+impl ServerReply {
+    fn of(kind: ReplyKind) -> Self {
+        ServerReply {
+            kind,
+            headers_after: Duration::ZERO,
+            first_token_after: Duration::ZERO,
+            headers: Vec::new(),
+            stream: StreamShape::default(),
+        }
+    }
+
+    /// Answers `text`: a `chat.completion`, or a stream of one chunk per
+    /// word (see [`in_chunks`](Self::in_chunks)) with a role preamble, a
+    /// finish chunk, a usage chunk when the request asked for
+    /// `stream_options.include_usage`, and `data: [DONE]`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::of(ReplyKind::Text(text.into()))
+    }
+
+    /// Fails with `status` and an OpenAI-shaped error body
+    /// (`{"error": {"message": "mock <status>", ...}}`).
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a valid HTTP status (100 to 999).
+    pub fn status(status: u16) -> Self {
+        let status = StatusCode::from_u16(status).expect("a valid HTTP status");
+        let body = json!({"error": {"message": format!("mock {status}"), "type": "mock_error", "code": null}});
+        Self::raw(status.as_u16(), "application/json", body.to_string())
+    }
+
+    /// Fails with `status` and an OpenAI error body carrying `code`
+    /// (`context_length_exceeded`, `insufficient_quota` ...) and `message`.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a valid HTTP status.
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
+        let body = json!({"error": {"message": message, "type": "mock_error", "code": code}});
+        Self::raw(status, "application/json", body.to_string())
+    }
+
+    /// Answers `status` with `body` as is (`content_type` e.g.
+    /// `application/json` or `text/html`): for malformed or odd bodies.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a valid HTTP status.
+    pub fn raw(status: u16, content_type: &str, body: impl Into<String>) -> Self {
+        Self::of(ReplyKind::Raw {
+            status: StatusCode::from_u16(status).expect("a valid HTTP status"),
+            content_type: content_type.to_owned(),
+            body: body.into(),
+        })
+    }
+
+    /// Reads the request, then closes the connection without answering:
+    /// the client sees the connection closed before a response head.
+    pub fn reset() -> Self {
+        Self::of(ReplyKind::Reset)
+    }
+
+    /// Reads the request and never answers: the connection stays open and
+    /// silent until the client gives up.
+    pub fn hang() -> Self {
+        Self::of(ReplyKind::Hang)
+    }
+
+    /// Waits `delay` before sending the response head (or resetting).
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.headers_after = delay;
+        self
+    }
+
+    /// Waits `delay` between the head (and the role preamble) and the first
+    /// content chunk; for a complete answer, before the body.
+    pub fn first_token_after(mut self, delay: Duration) -> Self {
+        self.first_token_after = delay;
+        self
+    }
+
+    /// Splits a streamed text into `n` chunks of about equal length
+    /// (at most one per character). Default: one chunk per word.
+    pub fn in_chunks(mut self, n: usize) -> Self {
+        self.stream.chunks = Some(n.max(1));
+        self
+    }
+
+    /// Breaks the body after `n` content chunks: the chunked body is aborted,
+    /// as when a connection drops. For a complete answer, the JSON breaks off
+    /// half way.
+    pub fn cut_after(mut self, n: usize) -> Self {
+        self.stream.cut_after = Some(n);
+        self
+    }
+
+    /// Sends nothing for `pause` after `n` content chunks, then goes on.
+    /// For a complete answer, delays the body like `first_token_after`.
+    pub fn stall_after(mut self, n: usize, pause: Duration) -> Self {
+        self.stream.stall = Some((n, pause));
+        self
+    }
+
+    /// Sends an event that is not valid JSON after `n` content chunks
+    /// (streams only).
+    pub fn malformed_after(mut self, n: usize) -> Self {
+        self.stream.malformed_after = Some(n);
+        self
+    }
+
+    /// Sends an in-band error event (`data: {"error": {...}}`) after `n`
+    /// content chunks, then ends the body without `[DONE]` (streams only).
+    pub fn error_event_after(mut self, n: usize, code: &str, message: &str) -> Self {
+        let event = json!({"error": {"message": message, "type": "server_error", "code": code}});
+        self.stream.error_after = Some((n, event));
+        self
+    }
+
+    /// Ends the stream without `data: [DONE]` (after the finish and usage chunks).
+    pub fn without_done(mut self) -> Self {
+        self.stream.without_done = true;
+        self
+    }
+
+    /// The finish reason of the answer. Default: `stop`.
+    pub fn finish_reason(mut self, reason: impl Into<String>) -> Self {
+        self.stream.finish_reason = Some(reason.into());
+        self
+    }
+
+    /// Adds a response header, e.g. `("retry-after", "<HTTP date>")`.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds `Retry-After` in whole seconds (rounded up).
+    pub fn with_retry_after(self, after: Duration) -> Self {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.with_header("retry-after", secs.to_string())
+    }
+
+    /// Adds `retry-after-ms` (OpenAI's and Azure's finer header).
+    pub fn with_retry_after_ms(self, ms: f64) -> Self {
+        self.with_header("retry-after-ms", ms.to_string())
+    }
+}

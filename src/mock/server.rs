@@ -1,0 +1,250 @@
+//! A scripted provider behind a real socket, speaking the OpenAI wire format.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::call::ServerCall;
+use super::reply::{ReplyKind, ServerReply};
+use super::wire::{self, Body, BoxError};
+
+/// An HTTP server on `127.0.0.1` (a free port) that answers
+/// `POST .../chat/completions` like an OpenAI-compatible provider, with
+/// behaviour scripted per model — for the crate's tests and yours.
+///
+/// It also serves Azure's path, `/openai/deployments/{deployment}/chat/completions`,
+/// taking the deployment as the model. Replies queued with
+/// [`script`](Self::script) are used once each, in order; then the model's
+/// [`always`](Self::always) reply; then `"ok from <model>"`. Every call is
+/// recorded ([`calls`](Self::calls)) with its model, arrival time (tokio
+/// time), messages, stream flag, JSON body, headers and path.
+///
+/// The server stops when the last clone of its handle is dropped.
+///
+/// # Example
+///
+/// ```
+/// use llm_fallback::mock::{MockServer, ServerReply};
+/// use llm_fallback::openai::OpenAi;
+/// use llm_fallback::{ChatRequest, ErrorKind, Message};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = MockServer::start().await;
+/// server.script("gpt-4o-mini", [ServerReply::status(503)]);
+/// server.always("gpt-4o-mini", ServerReply::text("hello there"));
+///
+/// let client = OpenAi::builder().base_url(server.base_url()).api_key("sk-test").build().unwrap();
+/// let request = ChatRequest::new("gpt-4o-mini", [Message::user("hi")]);
+///
+/// let first = client.clone().oneshot(request.clone()).await.unwrap_err();
+/// assert_eq!(first.kind(), ErrorKind::Server);
+/// let second = client.oneshot(request).await.unwrap();
+/// assert_eq!(second.text().as_deref(), Some("hello there"));
+///
+/// assert_eq!(server.call_count("gpt-4o-mini"), 2);
+/// assert_eq!(server.calls()[0].header("authorization"), Some("Bearer sk-test"));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MockServer {
+    inner: Arc<Handle>,
+}
+
+struct Handle {
+    addr: SocketAddr,
+    state: Shared,
+    task: AbortHandle,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // Dropping the accept loop drops its JoinSet, which ends every connection.
+        self.task.abort();
+    }
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<State>>);
+
+#[derive(Default)]
+struct State {
+    queued: HashMap<String, VecDeque<ServerReply>>,
+    always: HashMap<String, ServerReply>,
+    calls: Vec<ServerCall>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps inconsistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `call` and picks its reply.
+    fn take(&self, call: ServerCall) -> ServerReply {
+        let mut state = self.lock();
+        let model = call.model.clone();
+        state.calls.push(call);
+        state
+            .queued
+            .get_mut(&model)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| state.always.get(&model).cloned())
+            .unwrap_or_else(|| ServerReply::text(format!("ok from {model}")))
+    }
+}
+
+impl MockServer {
+    /// Starts a server on `127.0.0.1` and a free port.
+    ///
+    /// # Panics
+    ///
+    /// If no port can be bound (see [`try_start`](Self::try_start)), or when
+    /// called outside a tokio runtime.
+    pub async fn start() -> MockServer {
+        match Self::try_start().await {
+            Ok(server) => server,
+            Err(e) => panic!("mock server: cannot bind 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts a server on `127.0.0.1` and a free port.
+    pub async fn try_start() -> io::Result<MockServer> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Shared::default();
+        let task = tokio::spawn(accept(listener, state.clone())).abort_handle();
+        Ok(MockServer {
+            inner: Arc::new(Handle { addr, state, task }),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The base URL of an OpenAI-compatible client: `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.inner.addr)
+    }
+
+    /// The endpoint of an Azure client: `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    /// Queues replies for `model`, used once each, in order.
+    pub fn script(&self, model: &str, replies: impl IntoIterator<Item = ServerReply>) {
+        self.inner
+            .state
+            .lock()
+            .queued
+            .entry(model.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// The reply for `model` once its queue is empty.
+    pub fn always(&self, model: &str, reply: ServerReply) {
+        self.inner
+            .state
+            .lock()
+            .always
+            .insert(model.to_owned(), reply);
+    }
+
+    /// Every call received, in order of arrival.
+    pub fn calls(&self) -> Vec<ServerCall> {
+        self.inner.state.lock().calls.clone()
+    }
+
+    /// How many calls `model` received.
+    pub fn call_count(&self, model: &str) -> usize {
+        self.inner
+            .state
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.model == model)
+            .count()
+    }
+
+    /// The models called, in order.
+    pub fn called_models(&self) -> Vec<String> {
+        self.inner
+            .state
+            .lock()
+            .calls
+            .iter()
+            .map(|c| c.model.clone())
+            .collect()
+    }
+
+    /// Forgets the recorded calls (scripts are kept).
+    pub fn clear_calls(&self) {
+        self.inner.state.lock().calls.clear();
+    }
+}
+
+impl fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.inner.addr)
+            .field("calls", &self.inner.state.lock().calls.len())
+            .finish()
+    }
+}
+
+async fn accept(listener: TcpListener, state: Shared) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve(stream, state.clone()));
+                }
+                // E.g. out of file descriptors: let connections finish first.
+                Err(_) => tokio::task::yield_now().await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, state: Shared) {
+    let service = service_fn(move |request| handle(request, state.clone()));
+    // Errors here are the scripted resets and cuts, or clients going away.
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn handle(request: Request<Incoming>, state: Shared) -> Result<Response<Body>, BoxError> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let call = match wire::parse(&parts, &body) {
+        Ok(call) => call,
+        Err(response) => return Ok(response),
+    };
+    let reply = state.take(call.clone());
+    if matches!(reply.kind, ReplyKind::Hang) {
+        std::future::pending::<()>().await;
+    }
+    if !reply.headers_after.is_zero() {
+        tokio::time::sleep(reply.headers_after).await;
+    }
+    // An error from the service makes hyper close the connection unanswered.
+    wire::respond(reply, &call).ok_or_else(|| "mock server: scripted reset".into())
+}

@@ -1,0 +1,67 @@
+//! Clients of OpenAI-compatible and Azure OpenAI chat-completions endpoints.
+//!
+//! [`OpenAi`] and [`Azure`] are the leaf services of a stack: they send the
+//! request's JSON (prepended messages first, unknown fields untouched), stream
+//! or not, and map every failure to a typed [`ChatError`](crate::ChatError):
+//!
+//! | what happened | kind |
+//! |---|---|
+//! | 429, `insufficient_quota`, `rate_limit_exceeded` | `RateLimited` (with `retry_after()` from `retry-after-ms` / `Retry-After`) |
+//! | 401, 403 | `Auth` |
+//! | 404, `model_not_found` | `NotFound` |
+//! | 400 `context_length_exceeded`, "maximum context length", "prompt is too long" | `ContextWindowExceeded` |
+//! | 400 `content_policy_violation`, `content_filter`, Azure's `ResponsibleAIPolicyViolation` | `ContentFilter` |
+//! | other 400, 422 and 4xx | `BadRequest` |
+//! | 408 | `Timeout` |
+//! | 5xx, 529 | `Server` |
+//! | refused, reset, DNS, TLS, closed before the response head, a body that breaks off | `Connect` |
+//! | a 2xx body that is not a completion | `Server` ("malformed response body") |
+//!
+//! The provider's message becomes the error's message, its code
+//! [`code()`](crate::ChatError::code). Keys never appear in `Debug`, logs or
+//! errors. The clients never retry: the layers above do.
+//!
+//! Streams resolve at the first content chunk (see
+//! [`streaming::commit`](crate::streaming::commit)), so a failure before it is
+//! an ordinary error. After it, a cut body or an in-band error event is an
+//! error item of kind `StreamInterrupted`, never a silent end; a body that
+//! ends without `[DONE]` after the finish reason is a complete answer.
+//! Malformed events are skipped and counted in a
+//! [`MalformedChunks`](crate::MalformedChunks) in the response's extensions.
+//!
+//! # Example
+//!
+//! ```
+//! use llm_fallback::mock::{MockServer, ServerReply};
+//! use llm_fallback::openai::{Azure, OpenAi};
+//! use llm_fallback::{ChatRequest, ErrorKind, Message, Providers};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let server = MockServer::start().await;
+//! server.always("gpt-4o", ServerReply::status(401));
+//!
+//! let providers = Providers::builder()
+//!     .provider("azure", Azure::builder().endpoint(server.endpoint()).api_key("bad").build().unwrap())
+//!     .provider("openai", OpenAi::builder().base_url(server.base_url()).api_key("sk-ok").build().unwrap())
+//!     .build()
+//!     .unwrap();
+//!
+//! let err = providers.clone().oneshot(ChatRequest::new("azure/gpt-4o", [Message::user("hi")])).await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Auth);
+//! assert_eq!(err.model(), Some("azure/gpt-4o"));
+//!
+//! let ok = providers.oneshot(ChatRequest::new("openai/gpt-4o-mini", [Message::user("hi")])).await.unwrap();
+//! assert_eq!(ok.model(), "openai/gpt-4o-mini");
+//! assert_eq!(ok.text().as_deref(), Some("ok from gpt-4o-mini"));
+//! # }
+//! ```
+
+mod azure;
+mod client;
+mod error;
+mod stream;
+mod transport;
+
+pub use azure::{Azure, AzureBuilder, AZURE_API_VERSION};
+pub use client::{OpenAi, OpenAiBuilder, OPENAI_BASE_URL};

@@ -1,0 +1,281 @@
+//! What the OpenAI and Azure clients share: configuration checks, one POST,
+//! and turning its outcome into a response or a typed error.
+
+use std::fmt;
+
+use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
+use http::HeaderMap;
+use reqwest::Url;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::error::{self, EXCERPT_CHARS};
+use super::stream::SseChunks;
+use crate::error::{ChatError, ConfigError, ErrorKind};
+use crate::http_error::{body_error, excerpt, send_error};
+use crate::malformed::MalformedChunks;
+use crate::response::ChatCompletion;
+use crate::secret::ApiKey;
+use crate::{ChatRequest, ChatResponse};
+
+/// The HTTP side of a client: the reqwest client and the headers of every call.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    /// `openai` or `azure`, for logs.
+    pub(crate) provider: &'static str,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    key: Option<ApiKey>,
+}
+
+/// The options both builders take.
+#[derive(Clone, Default)]
+pub(crate) struct Options {
+    pub(crate) key: Option<ApiKey>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) client: Option<reqwest::Client>,
+}
+
+impl Options {
+    /// Checks the options; the key goes in `auth_header`, built by `auth`.
+    /// `None` (with the problem in `errors`) when no HTTP client can be built.
+    pub(crate) fn build(
+        self,
+        provider: &'static str,
+        auth_header: HeaderName,
+        auth: fn(&ApiKey) -> Result<HeaderValue, ConfigError>,
+        errors: &mut ConfigError,
+    ) -> Option<Transport> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("llm-fallback/", env!("CARGO_PKG_VERSION"))),
+        );
+        if let Some(key) = &self.key {
+            match auth(key) {
+                Ok(value) => {
+                    headers.insert(auth_header, value);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        for (name, value) in &self.headers {
+            let path = format!("headers.{name}");
+            let Ok(name) = HeaderName::try_from(name.as_str()) else {
+                errors.push(path, "not a valid HTTP header name");
+                continue;
+            };
+            // Not echoed: an extra header may well hold a credential.
+            let Ok(mut value) = HeaderValue::try_from(value.as_str()) else {
+                errors.push(
+                    path,
+                    "the value contains characters not allowed in a header",
+                );
+                continue;
+            };
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let client = match self.client {
+            Some(client) => client,
+            None => match reqwest::Client::builder().build() {
+                Ok(client) => client,
+                Err(e) => {
+                    errors.push("http_client", format!("cannot build the HTTP client: {e}"));
+                    return None;
+                }
+            },
+        };
+        Some(Transport {
+            provider,
+            client,
+            headers,
+            key: self.key,
+        })
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("key", &self.key)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("shared_client", &self.client.is_some())
+            .finish()
+    }
+}
+
+/// Checks that `raw` is an absolute http(s) URL with a host and nothing
+/// that would leak or break the paths appended to it.
+pub(crate) fn parse_base_url(path: &str, raw: &str, errors: &mut ConfigError) -> Option<Url> {
+    let url = match Url::parse(raw.trim()) {
+        Ok(url) => url,
+        Err(e) => {
+            errors.push(path, format!("{raw:?} is not a valid http(s) URL: {e}"));
+            return None;
+        }
+    };
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some(format!("{raw:?} is not an http(s) URL"))
+    } else if url.host_str().is_none_or(str::is_empty) {
+        Some(format!("{raw:?} has no host"))
+    } else if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: it holds credentials.
+        Some("the URL must not contain credentials; use the api_key setting".to_owned())
+    } else if url.query().is_some() || url.fragment().is_some() {
+        Some(format!("{raw:?} must not have a query or a fragment"))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => {
+            errors.push(path, p);
+            None
+        }
+        None => Some(url),
+    }
+}
+
+/// `base` with `segments` appended to its path.
+pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+impl Transport {
+    /// The key, for Debug (redacted) and for scrubbing messages.
+    pub(crate) fn key(&self) -> Option<&ApiKey> {
+        self.key.as_ref()
+    }
+
+    /// The names of the headers sent with every call (values are secret).
+    pub(crate) fn header_names(&self) -> Vec<&str> {
+        self.headers.keys().map(HeaderName::as_str).collect()
+    }
+
+    /// POSTs `request` to `url`; never retries.
+    pub(crate) async fn send(
+        &self,
+        url: Url,
+        request: ChatRequest,
+    ) -> Result<ChatResponse, ChatError> {
+        let model = request.model().to_owned();
+        let started = Instant::now();
+        let result = self.exchange(url, &model, request).await;
+        let latency = started.elapsed();
+        match &result {
+            Ok(r) => tracing::debug!(
+                provider = self.provider,
+                model = %model,
+                stream = r.is_stream(),
+                ?latency,
+                "provider answered"
+            ),
+            Err(e) => tracing::debug!(
+                provider = self.provider,
+                model = %model,
+                kind = %e.kind(),
+                status = e.status().map(|s| s.as_u16()),
+                ?latency,
+                "provider failed"
+            ),
+        }
+        result.map_err(|e| error::scrub(e.with_model(model), self.key()))
+    }
+
+    async fn exchange(
+        &self,
+        url: Url,
+        model: &str,
+        request: ChatRequest,
+    ) -> Result<ChatResponse, ChatError> {
+        let stream = request.is_stream();
+        let malformed = request
+            .extensions()
+            .get::<MalformedChunks>()
+            .cloned()
+            .unwrap_or_default();
+        let body = serde_json::to_vec(&request).map_err(|e| {
+            ChatError::new(
+                ErrorKind::BadRequest,
+                format!("cannot encode the request: {e}"),
+            )
+        })?;
+        drop(request);
+        let started = Instant::now();
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let response = self
+            .client
+            .post(url)
+            .headers(self.headers.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, accept)
+            .body(body)
+            .send()
+            .await
+            .map_err(send_error)?;
+        let status = response.status();
+        tracing::trace!(provider = self.provider, model, status = status.as_u16(), elapsed = ?started.elapsed(), "response head");
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            // A body that breaks off still leaves the status to classify by.
+            let bytes = response.bytes().await.unwrap_or_default();
+            return Err(error::from_status(status, &headers, &bytes, self.key()));
+        }
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if stream && !is_json {
+            let chunks = SseChunks::new(response, model, self.key.clone(), malformed.clone());
+            let stream = crate::streaming::commit(chunks).await?;
+            let mut response = ChatResponse::stream(model, stream);
+            response.extensions_mut().insert(malformed);
+            return Ok(response);
+        }
+        let bytes = response.bytes().await.map_err(body_error)?;
+        let completion = self.parse_completion(&bytes)?;
+        if stream {
+            return Err(malformed_body(
+                "expected an event stream, got a JSON completion",
+                &bytes,
+            ));
+        }
+        Ok(ChatResponse::complete(model, completion))
+    }
+
+    fn parse_completion(&self, bytes: &[u8]) -> Result<ChatCompletion, ChatError> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|_| malformed_body("not JSON", bytes))?;
+        if let Some(e) = error::from_json(&value, self.key()) {
+            return Err(e);
+        }
+        if !value.get("choices").is_some_and(Value::is_array) {
+            return Err(malformed_body("not a chat completion", bytes));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| malformed_body(&format!("not a chat completion ({e})"), bytes))
+    }
+}
+
+/// A 2xx body we cannot use: the provider failed (`Server`).
+fn malformed_body(what: &str, body: &[u8]) -> ChatError {
+    ChatError::new(
+        ErrorKind::Server,
+        format!(
+            "malformed response body, {what}: {:?}",
+            excerpt(body, EXCERPT_CHARS)
+        ),
+    )
+}

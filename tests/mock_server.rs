@@ -1,0 +1,195 @@
+//! The mock provider server on its own, driven by a plain HTTP client: what
+//! users of it for their own tests rely on.
+
+use std::time::Duration;
+
+use llm_fallback::mock::{MockServer, ServerReply};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+async fn post(url: &str, body: Value) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("authorization", "Bearer sk-very-secret")
+        .header("api-key", "azure-very-secret")
+        .header("x-request-tag", "visible-tag")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi there"}], "stream": stream})
+}
+
+fn completions(server: &MockServer) -> String {
+    format!("{}/chat/completions", server.base_url())
+}
+
+#[tokio::test]
+async fn scripts_are_used_once_then_the_always_reply_then_the_default() {
+    let server = MockServer::start().await;
+    server.script("a", [ServerReply::status(500), ServerReply::text("second")]);
+    server.always("a", ServerReply::text("always"));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (status, _, body) = post(&completions(&server), chat("a", false)).await;
+        let text: Value = serde_json::from_str(&body).unwrap();
+        seen.push((status, text["choices"][0]["message"]["content"].clone()));
+    }
+    assert_eq!(seen[0].0, 500);
+    assert_eq!(
+        seen[1..].iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+        [json!("second"), json!("always"), json!("always")]
+    );
+    let (_, _, body) = post(&completions(&server), chat("b", false)).await;
+    assert!(body.contains("ok from b"));
+    assert_eq!(server.called_models(), ["a", "a", "a", "a", "b"]);
+}
+
+#[tokio::test]
+async fn streams_follow_the_openai_wire_format() {
+    let server = MockServer::start().await;
+    server.always("m", ServerReply::text("abcdef").in_chunks(3));
+    let mut body = chat("m", true);
+    body["stream_options"] = json!({"include_usage": true});
+    let (status, content_type, sse) = post(&completions(&server), body).await;
+    assert_eq!((status, content_type.as_str()), (200, "text/event-stream"));
+
+    let events: Vec<&str> = sse.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(
+        events.len(),
+        1 + 3 + 1 + 1 + 1,
+        "preamble, 3 chunks, finish, usage, done: {sse}"
+    );
+    assert_eq!(*events.last().unwrap(), "data: [DONE]");
+    let json = |e: &str| serde_json::from_str::<Value>(e.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(json(events[0])["choices"][0]["delta"]["role"], "assistant");
+    let text: String = events[1..4]
+        .iter()
+        .map(|e| {
+            json(e)["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, "abcdef");
+    assert_eq!(json(events[4])["choices"][0]["finish_reason"], "stop");
+    assert_eq!(json(events[5])["usage"]["completion_tokens"], 1);
+
+    // Without include_usage there is no usage chunk.
+    let (_, _, sse) = post(&completions(&server), chat("m", true)).await;
+    assert!(!sse.contains("usage"), "{sse}");
+}
+
+#[tokio::test]
+async fn requests_that_are_not_chat_calls_get_openai_shaped_errors() {
+    let server = MockServer::start().await;
+    let (status, _, body) = post(
+        &format!("{}/embeddings", server.base_url()),
+        chat("m", false),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("no route"), "{body}");
+    let (status, _, body) = post(&completions(&server), json!({"messages": "nope"})).await;
+    assert_eq!(status, 400);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(server.calls().is_empty(), "not recorded as calls");
+}
+
+#[tokio::test]
+async fn azure_paths_take_the_deployment_as_the_model() {
+    let server = MockServer::start().await;
+    let url = format!(
+        "{}/openai/deployments/my%20deployment/chat/completions?api-version=v1",
+        server.endpoint()
+    );
+    let (status, _, _) = post(&url, chat("ignored", false)).await;
+    assert_eq!(status, 200);
+    let call = &server.calls()[0];
+    assert_eq!(call.model, "my deployment");
+    assert_eq!(call.query("api-version"), Some("v1"));
+    assert_eq!(call.body["model"], "ignored");
+}
+
+#[tokio::test]
+async fn a_call_debug_never_prints_credentials() {
+    let server = MockServer::start().await;
+    post(&completions(&server), chat("m", false)).await;
+    let call = &server.calls()[0];
+    assert_eq!(call.header("authorization"), Some("Bearer sk-very-secret"));
+    let debug = format!("{call:?}");
+    assert!(debug.contains("visible-tag"), "{debug}");
+    assert!(!debug.contains("very-secret"), "{debug}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn delays_run_on_tokio_time() {
+    let server = MockServer::start().await;
+    server.always(
+        "m",
+        ServerReply::text("late").after(Duration::from_secs(10)),
+    );
+    let started = Instant::now();
+    let (status, _, _) = post(&completions(&server), chat("m", false)).await;
+    assert_eq!(status, 200);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(10) && elapsed < Duration::from_secs(11),
+        "{elapsed:?}"
+    );
+    assert!(
+        server.calls()[0].at - started < Duration::from_secs(1),
+        "recorded on arrival"
+    );
+}
+
+#[tokio::test]
+async fn the_server_stops_when_its_last_handle_is_dropped() {
+    let server = MockServer::start().await;
+    let url = completions(&server);
+    let clone = server.clone();
+    drop(server);
+    assert_eq!(
+        post(&url, chat("m", false)).await.0,
+        200,
+        "a clone keeps it running"
+    );
+    drop(clone);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .body(chat("m", false).to_string())
+        .send()
+        .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hang_accepts_the_call_and_never_answers() {
+    let server = MockServer::start().await;
+    server.script("m", [ServerReply::hang()]);
+    let silent = tokio::time::timeout(
+        Duration::from_secs(600),
+        post(&completions(&server), chat("m", false)),
+    )
+    .await;
+    assert!(silent.is_err(), "no answer within 10 minutes");
+    assert_eq!(server.call_count("m"), 1);
+    let (status, _, _) = post(&completions(&server), chat("m", false)).await;
+    assert_eq!(status, 200, "the next call is answered");
+}

@@ -1,0 +1,81 @@
+//! Keys never reach the logs: every client event at TRACE level is captured
+//! (a test binary of its own, so no other test's subscriber interferes).
+
+use std::sync::{Arc, Mutex};
+
+use llm_fallback::mock::{MockServer, ServerReply};
+use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::{ChatRequest, Message};
+use tower::ServiceExt;
+
+const KEY: &str = "sk-test-SECRET-0123456789";
+
+fn request() -> ChatRequest {
+    ChatRequest::new("gpt-4o-mini", [Message::user("hi")])
+}
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_key_never_shows_in_logs() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = MockServer::start().await;
+    server.script(
+        "gpt-4o-mini",
+        [
+            ServerReply::status(401),
+            ServerReply::text("a b").malformed_after(1),
+        ],
+    );
+    server.always(
+        "gpt-4o",
+        ServerReply::error(401, "invalid_api_key", &format!("bad key {KEY}")),
+    );
+    let openai = OpenAi::builder()
+        .base_url(server.base_url())
+        .api_key(KEY)
+        .build()
+        .unwrap();
+    let azure = Azure::builder()
+        .endpoint(server.endpoint())
+        .api_key(KEY)
+        .build()
+        .unwrap();
+    openai.clone().oneshot(request()).await.unwrap_err();
+    let response = openai.oneshot(request().with_stream(true)).await.unwrap();
+    response
+        .into_stream()
+        .unwrap()
+        .collect_completion()
+        .await
+        .unwrap();
+    azure
+        .oneshot(request().with_model("gpt-4o"))
+        .await
+        .unwrap_err();
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("provider failed") && logs.contains("malformed"),
+        "{logs}"
+    );
+    assert!(!logs.contains(KEY), "key leaked in logs: {logs}");
+}
