@@ -43,6 +43,7 @@ mod response;
 mod rng;
 
 pub mod providers;
+pub mod retry;
 pub mod streaming;
 
 #[cfg(feature = "mock")]
@@ -59,6 +60,7 @@ pub use request::{
     ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
     Role, TextPart, ToolCall,
 };
+pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
