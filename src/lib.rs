@@ -57,12 +57,12 @@ pub use model::{split_model_id, validate_model_id, validate_provider_name};
 pub use per_model::PerModel;
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
-    Role, TextPart, ToolCall,
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
+    TextPart, ToolCall,
 };
-pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
+pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
 pub use rng::SharedRng;

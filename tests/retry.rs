@@ -83,10 +83,18 @@ async fn per_model_retry_counts_are_exact() {
 
 #[tokio::test(start_paused = true)]
 async fn retryable_kinds_are_retried() {
-    for kind in [ErrorKind::RateLimited, ErrorKind::Server, ErrorKind::Connect] {
+    for kind in [
+        ErrorKind::RateLimited,
+        ErrorKind::Server,
+        ErrorKind::Connect,
+    ] {
         let mock = MockProvider::new();
         mock.always(A, MockReply::error(kind));
-        let error = layer(2).layer(mock.clone()).oneshot(request(A)).await.unwrap_err();
+        let error = layer(2)
+            .layer(mock.clone())
+            .oneshot(request(A))
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), kind);
         assert_eq!(mock.call_count(A), 3, "{kind} should be retried twice");
     }
@@ -105,7 +113,11 @@ async fn non_retryable_kinds_are_returned_after_one_call() {
         let mock = MockProvider::new();
         mock.always(A, MockReply::error(kind));
         let start = Instant::now();
-        let error = layer(3).layer(mock.clone()).oneshot(request(A)).await.unwrap_err();
+        let error = layer(3)
+            .layer(mock.clone())
+            .oneshot(request(A))
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), kind);
         assert_eq!(mock.call_count(A), 1, "{kind} must not be retried");
         assert_eq!(start.elapsed(), Duration::ZERO, "{kind} must not wait");
@@ -117,9 +129,16 @@ async fn success_on_the_second_try_returns_the_response_with_two_attempts() {
     let mock = MockProvider::new();
     mock.script(
         A,
-        [MockReply::error(ErrorKind::Server), MockReply::text("second time lucky")],
+        [
+            MockReply::error(ErrorKind::Server),
+            MockReply::text("second time lucky"),
+        ],
     );
-    let response = layer(2).layer(mock.clone()).oneshot(request(A)).await.unwrap();
+    let response = layer(2)
+        .layer(mock.clone())
+        .oneshot(request(A))
+        .await
+        .unwrap();
     assert_eq!(response.text().as_deref(), Some("second time lucky"));
     assert_eq!(mock.call_count(A), 2);
     let attempts = response.attempts();
@@ -139,7 +158,11 @@ async fn the_attempt_log_lists_every_attempt_with_its_latency() {
             MockReply::text("ok").after(ms(30)),
         ],
     );
-    let response = layer(2).layer(mock.clone()).oneshot(request(A)).await.unwrap();
+    let response = layer(2)
+        .layer(mock.clone())
+        .oneshot(request(A))
+        .await
+        .unwrap();
     let attempts = response.attempts();
     let summary: Vec<_> = attempts
         .iter()
@@ -181,9 +204,20 @@ async fn attempts_an_inner_layer_recorded_are_not_logged_twice() {
         }
     }
     let mock = MockProvider::new();
-    mock.script(A, [MockReply::error(ErrorKind::Server), MockReply::text("ok")]);
-    let response = layer(2).layer(Recording(mock)).oneshot(request(A)).await.unwrap();
-    let models: Vec<_> = response.attempts().iter().map(|a| a.model.as_str()).collect();
+    mock.script(
+        A,
+        [MockReply::error(ErrorKind::Server), MockReply::text("ok")],
+    );
+    let response = layer(2)
+        .layer(Recording(mock))
+        .oneshot(request(A))
+        .await
+        .unwrap();
+    let models: Vec<_> = response
+        .attempts()
+        .iter()
+        .map(|a| a.model.as_str())
+        .collect();
     assert_eq!(models, ["inner/label", "inner/label"]);
 }
 
@@ -215,12 +249,18 @@ async fn full_jitter_delays_stay_under_the_curve_and_spread_over_it() {
         for (n, gap) in gaps.iter().enumerate() {
             let ceiling = curve.ceiling(n as u32);
             // Tokio's timer rounds up to the millisecond.
-            assert!(*gap <= ceiling + ms(1), "seed {seed}: retry {n} waited {gap:?} > {ceiling:?}");
+            assert!(
+                *gap <= ceiling + ms(1),
+                "seed {seed}: retry {n} waited {gap:?} > {ceiling:?}"
+            );
             ratios.push(gap.as_secs_f64() / ceiling.as_secs_f64());
         }
     }
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
-    assert!((0.35..0.65).contains(&mean), "uniform jitter should average half the curve, got {mean}");
+    assert!(
+        (0.35..0.65).contains(&mean),
+        "uniform jitter should average half the curve, got {mean}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -241,19 +281,31 @@ async fn decorrelated_jitter_waits_between_base_and_factor_times_the_previous_de
         let mut previous = ms(100);
         for gap in gaps(&mock) {
             let high = (previous * 3).min(ms(2000));
-            assert!(gap >= ms(100) && gap <= high + ms(1), "{gap:?} outside [100ms, {high:?}]");
+            assert!(
+                gap >= ms(100) && gap <= high + ms(1),
+                "{gap:?} outside [100ms, {high:?}]"
+            );
             distinct.insert(gap);
             previous = gap;
         }
     }
-    assert!(distinct.len() > 30, "delays should be random, got {distinct:?}");
+    assert!(
+        distinct.len() > 30,
+        "delays should be random, got {distinct:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn backoff_is_configured_per_model() {
     let mock = MockProvider::new();
-    mock.script(A, [MockReply::error(ErrorKind::Server), MockReply::text("a")]);
-    mock.script(B, [MockReply::error(ErrorKind::Server), MockReply::text("b")]);
+    mock.script(
+        A,
+        [MockReply::error(ErrorKind::Server), MockReply::text("a")],
+    );
+    mock.script(
+        B,
+        [MockReply::error(ErrorKind::Server), MockReply::text("b")],
+    );
     let retry = RetryLayer::builder()
         .backoff(exact_backoff())
         .backoff_for(B, backoff(ms(1500), 2.0, ms(5000), Jitter::None))
@@ -279,9 +331,17 @@ async fn retry_after_is_waited_for_even_when_the_backoff_is_shorter() {
             MockReply::text("ok"),
         ],
     );
-    let response = layer(2).layer(mock.clone()).oneshot(request(A)).await.unwrap();
+    let response = layer(2)
+        .layer(mock.clone())
+        .oneshot(request(A))
+        .await
+        .unwrap();
     assert_eq!(response.text().as_deref(), Some("ok"));
-    assert!(gaps(&mock)[0] >= Duration::from_secs(2), "{:?}", gaps(&mock));
+    assert!(
+        gaps(&mock)[0] >= Duration::from_secs(2),
+        "{:?}",
+        gaps(&mock)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -301,7 +361,11 @@ async fn retry_after_beyond_the_maximum_returns_the_error_at_once() {
     // The default maximum is 10 s: a fallback should act now instead.
     let mock = slow();
     let start = Instant::now();
-    let error = layer(2).layer(mock.clone()).oneshot(request(A)).await.unwrap_err();
+    let error = layer(2)
+        .layer(mock.clone())
+        .oneshot(request(A))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::RateLimited);
     assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
     assert_eq!(mock.call_count(A), 1);
@@ -325,7 +389,12 @@ async fn the_request_deadline_is_never_slept_past() {
     mock.always(A, MockReply::error(ErrorKind::Server).after(ms(100)));
     let retry = RetryLayer::builder()
         .max_retries(10)
-        .backoff(backoff(Duration::from_secs(1), 2.0, Duration::from_secs(30), Jitter::None))
+        .backoff(backoff(
+            Duration::from_secs(1),
+            2.0,
+            Duration::from_secs(30),
+            Jitter::None,
+        ))
         .build()
         .unwrap();
     let start = Instant::now();
@@ -346,9 +415,17 @@ async fn the_request_deadline_is_never_slept_past() {
 #[tokio::test(start_paused = true)]
 async fn fails_fast_when_the_backoff_does_not_fit_before_the_deadline() {
     let mock = MockProvider::new();
-    mock.script(A, [MockReply::error(ErrorKind::Server), MockReply::text("ok")]);
+    mock.script(
+        A,
+        [MockReply::error(ErrorKind::Server), MockReply::text("ok")],
+    );
     let retry = RetryLayer::builder()
-        .backoff(backoff(Duration::from_secs(1), 2.0, Duration::from_secs(8), Jitter::None))
+        .backoff(backoff(
+            Duration::from_secs(1),
+            2.0,
+            Duration::from_secs(8),
+            Jitter::None,
+        ))
         .build()
         .unwrap();
     let start = Instant::now();
@@ -356,7 +433,11 @@ async fn fails_fast_when_the_backoff_does_not_fit_before_the_deadline() {
     req.set_deadline(start + ms(500));
     let error = retry.layer(mock.clone()).oneshot(req).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Server);
-    assert_eq!(start.elapsed(), Duration::ZERO, "no sleep when it cannot fit");
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no sleep when it cannot fit"
+    );
     assert_eq!(mock.call_count(A), 1);
 }
 
@@ -365,9 +446,12 @@ async fn the_budget_stops_a_retry_storm() {
     async fn storm(budgeted: bool) -> usize {
         let mock = MockProvider::new();
         mock.always(A, MockReply::error(ErrorKind::Server).after(ms(10)));
-        let mut builder = RetryLayer::builder()
-            .max_retries(2)
-            .backoff(backoff(ms(10), 2.0, ms(100), Jitter::None));
+        let mut builder = RetryLayer::builder().max_retries(2).backoff(backoff(
+            ms(10),
+            2.0,
+            ms(100),
+            Jitter::None,
+        ));
         builder = if budgeted {
             // 1 retry per 4 calls, plus 1 per second over a 1 s window.
             builder.budget(RetryBudget::new(Duration::from_secs(1), 1, 0.25).unwrap())
@@ -377,15 +461,27 @@ async fn the_budget_stops_a_retry_storm() {
         let retry = builder.build().unwrap().layer(mock.clone());
         let calls = (0..100).map(|_| retry.clone().oneshot(request(A)));
         let results = join_all(calls).await;
-        assert!(results.iter().all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Server));
+        assert!(results
+            .iter()
+            .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Server));
         mock.call_count(A)
     }
 
-    assert_eq!(storm(false).await, 300, "without a budget every call is retried twice");
+    assert_eq!(
+        storm(false).await,
+        300,
+        "without a budget every call is retried twice"
+    );
     let upstream = storm(true).await;
     let retries = upstream - 100;
-    assert!(retries <= 25 + 1, "{retries} retries exceed 0.25 × 100 calls + 1");
-    assert!(retries >= 20, "the budget should still allow some retries, got {retries}");
+    assert!(
+        retries <= 25 + 1,
+        "{retries} retries exceed 0.25 × 100 calls + 1"
+    );
+    assert!(
+        retries >= 20,
+        "the budget should still allow some retries, got {retries}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -411,7 +507,9 @@ async fn a_custom_policy_decides_whether_and_when() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let policy = move |ctx: &RetryContext<'_>| {
-        log.lock().unwrap().push((ctx.attempt(), ctx.previous_delay()));
+        log.lock()
+            .unwrap()
+            .push((ctx.attempt(), ctx.previous_delay()));
         if ctx.error().message() == "overloaded" && ctx.attempt() < 4 {
             Decision::Retry(Duration::from_secs(3))
         } else {
@@ -419,15 +517,25 @@ async fn a_custom_policy_decides_whether_and_when() {
         }
     };
     let mock = MockProvider::new();
-    mock.always(A, MockReply::error(ErrorKind::Server).with_message("overloaded"));
+    mock.always(
+        A,
+        MockReply::error(ErrorKind::Server).with_message("overloaded"),
+    );
     mock.always(B, MockReply::error(ErrorKind::Server));
-    let retry = RetryLayer::builder().policy(policy).build().unwrap().layer(mock.clone());
+    let retry = RetryLayer::builder()
+        .policy(policy)
+        .build()
+        .unwrap()
+        .layer(mock.clone());
 
     let _ = retry.clone().oneshot(request(A)).await;
     assert_eq!(mock.call_count(A), 4);
     assert_eq!(gaps(&mock), [Duration::from_secs(3); 3]);
     let three = Some(Duration::from_secs(3));
-    assert_eq!(*seen.lock().unwrap(), [(1, None), (2, three), (3, three), (4, three)]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(1, None), (2, three), (3, three), (4, three)]
+    );
 
     let _ = retry.oneshot(request(B)).await;
     assert_eq!(mock.call_count(B), 1);
@@ -505,10 +613,7 @@ async fn every_retry_drives_the_inner_service_ready_again() {
         ready: false,
         pending_next: true,
     };
-    let response = Retry::new(inner, 2)
-        .oneshot(request(A))
-        .await
-        .unwrap();
+    let response = Retry::new(inner, 2).oneshot(request(A)).await.unwrap();
     assert_eq!(response.text().as_deref(), Some("ok"));
     assert_eq!(mock.call_count(A), 3);
 }
@@ -527,7 +632,10 @@ fn invalid_backoffs_are_rejected_naming_the_bad_value() {
         .cap(Duration::from_secs(2))
         .build()
         .unwrap_err();
-    assert!(error.to_string().contains("2s") && error.to_string().contains("10s"), "{error}");
+    assert!(
+        error.to_string().contains("2s") && error.to_string().contains("10s"),
+        "{error}"
+    );
 
     let error = Backoff::builder().base(Duration::ZERO).build().unwrap_err();
     assert_eq!(error.problems()[0].path, "backoff.base");
@@ -555,4 +663,120 @@ fn invalid_layer_settings_are_rejected_at_build_time() {
     assert!(error.to_string().contains("-1"), "{error}");
     let error = RetryBudget::new(Duration::from_millis(10), 1, 0.2).unwrap_err();
     assert!(error.to_string().contains("10ms"), "{error}");
+}
+
+mod tracing_capture {
+    use std::collections::BTreeMap;
+    use std::fmt::Debug;
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Subscriber};
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub(crate) type Fields = BTreeMap<String, String>;
+
+    /// Collects closed spans and events with their fields.
+    #[derive(Clone, Default)]
+    pub(crate) struct Capture {
+        pub(crate) spans: Arc<Mutex<Vec<(String, Fields)>>>,
+        pub(crate) events: Arc<Mutex<Vec<Fields>>>,
+    }
+
+    struct Visitor<'a>(&'a mut Fields);
+
+    impl Visit for Visitor<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Capture {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            let mut fields = Fields::new();
+            attrs.record(&mut Visitor(&mut fields));
+            ctx.span(id).unwrap().extensions_mut().insert(fields);
+        }
+        fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+            let span = ctx.span(id).unwrap();
+            let mut ext = span.extensions_mut();
+            values.record(&mut Visitor(ext.get_mut::<Fields>().unwrap()));
+        }
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            let span = ctx.span(&id).unwrap();
+            let fields = span.extensions().get::<Fields>().cloned().unwrap();
+            self.spans
+                .lock()
+                .unwrap()
+                .push((span.name().to_owned(), fields));
+        }
+        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+            let mut fields = Fields::new();
+            event.record(&mut Visitor(&mut fields));
+            self.events.lock().unwrap().push(fields);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_has_a_span_and_each_delay_a_debug_event() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let capture = tracing_capture::Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let mock = MockProvider::new();
+    mock.script(
+        A,
+        [
+            MockReply::error(ErrorKind::Server).after(ms(40)),
+            MockReply::error(ErrorKind::RateLimited),
+            MockReply::text("ok"),
+        ],
+    );
+    layer(2).layer(mock).oneshot(request(A)).await.unwrap();
+
+    let spans = capture.spans.lock().unwrap().clone();
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|(name, _)| name == "retry_attempt")
+        .map(|(_, f)| {
+            let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+            (
+                field("model"),
+                field("attempt"),
+                field("outcome"),
+                field("latency_ms"),
+            )
+        })
+        .collect();
+    let expected = [
+        ("1", "server", "40.0"),
+        ("2", "rate_limited", "0.0"),
+        ("3", "ok", "0.0"),
+    ]
+    .map(|(n, outcome, latency)| {
+        (
+            A.to_owned(),
+            n.to_owned(),
+            outcome.to_owned(),
+            latency.to_owned(),
+        )
+    });
+    assert_eq!(attempts, expected);
+
+    let delays: Vec<_> = capture
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("message").map(String::as_str) == Some("retrying"))
+        .map(|f| f["delay_ms"].clone())
+        .collect();
+    assert_eq!(delays, ["100.0", "200.0"]);
 }

@@ -203,10 +203,7 @@ impl BackoffBuilder {
         if b.base > b.cap {
             errors.push(
                 "backoff.cap",
-                format!(
-                    "cap {:?} is less than the base delay {:?}",
-                    b.cap, b.base
-                ),
+                format!("cap {:?} is less than the base delay {:?}", b.cap, b.base),
             );
         }
         errors.into_result(b)
@@ -231,7 +228,10 @@ mod tests {
         for retry in 0..50 {
             let delay = backoff.delay(retry, previous, &rng);
             let high = (previous.unwrap_or(backoff.base()) * 3).min(backoff.cap());
-            assert!(delay >= backoff.base() && delay <= high, "{delay:?} > {high:?}");
+            assert!(
+                delay >= backoff.base() && delay <= high,
+                "{delay:?} > {high:?}"
+            );
             previous = Some(delay);
         }
     }

@@ -61,7 +61,11 @@ impl RetryBudget {
             );
         }
         errors.into_result(())?;
-        Ok(Self::from_budget(TpsBudget::new(window, min_per_second, ratio)))
+        Ok(Self::from_budget(TpsBudget::new(
+            window,
+            min_per_second,
+            ratio,
+        )))
     }
 
     /// Any `tower` budget, e.g. one shared with other retrying clients.

@@ -118,7 +118,11 @@ where
                         .record("latency_ms", latency.as_secs_f64() * 1000.0);
                     let mut error = match result {
                         Ok(mut response) => {
-                            response.set_attempts(this.log.snapshot());
+                            // The log only grows: an inner layer that attached
+                            // as many entries attached these ones.
+                            if response.attempts().len() != this.log.len() {
+                                response.set_attempts(this.log.snapshot());
+                            }
                             return Poll::Ready(Ok(response));
                         }
                         Err(error) => error,
@@ -132,7 +136,9 @@ where
                         this.first_started.elapsed(),
                     );
                     let Some(delay) = delay else {
-                        error.set_attempts(this.log.snapshot());
+                        if error.attempts().len() != this.log.len() {
+                            error.set_attempts(this.log.snapshot());
+                        }
                         return Poll::Ready(Err(error));
                     };
                     *this.previous_delay = Some(delay);
@@ -212,10 +218,7 @@ fn decide(
         if !fits {
             debug!(
                 model,
-                attempt,
-                kind,
-                delay_ms,
-                "not retrying: the delay does not fit before the deadline"
+                attempt, kind, delay_ms, "not retrying: the delay does not fit before the deadline"
             );
             return None;
         }

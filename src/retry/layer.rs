@@ -99,9 +99,7 @@ impl RetryLayerBuilder {
     /// Retries per call for one model.
     pub fn max_retries_for(self, model: impl Into<String>, max_retries: u32) -> Self {
         let model = model.into();
-        self.exponential("max_retries", |p| {
-            p.max_retries.set(model, max_retries)
-        })
+        self.exponential("max_retries", |p| p.max_retries.set(model, max_retries))
     }
 
     /// The backoff: one, or per model with a default. Replaces earlier
@@ -120,9 +118,7 @@ impl RetryLayerBuilder {
     /// The longest `Retry-After` worth waiting for (default 10 s). A provider
     /// asking for longer is not retried, so a fallback can act at once.
     pub fn max_retry_after(self, max: Duration) -> Self {
-        self.exponential("max_retry_after", |p| {
-            p.max_retry_after = max
-        })
+        self.exponential("max_retry_after", |p| p.max_retry_after = max)
     }
 
     /// Retries the failures `predicate` accepts, instead of the kinds

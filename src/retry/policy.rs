@@ -244,9 +244,9 @@ impl RetryPolicy for ExponentialRetry {
         if ctx.retries() >= self.max_retries(ctx.model()) {
             return Decision::Stop("retries exhausted");
         }
-        let delay =
-            self.backoff(ctx.model())
-                .delay(ctx.retries(), ctx.previous_delay(), ctx.rng());
+        let delay = self
+            .backoff(ctx.model())
+            .delay(ctx.retries(), ctx.previous_delay(), ctx.rng());
         match error.retry_after() {
             Some(asked) if asked > self.max_retry_after => {
                 Decision::Stop("Retry-After longer than the maximum")
