@@ -81,7 +81,7 @@ pub struct RetryLayerBuilder {
 }
 
 impl RetryLayerBuilder {
-    fn exponential(mut self, setting: &'static str, f: impl FnOnce(&mut ExponentialRetry)) -> Self {
+    fn built_in(mut self, setting: &'static str, f: impl FnOnce(&mut ExponentialRetry)) -> Self {
         f(&mut self.exponential);
         if !self.exponential_settings.contains(&setting) {
             self.exponential_settings.push(setting);
@@ -93,38 +93,38 @@ impl RetryLayerBuilder {
     /// Replaces earlier `max_retries_for` overrides.
     pub fn max_retries(self, max_retries: impl Into<PerModel<u32>>) -> Self {
         let max_retries = max_retries.into();
-        self.exponential("max_retries", |p| p.max_retries = max_retries)
+        self.built_in("max_retries", |p| p.max_retries = max_retries)
     }
 
     /// Retries per call for one model.
     pub fn max_retries_for(self, model: impl Into<String>, max_retries: u32) -> Self {
         let model = model.into();
-        self.exponential("max_retries", |p| p.max_retries.set(model, max_retries))
+        self.built_in("max_retries", |p| p.max_retries.set(model, max_retries))
     }
 
     /// The backoff: one, or per model with a default. Replaces earlier
     /// `backoff_for` overrides.
     pub fn backoff(self, backoff: impl Into<PerModel<Backoff>>) -> Self {
         let backoff = backoff.into();
-        self.exponential("backoff", |p| p.backoff = backoff)
+        self.built_in("backoff", |p| p.backoff = backoff)
     }
 
     /// The backoff of one model.
     pub fn backoff_for(self, model: impl Into<String>, backoff: Backoff) -> Self {
         let model = model.into();
-        self.exponential("backoff", |p| p.backoff.set(model, backoff))
+        self.built_in("backoff", |p| p.backoff.set(model, backoff))
     }
 
     /// The longest `Retry-After` worth waiting for (default 10 s). A provider
     /// asking for longer is not retried, so a fallback can act at once.
     pub fn max_retry_after(self, max: Duration) -> Self {
-        self.exponential("max_retry_after", |p| p.max_retry_after = max)
+        self.built_in("max_retry_after", |p| p.max_retry_after = max)
     }
 
     /// Retries the failures `predicate` accepts, instead of the kinds
     /// [`ErrorKind::is_retryable`](crate::ErrorKind::is_retryable) names.
     pub fn retry_if(self, predicate: impl Fn(&ChatError) -> bool + Send + Sync + 'static) -> Self {
-        self.exponential("retry_if", |p| p.retry_if = Some(Arc::new(predicate)))
+        self.built_in("retry_if", |p| p.retry_if = Some(Arc::new(predicate)))
     }
 
     /// Decides with `policy` instead of the built-in [`ExponentialRetry`]
