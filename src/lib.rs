@@ -47,6 +47,7 @@ mod secret;
 pub mod cooldown;
 pub mod http_error;
 pub mod providers;
+pub mod retry;
 pub mod streaming;
 pub mod timeout;
 
@@ -76,6 +77,7 @@ pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
+pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
 pub use rng::SharedRng;
 pub use secret::ApiKey;
 #[cfg(feature = "server")]
