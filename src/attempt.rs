@@ -73,7 +73,13 @@ impl Attempt {
 
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} in {:?}", self.model, self.describe(), self.latency)?;
+        write!(
+            f,
+            "{}: {} in {:?}",
+            self.model,
+            self.describe(),
+            self.latency
+        )?;
         if let Some(key) = &self.key {
             write!(f, " (key {key})")?;
         }

@@ -271,7 +271,11 @@ impl ChatError {
     }
 
     /// A committed stream failed after `chunks` chunks had been delivered.
-    pub fn stream_interrupted(fault: StreamFault, chunks: usize, detail: impl fmt::Display) -> Self {
+    pub fn stream_interrupted(
+        fault: StreamFault,
+        chunks: usize,
+        detail: impl fmt::Display,
+    ) -> Self {
         let mut e = Self::new(
             ErrorKind::StreamInterrupted,
             format!("stream {fault} after {chunks} chunks: {detail}"),

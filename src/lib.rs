@@ -41,26 +41,40 @@ mod per_model;
 mod request;
 mod response;
 mod rng;
+mod route;
 
+pub mod balance;
+pub mod fallback;
+pub mod prepend;
 pub mod providers;
+pub mod select;
 pub mod streaming;
 
 #[cfg(feature = "mock")]
 pub mod mock;
 
 pub use attempt::{Attempt, AttemptLog};
+pub use balance::{
+    BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
+    WeightedBalanceLayer, WeightedModel,
+};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
+pub use fallback::{
+    FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
+};
 pub use future::ChatFuture;
 pub use health::{ForceAttempt, Health, HealthView};
 pub use model::{split_model_id, validate_model_id, validate_provider_name};
 pub use per_model::PerModel;
+pub use prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message,
-    Role, TextPart, ToolCall,
+    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
+    TextPart, ToolCall,
 };
 pub use response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
 pub use rng::SharedRng;
+pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};

@@ -1,5 +1,6 @@
 //! The leaf router: dispatches `provider/model` to the client registered for `provider`.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -101,11 +102,16 @@ impl ProvidersBuilder {
         let path = format!("providers.{name}");
         if let Err(e) = validate_provider_name(&name) {
             self.errors.push(path, e);
-        } else if self.routes.contains_key(&name) {
-            self.errors
-                .push(path, format!("provider {name:?} is registered twice"));
-        } else {
-            self.routes.insert(name, BoxChatService::new(service));
+            return self;
+        }
+        match self.routes.entry(name) {
+            Entry::Occupied(e) => {
+                let message = format!("provider {:?} is registered twice", e.key());
+                self.errors.push(path, message);
+            }
+            Entry::Vacant(e) => {
+                e.insert(BoxChatService::new(service));
+            }
         }
         self
     }

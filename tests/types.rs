@@ -112,8 +112,10 @@ fn prepended_messages_are_serialized_first() {
 fn a_request_without_model_is_rejected_with_a_clear_message() {
     let e = serde_json::from_str::<ChatRequest>(r#"{"messages": []}"#).unwrap_err();
     assert!(e.to_string().contains("missing field `model`"), "{e}");
-    let e = serde_json::from_str::<ChatRequest>(r#"{"model": "a/b", "messages": [{"role": "wizard", "content": "x"}]}"#)
-        .unwrap_err();
+    let e = serde_json::from_str::<ChatRequest>(
+        r#"{"model": "a/b", "messages": [{"role": "wizard", "content": "x"}]}"#,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("wizard"), "{e}");
 }
 
@@ -139,13 +141,30 @@ fn errors_name_model_status_and_kind() {
 #[test]
 fn kinds_follow_the_failure_class_table() {
     use ErrorKind::*;
-    let retry: Vec<_> = ErrorKind::ALL.into_iter().filter(|k| k.is_retryable()).collect();
+    let retry: Vec<_> = ErrorKind::ALL
+        .into_iter()
+        .filter(|k| k.is_retryable())
+        .collect();
     assert_eq!(retry, [RateLimited, Server, Connect]);
-    for k in [ContextWindowExceeded, ContentFilter, BadRequest, Cancelled, Config] {
+    for k in [
+        ContextWindowExceeded,
+        ContentFilter,
+        BadRequest,
+        Cancelled,
+        Config,
+    ] {
         assert!(!k.is_fallbackable(), "{k}");
         assert!(!k.counts_for_cooldown(), "{k}");
     }
-    for k in [RateLimited, Server, Timeout, Connect, Auth, NotFound, CoolingDown] {
+    for k in [
+        RateLimited,
+        Server,
+        Timeout,
+        Connect,
+        Auth,
+        NotFound,
+        CoolingDown,
+    ] {
         assert!(k.is_fallbackable(), "{k}");
     }
     assert!(!CoolingDown.counts_for_cooldown());

@@ -103,9 +103,9 @@ impl MockReply {
             ErrorKind::Server => Some(StatusCode::INTERNAL_SERVER_ERROR),
             ErrorKind::Auth => Some(StatusCode::UNAUTHORIZED),
             ErrorKind::NotFound => Some(StatusCode::NOT_FOUND),
-            ErrorKind::ContextWindowExceeded
-            | ErrorKind::ContentFilter
-            | ErrorKind::BadRequest => Some(StatusCode::BAD_REQUEST),
+            ErrorKind::ContextWindowExceeded | ErrorKind::ContentFilter | ErrorKind::BadRequest => {
+                Some(StatusCode::BAD_REQUEST)
+            }
             _ => None,
         };
         MockReply {
@@ -194,7 +194,11 @@ impl MockProvider {
 
     /// How many calls `model` received.
     pub fn call_count(&self, model: &str) -> usize {
-        self.lock().calls.iter().filter(|c| c.model == model).count()
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.model == model)
+            .count()
     }
 
     /// The models called, in order.
@@ -314,7 +318,9 @@ fn answer(
         }
         Outcome::StreamCut { text, after_chunks } => {
             if !stream {
-                return Err(ChatError::new(ErrorKind::Connect, "connection reset").with_model(model));
+                return Err(
+                    ChatError::new(ErrorKind::Connect, "connection reset").with_model(model)
+                );
             }
             let mut items: Vec<_> = chunks(&model, &text)
                 .into_iter()
