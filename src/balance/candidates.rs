@@ -141,7 +141,7 @@ impl CandidateSource for WeightedCandidates {
             self.tried |= 1 << i;
             return Some(route.models[i].clone());
         }
-        let now = Instant::now();
+        let mut now = None;
         let (mut left, mut available, mut total) = (0u64, 0u64, 0.0);
         for (i, (model, &weight)) in route.models.iter().zip(&route.weights[..]).enumerate() {
             let bit = 1u64 << i;
@@ -149,7 +149,10 @@ impl CandidateSource for WeightedCandidates {
                 continue;
             }
             left |= bit;
-            if health.cooling_until(model).is_none_or(|until| until <= now) {
+            let cooling = health
+                .cooling_until(model)
+                .is_some_and(|until| until > *now.get_or_insert_with(Instant::now));
+            if !cooling {
                 available |= bit;
                 total += weight;
             }

@@ -14,7 +14,7 @@
 //! a way to keep a model reachable without sending it traffic. Requests for a
 //! model that is neither an alias nor a candidate pass through untouched.
 //!
-//! Draws use a [`SharedRng`](crate::SharedRng) (seed it for reproducible
+//! Draws use a [`SharedRng`] (seed it for reproducible
 //! runs), or a [`StickyKey`] request extension for the first draw: the same
 //! key gets the same first choice. If every candidate is cooling down, the
 //! one whose cooldown ends first is called with
