@@ -42,12 +42,17 @@ mod per_model;
 mod request;
 mod response;
 mod rng;
+mod route;
 mod secret;
 
+pub mod balance;
 pub mod cooldown;
+pub mod fallback;
 pub mod http_error;
+pub mod prepend;
 pub mod providers;
 pub mod retry;
+pub mod select;
 pub mod streaming;
 pub mod timeout;
 
@@ -59,8 +64,15 @@ pub mod openai;
 pub mod server;
 
 pub use attempt::{Attempt, AttemptLog};
+pub use balance::{
+    BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
+    WeightedBalanceLayer, WeightedModel,
+};
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
+pub use fallback::{
+    FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
+};
 pub use future::ChatFuture;
 pub use health::{ForceAttempt, Health, HealthView};
 pub use malformed::MalformedChunks;
@@ -68,6 +80,7 @@ pub use model::{split_model_id, validate_model_id, validate_provider_name};
 #[cfg(feature = "openai")]
 pub use openai::{Azure, OpenAi};
 pub use per_model::PerModel;
+pub use prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
 pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use request::{
     ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
@@ -80,6 +93,7 @@ pub use response::{
 pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
 pub use rng::SharedRng;
 pub use secret::ApiKey;
+pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
 pub use timeout::{Timeout, TimeoutLayer};

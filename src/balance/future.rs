@@ -1,0 +1,52 @@
+//! [`ResponseFuture`] of [`WeightedBalance`](super::WeightedBalance).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project::pin_project;
+use tower_service::Service;
+
+use super::candidates::WeightedCandidates;
+use crate::route::future::RouteFuture;
+use crate::{ChatError, ChatRequest, ChatResponse};
+
+/// Response future of [`WeightedBalance`](super::WeightedBalance).
+#[pin_project]
+pub struct ResponseFuture<S>
+where
+    S: Service<ChatRequest>,
+{
+    #[pin]
+    inner: RouteFuture<S, WeightedCandidates>,
+}
+
+impl<S> ResponseFuture<S>
+where
+    S: Service<ChatRequest>,
+{
+    pub(super) fn new(inner: RouteFuture<S, WeightedCandidates>) -> Self {
+        ResponseFuture { inner }
+    }
+}
+
+impl<S> Future for ResponseFuture<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
+{
+    type Output = Result<ChatResponse, ChatError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<S> fmt::Debug for ResponseFuture<S>
+where
+    S: Service<ChatRequest>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}

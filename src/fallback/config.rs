@@ -1,0 +1,285 @@
+//! Building a [`ProviderFallbackLayer`]: from code, or from a config value.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::candidates::{dedup, KindRoutes, List, Table};
+use super::groups::FallbackGroups;
+use super::ProviderFallbackLayer;
+use crate::error::{ConfigError, ErrorKind};
+use crate::health::Health;
+use crate::model::validate_model_id;
+use crate::route::{parse_kind, RoutePolicy};
+
+/// The fallback settings as plain data (serde), e.g. a section of a config file.
+///
+/// ```
+/// use llm_fallback::{FallbackConfig, ProviderFallbackLayer};
+/// let config: FallbackConfig = serde_json::from_value(serde_json::json!({
+///     "groups": [["azure/gpt-4o-mini", "openai/gpt-4o-mini"]],
+///     "named_groups": {"smart": ["anthropic/claude-3-5-sonnet-20240620", "openai/gpt-4o"]},
+///     "context_window_fallbacks": ["openai/gpt-4.1"],
+///     "fallback_on": {"bad_request": true},
+///     "max_fallbacks": 3
+/// })).unwrap();
+/// let layer = ProviderFallbackLayer::from_config(&config).unwrap();
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FallbackConfig {
+    /// Groups of equivalent models, each in priority order.
+    pub groups: Vec<Vec<String>>,
+    /// Named groups: a request for the name tries the list in order.
+    pub named_groups: BTreeMap<String, Vec<String>>,
+    /// Also read groups from `MODEL_FALLBACK_GROUPS` (default: false).
+    pub groups_from_env: bool,
+    /// Where a `context_window_exceeded` failure goes, for every model.
+    pub context_window_fallbacks: Vec<String>,
+    /// Where it goes, per failing model (takes precedence over the global list).
+    pub context_window_fallbacks_per_model: BTreeMap<String, Vec<String>>,
+    /// Where a `content_filter` failure goes, for every model (default: nowhere).
+    pub content_filter_fallbacks: Vec<String>,
+    /// Where it goes, per failing model.
+    pub content_filter_fallbacks_per_model: BTreeMap<String, Vec<String>>,
+    /// Overrides of which error kinds (by name, e.g. `bad_request`) trigger a fallback.
+    pub fallback_on: BTreeMap<String, bool>,
+    /// At most this many candidates after the first failed one (default: no bound).
+    pub max_fallbacks: Option<usize>,
+}
+
+/// Builds a [`ProviderFallbackLayer`]. Every mistake is reported by
+/// [`build`](Self::build), together.
+///
+/// Defaults: no group, fallback on the kinds of
+/// [`ErrorKind::is_fallbackable`], no dedicated route (so a
+/// `ContextWindowExceeded` or a `ContentFilter` failure reaches the caller),
+/// no bound on fallbacks, every model healthy.
+#[derive(Debug, Default)]
+pub struct FallbackBuilder {
+    groups: FallbackGroups,
+    routes: Vec<(Option<String>, ErrorKind, Vec<String>)>,
+    policy: RoutePolicy,
+    errors: ConfigError,
+}
+
+impl FallbackBuilder {
+    /// Adds a group of equivalent models, in priority order.
+    pub fn group<I>(mut self, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.groups = self.groups.group(models);
+        self
+    }
+
+    /// Adds a group that requests can name by `name`.
+    pub fn named_group<I>(mut self, name: impl Into<String>, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.groups = self.groups.named(name, models);
+        self
+    }
+
+    /// Adds every group of `groups`.
+    pub fn groups(mut self, groups: FallbackGroups) -> Self {
+        self.groups.extend(groups);
+        self
+    }
+
+    /// Adds the groups of `MODEL_FALLBACK_GROUPS` (none when it is unset);
+    /// a malformed value is reported by [`build`](Self::build).
+    pub fn groups_from_env(mut self) -> Self {
+        match FallbackGroups::from_env() {
+            Ok(groups) => self.groups.extend(groups),
+            Err(e) => self.errors.extend(e),
+        }
+        self
+    }
+
+    /// On `ContextWindowExceeded` from any model, go on with `models` (in order).
+    pub fn on_context_window_exceeded<I>(self, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.route_on(ErrorKind::ContextWindowExceeded, models)
+    }
+
+    /// On `ContextWindowExceeded` from `model`, go on with `models`.
+    pub fn on_context_window_exceeded_for<I>(self, model: impl Into<String>, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.route_on_for(model, ErrorKind::ContextWindowExceeded, models)
+    }
+
+    /// On `ContentFilter` from any model, go on with `models` (default: the
+    /// caller gets the provider's reason).
+    pub fn on_content_filter<I>(self, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.route_on(ErrorKind::ContentFilter, models)
+    }
+
+    /// On `ContentFilter` from `model`, go on with `models`.
+    pub fn on_content_filter_for<I>(self, model: impl Into<String>, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.route_on_for(model, ErrorKind::ContentFilter, models)
+    }
+
+    /// On a failure of `kind` from any model, go on with `models` instead of
+    /// the rest of the group.
+    pub fn route_on<I>(mut self, kind: ErrorKind, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let models = models.into_iter().map(Into::into).collect();
+        self.routes.push((None, kind, models));
+        self
+    }
+
+    /// On a failure of `kind` from `model`, go on with `models`; this takes
+    /// precedence over a route set with [`route_on`](Self::route_on).
+    pub fn route_on_for<I>(mut self, model: impl Into<String>, kind: ErrorKind, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let models = models.into_iter().map(Into::into).collect();
+        self.routes.push((Some(model.into()), kind, models));
+        self
+    }
+
+    /// Whether a failure of `kind` moves on to the next candidate (default:
+    /// [`ErrorKind::is_fallbackable`]).
+    pub fn fallback_on(mut self, kind: ErrorKind, on: bool) -> Self {
+        self.policy.set_fallback_on(kind, on);
+        self
+    }
+
+    /// Calls at most `n` candidates after the first failed one; candidates
+    /// skipped while cooling down do not count. Default: no bound.
+    pub fn max_fallbacks(mut self, n: usize) -> Self {
+        self.policy.max_fallbacks = Some(n);
+        self
+    }
+
+    /// Skips candidates that `health` says are cooling down (default: all healthy).
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.policy.health = health;
+        self
+    }
+
+    /// Applies a config value.
+    pub fn config(mut self, config: &FallbackConfig) -> Self {
+        for group in &config.groups {
+            self = self.group(group.iter().cloned());
+        }
+        for (name, models) in &config.named_groups {
+            self = self.named_group(name.clone(), models.iter().cloned());
+        }
+        if config.groups_from_env {
+            self = self.groups_from_env();
+        }
+        let kind_lists = [
+            (
+                ErrorKind::ContextWindowExceeded,
+                &config.context_window_fallbacks,
+                &config.context_window_fallbacks_per_model,
+            ),
+            (
+                ErrorKind::ContentFilter,
+                &config.content_filter_fallbacks,
+                &config.content_filter_fallbacks_per_model,
+            ),
+        ];
+        for (kind, global, per_model) in kind_lists {
+            if !global.is_empty() {
+                self = self.route_on(kind, global.iter().cloned());
+            }
+            for (model, models) in per_model {
+                self = self.route_on_for(model.clone(), kind, models.iter().cloned());
+            }
+        }
+        for (name, on) in &config.fallback_on {
+            match parse_kind(name) {
+                Ok(kind) => self = self.fallback_on(kind, *on),
+                Err(e) => self.errors.push(format!("fallback_on.{name}"), e),
+            }
+        }
+        if let Some(n) = config.max_fallbacks {
+            self = self.max_fallbacks(n);
+        }
+        self
+    }
+
+    /// The layer, or every problem found.
+    pub fn build(self) -> Result<ProviderFallbackLayer, ConfigError> {
+        let mut errors = self.errors;
+        let entries = self.groups.entries();
+        self.groups.check(|i, message| {
+            let path = match &entries[i].name {
+                Some(name) => format!("named_groups.{name}"),
+                None => {
+                    let n = entries[..i].iter().filter(|g| g.name.is_none()).count();
+                    format!("groups[{n}]")
+                }
+            };
+            errors.push(path, message);
+        });
+        let mut routes = KindRoutes::default();
+        for (model, kind, models) in self.routes {
+            let path = route_path(model.as_deref(), kind);
+            if let Some(model) = &model {
+                if let Err(e) = validate_model_id(model) {
+                    errors.push(path.clone(), e);
+                }
+            }
+            for m in &models {
+                if let Err(e) = validate_model_id(m) {
+                    errors.push(path.clone(), e);
+                }
+            }
+            let list: List = dedup(models.iter().map(|m| Arc::from(m.as_str()))).into();
+            let slot = match model {
+                Some(model) => routes.per_model.entry(model).or_default(),
+                None => &mut routes.global,
+            };
+            slot.retain(|(k, _)| *k != kind);
+            if !list.is_empty() {
+                slot.push((kind, list));
+            }
+        }
+        let table = Table::new(&self.groups, routes);
+        errors.into_result(ProviderFallbackLayer::from_parts(
+            Arc::new(table),
+            Arc::new(self.policy),
+        ))
+    }
+}
+
+fn route_path(model: Option<&str>, kind: ErrorKind) -> String {
+    let base = match kind {
+        ErrorKind::ContextWindowExceeded => "context_window_fallbacks".to_owned(),
+        ErrorKind::ContentFilter => "content_filter_fallbacks".to_owned(),
+        kind => format!("route_on.{kind}"),
+    };
+    match model {
+        Some(model) if base.starts_with("route_on") => format!("{base}.{model}"),
+        Some(model) => format!("{base}_per_model.{model}"),
+        None => base,
+    }
+}
