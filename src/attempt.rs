@@ -8,6 +8,7 @@ use http::StatusCode;
 
 use crate::error::{ChatError, ErrorKind};
 use crate::request::ChatRequest;
+use crate::response::ChatResponse;
 
 /// One try of one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,26 +93,81 @@ impl fmt::Display for Attempt {
 
 /// A finished attempt log, as stored in a response's extensions.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Attempts(pub(crate) Arc<[Attempt]>);
+pub(crate) struct Attempts(pub(crate) Vec<Attempt>);
 
 /// The log shared by every layer working on one call. It lives in the
 /// request's extensions; clones of the request share it.
 ///
-/// Layers record an attempt only when no inner layer did (see
-/// [`AttemptLog::len`]), so each upstream call appears once whichever layers
-/// the stack has.
+/// The protocol every layer follows:
+/// - [`enter`](Self::enter) when the call arrives. The first layer to do so
+///   (the outermost) creates the log and *owns* it.
+/// - Record an outcome only when no inner layer did
+///   ([`record_if_missing`](Self::record_if_missing)), so each upstream call
+///   appears once whichever layers the stack has.
+/// - Only the owner attaches the log to the final response or error
+///   ([`attach`](Self::attach)): the log is copied once per call, not once per
+///   layer.
 #[derive(Clone, Default)]
 pub struct AttemptLog(Arc<Mutex<Vec<Attempt>>>);
 
+/// A layer's handle on the log of one call: the log, and whether this layer
+/// owns it (created it, being the outermost layer that keeps a log).
+#[derive(Clone, Debug)]
+pub struct LogScope {
+    log: AttemptLog,
+    owner: bool,
+}
+
+impl LogScope {
+    /// The shared log.
+    pub fn log(&self) -> &AttemptLog {
+        &self.log
+    }
+
+    /// Whether this layer created the log and so attaches it.
+    pub fn is_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// Attaches the log to the call's outcome if this layer owns it; inner
+    /// layers leave that to the owner.
+    pub fn attach(&self, result: &mut Result<ChatResponse, ChatError>) {
+        if self.owner {
+            match result {
+                Ok(response) => response.set_attempts(self.log.snapshot()),
+                Err(e) => e.set_attempts(self.log.snapshot()),
+            }
+        }
+    }
+
+    /// [`attach`](Self::attach) for an error.
+    pub fn attach_error(&self, e: &mut ChatError) {
+        if self.owner {
+            e.set_attempts(self.log.snapshot());
+        }
+    }
+}
+
+impl std::ops::Deref for LogScope {
+    type Target = AttemptLog;
+
+    fn deref(&self) -> &AttemptLog {
+        &self.log
+    }
+}
+
 impl AttemptLog {
-    /// The log of `request`, created if it has none yet.
-    pub fn of(request: &mut ChatRequest) -> AttemptLog {
+    /// The log of `request`, created (and owned by the caller) if it has none yet.
+    pub fn enter(request: &mut ChatRequest) -> LogScope {
         if let Some(log) = request.extensions().get::<AttemptLog>() {
-            return log.clone();
+            return LogScope {
+                log: log.clone(),
+                owner: false,
+            };
         }
         let log = AttemptLog::default();
         request.extensions_mut().insert(log.clone());
-        log
+        LogScope { log, owner: true }
     }
 
     /// The log of `request`, if a layer created one.

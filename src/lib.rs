@@ -63,7 +63,7 @@ pub mod openai;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use attempt::{Attempt, AttemptLog};
+pub use attempt::{Attempt, AttemptLog, LogScope};
 pub use balance::{
     BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
     WeightedBalanceLayer, WeightedModel,

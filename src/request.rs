@@ -28,7 +28,9 @@ pub struct ChatRequest {
     prepended: Option<Arc<[Message]>>,
     stream: Option<bool>,
     extra: Arc<Map<String, Value>>,
-    extensions: Extensions,
+    // Behind an Arc so that the clone per attempt costs no allocation; layers
+    // rarely write to it after the outermost one has.
+    extensions: Arc<Extensions>,
 }
 
 impl ChatRequest {
@@ -129,7 +131,7 @@ impl ChatRequest {
 
     /// Mutable per-request metadata.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
-        &mut self.extensions
+        Arc::make_mut(&mut self.extensions)
     }
 
     /// The deadline of the whole call, if an outer layer stamped one.
@@ -143,7 +145,7 @@ impl ChatRequest {
         match self.extensions.get::<Deadline>() {
             Some(existing) if existing.0 <= deadline => {}
             _ => {
-                self.extensions.insert(Deadline(deadline));
+                self.extensions_mut().insert(Deadline(deadline));
             }
         }
     }
@@ -216,7 +218,7 @@ impl<'de> Deserialize<'de> for ChatRequest {
             prepended: None,
             stream: raw.stream,
             extra: Arc::new(raw.extra),
-            extensions: Extensions::new(),
+            extensions: Arc::default(),
         })
     }
 }

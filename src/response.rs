@@ -128,7 +128,7 @@ impl ChatResponse {
 
     /// Replaces the attempt log.
     pub fn set_attempts(&mut self, attempts: Vec<Attempt>) {
-        self.extensions.insert(Attempts(attempts.into()));
+        self.extensions.insert(Attempts(attempts));
     }
 
     /// Per-response metadata.

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::store::{Admission, Permit, PermitKind, StoreFuture, Transition};
 use super::Shared;
-use crate::attempt::AttemptLog;
+use crate::attempt::LogScope;
 use crate::error::ChatError;
 use crate::{ChatRequest, ChatResponse};
 
@@ -157,7 +157,7 @@ where
 pub(super) struct Call {
     shared: Arc<Shared>,
     model: String,
-    log: AttemptLog,
+    log: LogScope,
     before: usize,
     start: Instant,
     permit: Option<Permit>,
@@ -166,7 +166,7 @@ pub(super) struct Call {
 }
 
 impl Call {
-    pub(super) fn new(shared: Arc<Shared>, model: String, log: AttemptLog, start: Instant) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, model: String, log: LogScope, start: Instant) -> Self {
         Call {
             shared,
             model,
@@ -242,21 +242,11 @@ impl Call {
         result: Result<ChatResponse, ChatError>,
         latency: Duration,
     ) -> Result<ChatResponse, ChatError> {
-        let missing = self.log.len() == self.before;
         self.log
             .record_if_missing(self.before, &self.model, &result, latency);
-        match result {
-            Ok(mut response) => {
-                if missing {
-                    response.set_attempts(self.log.snapshot());
-                }
-                Ok(response)
-            }
-            Err(mut e) => {
-                e.set_attempts(self.log.snapshot());
-                Err(e)
-            }
-        }
+        let mut result = result;
+        self.log.attach(&mut result);
+        result
     }
 }
 

@@ -194,7 +194,7 @@ where
         let model = request.model().to_owned();
         let force = request.extensions().get::<ForceAttempt>().is_some();
         let mut admission = self.shared.store.admit(&model, force, start);
-        let log = AttemptLog::of(&mut request);
+        let log = AttemptLog::enter(&mut request);
         let call = future::Call::new(self.shared.clone(), model, log, start);
         match admission.now() {
             Some(admission) => ResponseFuture::decided(admission, &mut self.inner, request, call),

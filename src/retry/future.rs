@@ -14,7 +14,7 @@ use tracing::{debug, field, Span};
 
 use super::policy::{Decision, RetryContext};
 use super::Shared;
-use crate::attempt::AttemptLog;
+use crate::attempt::LogScope;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Response future of [`Retry`](super::Retry).
@@ -29,7 +29,7 @@ where
     service: S,
     /// The untouched request, cloned (O(1)) for each attempt.
     request: ChatRequest,
-    log: AttemptLog,
+    log: LogScope,
     shared: Arc<Shared>,
     /// The number of the current attempt, from 1.
     attempt: u32,
@@ -62,7 +62,7 @@ where
     pub(super) fn new(
         mut service: S,
         request: ChatRequest,
-        log: AttemptLog,
+        log: LogScope,
         shared: Arc<Shared>,
     ) -> Self {
         let span = attempt_span(request.model(), 1);
@@ -117,13 +117,10 @@ where
                     this.span
                         .record("latency_ms", latency.as_secs_f64() * 1000.0);
                     let mut error = match result {
-                        Ok(mut response) => {
-                            // The log only grows: an inner layer that attached
-                            // as many entries attached these ones.
-                            if response.attempts().len() != this.log.len() {
-                                response.set_attempts(this.log.snapshot());
-                            }
-                            return Poll::Ready(Ok(response));
+                        Ok(response) => {
+                            let mut result = Ok(response);
+                            this.log.attach(&mut result);
+                            return Poll::Ready(result);
                         }
                         Err(error) => error,
                     };
@@ -136,9 +133,7 @@ where
                         this.first_started.elapsed(),
                     );
                     let Some(delay) = delay else {
-                        if error.attempts().len() != this.log.len() {
-                            error.set_attempts(this.log.snapshot());
-                        }
+                        this.log.attach_error(&mut error);
                         return Poll::Ready(Err(error));
                     };
                     *this.previous_delay = Some(delay);
@@ -156,7 +151,7 @@ where
                 }
                 StateProj::Ready => {
                     if let Err(mut error) = ready!(this.service.poll_ready(cx)) {
-                        error.set_attempts(this.log.snapshot());
+                        this.log.attach_error(&mut error);
                         return Poll::Ready(Err(error));
                     }
                     *this.attempt += 1;

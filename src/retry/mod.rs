@@ -133,7 +133,7 @@ where
     }
 
     fn call(&mut self, mut request: ChatRequest) -> ResponseFuture<S> {
-        let log = AttemptLog::of(&mut request);
+        let log = AttemptLog::enter(&mut request);
         if let Some(budget) = &self.shared.budget {
             budget.deposit();
         }

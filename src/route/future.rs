@@ -13,7 +13,7 @@ use tower_service::Service;
 use tracing::Span;
 
 use super::{cooling_until, CandidateSource, RoutePolicy};
-use crate::attempt::{Attempt, AttemptLog};
+use crate::attempt::{Attempt, AttemptLog, LogScope};
 use crate::error::{ChatError, ErrorKind};
 use crate::health::ForceAttempt;
 use crate::{ChatRequest, ChatResponse};
@@ -44,7 +44,7 @@ pub(crate) struct Routing<S, C> {
     template: ChatRequest,
     source: C,
     policy: Arc<RoutePolicy>,
-    log: AttemptLog,
+    log: LogScope,
     span: Span,
     /// When the first call started (cooling skips before it take no time).
     started: Option<Instant>,
@@ -80,7 +80,7 @@ where
         policy: Arc<RoutePolicy>,
         span: Span,
     ) -> Self {
-        let log = AttemptLog::of(&mut request);
+        let log = AttemptLog::enter(&mut request);
         RouteFuture::Routing {
             call: None,
             state: Box::new(Routing {
@@ -224,11 +224,11 @@ where
             .map_or(Duration::ZERO, |started| started.elapsed());
         self.log.record_if_missing(before, &model, &result, latency);
         let e = match result {
-            Ok(mut response) => {
-                let attempts = self.log.snapshot();
-                self.finish(Some(response.model()), attempts.len());
-                response.set_attempts(attempts);
-                return Some(Ok(response));
+            Ok(response) => {
+                self.finish(Some(response.model()), self.log.len());
+                let mut result = Ok(response);
+                self.log.attach(&mut result);
+                return Some(result);
             }
             Err(e) => e,
         };
@@ -257,9 +257,8 @@ where
         }
         // The kind does not fall back: the caller sees the reason as it is.
         let mut e = e;
-        let attempts = self.log.snapshot();
-        self.finish(None, attempts.len());
-        e.set_attempts(attempts);
+        self.finish(None, self.log.len());
+        self.log.attach_error(&mut e);
         Some(Err(e))
     }
 

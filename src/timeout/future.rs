@@ -9,7 +9,7 @@ use std::time::Duration;
 use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::attempt::AttemptLog;
+use crate::attempt::LogScope;
 use crate::error::{ChatError, TimeoutKind};
 use crate::ChatResponse;
 
@@ -30,7 +30,7 @@ pub struct ResponseFuture<F> {
 /// What the future needs to name and log the outcome.
 pub(super) struct Call {
     pub(super) model: String,
-    pub(super) log: AttemptLog,
+    pub(super) log: LogScope,
     pub(super) before: usize,
     pub(super) start: Instant,
 }
@@ -87,19 +87,11 @@ impl Call {
             Ok(response) => response.model(),
             Err(e) => e.model().unwrap_or(&self.model),
         };
-        let recorded = self.record(model, &result, self.start.elapsed());
-        match result {
-            Ok(mut response) => {
-                if recorded {
-                    response.set_attempts(self.log.snapshot());
-                }
-                Ok(response)
-            }
-            Err(mut e) => {
-                e.set_attempts(self.log.snapshot());
-                Err(e)
-            }
-        }
+        self.log
+            .record_if_missing(self.before, model, &result, self.start.elapsed());
+        let mut result = result;
+        self.log.attach(&mut result);
+        result
     }
 
     /// The deadline passed while the inner call was running.
@@ -122,16 +114,8 @@ impl Call {
         tracing::debug!(model = %self.model, deadline = %which, "deadline already passed");
         let mut e = ChatError::timeout(which, Duration::ZERO).with_model(self.model.as_str());
         e.set_message(format!("{which} had passed before the call started"));
-        e.set_attempts(self.log.snapshot());
+        self.log.attach_error(&mut e);
         e
-    }
-
-    /// Logs the outcome unless an inner layer did; says whether it did.
-    fn record<T>(&self, model: &str, result: &Result<T, ChatError>, latency: Duration) -> bool {
-        let missing = self.log.len() == self.before;
-        self.log
-            .record_if_missing(self.before, model, result, latency);
-        missing
     }
 }
 

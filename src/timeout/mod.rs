@@ -154,7 +154,7 @@ where
         let start = Instant::now();
         let deadline = self.deadline(&mut request, start);
         let model = request.model().to_owned();
-        let log = AttemptLog::of(&mut request);
+        let log = AttemptLog::enter(&mut request);
         let before = log.len();
         let call = future::Call {
             model,
