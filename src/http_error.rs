@@ -92,10 +92,10 @@ pub fn excerpt(body: &[u8], max: usize) -> String {
     }
 }
 
-#[cfg(feature = "openai")]
+#[cfg(any(feature = "openai", feature = "anthropic"))]
 pub(crate) use transport::{body_error, send_error};
 
-#[cfg(feature = "openai")]
+#[cfg(any(feature = "openai", feature = "anthropic"))]
 mod transport {
     use std::error::Error as StdError;
 

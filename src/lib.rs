@@ -43,6 +43,8 @@ mod request;
 mod response;
 mod rng;
 mod secret;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+mod transport;
 
 pub mod cooldown;
 pub mod http_error;
