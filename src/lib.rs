@@ -52,6 +52,8 @@ pub mod providers;
 pub mod streaming;
 pub mod timeout;
 
+#[cfg(feature = "anthropic")]
+pub mod anthropic;
 #[cfg(feature = "mock")]
 pub mod mock;
 #[cfg(feature = "openai")]
@@ -59,6 +61,8 @@ pub mod openai;
 #[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "anthropic")]
+pub use anthropic::Anthropic;
 pub use attempt::{Attempt, AttemptLog};
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
