@@ -25,7 +25,8 @@ pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// The `max_tokens` sent when the caller gives none. Anthropic requires a
-/// value; 4096 is the largest every current Claude model accepts.
+/// value; every Claude model accepts 4096 (the Claude 3 models' maximum
+/// output), while newer ones would take more.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// A client of the Anthropic Messages API that speaks OpenAI's shape to the

@@ -210,3 +210,59 @@ impl Decode for AnthropicEvents {
         out.extend(decoded);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(events: &[(&str, &str)]) -> Vec<Decoded> {
+        let mut decoder = AnthropicEvents::new();
+        let mut out = VecDeque::new();
+        for (event, data) in events {
+            decoder.decode(event, data, &mut out);
+        }
+        out.into_iter().collect()
+    }
+
+    #[test]
+    fn unknown_events_and_blocks_are_ignored_but_broken_ones_are_malformed() {
+        let out = decode(&[
+            ("future_event", r#"{"type": "future_event"}"#),
+            (
+                "content_block_start",
+                r#"{"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}}"#,
+            ),
+            ("ping", ""),
+        ]);
+        assert!(out.is_empty(), "{out:?}");
+        let out = decode(&[
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta", "index": 3, "delta": {"type": "input_json_delta", "partial_json": "{"}}"#,
+            ),
+            ("", r#"{"no": "type"}"#),
+            ("content_block_delta", "{not json"),
+        ]);
+        assert!(
+            matches!(
+                out[..],
+                [Decoded::Malformed, Decoded::Malformed, Decoded::Malformed]
+            ),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn the_event_name_stands_in_for_a_missing_type_and_errors_default_to_server() {
+        let out = decode(&[("message_stop", "{}"), ("error", r#"{"message": "?"}"#)]);
+        assert!(matches!(out[0], Decoded::Done), "{out:?}");
+        match &out[1] {
+            Decoded::Error(e) => assert_eq!(e.kind(), ErrorKind::Server),
+            other => panic!("{other:?}"),
+        }
+    }
+}
