@@ -67,7 +67,8 @@ pub fn kind_for_status(status: StatusCode) -> ErrorKind {
 }
 
 /// Whether a provider's message says the prompt does not fit the model
-/// ("maximum context length", "prompt is too long", "context window" ...).
+/// ("maximum context length", "prompt is too long", "context window",
+/// Anthropic's "exceed context limit" ...).
 pub fn mentions_context_window(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     [
@@ -75,6 +76,7 @@ pub fn mentions_context_window(message: &str) -> bool {
         "context length",
         "prompt is too long",
         "context window",
+        "context limit",
         "input is too long",
     ]
     .iter()
@@ -92,10 +94,10 @@ pub fn excerpt(body: &[u8], max: usize) -> String {
     }
 }
 
-#[cfg(feature = "openai")]
+#[cfg(any(feature = "openai", feature = "anthropic"))]
 pub(crate) use transport::{body_error, send_error};
 
-#[cfg(feature = "openai")]
+#[cfg(any(feature = "openai", feature = "anthropic"))]
 mod transport {
     use std::error::Error as StdError;
 

@@ -44,6 +44,8 @@ mod response;
 mod rng;
 mod route;
 mod secret;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+mod transport;
 
 pub mod balance;
 pub mod cooldown;
@@ -56,6 +58,8 @@ pub mod select;
 pub mod streaming;
 pub mod timeout;
 
+#[cfg(feature = "anthropic")]
+pub mod anthropic;
 #[cfg(feature = "mock")]
 pub mod mock;
 #[cfg(feature = "openai")]
@@ -63,6 +67,8 @@ pub mod openai;
 #[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "anthropic")]
+pub use anthropic::Anthropic;
 pub use attempt::{Attempt, AttemptLog, LogScope};
 pub use balance::{
     BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,

@@ -24,7 +24,9 @@ pub struct ServerCall {
     pub model: String,
     /// When the request (head and body) had arrived, in tokio time.
     pub at: Instant,
-    /// The messages, in the order sent.
+    /// The messages, in the order sent. For a call to Anthropic's
+    /// `/v1/messages`: the system prompt as a system message, then each
+    /// turn's text (the exact request is in [`body`](Self::body)).
     pub messages: Vec<Message>,
     /// Whether a stream was asked for.
     pub stream: bool,

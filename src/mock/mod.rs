@@ -1,6 +1,6 @@
 //! Scripted stand-ins for providers, for tests (yours too): an in-process
-//! [`MockProvider`] service, and a [`MockServer`] that speaks the OpenAI wire
-//! format over a real socket on `127.0.0.1`.
+//! [`MockProvider`] service, and a [`MockServer`] that speaks the OpenAI and
+//! Anthropic wire formats over a real socket on `127.0.0.1`.
 
 mod call;
 mod provider;

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use serde_json::{json, Value};
 
 /// One scripted answer of a [`MockServer`](super::MockServer).
 ///
@@ -41,6 +40,12 @@ pub struct ServerReply {
 pub(crate) enum ReplyKind {
     /// A completion (or stream) answering this text.
     Text(String),
+    /// An error status with a body in the shape of the API called.
+    Error {
+        status: StatusCode,
+        code: Option<String>,
+        message: String,
+    },
     /// Any status and body.
     Raw {
         status: StatusCode,
@@ -61,7 +66,8 @@ pub(crate) struct StreamShape {
     pub(crate) cut_after: Option<usize>,
     pub(crate) stall: Option<(usize, Duration)>,
     pub(crate) malformed_after: Option<usize>,
-    pub(crate) error_after: Option<(usize, Value)>,
+    /// After how many chunks, the error's code and message.
+    pub(crate) error_after: Option<(usize, String, String)>,
     pub(crate) without_done: bool,
     pub(crate) finish_reason: Option<String>,
 }
@@ -81,31 +87,47 @@ impl ServerReply {
     /// word (see [`in_chunks`](Self::in_chunks)) with a role preamble, a
     /// finish chunk, a usage chunk when the request asked for
     /// `stream_options.include_usage`, and `data: [DONE]`.
+    ///
+    /// A call to `/v1/messages` gets Anthropic's shape instead: a `message`
+    /// object, or the events `message_start`, `content_block_start`, `ping`,
+    /// one `content_block_delta` per chunk, `content_block_stop`,
+    /// `message_delta` (stop reason and usage) and `message_stop`.
     pub fn text(text: impl Into<String>) -> Self {
         Self::of(ReplyKind::Text(text.into()))
     }
 
-    /// Fails with `status` and an OpenAI-shaped error body
-    /// (`{"error": {"message": "mock <status>", ...}}`).
+    /// Fails with `status` and an error body with the message
+    /// `mock <status>`: OpenAI's shape (`{"error": {"message", "type",
+    /// "code": null}}`), or on `/v1/messages` Anthropic's (`{"type":
+    /// "error", "error": {"type", "message"}}` with the error type Anthropic
+    /// sends for that status, e.g. `overloaded_error` for 529).
     ///
     /// # Panics
     ///
     /// If `status` is not a valid HTTP status (100 to 999).
     pub fn status(status: u16) -> Self {
         let status = StatusCode::from_u16(status).expect("a valid HTTP status");
-        let body = json!({"error": {"message": format!("mock {status}"), "type": "mock_error", "code": null}});
-        Self::raw(status.as_u16(), "application/json", body.to_string())
+        Self::of(ReplyKind::Error {
+            status,
+            code: None,
+            message: format!("mock {status}"),
+        })
     }
 
-    /// Fails with `status` and an OpenAI error body carrying `code`
-    /// (`context_length_exceeded`, `insufficient_quota` ...) and `message`.
+    /// Fails with `status` and an error body carrying `code` and `message`:
+    /// OpenAI's `code` (`context_length_exceeded`, `insufficient_quota` ...),
+    /// or on `/v1/messages` Anthropic's error `type` (`overloaded_error`,
+    /// `invalid_request_error` ...).
     ///
     /// # Panics
     ///
     /// If `status` is not a valid HTTP status.
     pub fn error(status: u16, code: &str, message: &str) -> Self {
-        let body = json!({"error": {"message": message, "type": "mock_error", "code": code}});
-        Self::raw(status, "application/json", body.to_string())
+        Self::of(ReplyKind::Error {
+            status: StatusCode::from_u16(status).expect("a valid HTTP status"),
+            code: Some(code.to_owned()),
+            message: message.to_owned(),
+        })
     }
 
     /// Answers `status` with `body` as is (`content_type` e.g.
@@ -176,21 +198,24 @@ impl ServerReply {
         self
     }
 
-    /// Sends an in-band error event (`data: {"error": {...}}`) after `n`
-    /// content chunks, then ends the body without `[DONE]` (streams only).
+    /// Sends an in-band error event after `n` content chunks, then ends the
+    /// body without its end marker (streams only): `data: {"error": {...}}`,
+    /// or on `/v1/messages` an `event: error` with `code` as the error type.
     pub fn error_event_after(mut self, n: usize, code: &str, message: &str) -> Self {
-        let event = json!({"error": {"message": message, "type": "server_error", "code": code}});
-        self.stream.error_after = Some((n, event));
+        self.stream.error_after = Some((n, code.to_owned(), message.to_owned()));
         self
     }
 
-    /// Ends the stream without `data: [DONE]` (after the finish and usage chunks).
+    /// Ends the stream without `data: [DONE]` (after the finish and usage
+    /// chunks), or on `/v1/messages` without `message_stop`.
     pub fn without_done(mut self) -> Self {
         self.stream.without_done = true;
         self
     }
 
-    /// The finish reason of the answer. Default: `stop`.
+    /// The finish reason of the answer. Default: `stop`. On `/v1/messages`
+    /// it is sent as Anthropic's stop reason (`stop` as `end_turn`, `length`
+    /// as `max_tokens`, `tool_calls` as `tool_use`, any other as given).
     pub fn finish_reason(mut self, reason: impl Into<String>) -> Self {
         self.stream.finish_reason = Some(reason.into());
         self

@@ -1,4 +1,5 @@
-//! A scripted provider behind a real socket, speaking the OpenAI wire format.
+//! A scripted provider behind a real socket, speaking the OpenAI and
+//! Anthropic wire formats.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -24,7 +25,9 @@ use super::wire::{self, Body, BoxError};
 /// behaviour scripted per model — for the crate's tests and yours.
 ///
 /// It also serves Azure's path, `/openai/deployments/{deployment}/chat/completions`,
-/// taking the deployment as the model. Replies queued with
+/// taking the deployment as the model, and Anthropic's `POST /v1/messages`
+/// (base URL [`anthropic_base_url`](Self::anthropic_base_url)), answering in
+/// Anthropic's shapes with the same scripted faults. Replies queued with
 /// [`script`](Self::script) are used once each, in order; then the model's
 /// [`always`](Self::always) reply; then `"ok from <model>"`. Every call is
 /// recorded ([`calls`](Self::calls)) with its model, arrival time (tokio
@@ -145,6 +148,12 @@ impl MockServer {
         format!("http://{}", self.inner.addr)
     }
 
+    /// The base URL of an Anthropic client: `http://127.0.0.1:PORT` (it
+    /// posts to `/v1/messages`).
+    pub fn anthropic_base_url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
     /// Queues replies for `model`, used once each, in order.
     pub fn script(&self, model: &str, replies: impl IntoIterator<Item = ServerReply>) {
         self.inner
@@ -234,8 +243,8 @@ async fn serve(stream: TcpStream, state: Shared) {
 async fn handle(request: Request<Incoming>, state: Shared) -> Result<Response<Body>, BoxError> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
-    let call = match wire::parse(&parts, &body) {
-        Ok(call) => call,
+    let (api, call) = match wire::parse(&parts, &body) {
+        Ok(parsed) => parsed,
         Err(response) => return Ok(response),
     };
     let reply = state.take(call.clone());
@@ -246,5 +255,5 @@ async fn handle(request: Request<Incoming>, state: Shared) -> Result<Response<Bo
         tokio::time::sleep(reply.headers_after).await;
     }
     // An error from the service makes hyper close the connection unanswered.
-    wire::respond(reply, &call).ok_or_else(|| "mock server: scripted reset".into())
+    wire::respond(reply, &call, api).ok_or_else(|| "mock server: scripted reset".into())
 }

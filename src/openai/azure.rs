@@ -8,10 +8,11 @@ use http::header::HeaderName;
 use reqwest::Url;
 use tower_service::Service;
 
-use super::transport::{join, parse_base_url, Options, Transport};
+use super::wire::OpenAiWire;
 use crate::error::{ChatError, ConfigError, ErrorKind};
 use crate::future::ChatFuture;
 use crate::secret::ApiKey;
+use crate::transport::{join, parse_base_url, Options, Transport};
 use crate::{ChatRequest, ChatResponse};
 
 /// The `api-version` used when none is set: the latest generally available
@@ -93,7 +94,7 @@ impl Service<ChatRequest> for Azure {
                 ));
             }
             let url = this.url(request.model());
-            this.inner.transport.send(url, request).await
+            this.inner.transport.send(&OpenAiWire, url, request).await
         })
     }
 }

@@ -8,10 +8,11 @@ use http::header::AUTHORIZATION;
 use reqwest::Url;
 use tower_service::Service;
 
-use super::transport::{join, parse_base_url, Options, Transport};
+use super::wire::OpenAiWire;
 use crate::error::{ChatError, ConfigError};
 use crate::future::ChatFuture;
 use crate::secret::ApiKey;
+use crate::transport::{join, parse_base_url, Options, Transport};
 use crate::{ChatRequest, ChatResponse};
 
 /// The base URL used when none is set.
@@ -72,7 +73,7 @@ impl Service<ChatRequest> for OpenAi {
         let inner = self.inner.clone();
         ChatFuture::new(async move {
             let url = inner.url.clone();
-            inner.transport.send(url, request).await
+            inner.transport.send(&OpenAiWire, url, request).await
         })
     }
 }

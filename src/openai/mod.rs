@@ -59,9 +59,7 @@
 
 mod azure;
 mod client;
-mod error;
-mod stream;
-mod transport;
+mod wire;
 
 pub use azure::{Azure, AzureBuilder, AZURE_API_VERSION};
 pub use client::{OpenAi, OpenAiBuilder, OPENAI_BASE_URL};

@@ -1,5 +1,13 @@
-//! What the OpenAI and Azure clients share: configuration checks, one POST,
+//! What every HTTP provider client shares: configuration checks, one POST,
 //! and turning its outcome into a response or a typed error.
+//!
+//! A client supplies its [`Wire`]: how a request is encoded, how a 2xx body
+//! becomes a completion, and how stream events become chunks. Everything else
+//! (headers, key redaction, status and transport errors, the commit point,
+//! stream faults, logs) is the same for every provider.
+
+pub(crate) mod error;
+pub(crate) mod sse;
 
 use std::fmt;
 
@@ -9,8 +17,8 @@ use reqwest::Url;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::error::{self, EXCERPT_CHARS};
-use super::stream::SseChunks;
+use self::error::EXCERPT_CHARS;
+use self::sse::{Decode, SseChunks};
 use crate::error::{ChatError, ConfigError, ErrorKind};
 use crate::http_error::{body_error, excerpt, send_error};
 use crate::malformed::MalformedChunks;
@@ -18,10 +26,27 @@ use crate::response::ChatCompletion;
 use crate::secret::ApiKey;
 use crate::{ChatRequest, ChatResponse};
 
+/// What differs between provider APIs.
+pub(crate) trait Wire: Send + Sync + 'static {
+    /// Reads the events of a streamed answer.
+    type Events: Decode;
+
+    /// The JSON body to POST for `request` (the model name is already the
+    /// provider's own). An error here is the attempt's error: nothing is sent.
+    fn encode(&self, request: &ChatRequest) -> Result<Vec<u8>, ChatError>;
+
+    /// A 2xx JSON body (already checked not to be an error) as a completion,
+    /// or what is wrong with it.
+    fn completion(&self, body: Value) -> Result<ChatCompletion, String>;
+
+    /// A fresh reader for one stream.
+    fn events(&self) -> Self::Events;
+}
+
 /// The HTTP side of a client: the reqwest client and the headers of every call.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    /// `openai` or `azure`, for logs.
+    /// `openai`, `azure` or `anthropic`, for logs.
     pub(crate) provider: &'static str,
     client: reqwest::Client,
     headers: HeaderMap,
@@ -159,15 +184,16 @@ impl Transport {
         self.headers.keys().map(HeaderName::as_str).collect()
     }
 
-    /// POSTs `request` to `url`; never retries.
-    pub(crate) async fn send(
+    /// POSTs `request`, encoded by `wire`, to `url`; never retries.
+    pub(crate) async fn send<W: Wire>(
         &self,
+        wire: &W,
         url: Url,
         request: ChatRequest,
     ) -> Result<ChatResponse, ChatError> {
         let model = request.model().to_owned();
         let started = Instant::now();
-        let result = self.exchange(url, &model, request).await;
+        let result = self.exchange(wire, url, &model, request).await;
         let latency = started.elapsed();
         match &result {
             Ok(r) => tracing::debug!(
@@ -189,8 +215,9 @@ impl Transport {
         result.map_err(|e| error::scrub(e.with_model(model), self.key()))
     }
 
-    async fn exchange(
+    async fn exchange<W: Wire>(
         &self,
+        wire: &W,
         url: Url,
         model: &str,
         request: ChatRequest,
@@ -201,12 +228,7 @@ impl Transport {
             .get::<MalformedChunks>()
             .cloned()
             .unwrap_or_default();
-        let body = serde_json::to_vec(&request).map_err(|e| {
-            ChatError::new(
-                ErrorKind::BadRequest,
-                format!("cannot encode the request: {e}"),
-            )
-        })?;
+        let body = wire.encode(&request)?;
         drop(request);
         let started = Instant::now();
         let accept = if stream {
@@ -238,14 +260,20 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if stream && !is_json {
-            let chunks = SseChunks::new(response, model, self.key.clone(), malformed.clone());
+            let chunks = SseChunks::new(
+                response,
+                wire.events(),
+                model,
+                self.key.clone(),
+                malformed.clone(),
+            );
             let stream = crate::streaming::commit(chunks).await?;
             let mut response = ChatResponse::stream(model, stream);
             response.extensions_mut().insert(malformed);
             return Ok(response);
         }
         let bytes = response.bytes().await.map_err(body_error)?;
-        let completion = self.parse_completion(&bytes)?;
+        let completion = self.parse_completion(wire, &bytes)?;
         if stream {
             return Err(malformed_body(
                 "expected an event stream, got a JSON completion",
@@ -255,17 +283,18 @@ impl Transport {
         Ok(ChatResponse::complete(model, completion))
     }
 
-    fn parse_completion(&self, bytes: &[u8]) -> Result<ChatCompletion, ChatError> {
+    fn parse_completion<W: Wire>(
+        &self,
+        wire: &W,
+        bytes: &[u8],
+    ) -> Result<ChatCompletion, ChatError> {
         let value: Value =
             serde_json::from_slice(bytes).map_err(|_| malformed_body("not JSON", bytes))?;
         if let Some(e) = error::from_json(&value, self.key()) {
             return Err(e);
         }
-        if !value.get("choices").is_some_and(Value::is_array) {
-            return Err(malformed_body("not a chat completion", bytes));
-        }
-        serde_json::from_value(value)
-            .map_err(|e| malformed_body(&format!("not a chat completion ({e})"), bytes))
+        wire.completion(value)
+            .map_err(|what| malformed_body(&what, bytes))
     }
 }
 

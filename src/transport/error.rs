@@ -1,5 +1,6 @@
-//! OpenAI-shaped error bodies (`{"error": {"message", "type", "code"}}`) to
-//! typed errors.
+//! Provider error bodies to typed errors: OpenAI's
+//! (`{"error": {"message", "type", "code"}}`), Azure's (with `innererror`) and
+//! Anthropic's (`{"type": "error", "error": {"type", "message"}}`).
 
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
