@@ -66,7 +66,7 @@ impl Attempt {
         match (self.error, self.status) {
             (None, _) => "ok".to_owned(),
             (Some(_), Some(status)) => status.to_string(),
-            (Some(ErrorKind::Timeout), None) => format!("timeout after {:?}", self.latency),
+            (Some(ErrorKind::Timeout), None) => format!("timeout after {:.1?}", self.latency),
             (Some(kind), None) => kind.to_string(),
         }
     }

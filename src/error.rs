@@ -251,7 +251,7 @@ impl ChatError {
     pub fn timeout(which: TimeoutKind, elapsed: Duration) -> Self {
         let mut e = Self::new(
             ErrorKind::Timeout,
-            format!("{which} exceeded after {elapsed:?}"),
+            format!("{which} exceeded after {elapsed:.1?}"),
         );
         e.inner.timeout = Some(which);
         e
@@ -263,7 +263,7 @@ impl ChatError {
         let left = until.saturating_duration_since(Instant::now());
         let mut e = Self::new(
             ErrorKind::CoolingDown,
-            format!("cooling down for another {left:?}"),
+            format!("cooling down for another {left:.1?}"),
         );
         e.inner.model = Some(model);
         e.inner.cooling_until = Some(until);
