@@ -26,6 +26,10 @@ pub struct Attempt {
     pub key: Option<String>,
     /// Whether a request went upstream (false for a skip while cooling down).
     pub upstream: bool,
+    /// Stream events skipped as malformed during the attempt (see
+    /// [`MalformedChunks`](crate::MalformedChunks)); filled in when its
+    /// stream ends.
+    pub malformed: usize,
 }
 
 impl Attempt {
@@ -39,6 +43,7 @@ impl Attempt {
             message: String::new(),
             key: None,
             upstream: true,
+            malformed: 0,
         }
     }
 
@@ -52,6 +57,7 @@ impl Attempt {
             message: error.message().to_owned(),
             key: None,
             upstream: error.kind() != ErrorKind::CoolingDown,
+            malformed: 0,
         }
     }
 
@@ -82,6 +88,9 @@ impl fmt::Display for Attempt {
         )?;
         if let Some(key) = &self.key {
             write!(f, " (key {key})")?;
+        }
+        if self.malformed > 0 {
+            write!(f, " ({} malformed events skipped)", self.malformed)?;
         }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -156,6 +165,19 @@ impl AttemptLog {
             Ok(_) => Attempt::success(model, latency),
             Err(e) => Attempt::failure(model, e, latency),
         });
+    }
+
+    /// Changes the attempt recorded at `index` (0 for the first), e.g. when
+    /// a stream that served ends in a fault after its outcome was recorded.
+    /// Returns whether there was one.
+    pub fn amend(&self, index: usize, change: impl FnOnce(&mut Attempt)) -> bool {
+        match self.lock().get_mut(index) {
+            Some(attempt) => {
+                change(attempt);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A copy of the attempts so far.

@@ -96,4 +96,4 @@ pub use secret::ApiKey;
 pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
-pub use timeout::{Timeout, TimeoutLayer};
+pub use timeout::{StreamDeadlines, Timeout, TimeoutLayer};

@@ -28,6 +28,8 @@ type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::
 /// - A body that ends or breaks without `[DONE]` after content yields a
 ///   `StreamInterrupted` item (cut) — unless a finish reason was already
 ///   seen: then the answer is complete and the stream ends normally.
+/// - The usage-only chunk after the finish reason is the last: the stream
+///   ends with it, without waiting for `[DONE]`.
 ///
 /// Chunk counts in faults are content-bearing chunks delivered.
 pub(crate) struct SseChunks {
@@ -38,6 +40,8 @@ pub(crate) struct SseChunks {
     delivered: usize,
     finished: bool,
     done: bool,
+    /// Remove usage: the client asked for it, the caller did not.
+    strip_usage: bool,
 }
 
 impl SseChunks {
@@ -55,7 +59,14 @@ impl SseChunks {
             delivered: 0,
             finished: false,
             done: false,
+            strip_usage: false,
         }
+    }
+
+    /// Removes `usage` from the chunks and drops usage-only chunks.
+    pub(crate) fn strip_usage(mut self, strip: bool) -> Self {
+        self.strip_usage = strip;
+        self
     }
 
     fn on_event(&mut self, event: Event) -> Option<Result<ChatChunk, ChatError>> {
@@ -82,12 +93,21 @@ impl SseChunks {
             return Some(Err(self.fault(e, StreamFault::Protocol)));
         }
         match serde_json::from_value::<ChatChunk>(value) {
-            Ok(chunk) => {
+            Ok(mut chunk) => {
                 if chunk.has_content() {
                     self.delivered += 1;
                 }
                 if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
                     self.finished = true;
+                }
+                let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
+                if usage_only && self.finished {
+                    // The usage chunk is the last one: finalize now rather
+                    // than wait for a `[DONE]` that may never come.
+                    self.done = true;
+                }
+                if self.strip_usage && chunk.usage.take().is_some() && usage_only {
+                    return None;
                 }
                 Some(Ok(chunk))
             }

@@ -11,11 +11,12 @@ use tokio::time::Instant;
 
 use super::error::{self, EXCERPT_CHARS};
 use super::stream::SseChunks;
-use crate::error::{ChatError, ConfigError, ErrorKind};
+use crate::error::{ChatError, ConfigError, ErrorKind, TimeoutKind};
 use crate::http_error::{body_error, excerpt, send_error};
 use crate::malformed::MalformedChunks;
 use crate::response::ChatCompletion;
 use crate::secret::ApiKey;
+use crate::streaming::HeadersDeadline;
 use crate::{ChatRequest, ChatResponse};
 
 /// The HTTP side of a client: the reqwest client and the headers of every call.
@@ -201,6 +202,9 @@ impl Transport {
             .get::<MalformedChunks>()
             .cloned()
             .unwrap_or_default();
+        let headers_deadline = request.extensions().get::<HeadersDeadline>().map(|h| h.0);
+        let mut request = request;
+        let strip_usage = stream && ask_for_usage(&mut request);
         let body = serde_json::to_vec(&request).map_err(|e| {
             ChatError::new(
                 ErrorKind::BadRequest,
@@ -214,16 +218,21 @@ impl Transport {
         } else {
             "application/json"
         };
-        let response = self
+        let send = self
             .client
             .post(url)
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, accept)
             .body(body)
-            .send()
-            .await
-            .map_err(send_error)?;
+            .send();
+        let response = match headers_deadline {
+            None => send.await,
+            Some(at) => tokio::time::timeout_at(at, send)
+                .await
+                .map_err(|_| ChatError::timeout(TimeoutKind::Headers, started.elapsed()))?,
+        }
+        .map_err(send_error)?;
         let status = response.status();
         tracing::trace!(provider = self.provider, model, status = status.as_u16(), elapsed = ?started.elapsed(), "response head");
         if !status.is_success() {
@@ -238,7 +247,8 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if stream && !is_json {
-            let chunks = SseChunks::new(response, model, self.key.clone(), malformed.clone());
+            let chunks = SseChunks::new(response, model, self.key.clone(), malformed.clone())
+                .strip_usage(strip_usage);
             let stream = crate::streaming::commit(chunks).await?;
             let mut response = ChatResponse::stream(model, stream);
             response.extensions_mut().insert(malformed);
@@ -267,6 +277,33 @@ impl Transport {
         serde_json::from_value(value)
             .map_err(|e| malformed_body(&format!("not a chat completion ({e})"), bytes))
     }
+}
+
+/// Asks upstream for a stream's usage (`stream_options.include_usage`) when
+/// the caller did not mention it, so every stream reports usage; returns
+/// whether the caller's stream must then be stripped of it. A caller that
+/// set it (even to `false`, the way to opt out for endpoints that reject
+/// `stream_options`) is left as is.
+fn ask_for_usage(request: &mut ChatRequest) -> bool {
+    let mentioned = request
+        .extra()
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .is_some_and(|v| !v.is_null());
+    if mentioned {
+        return false;
+    }
+    let options = request
+        .extra_mut()
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !options.is_object() {
+        *options = Value::Object(Default::default());
+    }
+    if let Value::Object(options) = options {
+        options.insert("include_usage".to_owned(), Value::Bool(true));
+    }
+    true
 }
 
 /// A 2xx body we cannot use: the provider failed (`Server`).
