@@ -206,3 +206,59 @@ impl Stream for SseChunks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    /// A 200 SSE response that sends `events` and then stays open, silent.
+    fn open_body(events: &[&str]) -> reqwest::Response {
+        let frames: Vec<Result<bytes::Bytes, std::io::Error>> = events
+            .iter()
+            .map(|e| Ok(bytes::Bytes::from(format!("data: {e}\n\n"))))
+            .collect();
+        let body = futures_util::stream::iter(frames).chain(futures_util::stream::pending());
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .unwrap();
+        reqwest::Response::from(response)
+    }
+
+    const WORD: &str = r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+    const FINISH: &str = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    const USAGE: &str =
+        r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+    #[tokio::test]
+    async fn the_usage_chunk_after_the_finish_ends_the_stream_without_done() {
+        let chunks = SseChunks::new(
+            open_body(&[WORD, FINISH, USAGE]),
+            "m",
+            None,
+            MalformedChunks::new(),
+        );
+        let items: Vec<_> = chunks.collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(items[2].as_ref().unwrap().usage.is_some());
+    }
+
+    #[tokio::test]
+    async fn usage_is_stripped_when_the_caller_did_not_ask() {
+        let chunks = SseChunks::new(
+            open_body(&[WORD, FINISH, USAGE]),
+            "m",
+            None,
+            MalformedChunks::new(),
+        )
+        .strip_usage(true);
+        let items: Vec<_> = chunks.collect().await;
+        assert_eq!(
+            items.len(),
+            2,
+            "the usage-only chunk is dropped, and the stream ends"
+        );
+        assert!(items.iter().flatten().all(|c| c.usage.is_none()));
+    }
+}

@@ -55,7 +55,8 @@ impl SseBody {
         if !self.include_usage && chunk.usage.take().is_some() && chunk.choices.is_empty() {
             return None;
         }
-        if !self.model.is_empty() && !(self.labelled && !chunk.model.is_empty()) {
+        let keep_label = self.labelled && !chunk.model.is_empty();
+        if !self.model.is_empty() && !keep_label {
             chunk.model.clone_from(&self.model);
         }
         if chunk.object.is_empty() {

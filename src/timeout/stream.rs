@@ -173,3 +173,61 @@ impl Stream for Guarded {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use serde_json::json;
+
+    fn chunk(value: serde_json::Value) -> ChatChunk {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// `chunks`, then silence.
+    fn guarded(chunks: Vec<ChatChunk>, log: &AttemptLog) -> Guarded {
+        log.push(crate::Attempt::success("p/m", Duration::ZERO));
+        let inner = futures_util::stream::iter(chunks.into_iter().map(Ok))
+            .chain(futures_util::stream::pending());
+        let plan = StreamPlan {
+            idle: Some(Duration::from_secs(10)),
+            total_at: None,
+            malformed: MalformedChunks::new(),
+            base: 0,
+        };
+        Guarded::new(
+            ChatStream::new(inner),
+            plan,
+            "p/m".into(),
+            log.clone(),
+            0,
+            Instant::now(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_after_content_is_a_stall_recorded_in_the_log() {
+        let log = AttemptLog::default();
+        let word = chunk(json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}));
+        let items: Vec<_> = guarded(vec![word.clone(), word], &log).collect().await;
+        let error = items[2].as_ref().unwrap_err();
+        assert_eq!(error.stream_fault(), Some((StreamFault::Stall, 2)));
+        assert_eq!(error.timeout_kind(), Some(TimeoutKind::Idle));
+        assert_eq!(error.model(), Some("p/m"));
+        let attempt = &log.snapshot()[0];
+        assert_eq!(attempt.error, Some(crate::ErrorKind::StreamInterrupted));
+        assert_eq!(attempt.latency, Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_after_the_finish_reason_ends_the_stream_normally() {
+        let log = AttemptLog::default();
+        let word = chunk(json!({"choices": [{"index": 0, "delta": {"content": "hi"}}]}));
+        let finish =
+            chunk(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+        let items: Vec<_> = guarded(vec![word, finish], &log).collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_ok));
+        assert!(log.snapshot()[0].is_success());
+    }
+}
