@@ -1,6 +1,7 @@
 //! The attempt log: which models were tried for a call, how, and how long each took.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,6 +28,10 @@ pub struct Attempt {
     pub key: Option<String>,
     /// Whether a request went upstream (false for a skip while cooling down).
     pub upstream: bool,
+    /// Stream events skipped as malformed during the attempt (see
+    /// [`MalformedChunks`](crate::MalformedChunks)); filled in when its
+    /// stream ends.
+    pub malformed: usize,
 }
 
 impl Attempt {
@@ -40,6 +45,7 @@ impl Attempt {
             message: String::new(),
             key: None,
             upstream: true,
+            malformed: 0,
         }
     }
 
@@ -53,6 +59,7 @@ impl Attempt {
             message: error.message().to_owned(),
             key: None,
             upstream: error.kind() != ErrorKind::CoolingDown,
+            malformed: 0,
         }
     }
 
@@ -84,6 +91,9 @@ impl fmt::Display for Attempt {
         if let Some(key) = &self.key {
             write!(f, " (key {key})")?;
         }
+        if self.malformed > 0 {
+            write!(f, " ({} malformed events skipped)", self.malformed)?;
+        }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
@@ -108,7 +118,14 @@ pub(crate) struct Attempts(pub(crate) Vec<Attempt>);
 ///   ([`attach`](Self::attach)): the log is copied once per call, not once per
 ///   layer.
 #[derive(Clone, Default)]
-pub struct AttemptLog(Arc<Mutex<Vec<Attempt>>>);
+pub struct AttemptLog(Arc<LogInner>);
+
+#[derive(Default)]
+struct LogInner {
+    entries: Mutex<Vec<Attempt>>,
+    /// Whether a layer has entered the log and so owns it.
+    owned: AtomicBool,
+}
 
 /// A layer's handle on the log of one call: the log, and whether this layer
 /// owns it (created it, being the outermost layer that keeps a log).
@@ -157,17 +174,24 @@ impl std::ops::Deref for LogScope {
 }
 
 impl AttemptLog {
-    /// The log of `request`, created (and owned by the caller) if it has none yet.
+    /// The log of `request`, created if it has none yet. The first layer to
+    /// enter it owns it, whoever created it.
     pub fn enter(request: &mut ChatRequest) -> LogScope {
+        let log = AttemptLog::of(request);
+        let owner = !log.0.owned.swap(true, Ordering::Relaxed);
+        LogScope { log, owner }
+    }
+
+    /// The log of `request`, created if it has none yet: take it before the
+    /// call to watch the attempts live (entries a stream amends after the
+    /// response was returned show here). A log belongs to one call.
+    pub fn of(request: &mut ChatRequest) -> AttemptLog {
         if let Some(log) = request.extensions().get::<AttemptLog>() {
-            return LogScope {
-                log: log.clone(),
-                owner: false,
-            };
+            return log.clone();
         }
         let log = AttemptLog::default();
         request.extensions_mut().insert(log.clone());
-        LogScope { log, owner: true }
+        log
     }
 
     /// The log of `request`, if a layer created one.
@@ -177,7 +201,7 @@ impl AttemptLog {
 
     fn lock(&self) -> MutexGuard<'_, Vec<Attempt>> {
         // A panic while holding this lock cannot leave the Vec inconsistent.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many attempts are recorded.
@@ -212,6 +236,19 @@ impl AttemptLog {
             Ok(_) => Attempt::success(model, latency),
             Err(e) => Attempt::failure(model, e, latency),
         });
+    }
+
+    /// Changes the attempt recorded at `index` (0 for the first), e.g. when
+    /// a stream that served ends in a fault after its outcome was recorded.
+    /// Returns whether there was one.
+    pub fn amend(&self, index: usize, change: impl FnOnce(&mut Attempt)) -> bool {
+        match self.lock().get_mut(index) {
+            Some(attempt) => {
+                change(attempt);
+                true
+            }
+            None => false,
+        }
     }
 
     /// A copy of the attempts so far.

@@ -102,7 +102,7 @@ pub use secret::ApiKey;
 pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
-pub use timeout::{Timeout, TimeoutLayer};
+pub use timeout::{StreamDeadlines, Timeout, TimeoutLayer};
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../README.md")]

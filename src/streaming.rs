@@ -1,10 +1,72 @@
-//! The streaming commit point: an attempt succeeds only once real content has arrived.
+//! Streaming that fails over safely: the commit point, and the markers the
+//! layers and clients use to agree on deadlines and chunk labels.
+//!
+//! - An attempt succeeds only once real content has arrived ([`commit`]):
+//!   before that, every fault is an ordinary error that retry and fallback
+//!   handle.
+//! - After it, a fault is an error item of kind
+//!   [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted), never a
+//!   silent end.
+//! - Deadlines for streams (headers, first token, idle gap, total) are set
+//!   per model on the attempt [`Timeout`](crate::Timeout) layer with
+//!   [`StreamDeadlines`](crate::timeout::StreamDeadlines); the headers
+//!   deadline reaches the clients as a [`HeadersDeadline`] extension.
+//! - Mid-stream recovery (opt-in, on
+//!   [`ProviderFallback`](crate::ProviderFallback)) finishes a cut or stalled
+//!   answer on the next candidate; see
+//!   [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
+
+use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::StreamExt;
+use tokio::time::Instant;
 
+use crate::attempt::AttemptLog;
 use crate::error::{ChatError, ErrorKind};
 use crate::response::{ChatChunk, ChatStream};
+
+/// When the response head of a streamed call must have arrived (connect,
+/// request sent, status and headers received).
+///
+/// The attempt [`Timeout`](crate::Timeout) layer puts it in the request's
+/// extensions when the model has a headers deadline; the provider clients
+/// fail with [`TimeoutKind::Headers`](crate::TimeoutKind::Headers) when it
+/// passes. A leaf service that has no response head may ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadersDeadline(pub Instant);
+
+/// Marks a streamed response whose chunks already name, in their `model`
+/// field, the full `provider/model` id of the model that produced each one
+/// (after mid-stream recovery, the last chunks name the model that finished
+/// the answer). The HTTP server then keeps each chunk's `model` instead of
+/// writing the response's model into all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LabelledChunks;
+
+/// Records in the attempt at `index` that its committed stream ended with
+/// `error` (the log first showed it as a success, at the commit point).
+/// Returns whether it did; an attempt already marked failed is left alone.
+pub(crate) fn record_stream_fault(
+    log: &AttemptLog,
+    index: usize,
+    error: &ChatError,
+    latency: Option<Duration>,
+) -> bool {
+    let mut changed = false;
+    log.amend(index, |attempt| {
+        if attempt.is_success() {
+            attempt.error = Some(error.kind());
+            attempt.status = error.status();
+            attempt.message = error.message().to_owned();
+            if let Some(latency) = latency {
+                attempt.latency = latency;
+            }
+            changed = true;
+        }
+    });
+    changed
+}
 
 /// Reads `chunks` until the first content-bearing chunk (text, a tool-call
 /// delta or a refusal) and returns a stream that replays the held-back

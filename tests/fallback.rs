@@ -92,7 +92,7 @@ fn retrying(
     service_fn(move |mut req: ChatRequest| {
         let mock = mock.clone();
         async move {
-            let log = AttemptLog::enter(&mut req);
+            let log = AttemptLog::of(&mut req);
             let mut last = None;
             for _ in 0..times {
                 let start = Instant::now();

@@ -192,7 +192,7 @@ async fn attempts_an_inner_layer_recorded_are_not_logged_twice() {
             self.0.poll_ready(cx)
         }
         fn call(&mut self, mut request: ChatRequest) -> Self::Future {
-            let log = AttemptLog::enter(&mut request);
+            let log = AttemptLog::of(&mut request);
             let call = self.0.call(request);
             llm_fallback::ChatFuture::new(async move {
                 let result = call.await;

@@ -62,7 +62,7 @@ impl Service<ChatRequest> for TinyFallback {
             .cloned()
             .unwrap_or_else(|| vec![request.model().to_owned()]);
         let providers = self.providers.clone();
-        let log = AttemptLog::enter(&mut request);
+        let log = AttemptLog::of(&mut request);
         ChatFuture::new(async move {
             let mut last = None;
             for model in &candidates {

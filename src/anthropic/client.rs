@@ -128,7 +128,7 @@ impl Wire for AnthropicWire {
         response::completion(body)
     }
 
-    fn events(&self) -> AnthropicEvents {
+    fn events(&self, _request: &ChatRequest) -> AnthropicEvents {
         AnthropicEvents::new()
     }
 }

@@ -11,6 +11,7 @@ use super::ProviderFallbackLayer;
 use crate::error::{ConfigError, ErrorKind};
 use crate::health::Health;
 use crate::model::validate_model_id;
+use crate::per_model::PerModel;
 use crate::route::{parse_kind, RoutePolicy};
 
 /// The fallback settings as plain data (serde), e.g. a section of a config file.
@@ -48,6 +49,14 @@ pub struct FallbackConfig {
     pub fallback_on: BTreeMap<String, bool>,
     /// At most this many candidates after the first failed one (default: no bound).
     pub max_fallbacks: Option<usize>,
+    /// Finish cut or stalled streams on the next candidate, for every
+    /// request (default: false). See [`FallbackBuilder::recover_streams`].
+    pub recover_streams: bool,
+    /// The same, per requested model or group name (takes precedence).
+    pub recover_streams_for: BTreeMap<String, bool>,
+    /// The models that continue a partial answer sent as a final assistant
+    /// message (assistant prefill).
+    pub prefill_supported: Vec<String>,
 }
 
 /// Builds a [`ProviderFallbackLayer`]. Every mistake is reported by
@@ -62,6 +71,8 @@ pub struct FallbackBuilder {
     groups: FallbackGroups,
     routes: Vec<(Option<String>, ErrorKind, Vec<String>)>,
     policy: RoutePolicy,
+    recover_all: bool,
+    recover_for: Vec<(String, bool)>,
     errors: ConfigError,
 }
 
@@ -183,6 +194,65 @@ impl FallbackBuilder {
         self
     }
 
+    /// Mid-stream recovery for every request (default: off): when a stream
+    /// that has started (past its first token) is cut or stalls, the answer
+    /// is finished on the next candidate of the request's group instead of
+    /// failing.
+    ///
+    /// - A model declared with [`prefill_supported`](Self::prefill_supported)
+    ///   gets the conversation plus the partial answer as a final assistant
+    ///   message, and only its continuation is streamed.
+    /// - Any other model answers from the beginning; its answer is spliced
+    ///   on only if it begins with exactly the text already delivered (that
+    ///   part is swallowed), else the next candidate is tried.
+    /// - If no candidate finishes the answer, the caller's stream ends with
+    ///   the original fault (the cut or stall of the model that served),
+    ///   never a recovery attempt's own error (such as a 400 rejecting the
+    ///   prefill); the attempt log lists them all.
+    ///
+    /// Streams with tool calls, refusals or several choices are never
+    /// spliced. Chunks name the full id of the model that produced them (the
+    /// last ones, the model that finished the answer), and the usage in the
+    /// last chunk sums every stream that reported one. Stalls are detected
+    /// by an inner [`Timeout`](crate::Timeout) layer with an idle deadline
+    /// ([`StreamDeadlines`](crate::StreamDeadlines)).
+    ///
+    /// ```
+    /// use llm_fallback::ProviderFallbackLayer;
+    ///
+    /// let layer = ProviderFallbackLayer::builder()
+    ///     .group(["azure/gpt-4o-mini", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest"])
+    ///     .recover_streams(true)
+    ///     .prefill_supported("anthropic/claude-3-5-haiku-latest")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn recover_streams(mut self, on: bool) -> Self {
+        self.recover_all = on;
+        self
+    }
+
+    /// Mid-stream recovery for requests naming `id` (a model of a group, or
+    /// a group name); takes precedence over
+    /// [`recover_streams`](Self::recover_streams).
+    pub fn recover_streams_for(mut self, id: impl Into<String>, on: bool) -> Self {
+        self.recover_for.push((id.into(), on));
+        self
+    }
+
+    /// Declares that `model` supports assistant prefill: given a
+    /// conversation ending with a partial assistant message, it continues
+    /// that message. Mid-stream recovery then sends it the partial answer.
+    pub fn prefill_supported(mut self, model: impl Into<String>) -> Self {
+        let model = model.into();
+        if let Err(e) = validate_model_id(&model) {
+            self.errors.push(format!("prefill_supported.{model}"), e);
+        }
+        self.policy.recovery.prefill.insert(model);
+        self
+    }
+
     /// Applies a config value.
     pub fn config(mut self, config: &FallbackConfig) -> Self {
         for group in &config.groups {
@@ -222,6 +292,15 @@ impl FallbackBuilder {
         }
         if let Some(n) = config.max_fallbacks {
             self = self.max_fallbacks(n);
+        }
+        if config.recover_streams {
+            self = self.recover_streams(true);
+        }
+        for (id, on) in &config.recover_streams_for {
+            self = self.recover_streams_for(id.clone(), *on);
+        }
+        for model in &config.prefill_supported {
+            self = self.prefill_supported(model.clone());
         }
         self
     }
@@ -263,11 +342,19 @@ impl FallbackBuilder {
                 slot.push((kind, list));
             }
         }
-        let table = Table::new(&self.groups, routes);
-        errors.into_result(ProviderFallbackLayer::from_parts(
-            Arc::new(table),
-            Arc::new(self.policy),
-        ))
+        let table = Arc::new(Table::new(&self.groups, routes));
+        let mut policy = self.policy;
+        policy.recovery.enabled = PerModel::new(self.recover_all);
+        for (id, on) in self.recover_for {
+            if table.candidates(&id).is_none() {
+                errors.push(
+                    format!("recover_streams_for.{id}"),
+                    format!("{id:?} is neither a model of a fallback group nor a group name"),
+                );
+            }
+            policy.recovery.enabled.set(id, on);
+        }
+        errors.into_result(ProviderFallbackLayer::from_parts(table, Arc::new(policy)))
     }
 }
 

@@ -33,7 +33,8 @@ where
 
 impl<S> Future for ResponseFuture<S>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Output = Result<ChatResponse, ChatError>;
 

@@ -29,6 +29,12 @@
 //! response's [`model()`](crate::ChatResponse::model) names the model that
 //! served, and its [`attempts()`](crate::ChatResponse::attempts) how.
 //!
+//! A stream that fails before its first token falls back like any call. A
+//! stream that is cut or stalls after it can be finished on the next
+//! candidate when mid-stream recovery is on
+//! ([`FallbackBuilder::recover_streams`], off by default); otherwise it ends
+//! with a `StreamInterrupted` item, never silently.
+//!
 //! Groups come from code ([`FallbackGroups`], [`FallbackBuilder`]), from a
 //! config value ([`FallbackConfig`]), or from the `MODEL_FALLBACK_GROUPS`
 //! environment variable (format in [`FallbackGroups`]).

@@ -222,6 +222,10 @@ async fn accept(listener: TcpListener, state: Shared) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Chunks go out as written: Nagle's algorithm would hold
+                    // small SSE events back for the peer's delayed ACK (40 ms,
+                    // and under paused time, until the next timer fires).
+                    let _ = stream.set_nodelay(true);
                     connections.spawn(serve(stream, state.clone()));
                 }
                 // E.g. out of file descriptors: let connections finish first.

@@ -28,6 +28,19 @@
 //! ends without `[DONE]` after the finish reason is a complete answer.
 //! Malformed events are skipped and counted in a
 //! [`MalformedChunks`](crate::MalformedChunks) in the response's extensions.
+//! The usage chunk that follows the finish reason ends the stream at once,
+//! `[DONE]` or not.
+//!
+//! Every stream reports usage: when the caller's request does not mention
+//! `stream_options.include_usage`, the clients ask for it upstream and strip
+//! it (and the usage-only chunk) from what the caller receives. Setting it
+//! to `false` opts out, for endpoints that reject `stream_options`.
+//!
+//! A [`HeadersDeadline`](crate::streaming::HeadersDeadline) in the request's
+//! extensions (set by the attempt [`Timeout`](crate::Timeout) layer's
+//! [`StreamDeadlines`](crate::StreamDeadlines)) bounds connect plus response
+//! head: past it the call fails with
+//! [`TimeoutKind::Headers`](crate::TimeoutKind::Headers).
 //!
 //! # Example
 //!

@@ -20,6 +20,13 @@ impl Wire for OpenAiWire {
     type Events = OpenAiEvents;
 
     fn encode(&self, request: &ChatRequest) -> Result<Vec<u8>, ChatError> {
+        let asked;
+        let request = if request.is_stream() && !mentions_usage(request) {
+            asked = with_usage(request.clone());
+            &asked
+        } else {
+            request
+        };
         serde_json::to_vec(request).map_err(|e| {
             ChatError::new(
                 ErrorKind::BadRequest,
@@ -35,9 +42,39 @@ impl Wire for OpenAiWire {
         serde_json::from_value(body).map_err(|e| format!("not a chat completion ({e})"))
     }
 
-    fn events(&self) -> OpenAiEvents {
-        OpenAiEvents
+    fn events(&self, request: &ChatRequest) -> OpenAiEvents {
+        OpenAiEvents {
+            strip_usage: !mentions_usage(request),
+            finished: false,
+        }
     }
+}
+
+/// Whether the caller said anything about `stream_options.include_usage`.
+/// A caller that set it (even to `false`, the way to opt out for endpoints
+/// that reject `stream_options`) is left as is.
+fn mentions_usage(request: &ChatRequest) -> bool {
+    request
+        .extra()
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .is_some_and(|v| !v.is_null())
+}
+
+/// Asks upstream for the stream's usage, so every stream reports it; the
+/// caller's stream is stripped of it again ([`OpenAiEvents`]).
+fn with_usage(mut request: ChatRequest) -> ChatRequest {
+    let options = request
+        .extra_mut()
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !options.is_object() {
+        *options = Value::Object(Default::default());
+    }
+    if let Value::Object(options) = options {
+        options.insert("include_usage".to_owned(), Value::Bool(true));
+    }
+    request
 }
 
 /// Reads OpenAI stream events.
@@ -45,8 +82,15 @@ impl Wire for OpenAiWire {
 /// - `data: [DONE]` ends the stream.
 /// - `{"error": {...}}` (or an `event: error`) is classified like an error body.
 /// - An event that is not a valid chunk is malformed.
+/// - The usage-only chunk after the finish reason is the last: the stream
+///   ends with it, without waiting for `[DONE]`.
+/// - Usage is removed (and usage-only chunks dropped) when the client asked
+///   for it on the caller's behalf.
 #[derive(Debug)]
-pub(crate) struct OpenAiEvents;
+pub(crate) struct OpenAiEvents {
+    strip_usage: bool,
+    finished: bool,
+}
 
 impl Decode for OpenAiEvents {
     const END: &'static str = "[DONE]";
@@ -78,9 +122,88 @@ impl Decode for OpenAiEvents {
             }
             return;
         }
-        out.push_back(match serde_json::from_value::<ChatChunk>(value) {
-            Ok(chunk) => Decoded::Chunk(chunk),
-            Err(_) => Decoded::Malformed,
-        });
+        let Ok(mut chunk) = serde_json::from_value::<ChatChunk>(value) else {
+            out.push_back(Decoded::Malformed);
+            return;
+        };
+        if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
+            self.finished = true;
+        }
+        let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
+        let stripped = self.strip_usage && chunk.usage.take().is_some() && usage_only;
+        if !stripped {
+            out.push_back(Decoded::Chunk(chunk));
+        }
+        if usage_only && self.finished {
+            // The usage chunk is the last one: finalize now rather than wait
+            // for a `[DONE]` that may never come.
+            out.push_back(Decoded::Done);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::malformed::MalformedChunks;
+    use crate::transport::sse::SseChunks;
+    use futures_util::StreamExt;
+
+    fn events(strip_usage: bool) -> OpenAiEvents {
+        OpenAiEvents {
+            strip_usage,
+            finished: false,
+        }
+    }
+
+    /// A 200 SSE response that sends `events` and then stays open, silent.
+    fn open_body(events: &[&str]) -> reqwest::Response {
+        let frames: Vec<Result<bytes::Bytes, std::io::Error>> = events
+            .iter()
+            .map(|e| Ok(bytes::Bytes::from(format!("data: {e}\n\n"))))
+            .collect();
+        let body = futures_util::stream::iter(frames).chain(futures_util::stream::pending());
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .unwrap();
+        reqwest::Response::from(response)
+    }
+
+    const WORD: &str = r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+    const FINISH: &str = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    const USAGE: &str =
+        r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+    #[tokio::test]
+    async fn the_usage_chunk_after_the_finish_ends_the_stream_without_done() {
+        let chunks = SseChunks::new(
+            open_body(&[WORD, FINISH, USAGE]),
+            events(false),
+            "m",
+            None,
+            MalformedChunks::new(),
+        );
+        let items: Vec<_> = chunks.collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(items[2].as_ref().unwrap().usage.is_some());
+    }
+
+    #[tokio::test]
+    async fn usage_is_stripped_when_the_caller_did_not_ask() {
+        let chunks = SseChunks::new(
+            open_body(&[WORD, FINISH, USAGE]),
+            events(true),
+            "m",
+            None,
+            MalformedChunks::new(),
+        );
+        let items: Vec<_> = chunks.collect().await;
+        assert_eq!(
+            items.len(),
+            2,
+            "the usage-only chunk is dropped, and the stream ends"
+        );
+        assert!(items.iter().flatten().all(|c| c.usage.is_none()));
     }
 }

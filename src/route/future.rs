@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 use tracing::Span;
 
+use super::recover::Recover;
 use super::{cooling_until, CandidateSource, RoutePolicy};
 use crate::attempt::{Attempt, AttemptLog, LogScope};
 use crate::error::{ChatError, ErrorKind};
@@ -32,19 +33,20 @@ where
     Routing {
         #[pin]
         call: Option<S::Future>,
-        state: Box<Routing<S, C>>,
+        /// Taken by mid-stream recovery when a stream serves.
+        state: Option<Box<Routing<S, C>>>,
     },
 }
 
 /// Everything the engine keeps between attempts. Boxed: one allocation costs
 /// less than moving ~600 bytes through every layer's future on the way out.
 pub(crate) struct Routing<S, C> {
-    svc: S,
+    pub(super) svc: S,
     svc_ready: bool,
-    template: ChatRequest,
-    source: C,
-    policy: Arc<RoutePolicy>,
-    log: LogScope,
+    pub(super) template: ChatRequest,
+    pub(super) source: C,
+    pub(super) policy: Arc<RoutePolicy>,
+    pub(super) log: LogScope,
     span: Span,
     /// When the first call started (cooling skips before it take no time).
     started: Option<Instant>,
@@ -83,7 +85,7 @@ where
         let log = AttemptLog::enter(&mut request);
         RouteFuture::Routing {
             call: None,
-            state: Box::new(Routing {
+            state: Some(Box::new(Routing {
                 svc,
                 svc_ready: true,
                 template: request,
@@ -100,23 +102,25 @@ where
                 forced: false,
                 last_error: None,
                 done: false,
-            }),
+            })),
         }
     }
 }
 
 impl<S, C> Future for RouteFuture<S, C>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Send + 'static,
+    S::Future: Send + 'static,
     C: CandidateSource,
 {
     type Output = Result<ChatResponse, ChatError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut call, st) = match self.project() {
+        let (mut call, state) = match self.project() {
             RouteProj::Passthrough { future } => return future.poll(cx),
             RouteProj::Routing { call, state } => (call, state),
         };
+        let st = state.as_mut().expect("RouteFuture polled after completion");
         assert!(!st.done, "RouteFuture polled after completion");
         let span = st.span.clone();
         let _entered = span.enter();
@@ -124,8 +128,13 @@ where
             if let Some(future) = call.as_mut().as_pin_mut() {
                 let result = ready!(future.poll(cx));
                 call.set(None);
-                if let Some(out) = st.settle(result) {
-                    return Poll::Ready(out);
+                match st.settle(result) {
+                    Some(Ok(response)) if response.is_stream() && st.recovers() => {
+                        let routing = state.take().expect("the routing state");
+                        return Poll::Ready(Ok(Recover::wrap(response, routing)));
+                    }
+                    Some(out) => return Poll::Ready(out),
+                    None => {}
                 }
                 continue;
             }
@@ -162,6 +171,11 @@ impl<S, C> Routing<S, C>
 where
     C: CandidateSource,
 {
+    /// Whether a stream that served may be finished on another candidate.
+    fn recovers(&self) -> bool {
+        self.policy.recovery.enabled_for(self.template.model())
+    }
+
     /// The request for the next candidate to call, or the final error.
     fn pick(&mut self) -> Result<ChatRequest, ChatError> {
         let within_budget = self
@@ -308,7 +322,10 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RouteFuture::Passthrough { .. } => f.write_str("RouteFuture::Passthrough"),
-            RouteFuture::Routing { state, .. } => f
+            RouteFuture::Routing { state: None, .. } => f.write_str("RouteFuture::Done"),
+            RouteFuture::Routing {
+                state: Some(state), ..
+            } => f
                 .debug_struct("RouteFuture::Routing")
                 .field("requested", &state.template.model())
                 .field("calling", &state.current.as_ref().map(|c| &c.0))

@@ -9,14 +9,18 @@
 //! them, forces the earliest-ending one when every candidate cools, decides
 //! from the error's kind whether to move on, and builds the final error.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use crate::error::{ChatError, ErrorKind};
 use crate::health::Health;
+use crate::per_model::PerModel;
 
 pub(crate) mod future;
+mod recover;
+mod splice;
 
 /// The candidates of one request, produced one at a time.
 pub(crate) trait CandidateSource: Send + 'static {
@@ -44,6 +48,30 @@ pub(crate) struct RoutePolicy {
     pub(crate) max_fallbacks: Option<usize>,
     /// Overrides of [`ErrorKind::is_fallbackable`].
     pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
+    /// Mid-stream recovery.
+    pub(crate) recovery: Recovery,
+}
+
+/// Whether and how a committed stream that is cut or stalls is finished on
+/// the next candidate.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recovery {
+    /// Per requested id (a model or a group name); off by default.
+    pub(crate) enabled: PerModel<bool>,
+    /// The models that continue a final assistant message (prefill).
+    pub(crate) prefill: HashSet<String>,
+}
+
+impl Recovery {
+    /// Whether recovery applies to a request for `requested`.
+    pub(crate) fn enabled_for(&self, requested: &str) -> bool {
+        *self.enabled.get(requested)
+    }
+
+    /// Whether `model` continues a partial answer sent as the last message.
+    pub(crate) fn prefills(&self, model: &str) -> bool {
+        self.prefill.contains(model)
+    }
 }
 
 impl RoutePolicy {

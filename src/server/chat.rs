@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::headers::{attempt_headers, AttemptCounts};
 use super::sse::{completion_chunks, SseBody};
 use super::App;
+use crate::streaming::LabelledChunks;
 use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
 
 /// What the caller asked for, read from its body before the stack sees the
@@ -193,13 +194,15 @@ fn include_usage(request: &ChatRequest) -> bool {
 async fn answer(response: ChatResponse, asked: &Asked) -> Result<Response, ApiError> {
     let served = response.model().to_owned();
     let counts = AttemptCounts::of(response.attempts(), Some(&served));
+    // After mid-stream recovery the last chunks come from another model.
+    let labelled = response.extensions().get::<LabelledChunks>().is_some();
     let mut out = match (response.into_body(), asked.stream) {
         (ResponseBody::Complete(completion), false) => json(completion, &served),
         (ResponseBody::Stream(chunks), false) => json(chunks.collect_completion().await?, &served),
         (ResponseBody::Complete(completion), true) => {
             let chunks =
                 ChatStream::from_items(completion_chunks(completion).into_iter().map(Ok).collect());
-            sse(chunks, &served, asked.include_usage)
+            sse(chunks, &served, asked.include_usage, false)
         }
         (ResponseBody::Stream(mut chunks), true) => {
             // A fault before anything was sent can still be an honest status.
@@ -208,7 +211,7 @@ async fn answer(response: ChatResponse, asked: &Asked) -> Result<Response, ApiEr
                 first => first,
             };
             let chunks = ChatStream::new(futures_util::stream::iter(first).chain(chunks));
-            sse(chunks, &served, asked.include_usage)
+            sse(chunks, &served, asked.include_usage, labelled)
         }
     };
     let served = (!served.is_empty()).then_some(served.as_str());
@@ -235,8 +238,10 @@ fn json(mut completion: crate::ChatCompletion, served: &str) -> Response {
     }
 }
 
-fn sse(chunks: ChatStream, served: &str, include_usage: bool) -> Response {
-    let body = Body::from_stream(SseBody::new(chunks, served.to_owned(), include_usage));
+fn sse(chunks: ChatStream, served: &str, include_usage: bool, labelled: bool) -> Response {
+    let body = Body::from_stream(
+        SseBody::new(chunks, served.to_owned(), include_usage).labelled(labelled),
+    );
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),

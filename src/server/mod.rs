@@ -23,7 +23,8 @@
 //! - Every answer to a chat call has the headers [`MODEL_HEADER`] (served
 //!   model), [`ATTEMPTS_HEADER`] (upstream calls) and [`FALLBACKS_HEADER`]
 //!   (other models tried); errors have the last two. Responses and chunks
-//!   name the served model in `model`.
+//!   name the served model in `model` (after mid-stream recovery, the last
+//!   chunks name the model that finished the answer).
 //! - Bad input gets a 4xx in the same shape and the server keeps serving:
 //!   wrong content type 415, body over the limit 413 (default
 //!   [`DEFAULT_BODY_LIMIT`]), malformed JSON or a missing `model` /

@@ -21,11 +21,13 @@ const DONE: &[u8] = b"data: [DONE]\n\n";
 /// The caller sees usage only if it asked (`stream_options.include_usage`):
 /// a lower layer may ask upstream regardless, so otherwise `usage` is removed
 /// from every chunk and usage-only chunks are dropped. Every chunk names the
-/// served model.
+/// served model, or, for [labelled](crate::streaming::LabelledChunks)
+/// streams, the model that produced it.
 pub(crate) struct SseBody {
     chunks: ChatStream,
     model: String,
     include_usage: bool,
+    labelled: bool,
     sent: usize,
     done: bool,
 }
@@ -36,9 +38,16 @@ impl SseBody {
             chunks,
             model,
             include_usage,
+            labelled: false,
             sent: 0,
             done: false,
         }
+    }
+
+    /// Keeps the model each chunk names (the stack labelled them).
+    pub(crate) fn labelled(mut self, labelled: bool) -> Self {
+        self.labelled = labelled;
+        self
     }
 
     /// The frame for one chunk, or `None` when the chunk is dropped.
@@ -46,7 +55,8 @@ impl SseBody {
         if !self.include_usage && chunk.usage.take().is_some() && chunk.choices.is_empty() {
             return None;
         }
-        if !self.model.is_empty() {
+        let keep_label = self.labelled && !chunk.model.is_empty();
+        if !self.model.is_empty() && !keep_label {
             chunk.model.clone_from(&self.model);
         }
         if chunk.object.is_empty() {

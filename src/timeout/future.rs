@@ -9,8 +9,10 @@ use std::time::Duration;
 use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use super::stream::{Guarded, StreamPlan};
 use crate::attempt::LogScope;
 use crate::error::{ChatError, TimeoutKind};
+use crate::response::ResponseBody;
 use crate::ChatResponse;
 
 /// Response future of [`Timeout`](super::Timeout): the inner future raced
@@ -33,6 +35,8 @@ pub(super) struct Call {
     pub(super) log: LogScope,
     pub(super) before: usize,
     pub(super) start: Instant,
+    /// For a stream request: how its stream is watched once committed.
+    pub(super) stream: Option<StreamPlan>,
 }
 
 impl<F> ResponseFuture<F> {
@@ -89,9 +93,54 @@ impl Call {
         };
         self.log
             .record_if_missing(self.before, model, &result, self.start.elapsed());
-        let mut result = result;
+        let plan = self.stream.as_ref();
+        let mut result = match result {
+            Ok(mut response) => {
+                // The entry of the attempt that served is the last one.
+                let index = self.log.len().saturating_sub(1);
+                if let (Some(plan), ResponseBody::Stream(_)) = (plan, response.body()) {
+                    self.watch(&mut response, plan.clone(), index);
+                } else if let Some(plan) = plan {
+                    self.note_malformed(plan, index);
+                }
+                Ok(response)
+            }
+            Err(e) => {
+                if let Some(plan) = plan {
+                    self.note_malformed(plan, self.log.len().saturating_sub(1));
+                }
+                Err(e)
+            }
+        };
         self.log.attach(&mut result);
         result
+    }
+
+    /// Wraps the committed stream so its idle and total deadlines apply and
+    /// its end is written into the attempt's log entry.
+    fn watch(&self, response: &mut ChatResponse, plan: StreamPlan, index: usize) {
+        let model = response.model().to_owned();
+        let body = response.body_mut();
+        let ResponseBody::Stream(stream) = body else {
+            return;
+        };
+        let stream = std::mem::replace(stream, crate::ChatStream::from_items(Vec::new()));
+        let guarded = Guarded::new(
+            stream,
+            plan,
+            model,
+            self.log.log().clone(),
+            index,
+            self.start,
+        );
+        *body = ResponseBody::Stream(crate::ChatStream::new(guarded));
+    }
+
+    fn note_malformed(&self, plan: &StreamPlan, index: usize) {
+        let malformed = plan.malformed();
+        if malformed > 0 && self.log.len() > self.before {
+            self.log.amend(index, |a| a.malformed = malformed);
+        }
     }
 
     /// The deadline passed while the inner call was running.

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::{Budget, Timeout};
+use super::{Budget, StreamDeadlines, Timeout};
 use crate::per_model::PerModel;
 
 /// Applies [`Timeout`] to a service: a per-attempt deadline per model, or the
@@ -14,6 +14,7 @@ use crate::per_model::PerModel;
 #[derive(Clone, Debug)]
 pub struct TimeoutLayer {
     budget: Budget,
+    streams: Option<Arc<PerModel<StreamDeadlines>>>,
 }
 
 impl TimeoutLayer {
@@ -39,6 +40,7 @@ impl TimeoutLayer {
     pub fn per_model(timeouts: PerModel<Option<Duration>>) -> Self {
         TimeoutLayer {
             budget: Budget::Attempt(Arc::new(timeouts)),
+            streams: None,
         }
     }
 
@@ -51,7 +53,40 @@ impl TimeoutLayer {
     pub fn total(total: Duration) -> Self {
         TimeoutLayer {
             budget: Budget::Total(total),
+            streams: None,
         }
+    }
+
+    /// Stream deadlines only (no attempt deadline), one set for every model
+    /// or per model. See [`StreamDeadlines`] for what each bounds and the
+    /// defaults.
+    pub fn streams(deadlines: impl Into<PerModel<StreamDeadlines>>) -> Self {
+        Self::per_model(PerModel::new(None)).with_stream_deadlines(deadlines)
+    }
+
+    /// Adds deadlines for streamed answers (headers, first token, idle gap,
+    /// total), one set for every model or per model. Use it on the attempt
+    /// layer, inside `Retry`, so each attempt gets its own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llm_fallback::timeout::StreamDeadlines;
+    /// use llm_fallback::{PerModel, TimeoutLayer};
+    ///
+    /// let layer = TimeoutLayer::attempt(Duration::from_secs(120)).with_stream_deadlines(
+    ///     PerModel::new(StreamDeadlines::new())
+    ///         .with("openai/gpt-4o-mini", StreamDeadlines::new()
+    ///             .with_first_token(Duration::from_secs(10))
+    ///             .with_idle(Duration::from_secs(10))),
+    /// );
+    /// # let _ = layer;
+    /// ```
+    pub fn with_stream_deadlines(
+        mut self,
+        deadlines: impl Into<PerModel<StreamDeadlines>>,
+    ) -> Self {
+        self.streams = Some(Arc::new(deadlines.into()));
+        self
     }
 }
 
@@ -62,6 +97,7 @@ impl<S> Layer<S> for TimeoutLayer {
         Timeout {
             inner,
             budget: self.budget.clone(),
+            streams: self.streams.clone(),
         }
     }
 }

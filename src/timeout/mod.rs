@@ -17,10 +17,24 @@
 //! timeout.
 //!
 //! For a stream, the future resolves at the commit point (the first content
-//! chunk), so an attempt deadline bounds the time to first token. Separate
-//! stream deadlines (headers, first token, idle gap, whole stream) are meant
-//! to be added to this layer as further per-model settings, applied where the
-//! future hands the stream over.
+//! chunk), so an attempt deadline bounds the time to first token. Streams
+//! also have their own deadlines, per model and each optional
+//! ([`StreamDeadlines`], set with
+//! [`with_stream_deadlines`](TimeoutLayer::with_stream_deadlines)): headers,
+//! first token, idle gap between chunks, whole stream. Before the first token
+//! they fail the attempt like any timeout (kind `Timeout`, not retried by
+//! default, so the call moves on to the next candidate); after it, a stall
+//! ends the stream with a `StreamInterrupted` item
+//! ([`StreamFault::Stall`](crate::StreamFault::Stall)) and the number of
+//! chunks delivered, which mid-stream recovery can act on.
+//!
+//! The attempt layer also watches every stream it hands over and writes how
+//! it ended into the attempt's log entry: a fault after the commit point
+//! turns the entry (a success at the commit point) into a failure, and the
+//! malformed events skipped are counted in
+//! [`Attempt::malformed`](crate::Attempt::malformed). The live log
+//! ([`AttemptLog::of`](crate::AttemptLog::of) on the request before the call)
+//! shows it once the stream has ended.
 //!
 //! # Example
 //!
@@ -49,7 +63,9 @@
 //! # }
 //! ```
 
+mod deadlines;
 mod layer;
+mod stream;
 
 pub mod future;
 
@@ -63,17 +79,23 @@ use tower_service::Service;
 
 use crate::attempt::AttemptLog;
 use crate::error::{ChatError, TimeoutKind};
+use crate::malformed::MalformedChunks;
 use crate::per_model::PerModel;
+use crate::streaming::HeadersDeadline;
 use crate::{ChatRequest, ChatResponse};
 
+pub use self::deadlines::StreamDeadlines;
 pub use self::future::ResponseFuture;
 pub use self::layer::TimeoutLayer;
+
+use self::stream::StreamPlan;
 
 /// Fails a call that runs past its deadline. See the [module docs](self).
 #[derive(Clone)]
 pub struct Timeout<S> {
     inner: S,
     budget: Budget,
+    streams: Option<Arc<PerModel<StreamDeadlines>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +110,7 @@ impl<S> Timeout<S> {
         Timeout {
             inner,
             budget: Budget::Attempt(Arc::new(PerModel::new(Some(timeout)))),
+            streams: None,
         }
     }
 
@@ -106,8 +129,16 @@ impl<S> Timeout<S> {
         self.inner
     }
 
-    /// When the call must end, and which deadline that is.
-    fn deadline(&self, request: &mut ChatRequest, now: Instant) -> Option<(Instant, TimeoutKind)> {
+    /// When the call must end, and which deadline that is. For a stream, the
+    /// call ends at the first token, so its first-token and total deadlines
+    /// bound it too.
+    fn deadline(
+        &self,
+        request: &mut ChatRequest,
+        now: Instant,
+        stream: Option<&StreamDeadlines>,
+    ) -> Option<(Instant, TimeoutKind)> {
+        let at = |d: Option<Duration>| d.and_then(|d| now.checked_add(d));
         let attempt = match &self.budget {
             Budget::Total(total) => {
                 // A budget too large to represent is no budget at all.
@@ -116,16 +147,53 @@ impl<S> Timeout<S> {
                 }
                 None
             }
-            Budget::Attempt(timeouts) => {
-                (*timeouts.get(request.model())).and_then(|d| now.checked_add(d))
+            Budget::Attempt(timeouts) => at(*timeouts.get(request.model())),
+        };
+        // Earliest first; on a tie the first listed names it.
+        [
+            request.deadline().map(|d| (d, TimeoutKind::Total)),
+            at(stream.and_then(StreamDeadlines::first_token)).map(|d| (d, TimeoutKind::FirstToken)),
+            attempt.map(|d| (d, TimeoutKind::Attempt)),
+            at(stream.and_then(StreamDeadlines::total)).map(|d| (d, TimeoutKind::Attempt)),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| if b.0 < a.0 { b } else { a })
+    }
+
+    /// The plan for a stream request's stream, and the headers deadline
+    /// handed to the client. `None` when this layer does not watch streams.
+    fn plan(
+        &self,
+        request: &mut ChatRequest,
+        now: Instant,
+        deadlines: Option<&StreamDeadlines>,
+    ) -> Option<StreamPlan> {
+        let watches = deadlines.is_some() || matches!(self.budget, Budget::Attempt(_));
+        if !request.is_stream() || !watches {
+            return None;
+        }
+        let at = |d: Option<Duration>| d.and_then(|d| now.checked_add(d));
+        if let Some(headers) = at(deadlines.and_then(StreamDeadlines::headers)) {
+            let earlier = request.extensions().get::<HeadersDeadline>().map(|h| h.0);
+            if earlier.is_none_or(|earlier| headers < earlier) {
+                request.extensions_mut().insert(HeadersDeadline(headers));
+            }
+        }
+        let malformed = match request.extensions().get::<MalformedChunks>() {
+            Some(counter) => counter.clone(),
+            None => {
+                let counter = MalformedChunks::new();
+                request.extensions_mut().insert(counter.clone());
+                counter
             }
         };
-        match (attempt, request.deadline()) {
-            (Some(attempt), Some(total)) if total <= attempt => Some((total, TimeoutKind::Total)),
-            (Some(attempt), _) => Some((attempt, TimeoutKind::Attempt)),
-            (None, Some(total)) => Some((total, TimeoutKind::Total)),
-            (None, None) => None,
-        }
+        Some(StreamPlan {
+            idle: deadlines.and_then(StreamDeadlines::idle),
+            total_at: at(deadlines.and_then(StreamDeadlines::total)),
+            base: malformed.count(),
+            malformed,
+        })
     }
 }
 
@@ -134,6 +202,7 @@ impl<S: fmt::Debug> fmt::Debug for Timeout<S> {
         f.debug_struct("Timeout")
             .field("inner", &self.inner)
             .field("budget", &self.budget)
+            .field("streams", &self.streams)
             .finish()
     }
 }
@@ -152,7 +221,13 @@ where
 
     fn call(&mut self, mut request: ChatRequest) -> Self::Future {
         let start = Instant::now();
-        let deadline = self.deadline(&mut request, start);
+        let deadlines = self
+            .streams
+            .as_deref()
+            .filter(|_| request.is_stream())
+            .map(|s| *s.get(request.model()));
+        let deadline = self.deadline(&mut request, start, deadlines.as_ref());
+        let stream = self.plan(&mut request, start, deadlines.as_ref());
         let model = request.model().to_owned();
         let log = AttemptLog::enter(&mut request);
         let before = log.len();
@@ -161,6 +236,7 @@ where
             log,
             before,
             start,
+            stream,
         };
         match deadline {
             Some((at, which)) if at <= start => ResponseFuture::expired(call, which),

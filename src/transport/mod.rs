@@ -19,11 +19,12 @@ use tokio::time::Instant;
 
 use self::error::EXCERPT_CHARS;
 use self::sse::{Decode, SseChunks};
-use crate::error::{ChatError, ConfigError, ErrorKind};
+use crate::error::{ChatError, ConfigError, ErrorKind, TimeoutKind};
 use crate::http_error::{body_error, excerpt, send_error};
 use crate::malformed::MalformedChunks;
 use crate::response::ChatCompletion;
 use crate::secret::ApiKey;
+use crate::streaming::HeadersDeadline;
 use crate::{ChatRequest, ChatResponse};
 
 /// What differs between provider APIs.
@@ -39,8 +40,8 @@ pub(crate) trait Wire: Send + Sync + 'static {
     /// or what is wrong with it.
     fn completion(&self, body: Value) -> Result<ChatCompletion, String>;
 
-    /// A fresh reader for one stream.
-    fn events(&self) -> Self::Events;
+    /// A fresh reader for the stream answering `request`.
+    fn events(&self, request: &ChatRequest) -> Self::Events;
 }
 
 /// The HTTP side of a client: the reqwest client and the headers of every call.
@@ -228,7 +229,9 @@ impl Transport {
             .get::<MalformedChunks>()
             .cloned()
             .unwrap_or_default();
+        let headers_deadline = request.extensions().get::<HeadersDeadline>().map(|h| h.0);
         let body = wire.encode(&request)?;
+        let events = wire.events(&request);
         drop(request);
         let started = Instant::now();
         let accept = if stream {
@@ -236,16 +239,21 @@ impl Transport {
         } else {
             "application/json"
         };
-        let response = self
+        let send = self
             .client
             .post(url)
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, accept)
             .body(body)
-            .send()
-            .await
-            .map_err(send_error)?;
+            .send();
+        let response = match headers_deadline {
+            None => send.await,
+            Some(at) => tokio::time::timeout_at(at, send)
+                .await
+                .map_err(|_| ChatError::timeout(TimeoutKind::Headers, started.elapsed()))?,
+        }
+        .map_err(send_error)?;
         let status = response.status();
         tracing::trace!(provider = self.provider, model, status = status.as_u16(), elapsed = ?started.elapsed(), "response head");
         if !status.is_success() {
@@ -260,13 +268,8 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if stream && !is_json {
-            let chunks = SseChunks::new(
-                response,
-                wire.events(),
-                model,
-                self.key.clone(),
-                malformed.clone(),
-            );
+            let chunks =
+                SseChunks::new(response, events, model, self.key.clone(), malformed.clone());
             let stream = crate::streaming::commit(chunks).await?;
             let mut response = ChatResponse::stream(model, stream);
             response.extensions_mut().insert(malformed);

@@ -1,0 +1,258 @@
+//! Mid-stream recovery: a committed stream that is cut or stalls is finished
+//! on the next candidate instead of failing.
+//!
+//! The stream that served is passed on as is (each chunk labelled with the
+//! full id of the model that produced it). When it ends with a cut or a
+//! stall, and the answer so far is plain text, the next candidate (not
+//! cooling down) is called through the same inner stack:
+//!
+//! - a model declared to support assistant prefill gets the conversation
+//!   plus the partial answer as a final assistant message, and its
+//!   continuation is passed on;
+//! - any other model answers from the beginning, and its answer is passed on
+//!   only from where the delivered text ends, provided it repeats that text
+//!   exactly; otherwise the next candidate is tried.
+//!
+//! When no candidate finishes the answer, the caller gets the first fault
+//! (the cut or stall of the model that served), never a recovery attempt's
+//! own error; the attempt log has them all.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::future::Routing;
+use super::splice::{Answer, Verdict};
+use super::{cooling_until, CandidateSource};
+use crate::attempt::Attempt;
+use crate::error::{ChatError, ErrorKind, StreamFault};
+use crate::request::Message;
+use crate::response::{ChatChunk, ChatStream, ResponseBody};
+use crate::streaming::{record_stream_fault, LabelledChunks};
+use crate::{ChatRequest, ChatResponse};
+
+/// The stream of a routed call that may be finished on another candidate.
+pub(super) struct Recover<S, C>
+where
+    S: Service<ChatRequest>,
+{
+    routing: Box<Routing<S, C>>,
+    state: State<S::Future>,
+    answer: Answer,
+    /// The model producing the chunks now.
+    model: Arc<str>,
+    /// Its entry in the attempt log.
+    index: usize,
+    /// The first fault: what the caller gets if no candidate finishes.
+    original: Option<ChatError>,
+    /// The log's length and the time when the current recovery call started.
+    before: usize,
+    started: Instant,
+}
+
+enum State<F> {
+    Streaming(ChatStream),
+    /// Waiting for the service to be ready for this request.
+    Ready(Option<ChatRequest>),
+    Calling(Pin<Box<F>>),
+    Done,
+}
+
+impl<S, C> Recover<S, C>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Send + 'static,
+    S::Future: Send + 'static,
+    C: CandidateSource,
+{
+    /// Makes the stream of `response` recoverable over the candidates left in
+    /// `routing`.
+    pub(super) fn wrap(mut response: ChatResponse, routing: Box<Routing<S, C>>) -> ChatResponse {
+        let body = response.body_mut();
+        let ResponseBody::Stream(stream) = body else {
+            return response;
+        };
+        let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
+        let index = routing.log.len().saturating_sub(1);
+        let recover = Recover {
+            routing,
+            state: State::Streaming(stream),
+            answer: Answer::new(),
+            model: Arc::from(response.model()),
+            index,
+            original: None,
+            before: 0,
+            started: Instant::now(),
+        };
+        *response.body_mut() = ResponseBody::Stream(ChatStream::new(recover));
+        response.extensions_mut().insert(LabelledChunks);
+        response
+    }
+
+    /// The stream being read ended with `error`: `Some` ends the stream.
+    fn on_fault(&mut self, mut error: ChatError) -> Option<ChatError> {
+        record_stream_fault(&self.routing.log, self.index, &error, None);
+        let resumable = error.kind() == ErrorKind::StreamInterrupted
+            && matches!(
+                error.stream_fault(),
+                Some((StreamFault::Cut | StreamFault::Stall, _))
+            )
+            && self.answer.can_resume();
+        tracing::debug!(
+            model = %self.model,
+            chunks = self.answer.chunks(),
+            kind = %error.kind(),
+            resumable,
+            "stream fault"
+        );
+        if self.original.is_none() {
+            error.set_model(&*self.model);
+            if !resumable {
+                self.state = State::Done;
+                error.set_attempts(self.routing.log.snapshot());
+                return Some(error);
+            }
+            self.original = Some(error);
+        } else if !resumable {
+            return Some(self.give_up());
+        }
+        self.next()
+    }
+
+    /// The model called to take over failed before it did.
+    fn failed(&mut self, error: &ChatError) -> Option<ChatError> {
+        tracing::debug!(model = %self.model, kind = %error.kind(), "recovery attempt failed");
+        self.next()
+    }
+
+    /// The restarted answer does not repeat the delivered text.
+    fn diverged(&mut self, why: &'static str) -> Option<ChatError> {
+        let error =
+            ChatError::stream_interrupted(StreamFault::Protocol, 0, why).with_model(&*self.model);
+        record_stream_fault(
+            &self.routing.log,
+            self.index,
+            &error,
+            Some(self.started.elapsed()),
+        );
+        self.failed(&error)
+    }
+
+    /// Calls the next candidate that is not cooling down, or gives up.
+    fn next(&mut self) -> Option<ChatError> {
+        let routing = &mut self.routing;
+        while let Some(model) = routing.source.next(&routing.policy.health) {
+            if let Some(until) = cooling_until(&routing.policy.health, &model) {
+                let refusal = ChatError::cooling_down(&*model, until);
+                routing
+                    .log
+                    .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
+                continue;
+            }
+            let prefill = routing.policy.recovery.prefills(&model);
+            let mut request = routing.template.clone();
+            request.set_model(&*model);
+            if prefill {
+                let partial = Message::assistant(self.answer.text());
+                request.messages_mut().push(partial);
+            }
+            tracing::debug!(
+                model = %model,
+                prefill,
+                delivered = self.answer.text().len(),
+                "finishing the answer on the next candidate"
+            );
+            self.answer.resume(prefill);
+            self.model = model;
+            self.state = State::Ready(Some(request));
+            return None;
+        }
+        Some(self.give_up())
+    }
+
+    fn give_up(&mut self) -> ChatError {
+        self.state = State::Done;
+        let mut error = self
+            .original
+            .take()
+            .unwrap_or_else(|| ChatError::new(ErrorKind::StreamInterrupted, "stream failed"));
+        error.set_attempts(self.routing.log.snapshot());
+        error
+    }
+}
+
+impl<S, C> Stream for Recover<S, C>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Send + 'static,
+    S::Future: Send + 'static,
+    C: CandidateSource,
+{
+    type Item = Result<ChatChunk, ChatError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let fault = match &mut this.state {
+                State::Done => return Poll::Ready(None),
+                State::Streaming(stream) => match ready!(Pin::new(stream).poll_next(cx)) {
+                    Some(Ok(chunk)) => match this.answer.accept(chunk) {
+                        Verdict::Pass(mut chunk) => {
+                            chunk.model.clear();
+                            chunk.model.push_str(&this.model);
+                            return Poll::Ready(Some(Ok(chunk)));
+                        }
+                        Verdict::Skip => None,
+                        Verdict::Diverged(why) => this.diverged(why),
+                    },
+                    Some(Err(e)) => this.on_fault(e),
+                    None if this.answer.may_end() => {
+                        this.state = State::Done;
+                        return Poll::Ready(None);
+                    }
+                    None => this.diverged("the restarted answer ended before repeating the text"),
+                },
+                State::Ready(request) => match ready!(this.routing.svc.poll_ready(cx)) {
+                    Ok(()) => {
+                        let request = request.take().expect("a request is pending");
+                        this.before = this.routing.log.len();
+                        this.started = Instant::now();
+                        let call = this.routing.svc.call(request);
+                        this.state = State::Calling(Box::pin(call));
+                        None
+                    }
+                    Err(e) => this.failed(&e),
+                },
+                State::Calling(call) => {
+                    let result = ready!(call.as_mut().poll(cx));
+                    let log = &this.routing.log;
+                    let latency = this.started.elapsed();
+                    log.record_if_missing(this.before, &this.model, &result, latency);
+                    match result.map(ChatResponse::into_stream) {
+                        Ok(Some(stream)) => {
+                            this.index = log.len().saturating_sub(1);
+                            this.state = State::Streaming(stream);
+                            None
+                        }
+                        Ok(None) => {
+                            let e = ChatError::new(
+                                ErrorKind::Server,
+                                "a stream request was answered in one piece",
+                            );
+                            record_stream_fault(log, log.len().saturating_sub(1), &e, None);
+                            this.failed(&e)
+                        }
+                        Err(e) => this.failed(&e),
+                    }
+                }
+            };
+            if let Some(error) = fault {
+                return Poll::Ready(Some(Err(error)));
+            }
+        }
+    }
+}

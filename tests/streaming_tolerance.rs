@@ -1,0 +1,128 @@
+//! What is tolerated because it is safe: a malformed event (skipped and
+//! counted), a missing `[DONE]` (finalized at once), usage asked upstream for
+//! every stream. Library API and HTTP server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use llm_fallback::{AttemptLog, Role};
+use serde_json::json;
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_event_mid_stream_is_skipped_and_counted_in_the_attempt_log() {
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary
+        .always(PRIMARY_UPSTREAM, answer(30).malformed_after(10));
+
+    let mut request = request(true);
+    let log = AttemptLog::of(&mut request);
+    let response = rig.call(request).await.unwrap();
+    let items = items(response).await;
+    assert!(items.iter().all(Result::is_ok), "not fatal: {items:?}");
+    assert_eq!(text(&items), words(0..30), "not passed on as content");
+    let attempts = log.snapshot();
+    assert_eq!(attempts.len(), 1);
+    assert!(attempts[0].is_success());
+    assert_eq!(attempts[0].malformed, 1, "{}", attempts[0]);
+    assert!(attempts[0]
+        .to_string()
+        .contains("1 malformed events skipped"));
+
+    let reply = rig.http().await.chat(true, false).await;
+    assert_eq!(reply.text(), words(0..30));
+    assert!(reply.done());
+    assert!(!reply.body.contains("broken"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_without_done_is_finalized_at_once_with_usage() {
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary
+        .always(PRIMARY_UPSTREAM, answer(5).without_done());
+
+    let started = Instant::now();
+    let response = rig.call(request_with_usage()).await.unwrap();
+    let completion = response
+        .into_stream()
+        .unwrap()
+        .collect_completion()
+        .await
+        .expect("a complete answer, not a fault");
+    assert_eq!(started.elapsed(), Duration::ZERO, "no wait for a [DONE]");
+    assert_eq!(completion.choices[0].message.text(), words(0..5));
+    assert_eq!(completion.choices[0].finish_reason.as_deref(), Some("stop"));
+    assert_eq!(completion.usage.unwrap().completion_tokens, 5);
+
+    let started = Instant::now();
+    let reply = rig.http().await.chat(true, true).await;
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(reply.done(), "the server closes it properly");
+    assert_eq!(reply.text(), words(0..5));
+    let chunks = reply.chunks();
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn usage_is_asked_upstream_and_kept_from_callers_who_did_not_ask() {
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary.always(PRIMARY_UPSTREAM, answer(4));
+
+    let plain = items(rig.call(request(true)).await.unwrap()).await;
+    assert_eq!(text(&plain), words(0..4));
+    assert!(plain.iter().flatten().all(|c| c.usage.is_none()));
+    assert!(
+        plain.iter().flatten().all(|c| !c.choices.is_empty()),
+        "no usage-only chunk"
+    );
+    let sent = &rig.primary.calls()[0].body;
+    assert_eq!(
+        sent["stream_options"]["include_usage"], true,
+        "asked upstream"
+    );
+
+    let asked = items(rig.call(request_with_usage()).await.unwrap()).await;
+    let usage = asked
+        .last()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .usage
+        .clone()
+        .unwrap();
+    assert_eq!(usage.completion_tokens, 4);
+
+    // An explicit `false` opts out, for endpoints that reject stream_options.
+    let opted_out = request(true).with_extra("stream_options", json!({"include_usage": false}));
+    let opted = items(rig.call(opted_out).await.unwrap()).await;
+    assert_eq!(text(&opted), words(0..4));
+    let sent = &rig.primary.calls()[2].body;
+    assert_eq!(sent["stream_options"]["include_usage"], false);
+
+    let reply = rig.http().await.chat(true, false).await;
+    assert!(reply.chunks().iter().all(|c| c.get("usage").is_none()));
+    assert_eq!(
+        rig.primary.calls()[3].body["stream_options"]["include_usage"],
+        true
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_role_preamble_is_held_back_until_the_first_token() {
+    // Head and role at once, the first token 4 s later: the call resolves
+    // at the token, with the preamble released in front of it.
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary.always(
+        PRIMARY_UPSTREAM,
+        answer(3).first_token_after(Duration::from_secs(4)),
+    );
+    let started = Instant::now();
+    let response = rig.call(request(true)).await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(4));
+    let items = items(response).await;
+    let first = items[0].as_ref().unwrap();
+    assert_eq!(first.choices[0].delta.role, Some(Role::Assistant));
+    assert_eq!(text(&items), words(0..3));
+}
