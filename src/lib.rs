@@ -46,6 +46,7 @@ mod route;
 mod secret;
 
 pub mod balance;
+pub mod config;
 pub mod cooldown;
 pub mod fallback;
 pub mod http_error;
@@ -53,6 +54,7 @@ pub mod prepend;
 pub mod providers;
 pub mod retry;
 pub mod select;
+pub mod stack;
 pub mod streaming;
 pub mod timeout;
 
@@ -68,6 +70,7 @@ pub use balance::{
     BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
     WeightedBalanceLayer, WeightedModel,
 };
+pub use config::Config;
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use fallback::{
@@ -96,4 +99,5 @@ pub use secret::ApiKey;
 pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
+pub use stack::{Stack, StackBuilder};
 pub use timeout::{Timeout, TimeoutLayer};
