@@ -207,6 +207,27 @@ async fn a_weighted_route_draws_its_candidates_then_takes_its_fallbacks() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_weighted_route_is_one_way_too() {
+    let (stack, mock) = stack(
+        r#"{ "routes": {"big": {"weights": {"azure/gpt-4o": 1, "openai/gpt-4o": 1}},
+                        "azure-first": ["azure/gpt-4o", "azure/gpt-4o-mini"]},
+             "retry": {"max_retries": 0} }"#,
+    );
+    mock.always("azure/gpt-4o", MockReply::error(ErrorKind::Server));
+
+    // By id, a weighted route's model is that model alone ...
+    let e = ask(&stack, "azure/gpt-4o").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server);
+    assert_eq!(mock.called_models(), ["azure/gpt-4o"]);
+
+    // ... and in another route, its next model is that route's, not a draw.
+    mock.clear_calls();
+    let response = ask(&stack, "azure-first").await.unwrap();
+    assert_eq!(mock.called_models(), ["azure/gpt-4o", AZURE_MINI]);
+    assert_eq!(response.model(), AZURE_MINI);
+}
+
+#[tokio::test(start_paused = true)]
 async fn seeded_draws_are_the_same_run_after_run() {
     let json = r#"{ "seed": 42, "routes": {"big": {"weights": {"azure/gpt-4o": 1, "openai/gpt-4o": 1}}} }"#;
     let mut runs = Vec::new();

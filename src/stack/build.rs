@@ -133,7 +133,10 @@ fn balance_layer(
     health: &Health,
     rng: &SharedRng,
 ) -> Result<WeightedBalanceLayer, ConfigError> {
+    // Routes are one-way: a weighted route's model requested by its id (by a
+    // client, or by the fallback layer for another route) is just that model.
     let mut b = WeightedBalanceLayer::builder()
+        .by_alias_only()
         .with_rng(rng.clone())
         .with_health(health.clone());
     for (id, weights) in &plan.weighted {
