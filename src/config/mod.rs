@@ -127,8 +127,10 @@
 //! assert!(e.contains(r#"routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative"#), "{e}");
 //! ```
 
+mod expand;
 mod resolve;
 mod routes;
+mod sections;
 mod settings;
 mod types;
 mod values;
@@ -136,11 +138,11 @@ mod values;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-pub use self::types::{
-    BackoffSettings, BudgetSettings, Config, CooldownSettings, FailureRatioSettings,
-    FallbackSettings, GroupsSetting, GrowthSettings, JitterSetting, ProviderConfig, ProviderKind,
-    RetrySettings, RouteConfig, RouteTable, ServerSettings, TimeoutSettings,
+pub use self::sections::{
+    BackoffSettings, BudgetSettings, CooldownSettings, FailureRatioSettings, FallbackSettings,
+    GroupsSetting, GrowthSettings, JitterSetting, RetrySettings, ServerSettings, TimeoutSettings,
 };
+pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use self::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
 pub(crate) use self::resolve::{key_path, resolve, Resolved};

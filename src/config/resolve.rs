@@ -3,9 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::routes::{route_id, ClientPlan, Expander, Route};
+use super::expand::{dedup, route_id, Expander};
+use super::routes::{ClientPlan, Route};
+use super::sections::GroupsSetting;
 use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
-use super::types::{Config, GroupsSetting};
+use super::types::Config;
 use super::values::PerModelSetting;
 use crate::error::{ConfigError, ErrorKind};
 use crate::fallback::FallbackGroups;
@@ -282,7 +284,7 @@ impl Ctx<'_> {
                         .push(item_path, format!("cycle: {}", cycle.join(" -> "))),
                 }
             }
-            super::routes::dedup(out)
+            dedup(out)
         };
         let mut route = KindRoute::default();
         if let Some(items) = &setting.default {

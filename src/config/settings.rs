@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::resolve::{key_path, Ctx};
-use super::types::{BackoffSettings, JitterSetting};
+use super::sections::{BackoffSettings, JitterSetting};
 use super::values::{Switch, TimeLimit};
 use crate::cooldown::{BreakerSettings, FailureRatio, Growth};
 use crate::error::Problem;
@@ -36,6 +36,7 @@ pub(crate) struct CooldownPlan {
 
 /// The server's settings, checked.
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) struct ServerPlan {
     pub(crate) listen: Option<SocketAddr>,
     pub(crate) api_key: Option<ApiKey>,
