@@ -163,6 +163,16 @@ pub struct GrowthSettings {
     pub max: HumanDuration,
 }
 
+impl GrowthSettings {
+    /// Multiplies by `factor` after each failed probe, up to `max`.
+    pub fn new(factor: f64, max: std::time::Duration) -> Self {
+        GrowthSettings {
+            factor,
+            max: HumanDuration(max),
+        }
+    }
+}
+
 /// `[fallback]`: groups of equivalent models and the routes dedicated to
 /// error kinds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
