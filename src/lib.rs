@@ -48,6 +48,7 @@ mod secret;
 mod transport;
 
 pub mod balance;
+pub mod config;
 pub mod cooldown;
 pub mod fallback;
 pub mod http_error;
@@ -55,6 +56,7 @@ pub mod prepend;
 pub mod providers;
 pub mod retry;
 pub mod select;
+pub mod stack;
 pub mod streaming;
 pub mod timeout;
 
@@ -74,6 +76,7 @@ pub use balance::{
     BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
     WeightedBalanceLayer, WeightedModel,
 };
+pub use config::Config;
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use fallback::{
@@ -102,6 +105,7 @@ pub use secret::ApiKey;
 pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
+pub use stack::{Stack, StackBuilder};
 pub use timeout::{StreamDeadlines, Timeout, TimeoutLayer};
 
 /// The README's examples, compiled as doc tests so they stay true.

@@ -169,6 +169,27 @@ async fn a_named_candidate_goes_first_then_the_draws() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn by_alias_only_a_named_candidate_is_just_that_model() {
+    let mock = MockProvider::new();
+    mock.always(B, MockReply::error(ErrorKind::Timeout));
+    let mut service = WeightedBalanceLayer::builder()
+        .route("gpt-4o", [(A, 0.5), (B, 0.3), (C, 0.2)])
+        .by_alias_only()
+        .with_rng(SharedRng::seeded(3))
+        .build()
+        .unwrap()
+        .layer(mock.clone());
+
+    let e = send(&mut service, request(B)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert_eq!(mock.called_models(), [B]);
+
+    // The alias still draws.
+    let response = send(&mut service, request("gpt-4o")).await.unwrap();
+    assert_ne!(response.model(), B);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_same_sticky_key_gets_the_same_first_choice() {
     let mock = MockProvider::new();
     let mut service = layer([(A, 0.5), (B, 0.3), (C, 0.2)], 11).layer(mock.clone());

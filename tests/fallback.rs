@@ -193,6 +193,49 @@ async fn a_named_group_is_an_alias_for_its_list() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_route_is_one_way_its_members_do_not_fall_back_to_each_other() {
+    let mock = MockProvider::new();
+    failing(&mock, GROQ, ErrorKind::RateLimited);
+    failing(&mock, OPENAI, ErrorKind::Server);
+    let layer = ProviderFallbackLayer::builder()
+        .route("fast", [GROQ, OPENAI, BIG])
+        .build()
+        .unwrap();
+
+    let response = send(&layer, mock.clone(), "fast").await.unwrap();
+    assert_eq!(mock.called_models(), [GROQ, OPENAI, BIG]);
+    assert_eq!(response.model(), BIG);
+
+    // A request for a member is that member's alone.
+    mock.clear_calls();
+    let e = send(&layer, mock.clone(), OPENAI).await.unwrap_err();
+    assert_eq!(mock.called_models(), [OPENAI]);
+    assert_eq!(e.kind(), ErrorKind::Server);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_in_no_group_still_takes_the_context_window_route() {
+    let mock = MockProvider::new();
+    failing(&mock, GROQ, ErrorKind::ContextWindowExceeded);
+    failing(&mock, OPENAI, ErrorKind::Server);
+    let layer = ProviderFallbackLayer::builder()
+        .on_context_window_exceeded([BIG])
+        .build()
+        .unwrap();
+
+    let response = send(&layer, mock.clone(), GROQ).await.unwrap();
+    assert_eq!(mock.called_models(), [GROQ, BIG]);
+    assert_eq!(response.model(), BIG);
+
+    // Other failures of a lone model come back as they are.
+    mock.clear_calls();
+    let e = send(&layer, mock.clone(), OPENAI).await.unwrap_err();
+    assert_eq!(mock.called_models(), [OPENAI]);
+    assert_eq!(e.kind(), ErrorKind::Server);
+    assert!(e.to_string().starts_with("openai/gpt-4o-mini: 500"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn kinds_that_do_not_fall_back_stop_at_the_first_candidate() {
     for kind in [
         ErrorKind::BadRequest,

@@ -79,13 +79,15 @@ pub(crate) struct BalanceTable {
 }
 
 impl BalanceTable {
-    /// Builds the table from validated routes, in declaration order.
-    pub(crate) fn new(routes: Vec<(String, Route)>) -> BalanceTable {
+    /// Builds the table from validated routes, in declaration order;
+    /// `by_candidate`: whether requests naming a candidate are routed too.
+    pub(crate) fn new(routes: Vec<(String, Route)>, by_candidate: bool) -> BalanceTable {
         let mut index = HashMap::new();
         for (r, (alias, _)) in routes.iter().enumerate() {
             index.insert(alias.clone(), (r, None));
         }
-        for (r, (_, route)) in routes.iter().enumerate() {
+        let indexed = if by_candidate { &routes[..] } else { &[] };
+        for (r, (_, route)) in indexed.iter().enumerate() {
             for (i, model) in route.models.iter().enumerate() {
                 index.entry(model.to_string()).or_insert((r, Some(i)));
             }

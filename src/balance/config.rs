@@ -91,6 +91,7 @@ pub struct BalanceBuilder {
     routes: Vec<(String, Vec<(String, f64)>)>,
     policy: RoutePolicy,
     rng: Option<SharedRng>,
+    by_alias_only: bool,
     errors: ConfigError,
 }
 
@@ -105,6 +106,15 @@ impl BalanceBuilder {
     {
         let candidates = candidates.into_iter().map(|(m, w)| (m.into(), w)).collect();
         self.routes.push((alias.into(), candidates));
+        self
+    }
+
+    /// Routes only requests naming a route's alias. By default a request
+    /// naming one of a route's candidates is routed too (that candidate
+    /// first, then draws among the others); with this, it passes through to
+    /// the inner service untouched, so routes work one way only.
+    pub fn by_alias_only(mut self) -> Self {
+        self.by_alias_only = true;
         self
     }
 
@@ -188,7 +198,7 @@ impl BalanceBuilder {
             ));
         }
         errors.into_result(WeightedBalanceLayer::from_parts(
-            Arc::new(BalanceTable::new(routes)),
+            Arc::new(BalanceTable::new(routes, !self.by_alias_only)),
             Arc::new(self.policy),
             self.rng.unwrap_or_else(SharedRng::from_os),
         ))

@@ -19,6 +19,11 @@ pub(crate) struct KindRoutes {
 }
 
 impl KindRoutes {
+    /// Whether some route could re-route a failure of `model`.
+    fn may_apply_to(&self, model: &str) -> bool {
+        !self.global.is_empty() || self.per_model.contains_key(model)
+    }
+
     fn get(&self, model: &str, kind: ErrorKind) -> Option<&List> {
         let find = |routes: &'_ [(ErrorKind, List)]| -> Option<usize> {
             routes.iter().position(|(k, _)| *k == kind)
@@ -54,6 +59,9 @@ impl Table {
             if let Some(name) = &group.name {
                 lists.insert(name.clone(), members.clone());
             }
+            if group.route {
+                continue;
+            }
             // A model in several groups tries itself, then each group's
             // members in declaration order.
             for model in &members {
@@ -73,9 +81,15 @@ impl Table {
         }
     }
 
-    /// The candidates of a request for `model`, or `None` when no group has it.
+    /// The candidates of a request for `model`, or `None` when no group has
+    /// it and no route dedicated to a kind could apply to it.
     pub(crate) fn candidates(self: &Arc<Self>, model: &str) -> Option<GroupCandidates> {
-        let list = self.lists.get(model)?.clone();
+        let list = match self.lists.get(model) {
+            Some(list) => list.clone(),
+            // Alone, but a context-window (or other kind's) route may still apply.
+            None if self.routes.may_apply_to(model) => List::from([Arc::from(model)]),
+            None => return None,
+        };
         Some(GroupCandidates {
             table: self.clone(),
             list,

@@ -97,6 +97,17 @@ impl FallbackBuilder {
         self
     }
 
+    /// Adds a one-way route: a request for `name` tries `models` in order
+    /// (see [`FallbackGroups::route`]).
+    pub fn route<I>(mut self, name: impl Into<String>, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.groups = self.groups.route(name, models);
+        self
+    }
+
     /// Adds every group of `groups`.
     pub fn groups(mut self, groups: FallbackGroups) -> Self {
         self.groups.extend(groups);
@@ -311,6 +322,7 @@ impl FallbackBuilder {
         let entries = self.groups.entries();
         self.groups.check(|i, message| {
             let path = match &entries[i].name {
+                Some(name) if entries[i].route => format!("routes.{name}"),
                 Some(name) => format!("named_groups.{name}"),
                 None => {
                     let n = entries[..i].iter().filter(|g| g.name.is_none()).count();

@@ -49,6 +49,8 @@ pub struct FallbackGroups {
 pub(crate) struct Group {
     pub(crate) name: Option<String>,
     pub(crate) models: Vec<String>,
+    /// A route: only the name leads to the list; its members are not grouped.
+    pub(crate) route: bool,
 }
 
 impl FallbackGroups {
@@ -69,6 +71,7 @@ impl FallbackGroups {
         self.entries.push(Group {
             name: None,
             models: models.into_iter().map(Into::into).collect(),
+            route: false,
         });
         self
     }
@@ -82,6 +85,33 @@ impl FallbackGroups {
         self.entries.push(Group {
             name: Some(name.into()),
             models: models.into_iter().map(Into::into).collect(),
+            route: false,
+        });
+        self
+    }
+
+    /// Adds a route: a request for `name` tries `models` in order. Unlike a
+    /// [named group](Self::named), it works one way only: a request for one
+    /// of the models is not sent to the others (unless a group has them), so
+    /// listing a bigger model as the last resort of an alias does not make
+    /// requests for that model fall back to smaller ones.
+    ///
+    /// ```
+    /// use llm_fallback::{FallbackGroups, ProviderFallbackLayer};
+    /// let groups = FallbackGroups::new()
+    ///     .route("fast", ["groq/llama-3.1-8b", "openai/gpt-4o-mini", "openai/gpt-4o"]);
+    /// let layer = ProviderFallbackLayer::new(groups).unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn route<I>(mut self, name: impl Into<String>, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.entries.push(Group {
+            name: Some(name.into()),
+            models: models.into_iter().map(Into::into).collect(),
+            route: true,
         });
         self
     }
@@ -206,6 +236,7 @@ fn parse_from(var: &str, spec: &str) -> Result<FallbackGroups, ConfigError> {
         groups.entries.push(Group {
             name: name.map(str::to_owned),
             models: models.into_iter().map(str::to_owned).collect(),
+            route: false,
         });
     }
     if errors.is_empty() {

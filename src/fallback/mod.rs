@@ -3,8 +3,9 @@
 //! A *fallback group* is a list of equivalent models in priority order, for
 //! example the same model at two providers. A request for a model of a group
 //! tries that model first, then the rest of the group in order (each model
-//! once); a request naming a *named group* (an alias) tries its list; a
-//! request for a model in no group passes through untouched.
+//! once); a request naming a *named group* (an alias) or a one-way *route*
+//! tries its list; a request for a model in no group is called alone (and
+//! passes through untouched unless a route dedicated to a kind may apply).
 //!
 //! What moves a call on to the next candidate is the error's kind
 //! ([`ErrorKind::is_fallbackable`](crate::ErrorKind::is_fallbackable) by

@@ -1,0 +1,204 @@
+//! The configuration of a whole stack as plain data: TOML, JSON, or any serde format.
+//!
+//! A [`Config`] names the providers (endpoints and the environment
+//! variables holding their keys), the routes clients may request, and the
+//! settings of every layer, globally or per model. [`Stack`](crate::Stack)
+//! builds the canonical stack from it; the `gateway` example serves it.
+//! [`Config::validate`] reports **every** problem at once, each with its
+//! path in the file:
+//!
+//! ```text
+//! routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative
+//! providers.azure.endpoint: an azure provider needs `endpoint` (https://<resource>.openai.azure.com)
+//! routes.fast[1]: model "groq/llama-3.1-8b" names provider "groq", which is not configured (configured: "azure", "openai")
+//! providers.openai.api_key_env: environment variable OPENAI_API_KEY is not set or empty
+//! ```
+//!
+//! # The format
+//!
+//! ```toml
+//! seed = 42                                   # seeds weighted draws and jitter
+//! models = ["openai/o1"]                      # more model ids to serve besides the routes'
+//! model_messages = [{ role = "system", content = "Be brief." }]   # or { default = [...], models = { "id" = [...] } }
+//!
+//! [providers.openai]                          # the name is the model ids' prefix: openai/gpt-4o
+//! kind = "openai"                             # openai (any OpenAI-compatible API) | azure | anthropic
+//! base_url = "https://api.openai.com/v1"      # default: the vendor's
+//! api_key_env = "OPENAI_API_KEY"              # the variable holding the key; the key is never in the file
+//! headers = { "OpenAI-Organization" = "org-123" }
+//!
+//! [providers.azure]
+//! kind = "azure"
+//! endpoint = "https://my-resource.openai.azure.com"
+//! api_version = "2024-10-21"
+//! api_key_env = "AZURE_OPENAI_API_KEY"
+//!
+//! [routes]                                    # aliases clients request as "model"
+//! gpt-4o-mini = ["azure/gpt-4o-mini", "openai/gpt-4o-mini"]             # in order
+//! gpt-4o = { weights = { "azure/gpt-4o" = 3, "openai/gpt-4o" = 1 }, fallbacks = ["gpt-4o-mini"] }
+//!
+//! [timeout]
+//! total = "60s"                               # the whole call, fallbacks included
+//! attempt = { default = "20s", models = { "openai/o1" = "none" } }   # each attempt; streams: to first token
+//!
+//! [retry]
+//! max_retries = { default = 2, models = { "openai/gpt-4o-mini" = 0 } }
+//! backoff = { base = "500ms", factor = 2.0, cap = "8s", jitter = "full" }   # or a number: the factor
+//! max_retry_after = "10s"
+//! budget = { window = "10s", min_per_second = 10, ratio = 0.2 }            # or false
+//!
+//! [cooldown]
+//! consecutive_failures = 5                    # per model too
+//! cooldown = "5s"                             # per model too
+//! failure_ratio = { ratio = 0.5, window = "30s", min_calls = 20 }          # or false
+//! growth = { factor = 2.0, max = "1m" }
+//!
+//! [fallback]
+//! groups = [["azure/gpt-4o", "openai/gpt-4o"]]   # or "azure/gpt-4o,openai/gpt-4o; ..." (MODEL_FALLBACK_GROUPS format)
+//! groups_from_env = true                      # also read MODEL_FALLBACK_GROUPS
+//! context_window_fallbacks = ["openai/gpt-4.1"]   # or { models = { "gpt-4o-mini" = ["openai/gpt-4.1"] } }
+//! content_filter_fallbacks = []               # default: the provider's reason reaches the caller
+//! fallback_on = { bad_request = false }       # override the failure-class table per kind
+//! max_fallbacks = 3
+//!
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! api_key_env = "GATEWAY_API_KEY"             # clients must send Authorization: Bearer <key>
+//! body_limit = 4194304
+//! allow_unlisted_models = false
+//! shutdown_grace = "20s"
+//! ```
+//!
+//! Every setting is optional. Durations are `"250ms"`, `"30s"`, `"2m"`,
+//! `"1h"` or a number of seconds. Every per-model setting takes one value or
+//! `{ default = ..., models = { "<model id or route alias>" = ... } }` (a
+//! model's own entry wins over its route's; without `default` the built-in
+//! default stays). A route is a list tried in order, `{ models = [...],
+//! fallbacks = [...] }`, or `{ weights = ..., fallbacks = [...] }` (a draw
+//! by weight without repeats, then the fallbacks in order); list items may
+//! be other routes' aliases. A route is one-way: a request for one of its
+//! models directly is not sent to the others (fallback `groups` are
+//! two-way). Defaults: no deadline, 2 retries with 500 ms × 2 up to 8 s full
+//! jitter, `Retry-After` honoured up to 10 s, a budget of 20 % retries,
+//! cooldown after 5 consecutive failures (or half of 20 calls in 30 s) for
+//! 5 s, no prepended message, fallback on the kinds of the failure-class
+//! table.
+//!
+//! TOML ([`Config::from_toml_str`], feature `toml`) and JSON
+//! ([`Config::from_json_str`]) are read directly, with the same structure.
+//! YAML is not bundled: the YAML crates of the serde ecosystem are either
+//! unmaintained (`serde_yaml`) or newer than this crate's minimum Rust; a
+//! `Config` is `Deserialize`, so pass it to the YAML crate of your choice, or
+//! convert the file to JSON (`yq -o=json`).
+//!
+//! # What other tools' settings become
+//!
+//! | elsewhere | here |
+//! |---|---|
+//! | `notdiamond.init(models=[a, b])` | `routes.<alias> = [a, b]` |
+//! | `notdiamond.init(models={a: 0.7, b: 0.3})` | `routes.<alias> = { weights = { a = 0.7, b = 0.3 } }` |
+//! | `max_retries=3` / `{model: 3}` | `retry.max_retries = 3` / `{ models = { model = 3 } }` |
+//! | `timeout=10.0` / `{model: 10.0}` | `timeout.attempt = 10` / `{ models = { model = 10 } }` |
+//! | `backoff=2.0` / `{model: 2.0}` | `retry.backoff = 2.0` (the factor) / `{ models = { model = 2.0 } }` |
+//! | `model_messages={model: [...]}` | `model_messages = { models = { model = [...] } }` |
+//! | LiteLLM `model_list` entries sharing a `model_name` | a weighted route named `model_name`, one candidate per deployment (each deployment a provider) |
+//! | LiteLLM `fallbacks=[{a: [b, c]}]` | `routes.a = { weights = ..., fallbacks = ["b", "c"] }` (or `[..a's models, "b", "c"]`) |
+//! | LiteLLM `context_window_fallbacks=[{a: [b]}]` | `fallback.context_window_fallbacks = { models = { a = ["b"] } }` |
+//! | LiteLLM `content_policy_fallbacks` | `fallback.content_filter_fallbacks` |
+//! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` |
+//! | LiteLLM `max_fallbacks` | `fallback.max_fallbacks` |
+//! | `MODEL_FALLBACK_GROUPS="a,b; fast=c,d"` | `fallback.groups_from_env = true`, or `fallback.groups = "a,b; fast=c,d"` |
+//!
+//! A kind's dedicated route keyed by a model id applies where the fallback
+//! layer calls that model (requested directly, or in an ordered route or a
+//! group); for the models of a weighted route, key it by the route's alias.
+//!
+//! # Example
+//!
+//! ```
+//! use llm_fallback::Config;
+//!
+//! let config = Config::from_json_str(r#"{
+//!     "providers": { "openai": { "kind": "openai" }, "azure": { "kind": "azure" } },
+//!     "routes": { "gpt-4o": { "weights": { "azure/gpt-4o": -1, "openai/gpt-4o": 1 } } }
+//! }"#).unwrap();
+//! let e = config.validate().unwrap_err().to_string();
+//! assert!(e.contains("providers.azure.endpoint: an azure provider needs `endpoint`"), "{e}");
+//! assert!(e.contains(r#"routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative"#), "{e}");
+//! ```
+
+mod expand;
+mod resolve;
+mod routes;
+mod sections;
+mod settings;
+mod types;
+mod values;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+pub use self::sections::{
+    BackoffSettings, BudgetSettings, CooldownSettings, FailureRatioSettings, FallbackSettings,
+    GroupsSetting, GrowthSettings, JitterSetting, RetrySettings, ServerSettings, TimeoutSettings,
+};
+pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
+pub use self::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
+
+pub(crate) use self::resolve::{key_path, resolve, Resolved};
+pub(crate) use self::routes::ClientPlan;
+pub(crate) use self::settings::ServerPlan;
+
+use crate::error::ConfigError;
+
+impl Config {
+    /// Reads a config in TOML.
+    #[cfg(feature = "toml")]
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::new("", format!("invalid TOML: {e}")))
+    }
+
+    /// Reads a config in JSON.
+    pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::new("", format!("invalid JSON: {e}")))
+    }
+
+    /// Reads a config file: `.toml` (feature `toml`) or `.json`.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&shown, format!("cannot read the file: {e}")))?;
+        let in_file = |e: ConfigError| {
+            let mut out = ConfigError::default();
+            for p in e.problems() {
+                out.push(&shown, &p.message);
+            }
+            out
+        };
+        match path.extension().and_then(|e| e.to_str()) {
+            #[cfg(feature = "toml")]
+            Some("toml") => Self::from_toml_str(&text).map_err(in_file),
+            Some("json") => Self::from_json_str(&text).map_err(in_file),
+            _ => Err(ConfigError::new(
+                shown,
+                "unknown file type: use .toml or .json (convert YAML with `yq -o=json`)",
+            )),
+        }
+    }
+
+    /// Checks everything that can be checked without building the stack,
+    /// reading keys from the process environment.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with_env(|var| std::env::var(var).ok())
+    }
+
+    /// [`validate`](Self::validate), reading environment variables with `env`.
+    pub fn validate_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let (_, errors) = resolve(self, &env, &BTreeSet::new());
+        errors.into_result(())
+    }
+}

@@ -1,0 +1,245 @@
+//! From a resolved config to layers, clients, and the boxed service.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tower::ServiceBuilder;
+
+use super::{Info, Stack, StackBuilder};
+use crate::config::{key_path, resolve, ClientPlan, ProviderKind, Resolved};
+use crate::cooldown::CooldownLayer;
+use crate::error::ConfigError;
+use crate::fallback::ProviderFallbackLayer;
+use crate::per_model::PerModel;
+use crate::prepend::PrependMessagesLayer;
+use crate::retry::RetryLayer;
+use crate::rng::SharedRng;
+use crate::timeout::TimeoutLayer;
+use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
+
+pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
+    let supplied: BTreeSet<String> = b.supplied.keys().cloned().collect();
+    let env = b
+        .env
+        .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
+    let (plan, mut errors) = resolve(&b.config, &*env, &supplied);
+
+    let mut providers = Providers::builder();
+    let mut registered = 0;
+    for (name, service) in b.supplied {
+        providers = providers.provider(name, service);
+        registered += 1;
+    }
+    for client in &plan.clients {
+        if let Some(service) = build_client(client, &mut errors) {
+            providers = providers.provider(client.name.clone(), service);
+            registered += 1;
+        }
+    }
+    // "No provider" is only news when nothing else went wrong.
+    let providers = (registered > 0 || errors.is_empty()).then(|| providers.build());
+
+    let rng = plan.seed.map(SharedRng::seeded).unwrap_or_default();
+    let cooldown = plan.cooldown.as_ref().map(|c| {
+        let mut builder = CooldownLayer::builder()
+            .consecutive_failures(c.consecutive_failures.clone())
+            .cooldown(c.cooldown.clone())
+            .failure_ratio_per_model(PerModel::new(c.failure_ratio))
+            .growth_per_model(PerModel::new(c.growth))
+            .max_retry_after(c.max_retry_after);
+        if let Some(store) = &b.store {
+            builder = builder.shared_store(store.clone());
+        }
+        builder.build()
+    });
+    let cooldown = cooldown.and_then(|r| keep(r, &mut errors));
+    let health = cooldown
+        .as_ref()
+        .map_or_else(Health::always_healthy, CooldownLayer::health);
+    let fallback = keep(fallback_layer(&plan, &health), &mut errors);
+    let balance = keep(balance_layer(&plan, &health, &rng), &mut errors);
+    let retry = keep(retry_layer(&plan, &rng), &mut errors);
+    let prepend = has_messages(&plan.messages)
+        .then(|| PrependMessagesLayer::new(plan.messages.clone()))
+        .and_then(|r| keep(r, &mut errors));
+    let providers = providers.and_then(|p| keep(p, &mut errors));
+
+    let (Some(fallback), Some(balance), Some(retry), Some(providers), true) =
+        (fallback, balance, retry, providers, errors.is_empty())
+    else {
+        return Err(errors);
+    };
+    let service = ServiceBuilder::new()
+        .option_layer(b.select)
+        .option_layer(plan.total.map(TimeoutLayer::total))
+        .layer(fallback)
+        .layer(balance)
+        .option_layer(cooldown)
+        .layer(retry)
+        .option_layer(plan.attempt.clone().map(TimeoutLayer::per_model))
+        .option_layer(prepend)
+        .service(providers);
+    let info = Info {
+        health,
+        routes: plan.routes,
+        summaries: plan.summaries,
+        models: plan.models,
+        server: plan.server,
+    };
+    Ok(Stack {
+        service: BoxChatService::new(service),
+        info: Arc::new(info),
+    })
+}
+
+fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T> {
+    result.map_err(|e| errors.extend(e)).ok()
+}
+
+fn has_messages(messages: &PerModel<Vec<crate::Message>>) -> bool {
+    !messages.default_value().is_empty() || messages.overrides().next().is_some()
+}
+
+fn fallback_layer(plan: &Resolved, health: &Health) -> Result<ProviderFallbackLayer, ConfigError> {
+    let mut b = ProviderFallbackLayer::builder().groups(plan.groups.clone());
+    for (alias, list) in &plan.fallback_routes {
+        b = b.route(alias.clone(), list.iter().cloned());
+    }
+    if !plan.context_window.global.is_empty() {
+        b = b.on_context_window_exceeded(plan.context_window.global.iter().cloned());
+    }
+    for (model, list) in &plan.context_window.per_model {
+        b = b.on_context_window_exceeded_for(model.clone(), list.iter().cloned());
+    }
+    if !plan.content_filter.global.is_empty() {
+        b = b.on_content_filter(plan.content_filter.global.iter().cloned());
+    }
+    for (model, list) in &plan.content_filter.per_model {
+        b = b.on_content_filter_for(model.clone(), list.iter().cloned());
+    }
+    for (kind, on) in &plan.fallback_on {
+        b = b.fallback_on(*kind, *on);
+    }
+    if let Some(n) = plan.max_fallbacks {
+        b = b.max_fallbacks(n);
+    }
+    b.with_health(health.clone())
+        .build()
+        .map_err(|e| prefixed("fallback", e))
+}
+
+fn balance_layer(
+    plan: &Resolved,
+    health: &Health,
+    rng: &SharedRng,
+) -> Result<WeightedBalanceLayer, ConfigError> {
+    // Routes are one-way: a weighted route's model requested by its id (by a
+    // client, or by the fallback layer for another route) is just that model.
+    let mut b = WeightedBalanceLayer::builder()
+        .by_alias_only()
+        .with_rng(rng.clone())
+        .with_health(health.clone());
+    for (id, weights) in &plan.weighted {
+        b = b.route(id.clone(), weights.iter().cloned());
+    }
+    for (kind, on) in &plan.fallback_on {
+        b = b.fallback_on(*kind, *on);
+    }
+    if let Some(n) = plan.max_fallbacks {
+        b = b.max_fallbacks(n);
+    }
+    b.build().map_err(|e| prefixed("balance", e))
+}
+
+fn retry_layer(plan: &Resolved, rng: &SharedRng) -> Result<RetryLayer, ConfigError> {
+    let r = &plan.retry;
+    let b = RetryLayer::builder()
+        .max_retries(r.max_retries.clone())
+        .backoff(r.backoff.clone())
+        .max_retry_after(r.max_retry_after)
+        .with_rng(rng.clone());
+    match &r.budget {
+        Some(budget) => b.budget(budget.clone()),
+        None => b.no_budget(),
+    }
+    .build()
+}
+
+/// A client for a configured provider; its problems go under `providers.<name>`.
+fn build_client(plan: &ClientPlan, errors: &mut ConfigError) -> Option<BoxChatService> {
+    let path = format!("providers.{}", key_path(&plan.name));
+    let p = &plan.config;
+    let built = match p.kind {
+        #[cfg(feature = "openai")]
+        ProviderKind::OpenAi => {
+            let mut b = crate::openai::OpenAi::builder();
+            if let Some(url) = &p.base_url {
+                b = b.base_url(url);
+            }
+            if let Some(key) = &plan.key {
+                b = b.api_key(key.clone());
+            }
+            for (name, value) in &p.headers {
+                b = b.header(name, value);
+            }
+            b.build().map(BoxChatService::new)
+        }
+        #[cfg(feature = "openai")]
+        ProviderKind::Azure => {
+            let mut b = crate::openai::Azure::builder();
+            if let Some(url) = &p.endpoint {
+                b = b.endpoint(url);
+            }
+            if let Some(version) = &p.api_version {
+                b = b.api_version(version);
+            }
+            if let Some(key) = &plan.key {
+                b = b.api_key(key.clone());
+            }
+            for (name, value) in &p.headers {
+                b = b.header(name, value);
+            }
+            b.build().map(BoxChatService::new)
+        }
+        #[cfg(feature = "anthropic")]
+        ProviderKind::Anthropic => {
+            let mut b = crate::anthropic::Anthropic::builder();
+            if let Some(url) = &p.base_url {
+                b = b.base_url(url);
+            }
+            if let Some(version) = &p.api_version {
+                b = b.version(version);
+            }
+            if let Some(key) = &plan.key {
+                b = b.api_key(key.clone());
+            }
+            for (name, value) in &p.headers {
+                b = b.header(name, value);
+            }
+            b.build().map(BoxChatService::new)
+        }
+        // Reached only when a client's feature is off.
+        #[allow(unreachable_patterns)]
+        kind => Err(ConfigError::new(
+            "kind",
+            format!(
+                "provider kind {kind} is not available in this build \
+                 (crate features: `openai` for openai and azure, `anthropic` for anthropic)"
+            ),
+        )),
+    };
+    built.map_err(|e| errors.extend(prefixed(&path, e))).ok()
+}
+
+/// `e` with every path put under `prefix`.
+fn prefixed(prefix: &str, e: ConfigError) -> ConfigError {
+    let mut out = ConfigError::default();
+    for p in e.problems() {
+        let path = match p.path.as_str() {
+            "" => prefix.to_owned(),
+            rest => format!("{prefix}.{rest}"),
+        };
+        out.push(path, &p.message);
+    }
+    out
+}

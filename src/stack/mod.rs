@@ -1,0 +1,260 @@
+//! The canonical stack, assembled in one call from a [`Config`]: the
+//! equivalent of `notdiamond.init` and of LiteLLM's `Router`.
+//!
+//! [`Stack::from_config`] (or [`Stack::builder`], to plug in your own
+//! provider services or a routing function) checks the whole config, builds
+//! the provider clients and stacks the layers in the order of the design:
+//!
+//! ```text
+//! SelectModel        only with StackBuilder::select_model
+//! Timeout (total)    timeout.total
+//! ProviderFallback   routes (one-way), fallback.groups, kind routes; reads the cooldown's health
+//! WeightedBalance    weighted routes; reads the cooldown's health
+//! Cooldown           cooldown (unless enabled = false)
+//! Retry              retry, per model
+//! Timeout (attempt)  timeout.attempt, per model
+//! PrependMessages    model_messages, per model
+//! Providers          one client per provider (or your service)
+//! ```
+//!
+//! So a request for a route tries its models in order (or by weight); each
+//! model is retried on its own terms before the next one is called; a model
+//! whose breaker is open is skipped without a call; each attempt gets the
+//! messages of the model it calls. The result is a [`Stack`]: a boxed,
+//! cloneable service, plus what a server needs to list and check the routes.
+//!
+//! # Example
+//!
+//! ```
+//! use llm_fallback::mock::{MockProvider, MockReply};
+//! use llm_fallback::{ChatRequest, Config, ErrorKind, Message, Stack};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let config = Config::from_json_str(r#"{
+//!     "providers": { "azure": { "kind": "azure", "endpoint": "https://x.openai.azure.com" },
+//!                    "openai": { "kind": "openai" } },
+//!     "routes": { "mini": ["azure/gpt-4o-mini", "openai/gpt-4o-mini"] },
+//!     "retry": { "max_retries": { "default": 1, "models": { "azure/gpt-4o-mini": 2 } } }
+//! }"#).unwrap();
+//!
+//! // Scripted providers stand in for the real clients here.
+//! let azure = MockProvider::new();
+//! azure.always("gpt-4o-mini", MockReply::error(ErrorKind::Server));
+//! let openai = MockProvider::new();
+//! let stack = Stack::builder()
+//!     .config(config)
+//!     .provider("azure", azure.clone())
+//!     .provider("openai", openai.clone())
+//!     .build()
+//!     .unwrap();
+//!
+//! let response = stack.oneshot(ChatRequest::new("mini", [Message::user("hi")])).await.unwrap();
+//! assert_eq!(response.model(), "openai/gpt-4o-mini");
+//! assert_eq!(azure.call_count("gpt-4o-mini"), 3); // 1 call + 2 retries, then the fallback
+//! # }
+//! ```
+
+mod build;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tower_service::Service;
+
+use crate::config::{Config, ServerPlan};
+use crate::cooldown::CooldownStore;
+use crate::error::ConfigError;
+use crate::select::SelectModelLayer;
+use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse, Health};
+
+/// A built stack: the service, and what serving it needs. Cheap to clone.
+/// See the [module docs](self).
+#[derive(Clone)]
+pub struct Stack {
+    service: BoxChatService,
+    info: Arc<Info>,
+}
+
+struct Info {
+    health: Health,
+    routes: BTreeMap<String, Vec<String>>,
+    summaries: BTreeMap<String, String>,
+    models: Vec<String>,
+    server: ServerPlan,
+}
+
+impl Stack {
+    /// Starts a builder (an empty config until [`config`](StackBuilder::config)).
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    /// Builds the stack `config` describes, with a client per provider and
+    /// keys read from the process environment.
+    pub fn from_config(config: &Config) -> Result<Stack, ConfigError> {
+        Self::builder().config(config.clone()).build()
+    }
+
+    /// The service, boxed.
+    pub fn service(&self) -> BoxChatService {
+        self.service.clone()
+    }
+
+    /// Which models are cooling down (every model healthy without a cooldown).
+    pub fn health(&self) -> Health {
+        self.info.health.clone()
+    }
+
+    /// Each route alias and the models it may call, in order.
+    pub fn routes(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.info.routes
+    }
+
+    /// Every alias and model id served: aliases first, then model ids, sorted.
+    pub fn models(&self) -> &[String] {
+        &self.info.models
+    }
+
+    /// One line per route: `alias: in order: a, b` or `alias: weighted: a 75%, b 25%`.
+    pub fn describe_routes(&self) -> String {
+        let mut out = String::new();
+        for (alias, summary) in &self.info.summaries {
+            out.push_str(&format!("{alias}: {summary}\n"));
+        }
+        out
+    }
+
+    /// The address in `server.listen`, if any.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.info.server.listen
+    }
+
+    /// `server.shutdown_grace`, if set.
+    pub fn shutdown_grace(&self) -> Option<Duration> {
+        self.info.server.shutdown_grace
+    }
+
+    /// A server in front of this stack, with the models, routes, health,
+    /// key and body limit of the `[server]` section; add your own options
+    /// before `build()`.
+    #[cfg(feature = "server")]
+    pub fn server(&self) -> crate::server::ServerBuilder {
+        let plan = &self.info.server;
+        let mut builder = crate::server::ServerBuilder::new(self.service.clone())
+            .models(self.info.models.iter().cloned())
+            .routes(self.info.routes.clone())
+            .health(self.info.health.clone());
+        if let Some(key) = &plan.api_key {
+            builder = builder.api_key(key.expose());
+        }
+        if let Some(limit) = plan.body_limit {
+            builder = builder.body_limit(limit);
+        }
+        if plan.allow_unlisted {
+            builder = builder.allow_unlisted_models();
+        }
+        builder
+    }
+}
+
+impl Service<ChatRequest> for Stack {
+    type Response = ChatResponse;
+    type Error = ChatError;
+    type Future = <BoxChatService as Service<ChatRequest>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
+        self.service.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: ChatRequest) -> Self::Future {
+        self.service.call(request)
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("routes", &self.info.routes)
+            .field("models", &self.info.models.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The environment lookup of a builder.
+type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Builds a [`Stack`]. Every problem of the config and of the parts given
+/// here is reported by [`build`](Self::build), together.
+#[derive(Default)]
+pub struct StackBuilder {
+    config: Config,
+    supplied: BTreeMap<String, BoxChatService>,
+    select: Option<SelectModelLayer>,
+    env: Option<EnvFn>,
+    store: Option<Arc<dyn CooldownStore>>,
+}
+
+impl StackBuilder {
+    /// The config to build (default: an empty one).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Serves `name/...` model ids with `service` instead of a client built
+    /// from the config (the config need not declare the provider; if it
+    /// does, its endpoint and key are not used). For tests (`MockProvider`)
+    /// and clients of your own.
+    pub fn provider<S>(mut self, name: impl Into<String>, service: S) -> Self
+    where
+        S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.supplied
+            .insert(name.into(), BoxChatService::new(service));
+        self
+    }
+
+    /// Puts a routing function on top: it picks the model of each request.
+    pub fn select_model(mut self, layer: SelectModelLayer) -> Self {
+        self.select = Some(layer);
+        self
+    }
+
+    /// Reads environment variables (keys, `MODEL_FALLBACK_GROUPS`) with
+    /// `env` instead of from the process environment.
+    pub fn env(mut self, env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Some(Arc::new(env));
+        self
+    }
+
+    /// Keeps the cooldown's breakers in `store` (default: in memory).
+    pub fn cooldown_store(mut self, store: Arc<dyn CooldownStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The stack, or every problem found.
+    pub fn build(self) -> Result<Stack, ConfigError> {
+        build::build(self)
+    }
+}
+
+impl fmt::Debug for StackBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackBuilder")
+            .field("config", &self.config)
+            .field("supplied", &self.supplied.keys().collect::<Vec<_>>())
+            .field("select_model", &self.select.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,86 @@
+"""Drives the gateway with the official OpenAI Python client.
+
+Usage: python3 tests/python/compat.py BASE_URL API_KEY
+
+BASE_URL is the gateway's /v1 root. The routes are those of the `fixture` in
+tests/gateway.rs: "chat" falls back from a failing provider to a working
+one, "limited" has only rate-limited candidates, "broken" only failing ones.
+Exits non-zero with a message on the first check that fails.
+"""
+
+import sys
+
+import openai
+
+
+def check(condition, message):
+    if not condition:
+        sys.exit(f"FAILED: {message}")
+
+
+def main():
+    base_url, api_key = sys.argv[1], sys.argv[2]
+    # The client's own retries are off: the gateway is what is tested.
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=10)
+
+    # A plain completion, served by the fallback.
+    raw = client.chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "user", "content": "hi"}]
+    )
+    completion = raw.parse()
+    check(completion.model == "azure/gpt-4o-mini", f"served model {completion.model!r}")
+    check(
+        completion.choices[0].message.content == "ok from gpt-4o-mini",
+        f"content {completion.choices[0].message.content!r}",
+    )
+    check(completion.usage is not None and completion.usage.total_tokens > 0, "usage")
+    check(raw.headers.get("x-llm-fallback-fallbacks") == "1", f"headers {dict(raw.headers)}")
+
+    # A streamed completion with usage, served by the fallback.
+    stream = client.chat.completions.create(
+        model="chat",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage, models = "", None, set()
+    for chunk in stream:
+        models.add(chunk.model)
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        if chunk.usage is not None:
+            usage = chunk.usage
+    check(text == "ok from gpt-4o-mini", f"streamed text {text!r}")
+    check(models == {"azure/gpt-4o-mini"}, f"chunk models {models}")
+    check(usage is not None and usage.total_tokens > 0, f"stream usage {usage}")
+
+    # Every candidate rate limited: a typed RateLimitError with Retry-After.
+    try:
+        client.chat.completions.create(model="limited", messages=[{"role": "user", "content": "hi"}])
+        check(False, "the limited route answered")
+    except openai.RateLimitError as e:
+        check(e.status_code == 429, f"status {e.status_code}")
+        check(e.response.headers.get("retry-after") == "7", f"headers {dict(e.response.headers)}")
+
+    # Every candidate failed: an APIStatusError listing the attempts.
+    try:
+        client.chat.completions.create(model="broken", messages=[{"role": "user", "content": "hi"}])
+        check(False, "the broken route answered")
+    except openai.APIStatusError as e:
+        check(e.status_code == 502, f"status {e.status_code}")
+        check("all 2 candidates failed" in str(e), f"message {e}")
+
+    # An unknown model: the client's NotFoundError.
+    try:
+        client.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}])
+        check(False, "an unknown model answered")
+    except openai.NotFoundError as e:
+        check(e.status_code == 404, f"status {e.status_code}")
+
+    models = [m.id for m in client.models.list()]
+    check("chat" in models and "azure/gpt-4o-mini" in models, f"models {models}")
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
