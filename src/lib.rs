@@ -49,6 +49,7 @@ mod transport;
 
 pub mod balance;
 pub mod cooldown;
+pub mod credentials;
 pub mod fallback;
 pub mod http_error;
 pub mod prepend;
@@ -75,6 +76,7 @@ pub use balance::{
     WeightedBalanceLayer, WeightedModel,
 };
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
+pub use credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use fallback::{
     FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
