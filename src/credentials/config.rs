@@ -40,7 +40,7 @@ use crate::secret::ApiKey;
 /// let error = CredentialConfig::resolve_all_with(&configs, "keys", |_| None).unwrap_err();
 /// assert!(error.to_string().contains("OPENAI_KEY_PAID"));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// How the key is named in logs; default: the variable's name.
@@ -62,6 +62,19 @@ pub struct CredentialConfig {
 
 fn one() -> u32 {
     1
+}
+
+impl Default for CredentialConfig {
+    /// No variable yet, tier 0, weight 1 (as when deserialized).
+    fn default() -> Self {
+        CredentialConfig {
+            label: None,
+            env: None,
+            env_list: None,
+            tier: 0,
+            weight: 1,
+        }
+    }
 }
 
 /// A resolved key with its label, tier and weight. `Debug` redacts the key.
@@ -106,7 +119,6 @@ impl CredentialConfig {
     pub fn env(var: impl Into<String>) -> Self {
         CredentialConfig {
             env: Some(var.into()),
-            weight: 1,
             ..Default::default()
         }
     }
@@ -115,7 +127,6 @@ impl CredentialConfig {
     pub fn env_list(var: impl Into<String>) -> Self {
         CredentialConfig {
             env_list: Some(var.into()),
-            weight: 1,
             ..Default::default()
         }
     }

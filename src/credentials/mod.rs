@@ -34,7 +34,9 @@
 //! `key` names the key's label; layers above do not log it again. Keys
 //! themselves never appear in logs, errors, `Debug` output or the attempt
 //! log: only labels do. Keys can come from the environment through a config
-//! ([`CredentialConfig`]).
+//! ([`CredentialConfig`]). Build the clients with one shared
+//! `reqwest::Client` (their `http_client` setting) so the keys share a
+//! connection pool.
 //!
 //! # Example
 //!

@@ -18,14 +18,6 @@ use crate::error::{ChatError, ErrorKind};
 use crate::health::ForceAttempt;
 use crate::{ChatRequest, ChatResponse};
 
-/// What one key try came to.
-enum Tried {
-    /// Served, or failed in a way that is not the key's: the request's outcome.
-    Done(Result<ChatResponse, ChatError>),
-    /// The key's own failure: try the next key.
-    Rotated(ChatError),
-}
-
 /// Serves `request` with the first key that does not fail on its own account.
 pub(super) async fn rotate<S>(
     shared: Arc<Shared<S>>,
@@ -58,8 +50,8 @@ where
         };
         tried += 1;
         match try_key(&shared, i, permit, &request, &log, &model).await {
-            Tried::Done(result) => return attached(&log, result),
-            Tried::Rotated(e) => last = Some((e, i)),
+            (Err(e), Rotate::Next) => last = Some((e, i)),
+            (result, _) => return attached(&log, result),
         }
     }
     if let Some((e, i)) = last {
@@ -75,8 +67,8 @@ where
             .await
         {
             let result = match try_key(&shared, i, permit, &request, &log, &model).await {
-                Tried::Done(result) => result,
-                Tried::Rotated(e) => Err(exhausted(&shared, e, i, 1)),
+                (Err(e), Rotate::Next) => Err(exhausted(&shared, e, i, 1)),
+                (result, _) => result,
             };
             return attached(&log, result);
         }
@@ -92,6 +84,15 @@ where
     attached(&log, result)
 }
 
+/// Whether a key try's failure was the key's own.
+#[derive(PartialEq, Eq)]
+enum Rotate {
+    /// Served, or failed in a way that is not the key's: the request's outcome.
+    Stop,
+    /// The key's own failure: try the next key.
+    Next,
+}
+
 /// Calls key `i` with `permit`, logs the attempt under the key's label, and
 /// tells the store what the outcome says about the key.
 async fn try_key<S>(
@@ -101,7 +102,7 @@ async fn try_key<S>(
     request: &ChatRequest,
     log: &LogScope,
     model: &str,
-) -> Tried
+) -> (Result<ChatResponse, ChatError>, Rotate)
 where
     S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>
         + Clone
@@ -171,9 +172,9 @@ where
         }
     }
     guard.permit = None;
-    match (judgement, result) {
-        (Judgement::Rotate(_), Err(e)) => Tried::Rotated(e),
-        (_, result) => Tried::Done(result),
+    match judgement {
+        Judgement::Rotate(_) => (result, Rotate::Next),
+        Judgement::Keep => (result, Rotate::Stop),
     }
 }
 
