@@ -262,3 +262,21 @@ async fn weighted_keys_share_the_calls_by_weight() {
     assert_eq!(big + server.key_count(KEY_B), 400);
     assert!((260..=340).contains(&big), "3:1 of 400 calls, got {big}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_dropped_mid_call_frees_the_key_for_the_next_request() {
+    let server = MockServer::start().await;
+    let limited = ServerReply::status(429).with_retry_after(Duration::from_secs(60));
+    server.script_for_key(MODEL, KEY_A, [limited, ServerReply::hang()]);
+    let keys = abc(&server, [0, 1, 1]).build().unwrap();
+    let stack = providers(keys.clone());
+    stack.clone().oneshot(request(ID)).await.unwrap();
+    tokio::time::advance(Duration::from_secs(61)).await;
+
+    let probe = tokio::time::timeout(Duration::from_secs(5), stack.clone().oneshot(request(ID)));
+    assert!(probe.await.is_err(), "the probe on A hangs and is dropped");
+    let served = stack.oneshot(request(ID)).await.unwrap();
+
+    assert_eq!(attempts(served.attempts()), [entry(ID, Some("a"), None)]);
+    assert_eq!(server.key_count(KEY_A), 3);
+}
