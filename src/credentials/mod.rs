@@ -26,7 +26,7 @@
 //! `Retry` layer above it (and within one per-attempt `Timeout`). Each
 //! request walks its own order of keys: no key list is shared or swapped
 //! between requests; only the keys' breakers are shared, in a
-//! [`CooldownStore`](crate::CooldownStore) under the ids `provider#label`
+//! [`CooldownStore`] under the ids `provider#label`
 //! (share a Redis store and every replica skips a key that one found
 //! rate-limited).
 //!
