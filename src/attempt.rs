@@ -251,6 +251,18 @@ impl AttemptLog {
         }
     }
 
+    /// Names the credential `label` on every attempt recorded since the log
+    /// had `before` entries that names none yet (the layer that picked the
+    /// key knows it; the layer that recorded the attempt may not).
+    pub fn label_key_since(&self, before: usize, label: &str) {
+        let mut log = self.lock();
+        for attempt in log.iter_mut().skip(before) {
+            if attempt.key.is_none() {
+                attempt.key = Some(label.to_owned());
+            }
+        }
+    }
+
     /// A copy of the attempts so far.
     pub fn snapshot(&self) -> Vec<Attempt> {
         self.lock().clone()

@@ -50,6 +50,7 @@ mod transport;
 pub mod balance;
 pub mod config;
 pub mod cooldown;
+pub mod credentials;
 pub mod fallback;
 pub mod http_error;
 pub mod prepend;
@@ -78,6 +79,7 @@ pub use balance::{
 };
 pub use config::Config;
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
+pub use credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use fallback::{
     FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,

@@ -285,3 +285,43 @@ async fn a_hang_accepts_the_call_and_never_answers() {
     let (status, _, _) = post(&completions(&server), chat("m", false)).await;
     assert_eq!(status, 200, "the next call is answered");
 }
+
+#[tokio::test]
+async fn replies_can_depend_on_the_key_presented() {
+    let server = MockServer::start().await;
+    server.script_for_key("m", "sk-a", [ServerReply::status(429)]);
+    server.always_for_key("m", "azure-b", ServerReply::status(401));
+    server.always_for_key("m", "ant-c", ServerReply::status(403));
+    let call = |header: &'static str, value: &'static str| {
+        let url = completions(&server);
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header(header, value)
+                .header("content-type", "application/json")
+                .body(chat("m", false).to_string())
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+
+    assert_eq!(call("authorization", "Bearer sk-a").await, 429);
+    assert_eq!(
+        call("authorization", "Bearer sk-a").await,
+        200,
+        "the key's queue is used up"
+    );
+    assert_eq!(call("api-key", "azure-b").await, 401);
+    assert_eq!(call("x-api-key", "ant-c").await, 403);
+    assert_eq!(call("authorization", "Bearer other").await, 200);
+
+    let keys: Vec<_> = server
+        .calls()
+        .iter()
+        .map(|c| c.api_key().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, ["sk-a", "sk-a", "azure-b", "ant-c", "other"]);
+    assert_eq!(server.key_count("sk-a"), 2);
+}

@@ -45,6 +45,15 @@ impl ServerCall {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The API key presented: `Authorization: Bearer <key>`, `api-key` or
+    /// `x-api-key`, in that order.
+    pub fn api_key(&self) -> Option<&str> {
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| self.header("api-key"))
+            .or_else(|| self.header("x-api-key"))
+    }
+
     /// A query parameter's value (e.g. `api-version`), as written.
     pub fn query(&self, name: &str) -> Option<&str> {
         let (_, query) = self.path.split_once('?')?;

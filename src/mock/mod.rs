@@ -5,6 +5,7 @@
 mod call;
 mod provider;
 mod reply;
+mod script;
 mod server;
 mod wire;
 

@@ -1,11 +1,10 @@
 //! A scripted provider behind a real socket, speaking the OpenAI and
 //! Anthropic wire formats.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -18,6 +17,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::call::ServerCall;
 use super::reply::{ReplyKind, ServerReply};
+use super::script::Shared;
 use super::wire::{self, Body, BoxError};
 
 /// An HTTP server on `127.0.0.1` (a free port) that answers
@@ -31,7 +31,8 @@ use super::wire::{self, Body, BoxError};
 /// [`script`](Self::script) are used once each, in order; then the model's
 /// [`always`](Self::always) reply; then `"ok from <model>"`. Every call is
 /// recorded ([`calls`](Self::calls)) with its model, arrival time (tokio
-/// time), messages, stream flag, JSON body, headers and path.
+/// time), messages, stream flag, JSON body, headers and path. Replies can
+/// also depend on the API key presented ([`script_for_key`](Self::script_for_key)).
 ///
 /// The server stops when the last clone of its handle is dropped.
 ///
@@ -75,36 +76,6 @@ impl Drop for Handle {
     fn drop(&mut self) {
         // Dropping the accept loop drops its JoinSet, which ends every connection.
         self.task.abort();
-    }
-}
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<State>>);
-
-#[derive(Default)]
-struct State {
-    queued: HashMap<String, VecDeque<ServerReply>>,
-    always: HashMap<String, ServerReply>,
-    calls: Vec<ServerCall>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the maps inconsistent.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records `call` and picks its reply.
-    fn take(&self, call: ServerCall) -> ServerReply {
-        let mut state = self.lock();
-        let model = call.model.clone();
-        state.calls.push(call);
-        state
-            .queued
-            .get_mut(&model)
-            .and_then(VecDeque::pop_front)
-            .or_else(|| state.always.get(&model).cloned())
-            .unwrap_or_else(|| ServerReply::text(format!("ok from {model}")))
     }
 }
 
@@ -172,6 +143,45 @@ impl MockServer {
             .lock()
             .always
             .insert(model.to_owned(), reply);
+    }
+
+    /// Queues replies for calls to `model` presenting `key` (as
+    /// `Authorization: Bearer`, `api-key` or `x-api-key`), used once each
+    /// before any reply scripted for the model alone. Lets a test script
+    /// "key A rate-limited, key B revoked, key C healthy".
+    pub fn script_for_key(
+        &self,
+        model: &str,
+        key: &str,
+        replies: impl IntoIterator<Item = ServerReply>,
+    ) {
+        self.inner
+            .state
+            .lock()
+            .keyed_queued
+            .entry((model.to_owned(), key.to_owned()))
+            .or_default()
+            .extend(replies);
+    }
+
+    /// The reply for calls to `model` presenting `key` once that key's
+    /// queue is empty (before the model's own script).
+    pub fn always_for_key(&self, model: &str, key: &str, reply: ServerReply) {
+        self.inner
+            .state
+            .lock()
+            .keyed_always
+            .insert((model.to_owned(), key.to_owned()), reply);
+    }
+
+    /// How many calls presented `key`.
+    pub fn key_count(&self, key: &str) -> usize {
+        let state = self.inner.state.lock();
+        state
+            .calls
+            .iter()
+            .filter(|c| c.api_key() == Some(key))
+            .count()
     }
 
     /// Every call received, in order of arrival.
