@@ -5,7 +5,6 @@
 
 mod errors;
 mod fallback;
-mod logs;
 mod request;
 mod response;
 mod streaming;

@@ -1,4 +1,7 @@
-//! What the client logs: dropped parameters by name; never keys or content.
+//! What the Anthropic client logs: dropped parameters by name; never keys or
+//! content. A binary of its own: tracing caches per call site whether anyone
+//! listens, so tests running beside it without a subscriber would hide events.
+#![cfg(all(feature = "anthropic", feature = "mock"))]
 
 use std::sync::{Arc, Mutex};
 
@@ -7,7 +10,18 @@ use llm_fallback::{ChatRequest, Message};
 use serde_json::json;
 use tower::ServiceExt;
 
-use crate::{client, CLAUDE, KEY};
+use llm_fallback::anthropic::Anthropic;
+
+const CLAUDE: &str = "claude-3-5-sonnet-20240620";
+const KEY: &str = "sk-ant-test-SECRET-0123456789";
+
+fn client(server: &MockServer) -> Anthropic {
+    Anthropic::builder()
+        .base_url(server.anthropic_base_url())
+        .api_key(KEY)
+        .build()
+        .unwrap()
+}
 
 #[derive(Clone, Default)]
 struct LogBuffer(Arc<Mutex<Vec<u8>>>);
