@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Load benchmark: the gateway (canonical stack) against the static upstream it
+# fronts, with wrk, alternating direct and through-the-gateway runs.
+#
+#   bench/load.sh            # full run (about 5 minutes); DURATION=5s for a quick one
+#
+# The gateway is pinned to CPU 0, nginx and the load generators to CPU 1.
+# Results go to target/load/results.md (and stdout). See docs/PERFORMANCE.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+OUT=target/load
+mkdir -p "$OUT"
+RESULTS="$OUT/results.md"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx || ! need taskset; then
+  echo "installing wrk and nginx-light from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light util-linux >/dev/null
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+cargo build --release --quiet --example gateway
+GATEWAY=target/release/examples/gateway
+
+# --- static upstreams (nginx, one worker on CPU 1) ---------------------------
+COMPLETION='{"id":"chatcmpl-static","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":300,"completion_tokens":9,"total_tokens":309}}'
+CHUNK='data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello!"},"finish_reason":null}]}'
+SSE="data: {\"id\":\"chatcmpl-static\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}\n\n$CHUNK\n\n$CHUNK\n\ndata: {\"id\":\"chatcmpl-static\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: {\"id\":\"chatcmpl-static\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":300,\"completion_tokens\":2,\"total_tokens\":302}}\n\ndata: [DONE]\n\n"
+NGINX_DIR=$(mktemp -d)
+cat > "$NGINX_DIR/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $NGINX_DIR;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:18081;
+    location = /v1/chat/completions {
+      if (\$http_accept = "text/event-stream") { rewrite ^ /sse last; }
+      default_type application/json;
+      return 200 '$COMPLETION';
+    }
+    location = /sse { internal; default_type text/event-stream; return 200 '$SSE'; }
+  }
+  server {
+    listen 127.0.0.1:18082;
+    default_type application/json;
+    location / { return 500 '{"error":{"message":"upstream broken","type":"server_error"}}'; }
+  }
+}
+CONF
+taskset -c 1 nginx -c "$NGINX_DIR/nginx.conf" &
+NGINX_PID=$!
+GATEWAY_PID=""
+cleanup() {
+  [ -n "$GATEWAY_PID" ] && kill "$GATEWAY_PID" 2>/dev/null || true
+  kill "$NGINX_PID" 2>/dev/null || true
+  [ -n "${HOLD_UP_PID:-}" ] && kill "$HOLD_UP_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$NGINX_DIR"
+}
+trap cleanup EXIT
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+# Waits (up to 30 s) until the machine is idle: both CPUs over 90 % idle for a second.
+wait_idle() {
+  for _ in $(seq 30); do
+    read -r _ u1 n1 s1 i1 w1 x1 y1 z1 _ < /proc/stat
+    sleep 1
+    read -r _ u2 n2 s2 i2 w2 x2 y2 z2 _ < /proc/stat
+    local busy=$(( (u2+n2+s2+x2+y2+z2) - (u1+n1+s1+x1+y1+z1) ))
+    local idle=$(( (i2+w2) - (i1+w1) ))
+    [ $(( idle * 100 / (busy + idle + 1) )) -ge 90 ] && return 0
+  done
+  echo "warning: the machine did not become idle" >&2
+}
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+start_gateway() {
+  RUST_LOG=warn taskset -c 0 "$GATEWAY" --config bench/gateway.toml --listen 127.0.0.1:18080 >"$OUT/gateway.log" 2>&1 &
+  GATEWAY_PID=$!
+  wait_port 18080
+}
+
+# wrk at $1 connections against $2 (URL), model $3, stream $4: "rps p50_us p99_us".
+run_wrk() {
+  local out
+  out=$(MODEL=$3 STREAM=$4 taskset -c 1 wrk -t1 -c"$1" -d"$DURATION" --latency -s bench/post.lua "$2")
+  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx answers" >&2; exit 1; fi
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  echo "$rps $(to_us "$p50") $(to_us "$p99")"
+}
+
+# wrk prints 1.23ms / 456.00us / 1.02s
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.0f", v }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.0f", v * 1000 }
+    else { sub(/s$/, "", v); printf "%.0f", v * 1000000 } }'
+}
+
+wait_port 18081
+start_gateway
+IDLE_RSS=$(rss_kb "$GATEWAY_PID")
+DIRECT=http://127.0.0.1:18081/v1/chat/completions
+VIA=http://127.0.0.1:18080/v1/chat/completions
+
+{
+echo "# Load benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+echo
+echo "gateway pinned to CPU 0; nginx and wrk on CPU 1; $DURATION per run; 1.2 KB request"
+echo
+echo "| mode | connections | direct req/s | gateway req/s | direct p50 / p99 (µs) | gateway p50 / p99 (µs) | added p50 / p99 (µs) |"
+echo "|---|---|---|---|---|---|---|"
+} | tee "$RESULTS"
+
+for stream in 0 1; do
+  mode=$([ $stream = 1 ] && echo "streaming (to last byte)" || echo "non-streaming")
+  for c in 1 4 32; do
+    wait_idle; read -r d_rps d_p50 d_p99 <<<"$(run_wrk "$c" "$DIRECT" bench "$stream")"
+    wait_idle; read -r g_rps g_p50 g_p99 <<<"$(run_wrk "$c" "$VIA" bench "$stream")"
+    echo "| $mode | $c | $d_rps | $g_rps | $d_p50 / $d_p99 | $g_p50 / $g_p99 | $((g_p50 - d_p50)) / $((g_p99 - d_p99)) |" | tee -a "$RESULTS"
+  done
+done
+
+# Time to first byte of a stream, one connection (python keep-alive client on CPU 1).
+wait_idle; read -r df50 df99 dl50 dl99 <<<"$(taskset -c 1 python3 bench/ttfb.py 127.0.0.1 18081 bench 2000)"
+wait_idle; read -r gf50 gf99 gl50 gl99 <<<"$(taskset -c 1 python3 bench/ttfb.py 127.0.0.1 18080 bench 2000)"
+{
+echo
+echo "Streaming, 1 connection, 2000 requests (python keep-alive client):"
+echo
+echo "| | direct p50 / p99 (µs) | gateway p50 / p99 (µs) | added p50 / p99 (µs) |"
+echo "|---|---|---|---|"
+echo "| time to first byte | $df50 / $df99 | $gf50 / $gf99 | $((gf50 - df50)) / $((gf99 - df99)) |"
+echo "| time to last byte | $dl50 / $dl99 | $gl50 / $gl99 | $((gl50 - dl50)) / $((gl99 - dl99)) |"
+} | tee -a "$RESULTS"
+
+# Failover: the first candidate answers 500 at once, the second serves.
+wait_idle; read -r f_rps f_p50 f_p99 <<<"$(run_wrk 1 "$VIA" failover 0)"
+wait_idle; read -r h_rps h_p50 h_p99 <<<"$(run_wrk 1 "$VIA" bench 0)"
+wait_idle; read -r b_rps b_p50 b_p99 <<<"$(run_wrk 1 http://127.0.0.1:18082/v1/chat/completions bench 0 2>/dev/null || echo "0 0 0")"
+{
+echo
+echo "Failover, 1 connection: gateway happy path p50 $h_p50 µs; failover route p50 $f_p50 µs (p99 $f_p99 µs)."
+echo "Added by the failover: $((f_p50 - h_p50)) µs at p50; the failed call itself takes about $b_p50 µs direct (wrk counts the 500 as an answer)."
+} | tee -a "$RESULTS"
+
+PEAK_RSS=$(hwm_kb "$GATEWAY_PID")
+
+# Memory with 1000 concurrent open streams, against a slow upstream.
+kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true
+taskset -c 1 python3 bench/hold_streams.py upstream 18083 &
+HOLD_UP_PID=$!
+wait_port 18083
+sed 's#127.0.0.1:18081#127.0.0.1:18083#' bench/gateway.toml > "$OUT/hold.toml"
+RUST_LOG=warn taskset -c 0 "$GATEWAY" --config "$OUT/hold.toml" --listen 127.0.0.1:18080 >"$OUT/gateway-hold.log" 2>&1 &
+GATEWAY_PID=$!
+wait_port 18080
+exec 4> >(taskset -c 1 python3 bench/hold_streams.py client 127.0.0.1 18080 bench 1000 > "$OUT/hold.out")
+for _ in $(seq 120); do grep -q open "$OUT/hold.out" 2>/dev/null && break; sleep 0.5; done
+OPEN=$(cat "$OUT/hold.out")
+STREAMS_RSS=$(rss_kb "$GATEWAY_PID")
+exec 4>&-
+{
+echo
+echo "Memory: idle $((IDLE_RSS / 1024)) MB RSS; peak over the runs above $((PEAK_RSS / 1024)) MB; with 1000 concurrent open streams ($OPEN) $((STREAMS_RSS / 1024)) MB."
+} | tee -a "$RESULTS"
