@@ -55,8 +55,10 @@ pub mod prepend;
 pub mod providers;
 pub mod retry;
 pub mod select;
+pub mod store;
 pub mod streaming;
 pub mod timeout;
+pub mod usage;
 
 #[cfg(feature = "anthropic")]
 pub mod anthropic;
@@ -74,6 +76,8 @@ pub use balance::{
     BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
     WeightedBalanceLayer, WeightedModel,
 };
+#[cfg(feature = "redis")]
+pub use cooldown::RedisStore;
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
 pub use fallback::{
@@ -103,3 +107,4 @@ pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
 pub use timeout::{Timeout, TimeoutLayer};
+pub use usage::{Limits, RoutingStrategy};
