@@ -17,6 +17,12 @@
 //! use llm_fallback::{CooldownLayer, WeightedBalanceLayer};
 //!
 //! let config: StoreConfig = serde_json::from_str(r#"{"type": "memory"}"#).unwrap();
+//! let redis: StoreConfig = serde_json::from_str(
+//!     r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": "gw", "op_timeout_ms": 5}"#,
+//! ).unwrap();
+//! assert!(matches!(redis, StoreConfig::Redis { .. }));
+//! let typo = r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "op_timeout": 5}"#;
+//! assert!(serde_json::from_str::<StoreConfig>(typo).is_err());
 //! let stores = config.build().unwrap();
 //! let cooldown = CooldownLayer::builder()
 //!     .shared_store(stores.cooldown.clone())
@@ -54,7 +60,7 @@ pub use self::redis_link::{RedisConnection, RedisConnectionBuilder};
 /// `{"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": "gw", "op_timeout_ms": 5}`
 /// (`prefix` and `op_timeout_ms` optional: `llm-fallback` and 5 ms).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StoreConfig {
     /// In this process's memory.
     #[default]

@@ -19,7 +19,13 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// past windows are swept when the map grows. No background task.
 pub struct InMemoryUsage {
     origin: Instant,
-    map: RwLock<HashMap<Box<str>, Mutex<Counts>>>,
+    map: RwLock<Map>,
+}
+
+#[derive(Default)]
+struct Map {
+    counts: HashMap<Box<str>, Mutex<Counts>>,
+    sweep_at: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,16 +55,18 @@ impl InMemoryUsage {
     fn with<T>(&self, model: &str, f: impl FnOnce(&mut Counts) -> T) -> T {
         {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(counts) = map.get(model) {
+            if let Some(counts) = map.counts.get(model) {
                 return f(&mut counts.lock().unwrap_or_else(|e| e.into_inner()));
             }
         }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MIN_SWEEP {
+        if map.counts.len() >= map.sweep_at.max(MIN_SWEEP) {
             let (current, _) = self.window(Instant::now());
-            map.retain(|_, c| c.get_mut().map_or(true, |c| c.window == current));
+            map.counts
+                .retain(|_, c| c.get_mut().map_or(true, |c| c.window == current));
+            map.sweep_at = map.counts.len() * 2;
         }
-        let counts = map.entry(model.into()).or_default();
+        let counts = map.counts.entry(model.into()).or_default();
         f(counts.get_mut().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -95,7 +103,9 @@ impl UsageStore for InMemoryUsage {
 
     fn settle(&self, model: &str, grant: Grant, requests: u64, tokens: u64) {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        let Some(counts) = map.get(model) else { return };
+        let Some(counts) = map.counts.get(model) else {
+            return;
+        };
         let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
         if c.window == grant.window {
             c.requests = c.requests.saturating_add(requests).saturating_sub(1);
@@ -106,7 +116,11 @@ impl UsageStore for InMemoryUsage {
     fn usage(&self, model: &str) -> Option<WindowUsage> {
         let (window, resets_at) = self.window(Instant::now());
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        let c = *map.get(model)?.lock().unwrap_or_else(|e| e.into_inner());
+        let c = *map
+            .counts
+            .get(model)?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         (c.window == window).then_some(WindowUsage {
             requests: c.requests,
             tokens: c.tokens,
@@ -119,7 +133,7 @@ impl fmt::Debug for InMemoryUsage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         f.debug_struct("InMemoryUsage")
-            .field("models", &map.len())
+            .field("models", &map.counts.len())
             .finish()
     }
 }

@@ -58,6 +58,7 @@
 //! ```
 
 mod config;
+mod guard;
 mod memory;
 mod store;
 pub(crate) mod tracked;

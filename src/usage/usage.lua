@@ -1,6 +1,8 @@
 -- One deployment's usage in fixed one-minute windows of the server's clock.
 -- KEYS[1]: its hash {w: window, r: requests, t: tokens}. ARGV[1]: the operation.
 -- Reply: {granted (1/0), window, requests, tokens, ms until the window ends}.
+-- Redis < 5 replicates scripts verbatim and refuses writes after TIME.
+if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)

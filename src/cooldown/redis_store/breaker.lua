@@ -6,6 +6,8 @@
 -- Times are the server's clock, so every process agrees; replies carry
 -- durations from now, which each process turns into its own instants.
 -- Reply: {what, token, ms, cooldown ms}.
+-- Redis < 5 replicates scripts verbatim and refuses writes after TIME.
+if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local op = ARGV[1]
 local lease = tonumber(ARGV[2])
