@@ -23,6 +23,12 @@
 //! and errors are handled by the same engine as
 //! [`ProviderFallback`](crate::ProviderFallback).
 //!
+//! Beside the weighted draw, the layer can route by usage: per-deployment
+//! limits (`.limits(model, Limits)`, requests and tokens per minute) skip a
+//! deployment that would exceed them, and `.strategy(..)` picks the least
+//! busy, the least used or the fastest candidate; counts live in a
+//! `.usage_store(..)`, in memory or on Redis. See [`usage`](crate::usage).
+//!
 //! Weights that are negative, NaN or infinite, routes whose weights are all
 //! zero, empty routes and malformed ids are rejected when the layer is built.
 //!

@@ -269,11 +269,12 @@ impl Link {
         if let Some(conn) = &*slot {
             return Ok(conn.clone());
         }
-        // One quick connection attempt: a failure falls back to the local
-        // view and the next try opens a fresh connection.
+        // One connection attempt, no retries of its own: the operation's
+        // budget bounds it, a failure falls back to the local view, and the
+        // next try (after the retry interval) opens a fresh connection.
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.retry_interval.max(Duration::from_millis(100))));
+            .set_connection_timeout(Some(Duration::from_secs(1)));
         let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
         *slot = Some(conn.clone());
         Ok(conn)
