@@ -58,8 +58,10 @@ pub mod providers;
 pub mod retry;
 pub mod select;
 pub mod stack;
+pub mod store;
 pub mod streaming;
 pub mod timeout;
+pub mod usage;
 
 #[cfg(feature = "anthropic")]
 pub mod anthropic;
@@ -78,6 +80,8 @@ pub use balance::{
     WeightedBalanceLayer, WeightedModel,
 };
 pub use config::Config;
+#[cfg(feature = "redis")]
+pub use cooldown::RedisStore;
 pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
 pub use credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};
 pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
@@ -109,6 +113,7 @@ pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 pub use server::{Server, ServerBuilder};
 pub use stack::{Stack, StackBuilder};
 pub use timeout::{StreamDeadlines, Timeout, TimeoutLayer};
+pub use usage::{Limits, RoutingStrategy};
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::health::Health;
 use crate::rng::SharedRng;
 use crate::route::CandidateSource;
+use crate::usage::tracker::Tracker;
 
 /// The most candidates a route may have (the draws track them in a `u64`).
 pub(crate) const MAX_CANDIDATES: usize = 64;
@@ -104,6 +105,7 @@ impl BalanceTable {
         model: &str,
         sticky: Option<&StickyKey>,
         rng: &SharedRng,
+        tracker: Option<&Arc<Tracker>>,
     ) -> Option<WeightedCandidates> {
         let &(route, named) = self.index.get(model)?;
         Some(WeightedCandidates {
@@ -113,6 +115,7 @@ impl BalanceTable {
             tried: 0,
             point: sticky.map(StickyKey::point),
             rng: rng.clone(),
+            tracker: tracker.cloned(),
         })
     }
 
@@ -134,6 +137,8 @@ pub(crate) struct WeightedCandidates {
     /// The sticky key's point, used by the first draw.
     point: Option<f64>,
     rng: SharedRng,
+    /// Limits and strategy, when the layer has them.
+    tracker: Option<Arc<Tracker>>,
 }
 
 impl CandidateSource for WeightedCandidates {
@@ -144,27 +149,37 @@ impl CandidateSource for WeightedCandidates {
             return Some(route.models[i].clone());
         }
         let mut now = None;
-        let (mut left, mut available, mut total) = (0u64, 0u64, 0.0);
+        let (mut left, mut available) = (0u64, 0u64);
         for (i, (model, &weight)) in route.models.iter().zip(&route.weights[..]).enumerate() {
             let bit = 1u64 << i;
             if self.tried & bit != 0 || weight <= 0.0 {
                 continue;
             }
             left |= bit;
-            let cooling = health
-                .cooling_until(model)
-                .is_some_and(|until| until > *now.get_or_insert_with(Instant::now));
-            if !cooling {
+            let now = *now.get_or_insert_with(Instant::now);
+            let cooling = health.cooling_until(model).is_some_and(|until| until > now);
+            let full = || {
+                let tracker = self.tracker.as_ref();
+                tracker.is_some_and(|t| t.limited_until(model, now).is_some())
+            };
+            if !cooling && !full() {
                 available |= bit;
-                total += weight;
             }
         }
+        if let (Some(tracker), true) = (&self.tracker, available != 0) {
+            available = tracker.shortlist(&route.models, available);
+        }
         let chosen = if available != 0 {
+            let total = (0..route.models.len())
+                .filter(|i| available & (1 << i) != 0)
+                .map(|i| route.weights[i])
+                .sum::<f64>();
             let u = self.point.take().unwrap_or_else(|| self.rng.f64());
             draw(&route.weights, available, u * total)
         } else if left != 0 {
-            // Every candidate left cools: hand them out in order, so that the
-            // engine logs the skips and can force the earliest-ending one.
+            // Every candidate left cools or is full: hand them out in order,
+            // so that the engine logs the skips and can force the
+            // earliest-ending one (a full one refuses again: limits hold).
             left.trailing_zeros() as usize
         } else {
             return None;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{BalanceTable, Route, MAX_CANDIDATES};
+use super::usage::UsageSettings;
 use super::WeightedBalanceLayer;
 use crate::error::{ConfigError, ErrorKind};
 use crate::health::Health;
 use crate::model::validate_model_id;
 use crate::rng::SharedRng;
 use crate::route::{parse_kind, RoutePolicy};
+use crate::usage::{Limits, RoutingStrategy};
 
 /// The balance settings as plain data (serde).
 ///
@@ -22,7 +24,9 @@ use crate::route::{parse_kind, RoutePolicy};
 ///         "gpt-4o": {"azure/gpt-4o": 0.7, "openai/gpt-4o": 0.3},
 ///         "mini": [{"model": "azure/gpt-4o-mini", "weight": 2}, "openai/gpt-4o-mini"]
 ///     },
-///     "seed": 7
+///     "seed": 7,
+///     "strategy": "least_busy",
+///     "limits": {"azure/gpt-4o": {"rpm": 600, "tpm": 150000}}
 /// })).unwrap();
 /// let layer = WeightedBalanceLayer::from_config(&config).unwrap();
 /// # let _ = layer;
@@ -38,6 +42,15 @@ pub struct BalanceConfig {
     pub max_fallbacks: Option<usize>,
     /// Seeds the draws, for reproducible runs (default: seeded by the OS).
     pub seed: Option<u64>,
+    /// How to pick among the available candidates (default `weighted`).
+    pub strategy: RoutingStrategy,
+    /// For `lowest_latency`: the share within which candidates count as
+    /// equally fast (default 0.1).
+    pub latency_buffer: Option<f64>,
+    /// Model id -> its limits per minute (`{"rpm": 600, "tpm": 150000}`).
+    /// The store the counts live in is not part of this: see
+    /// [`StoreConfig`](crate::store::StoreConfig).
+    pub limits: BTreeMap<String, Limits>,
 }
 
 /// A route's candidates: a map from model id to weight, or a list.
@@ -85,13 +98,14 @@ impl RouteCandidates {
 ///
 /// Defaults: no route, another draw on the kinds of
 /// [`ErrorKind::is_fallbackable`], no bound on draws, draws seeded by the OS,
-/// every model healthy.
+/// every model healthy, the weighted strategy, no limits.
 #[derive(Debug, Default)]
 pub struct BalanceBuilder {
     routes: Vec<(String, Vec<(String, f64)>)>,
     policy: RoutePolicy,
     rng: Option<SharedRng>,
     by_alias_only: bool,
+    pub(super) usage: UsageSettings,
     errors: ConfigError,
 }
 
@@ -160,6 +174,13 @@ impl BalanceBuilder {
         if let Some(seed) = config.seed {
             self = self.with_rng(SharedRng::seeded(seed));
         }
+        self = self.strategy(config.strategy);
+        if let Some(buffer) = config.latency_buffer {
+            self = self.latency_buffer(buffer);
+        }
+        for (model, limits) in &config.limits {
+            self = self.limits(model.clone(), *limits);
+        }
         self
     }
 
@@ -197,10 +218,12 @@ impl BalanceBuilder {
                 },
             ));
         }
+        let tracker = self.usage.build(&candidates, &mut errors);
         errors.into_result(WeightedBalanceLayer::from_parts(
             Arc::new(BalanceTable::new(routes, !self.by_alias_only)),
             Arc::new(self.policy),
             self.rng.unwrap_or_else(SharedRng::from_os),
+            tracker,
         ))
     }
 }

@@ -10,30 +10,31 @@ use tower_service::Service;
 
 use super::candidates::WeightedCandidates;
 use crate::route::future::RouteFuture;
+use crate::usage::tracked::Tracked;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Response future of [`WeightedBalance`](super::WeightedBalance).
 #[pin_project]
 pub struct ResponseFuture<S>
 where
-    S: Service<ChatRequest>,
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
 {
     #[pin]
-    inner: RouteFuture<S, WeightedCandidates>,
+    inner: RouteFuture<Tracked<S>, WeightedCandidates>,
 }
 
 impl<S> ResponseFuture<S>
 where
-    S: Service<ChatRequest>,
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
 {
-    pub(super) fn new(inner: RouteFuture<S, WeightedCandidates>) -> Self {
+    pub(super) fn new(inner: RouteFuture<Tracked<S>, WeightedCandidates>) -> Self {
         ResponseFuture { inner }
     }
 }
 
 impl<S> Future for ResponseFuture<S>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Send + 'static,
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     type Output = Result<ChatResponse, ChatError>;
@@ -45,7 +46,7 @@ where
 
 impl<S> fmt::Debug for ResponseFuture<S>
 where
-    S: Service<ChatRequest>,
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)

@@ -10,6 +10,7 @@ use crate::error::ConfigError;
 use crate::health::Health;
 use crate::rng::SharedRng;
 use crate::route::RoutePolicy;
+use crate::usage::tracker::Tracker;
 
 /// Applies [`WeightedBalance`] to a service. Cheap to clone: the routes and
 /// the random source are shared.
@@ -18,6 +19,7 @@ pub struct WeightedBalanceLayer {
     pub(super) table: Arc<BalanceTable>,
     pub(super) policy: Arc<RoutePolicy>,
     pub(super) rng: SharedRng,
+    pub(super) tracker: Option<Arc<Tracker>>,
 }
 
 impl WeightedBalanceLayer {
@@ -47,8 +49,14 @@ impl WeightedBalanceLayer {
         table: Arc<BalanceTable>,
         policy: Arc<RoutePolicy>,
         rng: SharedRng,
+        tracker: Option<Arc<Tracker>>,
     ) -> Self {
-        WeightedBalanceLayer { table, policy, rng }
+        WeightedBalanceLayer {
+            table,
+            policy,
+            rng,
+            tracker,
+        }
     }
 }
 
@@ -65,6 +73,7 @@ impl fmt::Debug for WeightedBalanceLayer {
         f.debug_struct("WeightedBalanceLayer")
             .field("routes", &self.table.len())
             .field("policy", &self.policy)
+            .field("tracker", &self.tracker)
             .finish()
     }
 }

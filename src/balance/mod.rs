@@ -23,6 +23,12 @@
 //! and errors are handled by the same engine as
 //! [`ProviderFallback`](crate::ProviderFallback).
 //!
+//! Beside the weighted draw, the layer can route by usage: per-deployment
+//! limits (`.limits(model, Limits)`, requests and tokens per minute) skip a
+//! deployment that would exceed them, and `.strategy(..)` picks the least
+//! busy, the least used or the fastest candidate; counts live in a
+//! `.usage_store(..)`, in memory or on Redis. See [`usage`](crate::usage).
+//!
 //! Weights that are negative, NaN or infinite, routes whose weights are all
 //! zero, empty routes and malformed ids are rejected when the layer is built.
 //!
@@ -57,6 +63,7 @@ mod candidates;
 mod config;
 pub mod future;
 mod layer;
+mod usage;
 
 use std::mem;
 use std::sync::Arc;
@@ -74,6 +81,8 @@ use self::candidates::BalanceTable;
 use crate::rng::SharedRng;
 use crate::route::future::RouteFuture;
 use crate::route::RoutePolicy;
+use crate::usage::tracked::{Tracked, TrackedFuture};
+use crate::usage::tracker::Tracker;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Routes each request for an alias to a candidate drawn by weight, and draws
@@ -84,6 +93,7 @@ pub struct WeightedBalance<S> {
     table: Arc<BalanceTable>,
     policy: Arc<RoutePolicy>,
     rng: SharedRng,
+    tracker: Option<Arc<Tracker>>,
 }
 
 impl<S> WeightedBalance<S> {
@@ -95,6 +105,7 @@ impl<S> WeightedBalance<S> {
             table: layer.table,
             policy: layer.policy,
             rng: layer.rng,
+            tracker: layer.tracker,
         }
     }
 
@@ -129,8 +140,13 @@ where
 
     fn call(&mut self, request: ChatRequest) -> ResponseFuture<S> {
         let sticky = request.extensions().get::<StickyKey>();
-        let Some(source) = self.table.candidates(request.model(), sticky, &self.rng) else {
-            return ResponseFuture::new(RouteFuture::passthrough(self.inner.call(request)));
+        let tracker = self.tracker.as_ref();
+        let Some(source) = self
+            .table
+            .candidates(request.model(), sticky, &self.rng, tracker)
+        else {
+            let future = TrackedFuture::plain(self.inner.call(request));
+            return ResponseFuture::new(RouteFuture::passthrough(future));
         };
         let span = tracing::info_span!(
             "weighted_balance",
@@ -143,7 +159,7 @@ where
         let clone = self.inner.clone();
         let ready = mem::replace(&mut self.inner, clone);
         ResponseFuture::new(RouteFuture::route(
-            ready,
+            Tracked::new(ready, self.tracker.clone()),
             request,
             source,
             self.policy.clone(),

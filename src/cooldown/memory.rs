@@ -52,10 +52,7 @@ fn lock(breaker: &Mutex<Breaker>) -> MutexGuard<'_, Breaker> {
 
 impl CooldownStore for InMemoryStore {
     fn admit(&self, model: &str, force: bool, now: Instant) -> StoreFuture<Admission> {
-        let admission = self
-            .with(model, |b| b.admit(force, now))
-            .unwrap_or(Admission::Admit(Breaker::fresh_permit()));
-        StoreFuture::ready(admission)
+        StoreFuture::ready(self.admit_now(model, force, now))
     }
 
     fn record(
@@ -66,8 +63,32 @@ impl CooldownStore for InMemoryStore {
         settings: &BreakerSettings,
         now: Instant,
     ) -> StoreFuture<Transition> {
+        StoreFuture::ready(self.record_now(model, permit, verdict, settings, now))
+    }
+
+    fn release(&self, model: &str, permit: Permit) {
+        self.with(model, |b| b.release(permit));
+    }
+}
+
+impl InMemoryStore {
+    /// [`CooldownStore::admit`], answered at once (for stores that keep one as their local view).
+    pub(super) fn admit_now(&self, model: &str, force: bool, now: Instant) -> Admission {
+        self.with(model, |b| b.admit(force, now))
+            .unwrap_or(Admission::Admit(Breaker::fresh_permit()))
+    }
+
+    /// [`CooldownStore::record`], answered at once.
+    pub(super) fn record_now(
+        &self,
+        model: &str,
+        permit: Permit,
+        verdict: Verdict,
+        settings: &BreakerSettings,
+        now: Instant,
+    ) -> Transition {
         if let Some(transition) = self.with(model, |b| b.record(permit, verdict, settings, now)) {
-            return StoreFuture::ready(transition);
+            return transition;
         }
         let worth_keeping = match verdict {
             Verdict::Ignore => false,
@@ -75,7 +96,7 @@ impl CooldownStore for InMemoryStore {
             Verdict::Failure | Verdict::Trip(_) => true,
         };
         if !worth_keeping {
-            return StoreFuture::ready(Transition::Unchanged);
+            return Transition::Unchanged;
         }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if map.breakers.len() >= map.sweep_at.max(MIN_SWEEP) {
@@ -86,12 +107,8 @@ impl CooldownStore for InMemoryStore {
             .breakers
             .entry(model.into())
             .or_insert_with(|| Mutex::new(Breaker::new(settings, now)));
-        let transition = lock(breaker).record(permit, verdict, settings, now);
-        StoreFuture::ready(transition)
-    }
-
-    fn release(&self, model: &str, permit: Permit) {
-        self.with(model, |b| b.release(permit));
+        let mut breaker = lock(breaker);
+        breaker.record(permit, verdict, settings, now)
     }
 }
 

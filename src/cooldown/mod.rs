@@ -62,6 +62,8 @@ mod breaker;
 mod layer;
 mod memory;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod store;
 
 pub mod future;
@@ -86,6 +88,8 @@ pub use self::future::ResponseFuture;
 pub use self::layer::{CooldownBuilder, CooldownLayer};
 pub use self::memory::InMemoryStore;
 pub use self::policy::{default_verdict, BreakerSettings, FailureRatio, Growth, Verdict};
+#[cfg(feature = "redis")]
+pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 pub use self::store::{Admission, CooldownStore, Permit, PermitKind, StoreFuture, Transition};
 
 use self::policy::Classifier;

@@ -1,0 +1,203 @@
+//! The inner service as a balance layer calls it: each call to a tracked
+//! deployment is counted against its limits, in flight, and timed.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use pin_project::pin_project;
+use tower_service::Service;
+
+use super::guard::{over_limit, Guard};
+use super::store::Reservation;
+use super::tracker::{estimate_tokens, Tracker};
+use crate::cooldown::StoreFuture;
+use crate::error::ChatError;
+use crate::{ChatRequest, ChatResponse};
+
+/// Wraps the service a balance layer calls; without a tracker it only passes through.
+#[derive(Clone, Debug)]
+pub(crate) struct Tracked<S> {
+    inner: S,
+    tracker: Option<Arc<Tracker>>,
+}
+
+impl<S> Tracked<S> {
+    pub(crate) fn new(inner: S, tracker: Option<Arc<Tracker>>) -> Self {
+        Tracked { inner, tracker }
+    }
+}
+
+impl<S> Service<ChatRequest> for Tracked<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
+{
+    type Response = ChatResponse;
+    type Error = ChatError;
+    type Future = TrackedFuture<S>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: ChatRequest) -> TrackedFuture<S> {
+        let Some(tracker) = &self.tracker else {
+            return TrackedFuture::plain(self.inner.call(request));
+        };
+        let Some((model, stats)) = tracker.get(request.model()) else {
+            return TrackedFuture::plain(self.inner.call(request));
+        };
+        let model = model.clone();
+        if !stats.counted {
+            let guard = Guard::start(tracker.clone(), model, None);
+            return TrackedFuture::calling(self.inner.call(request), guard);
+        }
+        let mut reservation =
+            tracker
+                .store
+                .reserve(&model, &stats.limits, estimate_tokens(&request));
+        let state = match reservation.now() {
+            Some(Reservation::Granted(grant)) => {
+                let guard = Guard::start(tracker.clone(), model, Some(grant));
+                return TrackedFuture::calling(self.inner.call(request), guard);
+            }
+            Some(Reservation::Denied { until }) => State::Denied {
+                error: Some(over_limit(&model, &stats.limits, until)),
+            },
+            None => {
+                // The store answers later: take the service that was polled ready.
+                let clone = self.inner.clone();
+                State::Reserving(Box::new(Reserving {
+                    reservation,
+                    service: mem::replace(&mut self.inner, clone),
+                    request: Some(request),
+                    tracker: tracker.clone(),
+                    model,
+                }))
+            }
+        };
+        TrackedFuture { state }
+    }
+}
+
+/// The future of [`Tracked`].
+#[pin_project]
+pub(crate) struct TrackedFuture<S>
+where
+    S: Service<ChatRequest>,
+{
+    #[pin]
+    state: State<S, S::Future>,
+}
+
+#[pin_project(project = StateProj)]
+enum State<S, F> {
+    Plain {
+        #[pin]
+        future: F,
+    },
+    Reserving(Box<Reserving<S>>),
+    Calling {
+        #[pin]
+        future: F,
+        guard: Option<Guard>,
+    },
+    Denied {
+        error: Option<ChatError>,
+    },
+}
+
+struct Reserving<S> {
+    reservation: StoreFuture<Reservation>,
+    service: S,
+    request: Option<ChatRequest>,
+    tracker: Arc<Tracker>,
+    model: Arc<str>,
+}
+
+impl<S> TrackedFuture<S>
+where
+    S: Service<ChatRequest>,
+{
+    pub(crate) fn plain(future: S::Future) -> Self {
+        TrackedFuture {
+            state: State::Plain { future },
+        }
+    }
+
+    fn calling(future: S::Future, guard: Guard) -> Self {
+        TrackedFuture {
+            state: State::Calling {
+                future,
+                guard: Some(guard),
+            },
+        }
+    }
+}
+
+impl<S> Future for TrackedFuture<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
+{
+    type Output = Result<ChatResponse, ChatError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Plain { future } => return future.poll(cx),
+                StateProj::Denied { error } => {
+                    return Poll::Ready(Err(error.take().expect("polled after completion")))
+                }
+                StateProj::Calling { future, guard } => {
+                    let result = ready!(future.poll(cx));
+                    let guard = guard.take().expect("polled after completion");
+                    return Poll::Ready(guard.finish(result));
+                }
+                StateProj::Reserving(r) => {
+                    let reservation = ready!(Pin::new(&mut r.reservation).poll(cx));
+                    let next = match reservation {
+                        Reservation::Denied { until } => {
+                            let limits = r.tracker.get(&r.model).map(|(_, s)| s.limits);
+                            State::Denied {
+                                error: Some(over_limit(
+                                    &r.model,
+                                    &limits.unwrap_or_default(),
+                                    until,
+                                )),
+                            }
+                        }
+                        Reservation::Granted(grant) => {
+                            let request = r.request.take().expect("polled after completion");
+                            let future = r.service.call(request);
+                            let guard =
+                                Guard::start(r.tracker.clone(), r.model.clone(), Some(grant));
+                            State::Calling {
+                                future,
+                                guard: Some(guard),
+                            }
+                        }
+                    };
+                    state.set(next);
+                }
+            }
+        }
+    }
+}
+
+impl<S> fmt::Debug for TrackedFuture<S>
+where
+    S: Service<ChatRequest>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.state {
+            State::Plain { .. } => "TrackedFuture::Plain",
+            State::Reserving(_) => "TrackedFuture::Reserving",
+            State::Calling { .. } => "TrackedFuture::Calling",
+            State::Denied { .. } => "TrackedFuture::Denied",
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! The breaker on Redis (a Lua script) makes the same decisions as the
+//! in-memory one (breaker.rs): one scenario through the `CooldownStore`
+//! contract, run against both, must give the same answers.
+//!
+//! Real time, against the real Redis on 127.0.0.1:6379.
+
+mod redis_support;
+
+use std::time::Duration;
+
+use llm_fallback::cooldown::{
+    Admission, BreakerSettings, FailureRatio, Growth, Permit, RedisStore, Transition, Verdict,
+};
+use llm_fallback::{CooldownStore, InMemoryStore};
+use redis_support::{cleanup, connect, unique_prefix, REDIS};
+use tokio::time::{sleep, Instant};
+
+const A: &str = "azure/gpt-4o";
+const B: &str = "openai/gpt-4o";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A duration to the nearest 50 ms, so both stores' clocks may differ a little.
+fn rounded(d: Duration) -> u128 {
+    (d.as_millis() + 25) / 50 * 50
+}
+
+/// Runs the scenario, describing every answer.
+struct Run<'a> {
+    store: &'a dyn CooldownStore,
+    log: Vec<String>,
+}
+
+impl Run<'_> {
+    async fn admit(&mut self, model: &str, force: bool) -> Option<Permit> {
+        let answer = self.store.admit(model, force, Instant::now()).await;
+        let (line, permit) = match answer {
+            Admission::Admit(permit) => (format!("admit {:?}", permit.kind), Some(permit)),
+            Admission::Refuse { until } => {
+                let left = until.saturating_duration_since(Instant::now());
+                (format!("refuse {}ms", rounded(left)), None)
+            }
+        };
+        self.log.push(format!("{model}: {line}"));
+        permit
+    }
+
+    async fn record(&mut self, model: &str, permit: Permit, verdict: Verdict, s: &BreakerSettings) {
+        let transition = self
+            .store
+            .record(model, permit, verdict, s, Instant::now())
+            .await;
+        self.log.push(match transition {
+            Transition::Unchanged => format!("{model}: {verdict:?} unchanged"),
+            Transition::Closed => format!("{model}: {verdict:?} closed"),
+            Transition::Opened { cooldown, .. } => {
+                format!("{model}: {verdict:?} opened {}ms", rounded(cooldown))
+            }
+        });
+        // A success on a closed breaker is written in the background.
+        sleep(ms(20)).await;
+        let cooling = self
+            .store
+            .cooling_until(model)
+            .is_some_and(|u| u > Instant::now());
+        self.log.push(format!("{model}: cooling {cooling}"));
+    }
+}
+
+async fn scenario(store: &dyn CooldownStore) -> Vec<String> {
+    let mut run = Run {
+        store,
+        log: Vec::new(),
+    };
+    let s = BreakerSettings {
+        consecutive_failures: 2,
+        failure_ratio: None,
+        cooldown: ms(150),
+        growth: Some(Growth {
+            factor: 2.0,
+            max: ms(1000),
+        }),
+    };
+    // Two consecutive failures open it.
+    let first = run.admit(A, false).await.unwrap();
+    run.record(A, first, Verdict::Failure, &s).await;
+    let p = run.admit(A, false).await.unwrap();
+    run.record(A, p, Verdict::Failure, &s).await;
+    assert!(run.admit(A, false).await.is_none());
+    // A forced call's failure keeps it open a cooldown longer.
+    let forced = run.admit(A, true).await.unwrap();
+    run.record(A, forced, Verdict::Failure, &s).await;
+    // Half-open: one probe; its failure reopens for twice as long.
+    sleep(ms(200)).await;
+    let probe = run.admit(A, false).await.unwrap();
+    run.admit(A, false).await;
+    run.record(A, probe, Verdict::Failure, &s).await;
+    // A cancelled probe frees the slot; the next probe's success closes.
+    sleep(ms(350)).await;
+    let cancelled = run.admit(A, false).await.unwrap();
+    run.store.release(A, cancelled);
+    sleep(ms(20)).await;
+    let probe = run.admit(A, false).await.unwrap();
+    run.record(A, probe, Verdict::Success, &s).await;
+    // An outcome from before the last change is stale.
+    run.admit(A, false).await;
+    run.record(A, first, Verdict::Failure, &s).await;
+    // A trip for the provider's time; a stale trip may still extend it.
+    let p = run.admit(A, false).await.unwrap();
+    run.record(A, p, Verdict::Trip(Some(ms(250))), &s).await;
+    run.record(A, first, Verdict::Trip(Some(ms(400))), &s).await;
+    // A probe whose outcome says nothing frees the slot.
+    sleep(ms(450)).await;
+    let probe = run.admit(A, false).await.unwrap();
+    run.record(A, probe, Verdict::Ignore, &s).await;
+    let probe = run.admit(A, false).await.unwrap();
+    run.record(A, probe, Verdict::Success, &s).await;
+
+    // The failure ratio: half of four calls in the window.
+    let ratio = BreakerSettings {
+        consecutive_failures: 0,
+        failure_ratio: Some(FailureRatio::new(0.5, Duration::from_secs(2), 4)),
+        ..s
+    };
+    for verdict in [
+        Verdict::Success,
+        Verdict::Failure,
+        Verdict::Success,
+        Verdict::Failure,
+    ] {
+        let p = run.admit(B, false).await.unwrap();
+        run.record(B, p, verdict, &ratio).await;
+    }
+    run.log
+}
+
+#[tokio::test]
+async fn the_redis_breaker_answers_as_the_in_memory_breaker_does() {
+    let prefix = unique_prefix("parity");
+    let connection = connect(REDIS, &prefix, ms(1000)).await;
+    let (memory, redis) = tokio::join!(async { scenario(&InMemoryStore::new()).await }, async {
+        scenario(&RedisStore::new(&connection)).await
+    },);
+    assert!(
+        memory.contains(&format!("{A}: Failure opened 300ms")),
+        "{memory:#?}"
+    );
+    assert!(
+        memory.contains(&format!("{B}: Failure opened 150ms")),
+        "{memory:#?}"
+    );
+    assert_eq!(memory, redis);
+
+    cleanup(&prefix).await;
+}

@@ -1,0 +1,160 @@
+//! What the tests against the real Redis share: a unique key prefix per
+//! test, a connection that fails with a clear message when Redis is not
+//! running, cleanup, and a TCP proxy that can cut the connection.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use llm_fallback::store::RedisConnection;
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub const REDIS: &str = "127.0.0.1:6379";
+
+/// A prefix no other test (or run) uses, so tests run in parallel.
+pub fn unique_prefix(test: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("llmfb-test:{test}:{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// A connection to `addr` with a budget generous enough that Redis (not a
+/// timeout falling back to the local view) decides every operation.
+pub async fn connect(addr: &str, prefix: &str, budget: Duration) -> RedisConnection {
+    let connection = RedisConnection::builder(format!("redis://{addr}"))
+        .prefix(prefix)
+        .op_timeout(budget)
+        .retry_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    connection
+        .ping(Duration::from_secs(3))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("these tests need Redis on {REDIS} (`.ci/run` starts it: redis-server --daemonize yes --port 6379 --save \"\" --appendonly no): {e}")
+        });
+    connection
+}
+
+/// A plain client connection, to look at keys behind the stores' backs.
+pub async fn client() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{REDIS}")).unwrap();
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need Redis on {REDIS} (`.ci/run` starts it): {e}"))
+}
+
+/// Every key under `prefix`.
+pub async fn keys(prefix: &str) -> Vec<String> {
+    let mut conn = client().await;
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The key's time to live in ms (-1: none, -2: no key).
+pub async fn pttl(key: &str) -> i64 {
+    let mut conn = client().await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// A field of a hash.
+pub async fn hget(key: &str, field: &str) -> Option<String> {
+    let mut conn = client().await;
+    redis::cmd("HGET")
+        .arg(key)
+        .arg(field)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Deletes every key under `prefix` (they expire anyway).
+pub async fn cleanup(prefix: &str) {
+    let keys = keys(prefix).await;
+    if !keys.is_empty() {
+        let mut conn = client().await;
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits, if needed, until the current minute of the server's clock has
+/// `needed` left, so that a test of per-minute limits runs in one window.
+pub async fn within_one_minute(needed: Duration) {
+    let mut conn = client().await;
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let into = Duration::from_secs(secs % 60) + Duration::from_micros(micros);
+    let left = Duration::from_secs(60) - into;
+    if left < needed {
+        tokio::time::sleep(left + Duration::from_millis(50)).await;
+    }
+}
+
+/// A TCP proxy in front of Redis that can stop answering.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    mode: watch::Sender<Mode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Passes bytes both ways.
+    Forward,
+    /// Accepts connections and never answers: a hung or partitioned server.
+    Blackhole,
+}
+
+impl Proxy {
+    pub async fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (mode, watching) = watch::channel(Mode::Forward);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut watching = watching.clone();
+                let mode = *watching.borrow_and_update();
+                tokio::spawn(async move {
+                    let serve = async {
+                        match mode {
+                            Mode::Forward => {
+                                if let Ok(mut upstream) = TcpStream::connect(REDIS).await {
+                                    let _ = copy_bidirectional(&mut client, &mut upstream).await;
+                                }
+                            }
+                            Mode::Blackhole => std::future::pending().await,
+                        }
+                    };
+                    // Any change of mode cuts the connections made before it.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = watching.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, mode }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+}
