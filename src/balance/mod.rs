@@ -21,7 +21,8 @@
 //! [`ForceAttempt`](crate::ForceAttempt). When all fail, the error is
 //! [`ChatError::all_failed`](crate::ChatError::all_failed). Calls, attempts
 //! and errors are handled by the same engine as
-//! [`ProviderFallback`](crate::ProviderFallback).
+//! [`ProviderFallback`](crate::ProviderFallback), mid-stream recovery
+//! included ([`BalanceBuilder::recover_streams`], off by default).
 //!
 //! Weights that are negative, NaN or infinite, routes whose weights are all
 //! zero, empty routes and malformed ids are rejected when the layer is built.
