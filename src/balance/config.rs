@@ -157,6 +157,18 @@ impl BalanceBuilder {
 
     /// Mid-stream recovery for requests naming `id` (an alias or a
     /// candidate); takes precedence over [`recover_streams`](Self::recover_streams).
+    ///
+    /// ```
+    /// use llm_fallback::WeightedBalanceLayer;
+    ///
+    /// let routes = || {
+    ///     WeightedBalanceLayer::builder()
+    ///         .route("gpt-4o", [("azure/gpt-4o", 3.0), ("openai/gpt-4o", 1.0)])
+    /// };
+    /// assert!(routes().recover_streams_for("gpt-4o", true).build().is_ok());
+    /// let e = routes().recover_streams_for("gpt-5", true).build().unwrap_err();
+    /// assert!(e.to_string().contains("neither a route alias nor a candidate"), "{e}");
+    /// ```
     pub fn recover_streams_for(mut self, id: impl Into<String>, on: bool) -> Self {
         self.recover_for.push((id.into(), on));
         self

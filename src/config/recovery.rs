@@ -103,7 +103,8 @@ pub(crate) fn describe_provider(plan: &ClientPlan) -> String {
         let keys: Vec<String> = (plan.keys.iter())
             .map(|k| format!("{} (tier {}, weight {})", k.label, k.tier, k.weight))
             .collect();
-        text.push_str(&format!(", {} keys: {}", keys.len(), keys.join(", ")));
+        let s = if keys.len() == 1 { "" } else { "s" };
+        text.push_str(&format!(", {} key{s}: {}", keys.len(), keys.join(", ")));
     } else if let Some(var) = &p.api_key_env {
         text.push_str(&format!(", key from {var}"));
     } else {

@@ -107,8 +107,10 @@ pub struct ProviderConfig {
     /// Headers sent with every call (never logged).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
-    /// Whether the endpoint continues a trailing assistant message (prefill).
-    /// Default: true for `anthropic`, false otherwise.
+    /// Whether the endpoint continues a trailing assistant message (prefill):
+    /// mid-stream recovery then sends every model of this provider the
+    /// partial answer to continue. Default: true for `anthropic`, false
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supports_prefill: Option<bool>,
 }

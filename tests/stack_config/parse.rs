@@ -80,7 +80,7 @@ fn stream_deadlines_recovery_and_keys_parse_in_every_form() {
     let providers = stack.describe_providers();
     for line in [
         "openai: openai, 3 keys: paid (tier 0, weight 2), OPENAI_FREE_KEYS-1 (tier 1, weight 1), OPENAI_FREE_KEYS-2 (tier 1, weight 1)",
-        "azure: azure, 1 keys: AZURE_KEY (tier 0, weight 1)",
+        "azure: azure, 1 key: AZURE_KEY (tier 0, weight 1)",
         "claude: anthropic, 2 keys: team-1 (tier 0, weight 1), team-2 (tier 0, weight 1), continues partial answers (prefill)",
     ] {
         assert!(providers.contains(line), "{line:?} not in:\n{providers}");
