@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::build::{prefixed, under};
-use crate::config::{key_path, ClientPlan, ProviderConfig, ProviderKind};
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+use crate::config::ProviderKind;
+use crate::config::{key_path, ClientPlan, ProviderConfig};
 use crate::cooldown::CooldownStore;
 use crate::credentials::{Credentials, Key};
 use crate::error::ConfigError;
@@ -65,6 +67,10 @@ pub(super) fn build(
 }
 
 /// One client of `p`'s kind, holding `key`.
+#[cfg_attr(
+    not(any(feature = "openai", feature = "anthropic")),
+    allow(unused_variables)
+)]
 fn client(p: &ProviderConfig, key: Option<ApiKey>) -> Result<BoxChatService, ConfigError> {
     match p.kind {
         #[cfg(feature = "openai")]
