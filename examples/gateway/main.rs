@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --example gateway                                   # embedded default: simulated providers, no key needed
 //! cargo run --example gateway -- --config examples/gateway.toml # real providers (keys from the environment)
-//! cargo run --example gateway -- --config my.toml --check       # validate, print the routes, exit
+//! cargo run --example gateway -- --config my.toml --check       # validate, print providers and routes, exit
 //! cargo run --example gateway -- --listen 0.0.0.0:9000
 //! ```
 //!
@@ -38,7 +38,7 @@ usage: gateway [--config PATH] [--listen ADDR] [--check]
 
   --config PATH   a .toml or .json config (default: the embedded demo with simulated providers)
   --listen ADDR   the address to serve on (default: server.listen, else 127.0.0.1:8080)
-  --check         validate the config, print its routes, and exit (non-zero on any problem)";
+  --check         validate the config, print its providers and routes, and exit (non-zero on any problem)";
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_GRACE: Duration = Duration::from_secs(20);
@@ -127,7 +127,11 @@ async fn main() -> ExitCode {
         }
     };
     if args.check {
-        println!("{source} is valid. Routes:\n{}", stack.describe_routes());
+        println!(
+            "{source} is valid. Providers:\n{}",
+            stack.describe_providers()
+        );
+        println!("Routes:\n{}", stack.describe_routes());
         println!("Models served: {}", stack.models().join(", "));
         return ExitCode::SUCCESS;
     }

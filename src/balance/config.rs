@@ -11,6 +11,7 @@ use super::WeightedBalanceLayer;
 use crate::error::{ConfigError, ErrorKind};
 use crate::health::Health;
 use crate::model::validate_model_id;
+use crate::per_model::PerModel;
 use crate::rng::SharedRng;
 use crate::route::{parse_kind, RoutePolicy};
 use crate::usage::{Limits, RoutingStrategy};
@@ -106,6 +107,8 @@ pub struct BalanceBuilder {
     rng: Option<SharedRng>,
     by_alias_only: bool,
     pub(super) usage: UsageSettings,
+    recover_all: bool,
+    recover_for: Vec<(String, bool)>,
     errors: ConfigError,
 }
 
@@ -154,6 +157,46 @@ impl BalanceBuilder {
     /// Calls at most `n` candidates after the first failed one. Default: no bound.
     pub fn max_fallbacks(mut self, n: usize) -> Self {
         self.policy.max_fallbacks = Some(n);
+        self
+    }
+
+    /// Mid-stream recovery for every route (default: off): a stream cut or
+    /// stalled after its first token is finished on another candidate of
+    /// the route, by the rules of
+    /// [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
+    pub fn recover_streams(mut self, on: bool) -> Self {
+        self.recover_all = on;
+        self
+    }
+
+    /// Mid-stream recovery for requests naming `id` (an alias or a
+    /// candidate); takes precedence over [`recover_streams`](Self::recover_streams).
+    ///
+    /// ```
+    /// use llm_fallback::WeightedBalanceLayer;
+    ///
+    /// let routes = || {
+    ///     WeightedBalanceLayer::builder()
+    ///         .route("gpt-4o", [("azure/gpt-4o", 3.0), ("openai/gpt-4o", 1.0)])
+    /// };
+    /// assert!(routes().recover_streams_for("gpt-4o", true).build().is_ok());
+    /// let e = routes().recover_streams_for("gpt-5", true).build().unwrap_err();
+    /// assert!(e.to_string().contains("neither a route alias nor a candidate"), "{e}");
+    /// ```
+    pub fn recover_streams_for(mut self, id: impl Into<String>, on: bool) -> Self {
+        self.recover_for.push((id.into(), on));
+        self
+    }
+
+    /// Declares that `model` continues a partial answer sent as a final
+    /// assistant message (see
+    /// [`FallbackBuilder::prefill_supported`](crate::FallbackBuilder::prefill_supported)).
+    pub fn prefill_supported(mut self, model: impl Into<String>) -> Self {
+        let model = model.into();
+        if let Err(e) = validate_model_id(&model) {
+            self.errors.push(format!("prefill_supported.{model}"), e);
+        }
+        self.policy.recovery.prefill.insert(model);
         self
     }
 
@@ -219,9 +262,20 @@ impl BalanceBuilder {
             ));
         }
         let tracker = self.usage.build(&candidates, &mut errors);
+        let mut policy = self.policy;
+        policy.recovery.enabled = PerModel::new(self.recover_all);
+        for (id, on) in self.recover_for {
+            if !aliases.contains(id.as_str()) && !candidates.contains(id.as_str()) {
+                errors.push(
+                    format!("recover_streams_for.{id}"),
+                    format!("{id:?} is neither a route alias nor a candidate"),
+                );
+            }
+            policy.recovery.enabled.set(id, on);
+        }
         errors.into_result(WeightedBalanceLayer::from_parts(
             Arc::new(BalanceTable::new(routes, !self.by_alias_only)),
-            Arc::new(self.policy),
+            Arc::new(policy),
             self.rng.unwrap_or_else(SharedRng::from_os),
             tracker,
         ))

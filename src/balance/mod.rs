@@ -21,7 +21,8 @@
 //! [`ForceAttempt`](crate::ForceAttempt). When all fail, the error is
 //! [`ChatError::all_failed`](crate::ChatError::all_failed). Calls, attempts
 //! and errors are handled by the same engine as
-//! [`ProviderFallback`](crate::ProviderFallback).
+//! [`ProviderFallback`](crate::ProviderFallback), mid-stream recovery
+//! included ([`BalanceBuilder::recover_streams`], off by default).
 //!
 //! Beside the weighted draw, the layer can route by usage: per-deployment
 //! limits (`.limits(model, Limits)`, requests and tokens per minute) skip a

@@ -12,6 +12,7 @@
 //! providers.azure.endpoint: an azure provider needs `endpoint` (https://<resource>.openai.azure.com)
 //! routes.fast[1]: model "groq/llama-3.1-8b" names provider "groq", which is not configured (configured: "azure", "openai")
 //! providers.openai.api_key_env: environment variable OPENAI_API_KEY is not set or empty
+//! providers.anthropic.keys[1].env_list: environment variable ANTHROPIC_FREE_KEYS is not set or empty
 //! ```
 //!
 //! # The format
@@ -33,6 +34,14 @@
 //! api_version = "2024-10-21"
 //! api_key_env = "AZURE_OPENAI_API_KEY"
 //!
+//! [providers.anthropic]
+//! kind = "anthropic"
+//! supports_prefill = true                     # continues a partial answer (default: true for anthropic only)
+//! keys = [                                    # several keys instead of api_key_env, rotated on 429 / quota / 401 / 403
+//!   { label = "paid", env = "ANTHROPIC_KEY_PAID", tier = 0, weight = 2 },   # one key per variable
+//!   { env_list = "ANTHROPIC_FREE_KEYS", tier = 1 },                         # or comma-separated keys
+//! ]
+//!
 //! [routes]                                    # aliases clients request as "model"
 //! gpt-4o-mini = ["azure/gpt-4o-mini", "openai/gpt-4o-mini"]             # in order
 //! gpt-4o = { weights = { "azure/gpt-4o" = 3, "openai/gpt-4o" = 1 }, fallbacks = ["gpt-4o-mini"] }
@@ -40,6 +49,10 @@
 //! [timeout]
 //! total = "60s"                               # the whole call, fallbacks included
 //! attempt = { default = "20s", models = { "openai/o1" = "none" } }   # each attempt; streams: to first token
+//! headers = "15s"                             # streams: connect + response head (per model too)
+//! first_token = { default = "60s", models = { "openai/gpt-4o-mini" = "10s" } }   # streams: to the first content chunk
+//! idle = "30s"                                # streams: the longest gap between chunks (per model too)
+//! stream_total = "none"                       # streams: the whole stream (per model too)
 //!
 //! [retry]
 //! max_retries = { default = 2, models = { "openai/gpt-4o-mini" = 0 } }
@@ -60,6 +73,7 @@
 //! content_filter_fallbacks = []               # default: the provider's reason reaches the caller
 //! fallback_on = { bad_request = false }       # override the failure-class table per kind
 //! max_fallbacks = 3
+//! recover_streams = { default = false, models = { "gpt-4o-mini" = true } }   # or true: finish cut streams on the next candidate
 //!
 //! [server]
 //! listen = "127.0.0.1:8080"
@@ -78,11 +92,24 @@
 //! by weight without repeats, then the fallbacks in order); list items may
 //! be other routes' aliases. A route is one-way: a request for one of its
 //! models directly is not sent to the others (fallback `groups` are
-//! two-way). Defaults: no deadline, 2 retries with 500 ms × 2 up to 8 s full
-//! jitter, `Retry-After` honoured up to 10 s, a budget of 20 % retries,
-//! cooldown after 5 consecutive failures (or half of 20 calls in 30 s) for
-//! 5 s, no prepended message, fallback on the kinds of the failure-class
-//! table.
+//! two-way). Defaults: no deadline for a call or an attempt; for streams
+//! ([`StreamDeadlines`](crate::StreamDeadlines)) 15 s to the response head,
+//! 60 s to the first token, 30 s between chunks, no total; 2 retries with
+//! 500 ms × 2 up to 8 s full jitter, `Retry-After` honoured up to 10 s, a
+//! budget of 20 % retries, cooldown after 5 consecutive failures (or half of
+//! 20 calls in 30 s) for 5 s, no prepended message, fallback on the kinds of
+//! the failure-class table, no mid-stream recovery.
+//!
+//! A provider takes `api_key_env` (one key) or `keys` (several, see
+//! [`CredentialConfig`](crate::CredentialConfig)), not both: each request
+//! tries the keys of the lowest tier available, spread by weight, and moves
+//! to the next key when one is rate-limited, out of quota or revoked; the
+//! keys' cooldowns live in the cooldown layer's store. `recover_streams`
+//! is keyed by what requests name (a route alias, a group name or a model
+//! of a fallback group); a weighted route recovers among its own candidates
+//! first, then its fallbacks. `supports_prefill` applies to every model id
+//! of the provider (a weighted route continues partial answers when all its
+//! candidates do).
 //!
 //! TOML ([`Config::from_toml_str`], feature `toml`) and JSON
 //! ([`Config::from_json_str`]) are read directly, with the same structure.
@@ -107,6 +134,8 @@
 //! | LiteLLM `content_policy_fallbacks` | `fallback.content_filter_fallbacks` |
 //! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` |
 //! | LiteLLM `max_fallbacks` | `fallback.max_fallbacks` |
+//! | LiteLLM `stream_timeout` | `timeout.first_token` (and `timeout.idle`, `timeout.stream_total`) |
+//! | several keys of one vendor (a LiteLLM deployment per key, a key-rotating proxy) | `providers.<name>.keys = [{ env = "..." }, { env_list = "...", tier = 1 }]` |
 //! | `MODEL_FALLBACK_GROUPS="a,b; fast=c,d"` | `fallback.groups_from_env = true`, or `fallback.groups = "a,b; fast=c,d"` |
 //!
 //! A kind's dedicated route keyed by a model id applies where the fallback
@@ -128,6 +157,7 @@
 //! ```
 
 mod expand;
+mod recovery;
 mod resolve;
 mod routes;
 mod sections;

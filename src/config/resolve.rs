@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::expand::{dedup, route_id, Expander};
+use super::recovery::{describe_provider, RecoverPlan};
 use super::routes::{ClientPlan, Route};
 use super::sections::GroupsSetting;
 use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
@@ -15,6 +16,7 @@ use crate::model::validate_provider_name;
 use crate::per_model::PerModel;
 use crate::request::Message;
 use crate::route::parse_kind;
+use crate::timeout::StreamDeadlines;
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -46,6 +48,12 @@ pub(crate) struct Resolved {
     pub(crate) total: Option<Duration>,
     /// `None` when no model has an attempt deadline.
     pub(crate) attempt: Option<PerModel<Option<Duration>>>,
+    /// The deadlines of streamed answers, per model.
+    pub(crate) streams: PerModel<StreamDeadlines>,
+    /// Mid-stream recovery.
+    pub(crate) recover: RecoverPlan,
+    /// The ids the routing layers call that continue a partial answer.
+    pub(crate) prefill: Vec<String>,
     pub(crate) retry: RetryPlan,
     pub(crate) cooldown: Option<CooldownPlan>,
     pub(crate) messages: PerModel<Vec<Message>>,
@@ -55,6 +63,8 @@ pub(crate) struct Resolved {
     pub(crate) routes: BTreeMap<String, Vec<String>>,
     /// Alias -> a one-line description, for `--check`.
     pub(crate) summaries: BTreeMap<String, String>,
+    /// Provider -> a one-line description, for `--check`.
+    pub(crate) provider_summaries: BTreeMap<String, String>,
     /// Every alias and model id served.
     pub(crate) models: Vec<String>,
 }
@@ -125,15 +135,20 @@ pub(crate) fn resolve(
             }
         }
     }
-    let weighted = routes
+    let weighted: Vec<(String, Vec<(String, f64)>)> = routes
         .iter()
         .filter_map(|(alias, route)| match route {
             Route::Weighted { weights, .. } => Some((route_id(alias), weights.clone())),
             Route::Ordered(_) => None,
         })
         .collect();
+    let weighted_aliases: BTreeSet<&str> = (routes.iter())
+        .filter(|(_, route)| matches!(route, Route::Weighted { .. }))
+        .map(|(alias, _)| alias.as_str())
+        .collect();
 
     let groups = ctx.check_groups();
+    let recover = ctx.recovery(&groups, &weighted_aliases);
     let fb = &config.fallback;
     let context_window = ctx.kind_route(
         "fallback.context_window_fallbacks",
@@ -159,6 +174,7 @@ pub(crate) fn resolve(
     }
 
     let (total, attempt) = ctx.timeouts(&concrete);
+    let streams = ctx.stream_deadlines(&concrete);
     let retry = ctx.retry(&concrete);
     let cooldown = ctx.cooldown(&concrete);
     let messages = ctx.messages(&concrete);
@@ -179,10 +195,20 @@ pub(crate) fn resolve(
         }
     }
     let named = groups.entries().iter().filter_map(|g| g.name.clone());
-    let models = routes.keys().cloned().chain(named).chain(listed).collect();
+    let models: Vec<String> = routes.keys().cloned().chain(named).chain(listed).collect();
+    let prefill = ctx.prefill(&models, &weighted);
     let summaries = routes
         .iter()
-        .map(|(alias, route)| (alias.clone(), summary(route)))
+        .map(|(alias, route)| {
+            let mut text = summary(route);
+            if recover.for_alias(alias) {
+                text.push_str("; a cut stream is finished by the next candidate");
+            }
+            (alias.clone(), text)
+        })
+        .collect();
+    let provider_summaries = (clients.iter())
+        .map(|c| (c.name.clone(), describe_provider(c)))
         .collect();
 
     let resolved = Resolved {
@@ -196,6 +222,9 @@ pub(crate) fn resolve(
         max_fallbacks: fb.max_fallbacks,
         total,
         attempt,
+        streams,
+        recover,
+        prefill,
         retry,
         cooldown,
         messages,
@@ -203,6 +232,7 @@ pub(crate) fn resolve(
         server,
         routes: concrete,
         summaries,
+        provider_summaries,
         models,
     };
     (resolved, ctx.errors)

@@ -7,6 +7,7 @@ use super::expand::ROUTE_PREFIX;
 use super::resolve::{key_path, Ctx};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 use crate::balance::{RouteCandidates, WeightedModel};
+use crate::credentials::{Credential, CredentialConfig};
 use crate::model::{split_model_id, validate_model_id, validate_provider_name};
 use crate::secret::ApiKey;
 
@@ -20,6 +21,9 @@ pub(crate) struct ClientPlan {
     pub(crate) config: ProviderConfig,
     #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     pub(crate) key: Option<ApiKey>,
+    /// Several keys (`keys`), rotated; empty for one key or none.
+    #[cfg_attr(not(feature = "openai"), allow(dead_code))]
+    pub(crate) keys: Vec<Credential>,
 }
 
 /// A route, checked.
@@ -54,6 +58,7 @@ impl Ctx<'_> {
                 self.env_value(&format!("{path}.api_key_env"), var)
                     .map(ApiKey::new)
             });
+            let keys = self.keys(&path, p);
             for (header, value) in &p.headers {
                 let at = format!("{path}.headers.{}", key_path(header));
                 if http::HeaderName::try_from(header.as_str()).is_err() {
@@ -72,9 +77,30 @@ impl Ctx<'_> {
                 name: name.clone(),
                 config: p.clone(),
                 key,
+                keys,
             });
         }
         plans
+    }
+
+    /// Reads the keys of `keys` from the environment (names, never values,
+    /// in the problems).
+    fn keys(&mut self, path: &str, p: &ProviderConfig) -> Vec<Credential> {
+        let Some(list) = &p.keys else {
+            return Vec::new();
+        };
+        let at = format!("{path}.keys");
+        if p.api_key_env.is_some() {
+            self.errors.push(
+                &at,
+                "give either `api_key_env` (one key) or `keys` (several), not both",
+            );
+        }
+        let env = self.env;
+        CredentialConfig::resolve_all_with(list, &at, env).unwrap_or_else(|e| {
+            self.errors.extend(e);
+            Vec::new()
+        })
     }
 
     fn check_endpoint(&mut self, path: &str, p: &ProviderConfig) {

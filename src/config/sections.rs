@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
-/// `[timeout]`: the total budget of a call and the deadline of each attempt.
+/// `[timeout]`: the total budget of a call, the deadline of each attempt,
+/// and the deadlines of streamed answers
+/// ([`StreamDeadlines`](crate::StreamDeadlines)), each per model and each
+/// `"none"` to switch it off.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -19,6 +22,16 @@ pub struct TimeoutSettings {
     /// Each attempt's deadline, per model; for a stream, the time to its
     /// first token (default: none).
     pub attempt: PerModelSetting<TimeLimit>,
+    /// Streams: connect plus response head, per model (default 15 s).
+    pub headers: PerModelSetting<TimeLimit>,
+    /// Streams: from the attempt's start to the first content chunk, per
+    /// model (default 60 s).
+    pub first_token: PerModelSetting<TimeLimit>,
+    /// Streams: the longest gap between two chunks, per model (default 30 s).
+    pub idle: PerModelSetting<TimeLimit>,
+    /// Streams: from the attempt's start to the stream's end, per model
+    /// (default: none).
+    pub stream_total: PerModelSetting<TimeLimit>,
 }
 
 /// `[retry]`: retries of the same model.
@@ -197,6 +210,11 @@ pub struct FallbackSettings {
     /// routing level (default: no bound).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_fallbacks: Option<usize>,
+    /// Finish a stream cut or stalled after its first token on the next
+    /// candidate (default false): one value, or per route alias, group name
+    /// or grouped model id, i.e. per id a request names. See
+    /// [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
+    pub recover_streams: PerModelSetting<bool>,
 }
 
 /// Fallback groups: lists, or the `MODEL_FALLBACK_GROUPS` format.

@@ -1,7 +1,7 @@
 //! Checking the layer settings of a config: timeouts, retries, cooldown,
 //! prepended messages, the server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use crate::per_model::PerModel;
 use crate::request::{Message, Role};
 use crate::retry::{Backoff, Jitter, RetryBudget};
 use crate::secret::ApiKey;
+use crate::timeout::StreamDeadlines;
 
 /// The retry layer's settings, checked.
 #[derive(Debug)]
@@ -66,23 +67,65 @@ impl Ctx<'_> {
             self.positive("timeout.total", total, " (leave it out for no budget)");
         }
         let attempt = self.per_model("timeout.attempt", &t.attempt, TimeLimit::Unlimited, routes);
+        let any = self.limits("timeout.attempt", &attempt);
+        (total, any.then_some(attempt.map(TimeLimit::get)))
+    }
+
+    /// The stream deadlines of each model: its own value of each field,
+    /// else the field's default, else [`StreamDeadlines::new`]'s.
+    pub(crate) fn stream_deadlines(&mut self, routes: &Routes) -> PerModel<StreamDeadlines> {
+        let config = self.config;
+        let t = &config.timeout;
+        let d = StreamDeadlines::new();
+        let builtin = |o: Option<Duration>| o.map_or(TimeLimit::Unlimited, TimeLimit::After);
+        let fields = [
+            ("timeout.headers", &t.headers, d.headers()),
+            ("timeout.first_token", &t.first_token, d.first_token()),
+            ("timeout.idle", &t.idle, d.idle()),
+            ("timeout.stream_total", &t.stream_total, d.total()),
+        ];
+        let per = fields.map(|(path, setting, default)| {
+            let per = self.per_model(path, setting, builtin(default), routes);
+            self.limits(path, &per);
+            per.map(TimeLimit::get)
+        });
+        let at = |model: Option<&str>| {
+            let get = |p: &PerModel<Option<Duration>>| match model {
+                Some(m) => *p.get(m),
+                None => *p.default_value(),
+            };
+            StreamDeadlines::none()
+                .with_headers(get(&per[0]))
+                .with_first_token(get(&per[1]))
+                .with_idle(get(&per[2]))
+                .with_total(get(&per[3]))
+        };
+        let mut deadlines = PerModel::new(at(None));
+        let models: BTreeSet<&str> = per
+            .iter()
+            .flat_map(|p| p.overrides())
+            .map(|(m, _)| m)
+            .collect();
+        for model in models {
+            deadlines.set(model, at(Some(model)));
+        }
+        deadlines
+    }
+
+    /// Checks each limit of a per-model time limit; whether any is set.
+    fn limits(&mut self, path: &str, limits: &PerModel<TimeLimit>) -> bool {
         let mut any = false;
-        let mut check = |ctx: &mut Self, path: String, limit: &TimeLimit| {
+        let mut check = |ctx: &mut Self, at: String, limit: &TimeLimit| {
             if let TimeLimit::After(d) = limit {
                 any = true;
-                ctx.positive(&path, *d, " (use \"none\" for no deadline)");
+                ctx.positive(&at, *d, " (use \"none\" for no deadline)");
             }
         };
-        check(self, "timeout.attempt".into(), attempt.default_value());
-        for (model, limit) in attempt.overrides() {
-            check(
-                self,
-                format!("timeout.attempt.models.{}", key_path(model)),
-                limit,
-            );
+        check(self, path.to_owned(), limits.default_value());
+        for (model, limit) in limits.overrides() {
+            check(self, format!("{path}.models.{}", key_path(model)), limit);
         }
-        let attempt = attempt.map(TimeLimit::get);
-        (total, any.then_some(attempt))
+        any
     }
 
     pub(crate) fn retry(&mut self, routes: &Routes) -> RetryPlan {

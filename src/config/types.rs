@@ -11,6 +11,7 @@ use super::sections::{
 };
 use super::values::PerModelSetting;
 use crate::balance::RouteCandidates;
+use crate::credentials::CredentialConfig;
 use crate::request::Message;
 
 /// The whole configuration. See the [module docs](super) for the file format.
@@ -75,8 +76,8 @@ impl fmt::Display for ProviderKind {
     }
 }
 
-/// One provider: an endpoint and the environment variable holding its key.
-/// The key itself never appears in the file; header values, which may hold
+/// One provider: an endpoint and the environment variable(s) holding its
+/// key(s). Keys themselves never appear in the file; header values, which may hold
 /// credentials too, are left out of its `Debug` output.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,11 +98,19 @@ pub struct ProviderConfig {
     /// The environment variable holding the key; none for keyless local servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// Several keys instead of `api_key_env`, rotated when one is
+    /// rate-limited, out of quota or revoked (see
+    /// [`credentials`](crate::credentials)): each names its variable(s),
+    /// with an optional label, tier and weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<CredentialConfig>>,
     /// Headers sent with every call (never logged).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
-    /// Whether the endpoint continues a trailing assistant message (prefill).
-    /// Default: true for `anthropic`, false otherwise.
+    /// Whether the endpoint continues a trailing assistant message (prefill):
+    /// mid-stream recovery then sends every model of this provider the
+    /// partial answer to continue. Default: true for `anthropic`, false
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supports_prefill: Option<bool>,
 }
@@ -114,6 +123,7 @@ impl fmt::Debug for ProviderConfig {
             .field("endpoint", &self.endpoint)
             .field("api_version", &self.api_version)
             .field("api_key_env", &self.api_key_env)
+            .field("keys", &self.keys)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("supports_prefill", &self.supports_prefill)
             .finish()
@@ -129,6 +139,7 @@ impl ProviderConfig {
             endpoint: None,
             api_version: None,
             api_key_env: None,
+            keys: None,
             headers: BTreeMap::new(),
             supports_prefill: None,
         }

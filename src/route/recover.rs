@@ -47,6 +47,9 @@ where
     answer: Answer,
     /// The model producing the chunks now.
     model: Arc<str>,
+    /// Whether its chunks name their model already (an inner routing layer
+    /// may have finished the answer on another model).
+    labelled: bool,
     /// Its entry in the attempt log.
     index: usize,
     /// The first fault: what the caller gets if no candidate finishes.
@@ -79,11 +82,13 @@ where
         };
         let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
         let index = routing.log.len().saturating_sub(1);
+        let labelled = response.extensions().get::<LabelledChunks>().is_some();
         let recover = Recover {
             routing,
             state: State::Streaming(stream),
             answer: Answer::new(),
             model: Arc::from(response.model()),
+            labelled,
             index,
             original: None,
             before: 0,
@@ -202,8 +207,10 @@ where
                 State::Streaming(stream) => match ready!(Pin::new(stream).poll_next(cx)) {
                     Some(Ok(chunk)) => match this.answer.accept(chunk) {
                         Verdict::Pass(mut chunk) => {
-                            chunk.model.clear();
-                            chunk.model.push_str(&this.model);
+                            if !this.labelled {
+                                chunk.model.clear();
+                                chunk.model.push_str(&this.model);
+                            }
                             return Poll::Ready(Some(Ok(chunk)));
                         }
                         Verdict::Skip => None,
@@ -232,6 +239,12 @@ where
                     let log = &this.routing.log;
                     let latency = this.started.elapsed();
                     log.record_if_missing(this.before, &this.model, &result, latency);
+                    if let Ok(response) = &result {
+                        // The candidate may be a route (`_route/<alias>`):
+                        // chunks and errors name the model that answered.
+                        this.model = Arc::from(response.model());
+                        this.labelled = response.extensions().get::<LabelledChunks>().is_some();
+                    }
                     match result.map(ChatResponse::into_stream) {
                         Ok(Some(stream)) => {
                             this.index = log.len().saturating_sub(1);

@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use tower::ServiceBuilder;
 
+use super::clients::{self, Keys};
 use super::{Info, Stack, StackBuilder};
-use crate::config::{key_path, resolve, ClientPlan, ProviderKind, Resolved};
-use crate::cooldown::CooldownLayer;
+use crate::config::{resolve, Resolved};
+use crate::cooldown::{CooldownLayer, InMemoryStore};
 use crate::error::ConfigError;
 use crate::fallback::ProviderFallbackLayer;
 use crate::per_model::PerModel;
 use crate::prepend::PrependMessagesLayer;
 use crate::retry::RetryLayer;
 use crate::rng::SharedRng;
-use crate::timeout::TimeoutLayer;
+use crate::timeout::{StreamDeadlines, TimeoutLayer};
 use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
@@ -23,22 +24,6 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .env
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
     let (plan, mut errors) = resolve(&b.config, &*env, &supplied);
-
-    let mut providers = Providers::builder();
-    let mut registered = 0;
-    for (name, service) in b.supplied {
-        providers = providers.provider(name, service);
-        registered += 1;
-    }
-    for client in &plan.clients {
-        if let Some(service) = build_client(client, &mut errors) {
-            providers = providers.provider(client.name.clone(), service);
-            registered += 1;
-        }
-    }
-    // "No provider" is only news when nothing else went wrong.
-    let providers = (registered > 0 || errors.is_empty()).then(|| providers.build());
-
     let rng = plan.seed.map(SharedRng::seeded).unwrap_or_default();
     let cooldown = plan.cooldown.as_ref().map(|c| {
         let mut builder = CooldownLayer::builder()
@@ -53,6 +38,29 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         builder.build()
     });
     let cooldown = cooldown.and_then(|r| keep(r, &mut errors));
+    // Keys cool in the models' store (ids `provider#label`), so replicas
+    // sharing it skip a rate-limited key too.
+    let keys = Keys {
+        store: (cooldown.as_ref().map(|c| c.store().clone()))
+            .or(b.store.clone())
+            .unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+        rng: rng.clone(),
+    };
+
+    let mut providers = Providers::builder();
+    let mut registered = 0;
+    for (name, service) in b.supplied {
+        providers = providers.provider(name, service);
+        registered += 1;
+    }
+    for client in &plan.clients {
+        if let Some(service) = clients::build(client, &keys, &mut errors) {
+            providers = providers.provider(client.name.clone(), service);
+            registered += 1;
+        }
+    }
+    // "No provider" is only news when nothing else went wrong.
+    let providers = (registered > 0 || errors.is_empty()).then(|| providers.build());
     let health = cooldown
         .as_ref()
         .map_or_else(Health::always_healthy, CooldownLayer::health);
@@ -76,13 +84,14 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .layer(balance)
         .option_layer(cooldown)
         .layer(retry)
-        .option_layer(plan.attempt.clone().map(TimeoutLayer::per_model))
+        .option_layer(attempt_layer(&plan))
         .option_layer(prepend)
         .service(providers);
     let info = Info {
         health,
         routes: plan.routes,
         summaries: plan.summaries,
+        providers: plan.provider_summaries,
         models: plan.models,
         server: plan.server,
     };
@@ -94,6 +103,20 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
 
 fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T> {
     result.map_err(|e| errors.extend(e)).ok()
+}
+
+/// Each attempt's deadline and the stream deadlines, unless there are none.
+fn attempt_layer(plan: &Resolved) -> Option<TimeoutLayer> {
+    let none = StreamDeadlines::none();
+    let streams = &plan.streams;
+    if plan.attempt.is_none()
+        && *streams.default_value() == none
+        && streams.overrides().all(|(_, d)| *d == none)
+    {
+        return None;
+    }
+    let attempt = plan.attempt.clone().unwrap_or(PerModel::new(None));
+    Some(TimeoutLayer::per_model(attempt).with_stream_deadlines(streams.clone()))
 }
 
 fn has_messages(messages: &PerModel<Vec<crate::Message>>) -> bool {
@@ -123,6 +146,13 @@ fn fallback_layer(plan: &Resolved, health: &Health) -> Result<ProviderFallbackLa
     if let Some(n) = plan.max_fallbacks {
         b = b.max_fallbacks(n);
     }
+    b = b.recover_streams(plan.recover.default);
+    for (id, on) in &plan.recover.fallback {
+        b = b.recover_streams_for(id.clone(), *on);
+    }
+    for id in &plan.prefill {
+        b = b.prefill_supported(id.clone());
+    }
     b.with_health(health.clone())
         .build()
         .map_err(|e| prefixed("fallback", e))
@@ -148,6 +178,13 @@ fn balance_layer(
     if let Some(n) = plan.max_fallbacks {
         b = b.max_fallbacks(n);
     }
+    b = b.recover_streams(plan.recover.default);
+    for (id, on) in &plan.recover.balance {
+        b = b.recover_streams_for(id.clone(), *on);
+    }
+    for id in &plan.prefill {
+        b = b.prefill_supported(id.clone());
+    }
     b.build().map_err(|e| prefixed("balance", e))
 }
 
@@ -165,81 +202,19 @@ fn retry_layer(plan: &Resolved, rng: &SharedRng) -> Result<RetryLayer, ConfigErr
     .build()
 }
 
-/// A client for a configured provider; its problems go under `providers.<name>`.
-fn build_client(plan: &ClientPlan, errors: &mut ConfigError) -> Option<BoxChatService> {
-    let path = format!("providers.{}", key_path(&plan.name));
-    let p = &plan.config;
-    let built = match p.kind {
-        #[cfg(feature = "openai")]
-        ProviderKind::OpenAi => {
-            let mut b = crate::openai::OpenAi::builder();
-            if let Some(url) = &p.base_url {
-                b = b.base_url(url);
-            }
-            if let Some(key) = &plan.key {
-                b = b.api_key(key.clone());
-            }
-            for (name, value) in &p.headers {
-                b = b.header(name, value);
-            }
-            b.build().map(BoxChatService::new)
-        }
-        #[cfg(feature = "openai")]
-        ProviderKind::Azure => {
-            let mut b = crate::openai::Azure::builder();
-            if let Some(url) = &p.endpoint {
-                b = b.endpoint(url);
-            }
-            if let Some(version) = &p.api_version {
-                b = b.api_version(version);
-            }
-            if let Some(key) = &plan.key {
-                b = b.api_key(key.clone());
-            }
-            for (name, value) in &p.headers {
-                b = b.header(name, value);
-            }
-            b.build().map(BoxChatService::new)
-        }
-        #[cfg(feature = "anthropic")]
-        ProviderKind::Anthropic => {
-            let mut b = crate::anthropic::Anthropic::builder();
-            if let Some(url) = &p.base_url {
-                b = b.base_url(url);
-            }
-            if let Some(version) = &p.api_version {
-                b = b.version(version);
-            }
-            if let Some(key) = &plan.key {
-                b = b.api_key(key.clone());
-            }
-            for (name, value) in &p.headers {
-                b = b.header(name, value);
-            }
-            b.build().map(BoxChatService::new)
-        }
-        // Reached only when a client's feature is off.
-        #[allow(unreachable_patterns)]
-        kind => Err(ConfigError::new(
-            "kind",
-            format!(
-                "provider kind {kind} is not available in this build \
-                 (crate features: `openai` for openai and azure, `anthropic` for anthropic)"
-            ),
-        )),
-    };
-    built.map_err(|e| errors.extend(prefixed(&path, e))).ok()
-}
-
 /// `e` with every path put under `prefix`.
-fn prefixed(prefix: &str, e: ConfigError) -> ConfigError {
+pub(super) fn prefixed(prefix: &str, e: ConfigError) -> ConfigError {
     let mut out = ConfigError::default();
     for p in e.problems() {
-        let path = match p.path.as_str() {
-            "" => prefix.to_owned(),
-            rest => format!("{prefix}.{rest}"),
-        };
-        out.push(path, &p.message);
+        out.push(under(prefix, &p.path), &p.message);
     }
     out
+}
+
+/// `path` under `prefix`.
+pub(super) fn under(prefix: &str, path: &str) -> String {
+    match path {
+        "" => prefix.to_owned(),
+        rest => format!("{prefix}.{rest}"),
+    }
 }

@@ -8,20 +8,29 @@
 //! ```text
 //! SelectModel        only with StackBuilder::select_model
 //! Timeout (total)    timeout.total
-//! ProviderFallback   routes (one-way), fallback.groups, kind routes; reads the cooldown's health
-//! WeightedBalance    weighted routes; reads the cooldown's health
+//! ProviderFallback   routes (one-way), fallback.groups, kind routes, fallback.recover_streams;
+//!                    reads the cooldown's health
+//! WeightedBalance    weighted routes, fallback.recover_streams; reads the cooldown's health
 //! Cooldown           cooldown (unless enabled = false)
 //! Retry              retry, per model
-//! Timeout (attempt)  timeout.attempt, per model
+//! Timeout (attempt)  timeout.attempt; streams: timeout.headers, first_token, idle, stream_total
 //! PrependMessages    model_messages, per model
-//! Providers          one client per provider (or your service)
+//! Providers          one client per provider (or your service); with `keys`, one client
+//!                    per key behind a Credentials rotation
 //! ```
 //!
 //! So a request for a route tries its models in order (or by weight); each
 //! model is retried on its own terms before the next one is called; a model
 //! whose breaker is open is skipped without a call; each attempt gets the
-//! messages of the model it calls. The result is a [`Stack`]: a boxed,
-//! cloneable service, plus what a server needs to list and check the routes.
+//! messages of the model it calls. A provider's keys are rotated inside one
+//! attempt, before any retry, and cool down in the cooldown's store (ids
+//! `provider#label`; the store of [`StackBuilder::cooldown_store`] when
+//! given), drawn with the config's `seed`. With mid-stream recovery on, a
+//! stream cut after its first token is finished by the next candidate of
+//! the route (a weighted route first draws among its own candidates); the
+//! models of providers with `supports_prefill` get the partial answer to
+//! continue. The result is a [`Stack`]: a boxed, cloneable service, plus
+//! what a server needs to list and check the routes.
 //!
 //! # Example
 //!
@@ -56,6 +65,7 @@
 //! ```
 
 mod build;
+mod clients;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +94,7 @@ struct Info {
     health: Health,
     routes: BTreeMap<String, Vec<String>>,
     summaries: BTreeMap<String, String>,
+    providers: BTreeMap<String, String>,
     models: Vec<String>,
     server: ServerPlan,
 }
@@ -125,6 +136,18 @@ impl Stack {
         let mut out = String::new();
         for (alias, summary) in &self.info.summaries {
             out.push_str(&format!("{alias}: {summary}\n"));
+        }
+        out
+    }
+
+    /// One line per provider built from the config: its kind, where its
+    /// key comes from (variable names and key labels, never keys), and
+    /// whether it continues partial answers:
+    /// `openai: openai, 2 keys: paid (tier 0, weight 2), free-1 (tier 1, weight 1)`.
+    pub fn describe_providers(&self) -> String {
+        let mut out = String::new();
+        for (name, summary) in &self.info.providers {
+            out.push_str(&format!("{name}: {summary}\n"));
         }
         out
     }
@@ -237,7 +260,8 @@ impl StackBuilder {
         self
     }
 
-    /// Keeps the cooldown's breakers in `store` (default: in memory).
+    /// Keeps the cooldown's breakers, and the breakers of providers' keys,
+    /// in `store` (default: in memory).
     pub fn cooldown_store(mut self, store: Arc<dyn CooldownStore>) -> Self {
         self.store = Some(store);
         self
