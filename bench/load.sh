@@ -56,10 +56,38 @@ http {
 CONF
 taskset -c 1 nginx -c "$NGINX_DIR/nginx.conf" &
 NGINX_PID=$!
+# The floor for any proxy on this machine: nginx itself as a plain reverse
+# proxy on CPU 0 (where the gateway runs), in front of the same upstream.
+mkdir -p "$NGINX_DIR/proxy"
+cat > "$NGINX_DIR/proxy/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $NGINX_DIR/proxy/nginx.pid;
+error_log $NGINX_DIR/proxy/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $NGINX_DIR/proxy;
+  proxy_temp_path $NGINX_DIR/proxy;
+  keepalive_requests 1000000;
+  upstream static { server 127.0.0.1:18081; keepalive 64; }
+  server {
+    listen 127.0.0.1:18084;
+    location / {
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+taskset -c 0 nginx -c "$NGINX_DIR/proxy/nginx.conf" &
+PROXY_PID=$!
 GATEWAY_PID=""
 cleanup() {
   [ -n "$GATEWAY_PID" ] && kill "$GATEWAY_PID" 2>/dev/null || true
-  kill "$NGINX_PID" 2>/dev/null || true
+  kill "$NGINX_PID" "$PROXY_PID" 2>/dev/null || true
   [ -n "${HOLD_UP_PID:-}" ] && kill "$HOLD_UP_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$NGINX_DIR"
@@ -111,6 +139,7 @@ to_us() {
 }
 
 wait_port 18081
+wait_port 18084
 start_gateway
 IDLE_RSS=$(rss_kb "$GATEWAY_PID")
 DIRECT=http://127.0.0.1:18081/v1/chat/completions
@@ -133,6 +162,14 @@ for stream in 0 1; do
     echo "| $mode | $c | $d_rps | $g_rps | $d_p50 / $d_p99 | $g_p50 / $g_p99 | $((g_p50 - d_p50)) / $((g_p99 - d_p99)) |" | tee -a "$RESULTS"
   done
 done
+
+# The proxy floor: nginx as a plain reverse proxy, 1 connection.
+wait_idle; read -r p_rps p_p50 p_p99 <<<"$(run_wrk 1 http://127.0.0.1:18084/v1/chat/completions bench 0)"
+wait_idle; read -r d_rps d_p50 d_p99 <<<"$(run_wrk 1 "$DIRECT" bench 0)"
+{
+echo
+echo "Proxy floor, 1 connection, non-streaming: nginx as a plain reverse proxy on CPU 0 answers at p50 $p_p50 µs / p99 $p_p99 µs ($p_rps req/s), adding $((p_p50 - d_p50)) / $((p_p99 - d_p99)) µs over direct: the cost of one more hop across CPUs on this machine, before any work."
+} | tee -a "$RESULTS"
 
 # Time to first byte of a stream, one connection (python keep-alive client on CPU 1).
 wait_idle; read -r df50 df99 dl50 dl99 <<<"$(taskset -c 1 python3 bench/ttfb.py 127.0.0.1 18081 bench 2000)"

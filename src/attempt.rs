@@ -115,7 +115,7 @@ pub(crate) struct Attempts(pub(crate) Vec<Attempt>);
 ///   ([`record_if_missing`](Self::record_if_missing)), so each upstream call
 ///   appears once whichever layers the stack has.
 /// - Only the owner attaches the log to the final response or error
-///   ([`attach`](Self::attach)): the log is copied once per call, not once per
+///   ([`LogScope::attach`]): the log is copied once per call, not once per
 ///   layer.
 #[derive(Clone, Default)]
 pub struct AttemptLog(Arc<LogInner>);

@@ -13,7 +13,7 @@
 //! error goes back immediately instead. A shared [`RetryBudget`] stops retry
 //! storms when a provider degrades.
 //!
-//! Every attempt is recorded in the request's [`AttemptLog`](crate::AttemptLog)
+//! Every attempt is recorded in the request's [`AttemptLog`]
 //! and runs in a `retry_attempt` `tracing` span (model, attempt, outcome,
 //! latency); each decision is a debug event with the chosen delay.
 //!
