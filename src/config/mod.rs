@@ -192,7 +192,9 @@
 //! assert!(e.contains(r#"routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative"#), "{e}");
 //! ```
 
+mod describe;
 mod expand;
+mod limits;
 mod recovery;
 mod resolve;
 mod routes;
@@ -200,7 +202,6 @@ mod sections;
 mod settings;
 mod store;
 mod types;
-mod usage;
 mod values;
 
 use std::collections::BTreeSet;

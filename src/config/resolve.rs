@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::describe::summary;
 use super::expand::{dedup, route_id, Expander};
 use super::recovery::{describe_provider, RecoverPlan};
 use super::routes::{ClientPlan, Route};
@@ -10,7 +11,6 @@ use super::sections::GroupsSetting;
 use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
 use super::store::StorePlan;
 use super::types::Config;
-use super::usage::{describe_strategy, limits_note};
 use super::values::PerModelSetting;
 use crate::error::{ConfigError, ErrorKind};
 use crate::fallback::FallbackGroups;
@@ -392,39 +392,5 @@ impl Ctx<'_> {
             }
         }
         per
-    }
-}
-
-fn summary(route: &Route, limits: &BTreeMap<String, Limits>) -> String {
-    match route {
-        Route::Ordered(items) => {
-            let items: Vec<String> = (items.iter())
-                .map(|m| format!("{m}{}", limits_note(m, limits)))
-                .collect();
-            format!("in order: {}", items.join(", "))
-        }
-        Route::Weighted {
-            weights,
-            fallbacks,
-            strategy,
-            ..
-        } => {
-            let total: f64 = weights.iter().map(|(_, w)| w).sum();
-            let shares: Vec<String> = weights
-                .iter()
-                .map(|(m, w)| {
-                    let share = 100.0 * w / total;
-                    format!("{m} {share:.0}%{}", limits_note(m, limits))
-                })
-                .collect();
-            let mut text = match describe_strategy(*strategy) {
-                Some(how) => format!("{how}, ties weighted: {}", shares.join(", ")),
-                None => format!("weighted: {}", shares.join(", ")),
-            };
-            if !fallbacks.is_empty() {
-                text.push_str(&format!("; then in order: {}", fallbacks.join(", ")));
-            }
-            text
-        }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::resolve::{key_path, Ctx};
-use crate::usage::{Limits, RoutingStrategy};
+use crate::usage::Limits;
 
 impl Ctx<'_> {
     /// Checks `[limits]`: keys are model ids that something serves (`served`).
@@ -42,27 +42,5 @@ impl Ctx<'_> {
             }
         }
         out
-    }
-}
-
-/// ` (600 rpm, 90000 tpm)` for a model with limits, else nothing.
-pub(crate) fn limits_note(model: &str, limits: &BTreeMap<String, Limits>) -> String {
-    let Some(l) = limits.get(model) else {
-        return String::new();
-    };
-    let parts: Vec<String> = [(l.rpm, "rpm"), (l.tpm, "tpm")]
-        .iter()
-        .filter_map(|(n, unit)| n.map(|n| format!("{n} {unit}")))
-        .collect();
-    format!(" ({})", parts.join(", "))
-}
-
-/// How a route's strategy reads in `--check`.
-pub(crate) fn describe_strategy(strategy: RoutingStrategy) -> Option<&'static str> {
-    match strategy {
-        RoutingStrategy::Weighted => None,
-        RoutingStrategy::LeastBusy => Some("least busy first"),
-        RoutingStrategy::LowestUsage => Some("lowest usage first"),
-        RoutingStrategy::LowestLatency => Some("lowest latency first"),
     }
 }
