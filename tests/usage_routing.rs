@@ -253,15 +253,79 @@ fn config_sets_strategy_and_limits_and_rejects_bad_ones() {
     let bad: BalanceConfig = serde_json::from_value(serde_json::json!({
         "routes": {"gpt-4o": {A: 1, B: 1}},
         "latency_buffer": -1.0,
-        "limits": {C: {"rpm": 60}, B: {"tpm": 0}}
+        "limits": {"gpt-4o-mini": {"rpm": 60}, B: {"tpm": 0}}
     }))
     .unwrap();
     let error = WeightedBalanceLayer::from_config(&bad)
         .unwrap_err()
         .to_string();
     assert!(error.contains("latency_buffer"), "{error}");
-    assert!(error.contains(&format!("limits.{C}")), "{error}");
+    assert!(error.contains("limits.gpt-4o-mini: model id"), "{error}");
     assert!(error.contains(&format!("limits.{B}")), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limited_model_requested_by_its_id_is_held_to_its_limit_too() {
+    let mock = MockProvider::new();
+    // C is in no route: requests for it pass through, counted.
+    let svc = service(
+        balance(&[(A, 1.0), (B, 1.0)])
+            .by_alias_only()
+            .limits(A, Limits::default().with_rpm(2))
+            .limits(C, Limits::default().with_rpm(1)),
+        &mock,
+    );
+    for _ in 0..2 {
+        call(&svc, request(A)).await.unwrap();
+    }
+    call(&svc, request(C)).await.unwrap();
+    for model in [A, C] {
+        let e = call(&svc, request(model)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CoolingDown, "{e}");
+    }
+    assert_eq!((mock.call_count(A), mock.call_count(C)), (2, 1));
+    // The alias draws B only: A is full.
+    for _ in 0..3 {
+        assert_eq!(call(&svc, request("gpt-4o")).await.unwrap().model(), B);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_route_picks_by_its_own_strategy() {
+    let mock = MockProvider::new();
+    for m in [A, B, C] {
+        mock.always(m, MockReply::text("slow").after(ms(1000)));
+    }
+    let svc = service(
+        WeightedBalanceLayer::builder()
+            .route("busy", [(A, 10.0), (B, 1.0)])
+            .route("drawn", [(C, 1.0), ("openai/gpt-4o-mini", 0.0)])
+            .with_rng(SharedRng::seeded(5))
+            .strategy_for("busy", RoutingStrategy::LeastBusy),
+        &mock,
+    );
+    let mut calls = JoinSet::new();
+    for alias in ["busy", "busy", "drawn", "drawn"] {
+        let svc = svc.clone();
+        calls.spawn(async move { call(&svc, request(alias)).await.unwrap() });
+    }
+    calls.join_all().await;
+    // Least busy spreads the two concurrent calls against the weights; the
+    // weighted route follows its weights alone (C, however busy).
+    assert_eq!((mock.call_count(A), mock.call_count(B)), (1, 1));
+    assert_eq!(mock.call_count(C), 2);
+
+    let e = balance(&[(A, 1.0)])
+        .strategy_for("gpt-5", RoutingStrategy::LeastBusy)
+        .latency_buffer_for("gpt-4o", f64::NAN)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(r#"strategy_for.gpt-5: "gpt-5" is not a route alias"#),
+        "{e}"
+    );
+    assert!(e.contains("latency_buffer_for.gpt-4o: NaN"), "{e}");
 }
 
 /// One replica: balance with limits on a usage store of its own connection.

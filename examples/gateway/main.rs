@@ -38,7 +38,7 @@ usage: gateway [--config PATH] [--listen ADDR] [--check]
 
   --config PATH   a .toml or .json config (default: the embedded demo with simulated providers)
   --listen ADDR   the address to serve on (default: server.listen, else 127.0.0.1:8080)
-  --check         validate the config, print its providers and routes, and exit (non-zero on any problem)";
+  --check         validate the config, print its providers, routes and store, and exit (non-zero on any problem)";
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_GRACE: Duration = Duration::from_secs(20);
@@ -132,6 +132,7 @@ async fn main() -> ExitCode {
             stack.describe_providers()
         );
         println!("Routes:\n{}", stack.describe_routes());
+        println!("Store: {}", stack.describe_store());
         println!("Models served: {}", stack.models().join(", "));
         return ExitCode::SUCCESS;
     }

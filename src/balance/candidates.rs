@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::health::Health;
 use crate::rng::SharedRng;
 use crate::route::CandidateSource;
-use crate::usage::tracker::Tracker;
+use crate::usage::tracker::{Pick, Tracker};
 
 /// The most candidates a route may have (the draws track them in a `u64`).
 pub(crate) const MAX_CANDIDATES: usize = 64;
@@ -69,6 +69,8 @@ impl fmt::Debug for StickyKey {
 pub(crate) struct Route {
     pub(crate) models: Box<[Arc<str>]>,
     pub(crate) weights: Box<[f64]>,
+    /// How the route picks among available candidates (used with a tracker).
+    pub(crate) pick: Pick,
 }
 
 /// Every route, and which route (and candidate) a requested id selects.
@@ -167,7 +169,7 @@ impl CandidateSource for WeightedCandidates {
             }
         }
         if let (Some(tracker), true) = (&self.tracker, available != 0) {
-            available = tracker.shortlist(&route.models, available);
+            available = tracker.shortlist(route.pick, &route.models, available);
         }
         let chosen = if available != 0 {
             let total = (0..route.models.len())

@@ -99,7 +99,7 @@ impl RouteCandidates {
 ///
 /// Defaults: no route, another draw on the kinds of
 /// [`ErrorKind::is_fallbackable`], no bound on draws, draws seeded by the OS,
-/// every model healthy, the weighted strategy, no limits.
+/// every model healthy, the weighted strategy for every route, no limits.
 #[derive(Debug, Default)]
 pub struct BalanceBuilder {
     routes: Vec<(String, Vec<(String, f64)>)>,
@@ -129,7 +129,8 @@ impl BalanceBuilder {
     /// Routes only requests naming a route's alias. By default a request
     /// naming one of a route's candidates is routed too (that candidate
     /// first, then draws among the others); with this, it passes through to
-    /// the inner service untouched, so routes work one way only.
+    /// the inner service (counted against its [`limits`](Self::limits), if
+    /// any), so routes work one way only.
     pub fn by_alias_only(mut self) -> Self {
         self.by_alias_only = true;
         self
@@ -258,10 +259,11 @@ impl BalanceBuilder {
                 Route {
                     models: list.iter().map(|(m, _)| Arc::from(m.as_str())).collect(),
                     weights: list.iter().map(|(_, w)| *w).collect(),
+                    pick: self.usage.pick(alias),
                 },
             ));
         }
-        let tracker = self.usage.build(&candidates, &mut errors);
+        let tracker = self.usage.build(&routes, &mut errors);
         let mut policy = self.policy;
         policy.recovery.enabled = PerModel::new(self.recover_all);
         for (id, on) in self.recover_for {

@@ -12,7 +12,8 @@
 //! A request that names one of the candidates (`azure/gpt-4o`) tries it
 //! first, then the draws. Candidates of weight zero are only used when named:
 //! a way to keep a model reachable without sending it traffic. Requests for a
-//! model that is neither an alias nor a candidate pass through untouched.
+//! model that is neither an alias nor a candidate pass through untouched
+//! (but for the limits of the model, when it has some).
 //!
 //! Draws use a [`SharedRng`] (seed it for reproducible
 //! runs), or a [`StickyKey`] request extension for the first draw: the same
@@ -26,9 +27,11 @@
 //!
 //! Beside the weighted draw, the layer can route by usage: per-deployment
 //! limits (`.limits(model, Limits)`, requests and tokens per minute) skip a
-//! deployment that would exceed them, and `.strategy(..)` picks the least
-//! busy, the least used or the fastest candidate; counts live in a
-//! `.usage_store(..)`, in memory or on Redis. See [`usage`](crate::usage).
+//! deployment that would exceed them (also when a request names it and
+//! passes through), and `.strategy(..)` (or `.strategy_for(alias, ..)`, per
+//! route) picks the least busy, the least used or the fastest candidate;
+//! counts live in a `.usage_store(..)`, in memory or on Redis. See
+//! [`usage`](crate::usage).
 //!
 //! Weights that are negative, NaN or infinite, routes whose weights are all
 //! zero, empty routes and malformed ids are rejected when the layer is built.
@@ -82,7 +85,7 @@ use self::candidates::BalanceTable;
 use crate::rng::SharedRng;
 use crate::route::future::RouteFuture;
 use crate::route::RoutePolicy;
-use crate::usage::tracked::{Tracked, TrackedFuture};
+use crate::usage::tracked::{track, Tracked};
 use crate::usage::tracker::Tracker;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
@@ -146,7 +149,8 @@ where
             .table
             .candidates(request.model(), sticky, &self.rng, tracker)
         else {
-            let future = TrackedFuture::plain(self.inner.call(request));
+            // Not routed, yet a limited model's calls count against its limits.
+            let future = track(&mut self.inner, self.tracker.as_ref(), request);
             return ResponseFuture::new(RouteFuture::passthrough(future));
         };
         let span = tracing::info_span!(

@@ -45,6 +45,18 @@
 //! [routes]                                    # aliases clients request as "model"
 //! gpt-4o-mini = ["azure/gpt-4o-mini", "openai/gpt-4o-mini"]             # in order
 //! gpt-4o = { weights = { "azure/gpt-4o" = 3, "openai/gpt-4o" = 1 }, fallbacks = ["gpt-4o-mini"] }
+//! fast = { weights = ["azure/gpt-4o-mini", "openai/gpt-4o-mini"], strategy = "least_busy" }
+//!                                             # weighted (default) | least_busy | lowest_usage | lowest_latency
+//!                                             # (+ latency_buffer = 0.1 with lowest_latency)
+//!
+//! [limits]                                    # per model id, held wherever the model is called
+//! "azure/gpt-4o" = { rpm = 600, tpm = 90000 }
+//!
+//! [store]                                     # where breakers and usage counts live
+//! type = "redis"                              # memory (default: this process only) | redis (shared by replicas)
+//! url_env = "REDIS_URL"                       # or url = "redis://:password@10.0.0.5:6379/0"
+//! prefix = "gateway"                          # keys are "<prefix>:..." (default llm-fallback)
+//! op_timeout = "5ms"                          # each store operation's budget; past it, the local view
 //!
 //! [timeout]
 //! total = "60s"                               # the whole call, fallbacks included
@@ -98,7 +110,28 @@
 //! 500 ms × 2 up to 8 s full jitter, `Retry-After` honoured up to 10 s, a
 //! budget of 20 % retries, cooldown after 5 consecutive failures (or half of
 //! 20 calls in 30 s) for 5 s, no prepended message, fallback on the kinds of
-//! the failure-class table, no mid-stream recovery.
+//! the failure-class table, no mid-stream recovery, the weighted strategy,
+//! no limits, state in memory.
+//!
+//! A model's `[limits]` (requests and tokens per minute, as its provider
+//! enforces them) hold for every call of it: drawn by a weighted route, or
+//! called in order by a route or a group, or requested by its id. When a
+//! call would exceed one, the model is skipped like a cooling one (no
+//! upstream call) and the next candidate is tried; a weighted route does not
+//! draw a full model while others have room. A weighted route's `strategy`
+//! ranks its available candidates: `least_busy` (fewest calls in flight in
+//! this process), `lowest_usage` (most headroom against its limits this
+//! minute), `lowest_latency` (moving average; within `latency_buffer` of the
+//! fastest counts as equal); ties are drawn by weight. See
+//! [`usage`](crate::usage).
+//!
+//! `[store]` with `type = "redis"` keeps the breakers (models' and keys') and
+//! usage counts on Redis, so that every replica built from the same config
+//! skips the model another one cooled down, and limits hold across all of
+//! them. The connection opens on the first call: building the stack (or
+//! `gateway --check`) never needs Redis, and a Redis outage never fails a
+//! call (each operation has the `op_timeout` budget, then the process's own
+//! view). The URL may hold a password: it is never printed.
 //!
 //! A provider takes `api_key_env` (one key) or `keys` (several, see
 //! [`CredentialConfig`](crate::CredentialConfig)), not both: each request
@@ -134,6 +167,9 @@
 //! | LiteLLM `content_policy_fallbacks` | `fallback.content_filter_fallbacks` |
 //! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` |
 //! | LiteLLM `max_fallbacks` | `fallback.max_fallbacks` |
+//! | LiteLLM `rpm` / `tpm` of a `model_list` entry | `limits."<provider>/<model>" = { rpm = .., tpm = .. }` |
+//! | LiteLLM `routing_strategy` (`simple-shuffle`, `least-busy`, `usage-based-routing-v2`, `latency-based-routing`) | `routes.<alias>.strategy` (`weighted`, `least_busy`, `lowest_usage`, `lowest_latency`) |
+//! | LiteLLM `redis_url` / `redis_host`, `redis_password` | `store = { type = "redis", url_env = "REDIS_URL" }` |
 //! | LiteLLM `stream_timeout` | `timeout.first_token` (and `timeout.idle`, `timeout.stream_total`) |
 //! | several keys of one vendor (a LiteLLM deployment per key, a key-rotating proxy) | `providers.<name>.keys = [{ env = "..." }, { env_list = "...", tier = 1 }]` |
 //! | `MODEL_FALLBACK_GROUPS="a,b; fast=c,d"` | `fallback.groups_from_env = true`, or `fallback.groups = "a,b; fast=c,d"` |
@@ -156,12 +192,15 @@
 //! assert!(e.contains(r#"routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative"#), "{e}");
 //! ```
 
+mod describe;
 mod expand;
+mod limits;
 mod recovery;
 mod resolve;
 mod routes;
 mod sections;
 mod settings;
+mod store;
 mod types;
 mod values;
 
@@ -172,6 +211,7 @@ pub use self::sections::{
     BackoffSettings, BudgetSettings, CooldownSettings, FailureRatioSettings, FallbackSettings,
     GroupsSetting, GrowthSettings, JitterSetting, RetrySettings, ServerSettings, TimeoutSettings,
 };
+pub use self::store::{StoreKind, StoreSettings};
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use self::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 

@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::describe::summary;
 use super::expand::{dedup, route_id, Expander};
 use super::recovery::{describe_provider, RecoverPlan};
 use super::routes::{ClientPlan, Route};
 use super::sections::GroupsSetting;
 use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
+use super::store::StorePlan;
 use super::types::Config;
 use super::values::PerModelSetting;
 use crate::error::{ConfigError, ErrorKind};
@@ -17,6 +19,7 @@ use crate::per_model::PerModel;
 use crate::request::Message;
 use crate::route::parse_kind;
 use crate::timeout::StreamDeadlines;
+use crate::usage::{Limits, RoutingStrategy};
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -40,6 +43,13 @@ pub(crate) struct Resolved {
     pub(crate) fallback_routes: Vec<(String, Vec<String>)>,
     /// Balance routes: `_route/<alias>` -> weighted models.
     pub(crate) weighted: Vec<(String, Vec<(String, f64)>)>,
+    /// Balance routes that pick by a strategy: `_route/<alias>` -> it and
+    /// its latency buffer.
+    pub(crate) strategies: Vec<(String, RoutingStrategy, Option<f64>)>,
+    /// Model id -> its limits.
+    pub(crate) limits: BTreeMap<String, Limits>,
+    /// Where breakers and usage counts live.
+    pub(crate) store: StorePlan,
     pub(crate) groups: FallbackGroups,
     pub(crate) context_window: KindRoute,
     pub(crate) content_filter: KindRoute,
@@ -142,6 +152,18 @@ pub(crate) fn resolve(
             Route::Ordered(_) => None,
         })
         .collect();
+    let strategies = (routes.iter())
+        .filter_map(|(alias, route)| match route {
+            Route::Weighted {
+                strategy,
+                latency_buffer,
+                ..
+            } if *strategy != RoutingStrategy::Weighted => {
+                Some((route_id(alias), *strategy, *latency_buffer))
+            }
+            _ => None,
+        })
+        .collect();
     let weighted_aliases: BTreeSet<&str> = (routes.iter())
         .filter(|(_, route)| matches!(route, Route::Weighted { .. }))
         .map(|(alias, _)| alias.as_str())
@@ -179,6 +201,7 @@ pub(crate) fn resolve(
     let cooldown = ctx.cooldown(&concrete);
     let messages = ctx.messages(&concrete);
     let server = ctx.server();
+    let store = ctx.store();
 
     let mut listed: BTreeSet<String> = config.models.iter().cloned().collect();
     listed.extend(concrete.values().flatten().cloned());
@@ -194,13 +217,14 @@ pub(crate) fn resolve(
             listed.extend(expander.concrete(l));
         }
     }
+    let limits = ctx.usage_limits(&listed);
     let named = groups.entries().iter().filter_map(|g| g.name.clone());
     let models: Vec<String> = routes.keys().cloned().chain(named).chain(listed).collect();
     let prefill = ctx.prefill(&models, &weighted);
     let summaries = routes
         .iter()
         .map(|(alias, route)| {
-            let mut text = summary(route);
+            let mut text = summary(route, &limits);
             if recover.for_alias(alias) {
                 text.push_str("; a cut stream is finished by the next candidate");
             }
@@ -215,6 +239,9 @@ pub(crate) fn resolve(
         clients,
         fallback_routes,
         weighted,
+        strategies,
+        limits,
+        store,
         groups,
         context_window,
         content_filter,
@@ -365,23 +392,5 @@ impl Ctx<'_> {
             }
         }
         per
-    }
-}
-
-fn summary(route: &Route) -> String {
-    match route {
-        Route::Ordered(items) => format!("in order: {}", items.join(", ")),
-        Route::Weighted { weights, fallbacks } => {
-            let total: f64 = weights.iter().map(|(_, w)| w).sum();
-            let shares: Vec<String> = weights
-                .iter()
-                .map(|(m, w)| format!("{m} {:.0}%", 100.0 * w / total))
-                .collect();
-            let mut text = format!("weighted: {}", shares.join(", "));
-            if !fallbacks.is_empty() {
-                text.push_str(&format!("; then in order: {}", fallbacks.join(", ")));
-            }
-            text
-        }
     }
 }

@@ -10,6 +10,7 @@ use crate::balance::{RouteCandidates, WeightedModel};
 use crate::credentials::{Credential, CredentialConfig};
 use crate::model::{split_model_id, validate_model_id, validate_provider_name};
 use crate::secret::ApiKey;
+use crate::usage::RoutingStrategy;
 
 /// The most candidates a weighted route takes (the balance layer's limit).
 const MAX_WEIGHTED: usize = 64;
@@ -33,6 +34,8 @@ pub(crate) enum Route {
     Weighted {
         weights: Vec<(String, f64)>,
         fallbacks: Vec<String>,
+        strategy: RoutingStrategy,
+        latency_buffer: Option<f64>,
     },
 }
 
@@ -212,6 +215,7 @@ impl Ctx<'_> {
     fn check_table(&mut self, path: &str, alias: &str, t: &RouteTable) -> Route {
         let fallbacks_path = format!("{path}.fallbacks");
         self.check_list(&fallbacks_path, alias, &t.fallbacks, true);
+        let strategy = self.check_strategy(path, t);
         match (&t.models, &t.weights) {
             (Some(_), Some(_)) => {
                 self.errors
@@ -230,8 +234,42 @@ impl Ctx<'_> {
             (None, Some(weights)) => Route::Weighted {
                 weights: self.check_weights(&format!("{path}.weights"), weights),
                 fallbacks: t.fallbacks.clone(),
+                strategy,
+                latency_buffer: t.latency_buffer,
             },
         }
+    }
+
+    /// A table's `strategy` and `latency_buffer`: for weighted routes only.
+    fn check_strategy(&mut self, path: &str, t: &RouteTable) -> RoutingStrategy {
+        let strategy = t.strategy.unwrap_or_default();
+        if t.weights.is_none() {
+            for (field, set) in [
+                ("strategy", t.strategy.is_some()),
+                ("latency_buffer", t.latency_buffer.is_some()),
+            ] {
+                if set {
+                    self.errors.push(
+                        format!("{path}.{field}"),
+                        "only a route with `weights` picks among its candidates; this one tries them in order",
+                    );
+                }
+            }
+            return strategy;
+        }
+        if let Some(buffer) = t.latency_buffer {
+            let at = format!("{path}.latency_buffer");
+            if !(buffer.is_finite() && buffer >= 0.0) {
+                self.errors.push(
+                    &at,
+                    format!("{buffer} is not a finite number of at least 0"),
+                );
+            } else if strategy != RoutingStrategy::LowestLatency {
+                self.errors
+                    .push(&at, "only used with strategy = \"lowest_latency\"");
+            }
+        }
+        strategy
     }
 
     fn check_list(&mut self, path: &str, alias: &str, items: &[String], may_be_empty: bool) {

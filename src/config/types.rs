@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::sections::{
     CooldownSettings, FallbackSettings, RetrySettings, ServerSettings, TimeoutSettings,
 };
+use super::store::StoreSettings;
 use super::values::PerModelSetting;
 use crate::balance::RouteCandidates;
 use crate::credentials::CredentialConfig;
 use crate::request::Message;
+use crate::usage::{Limits, RoutingStrategy};
 
 /// The whole configuration. See the [module docs](super) for the file format.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,12 @@ pub struct Config {
     pub fallback: FallbackSettings,
     /// Settings of the HTTP server (the gateway program).
     pub server: ServerSettings,
+    /// Where breakers and usage counts live: memory, or Redis to share them
+    /// between replicas.
+    pub store: StoreSettings,
+    /// Model id -> its requests and tokens per minute (`{ rpm = 600, tpm =
+    /// 90000 }`), held wherever the model is called.
+    pub limits: BTreeMap<String, Limits>,
 }
 
 /// Which API a provider speaks.
@@ -159,7 +167,9 @@ impl ProviderConfig {
 /// - `{ models = [...], fallbacks = [...] }`: the same, with the fallbacks after;
 /// - `{ weights = { "azure/gpt-4o" = 3, "openai/gpt-4o" = 1 }, fallbacks = [...] }`:
 ///   a weighted draw among the candidates (without repeats), then the
-///   fallbacks in order once every candidate failed.
+///   fallbacks in order once every candidate failed; with `strategy =
+///   "least_busy"` (or `lowest_usage`, `lowest_latency`), the candidates it
+///   ranks best are drawn first.
 ///
 /// Items of `models` and `fallbacks` are model ids or other route aliases.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -186,6 +196,14 @@ pub struct RouteTable {
     /// Tried in order after the above all failed (LiteLLM's `fallbacks`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<String>,
+    /// With `weights`: how to pick among the available candidates
+    /// (`weighted`, the default; `least_busy`, `lowest_usage`, `lowest_latency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RoutingStrategy>,
+    /// With `strategy = "lowest_latency"`: candidates within this share of
+    /// the fastest's latency share the load (default 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_buffer: Option<f64>,
 }
 
 impl<'de> Deserialize<'de> for RouteConfig {

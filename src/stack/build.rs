@@ -8,14 +8,16 @@ use tower::ServiceBuilder;
 use super::clients::{self, Keys};
 use super::{Info, Stack, StackBuilder};
 use crate::config::{resolve, Resolved};
-use crate::cooldown::{CooldownLayer, InMemoryStore};
+use crate::cooldown::CooldownLayer;
 use crate::error::ConfigError;
 use crate::fallback::ProviderFallbackLayer;
 use crate::per_model::PerModel;
 use crate::prepend::PrependMessagesLayer;
 use crate::retry::RetryLayer;
 use crate::rng::SharedRng;
+use crate::store::{StoreConfig, Stores};
 use crate::timeout::{StreamDeadlines, TimeoutLayer};
+use crate::usage::UsageStore;
 use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
@@ -25,25 +27,25 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
     let (plan, mut errors) = resolve(&b.config, &*env, &supplied);
     let rng = plan.seed.map(SharedRng::seeded).unwrap_or_default();
+    // The stores given in code win over `[store]`.
+    let stores = stores(&plan);
+    let cooldown_store = b.store.unwrap_or(stores.cooldown);
+    let usage_store = b.usage.unwrap_or(stores.usage);
     let cooldown = plan.cooldown.as_ref().map(|c| {
-        let mut builder = CooldownLayer::builder()
+        CooldownLayer::builder()
             .consecutive_failures(c.consecutive_failures.clone())
             .cooldown(c.cooldown.clone())
             .failure_ratio_per_model(PerModel::new(c.failure_ratio))
             .growth_per_model(PerModel::new(c.growth))
-            .max_retry_after(c.max_retry_after);
-        if let Some(store) = &b.store {
-            builder = builder.shared_store(store.clone());
-        }
-        builder.build()
+            .max_retry_after(c.max_retry_after)
+            .shared_store(cooldown_store.clone())
+            .build()
     });
     let cooldown = cooldown.and_then(|r| keep(r, &mut errors));
     // Keys cool in the models' store (ids `provider#label`), so replicas
     // sharing it skip a rate-limited key too.
     let keys = Keys {
-        store: (cooldown.as_ref().map(|c| c.store().clone()))
-            .or(b.store.clone())
-            .unwrap_or_else(|| Arc::new(InMemoryStore::new())),
+        store: cooldown_store,
         rng: rng.clone(),
     };
 
@@ -65,7 +67,10 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .as_ref()
         .map_or_else(Health::always_healthy, CooldownLayer::health);
     let fallback = keep(fallback_layer(&plan, &health), &mut errors);
-    let balance = keep(balance_layer(&plan, &health, &rng), &mut errors);
+    let balance = keep(
+        balance_layer(&plan, &health, &rng, usage_store),
+        &mut errors,
+    );
     let retry = keep(retry_layer(&plan, &rng), &mut errors);
     let prepend = has_messages(&plan.messages)
         .then(|| PrependMessagesLayer::new(plan.messages.clone()))
@@ -94,11 +99,27 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         providers: plan.provider_summaries,
         models: plan.models,
         server: plan.server,
+        store: plan.store.summary,
     };
     Ok(Stack {
         service: BoxChatService::new(service),
         info: Arc::new(info),
     })
+}
+
+/// The stores `[store]` describes (a Redis connection opens on first use).
+fn stores(plan: &Resolved) -> Stores {
+    #[cfg(feature = "redis")]
+    if let Some(connection) = &plan.store.redis {
+        return Stores {
+            cooldown: Arc::new(crate::cooldown::RedisStore::new(connection)),
+            usage: Arc::new(crate::usage::RedisUsage::new(connection)),
+        };
+    }
+    let _ = plan;
+    StoreConfig::Memory
+        .build()
+        .expect("memory stores always build")
 }
 
 fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T> {
@@ -162,15 +183,28 @@ fn balance_layer(
     plan: &Resolved,
     health: &Health,
     rng: &SharedRng,
+    usage: Arc<dyn UsageStore>,
 ) -> Result<WeightedBalanceLayer, ConfigError> {
     // Routes are one-way: a weighted route's model requested by its id (by a
-    // client, or by the fallback layer for another route) is just that model.
+    // client, or by the fallback layer for another route) is just that model,
+    // yet it still counts against its limits: every call of every model
+    // passes this layer.
     let mut b = WeightedBalanceLayer::builder()
         .by_alias_only()
         .with_rng(rng.clone())
-        .with_health(health.clone());
+        .with_health(health.clone())
+        .shared_usage_store(usage);
     for (id, weights) in &plan.weighted {
         b = b.route(id.clone(), weights.iter().cloned());
+    }
+    for (id, strategy, buffer) in &plan.strategies {
+        b = b.strategy_for(id.clone(), *strategy);
+        if let Some(buffer) = buffer {
+            b = b.latency_buffer_for(id.clone(), *buffer);
+        }
+    }
+    for (model, limits) in &plan.limits {
+        b = b.limits(model.clone(), *limits);
     }
     for (kind, on) in &plan.fallback_on {
         b = b.fallback_on(*kind, *on);

@@ -10,8 +10,9 @@
 //! Timeout (total)    timeout.total
 //! ProviderFallback   routes (one-way), fallback.groups, kind routes, fallback.recover_streams;
 //!                    reads the cooldown's health
-//! WeightedBalance    weighted routes, fallback.recover_streams; reads the cooldown's health
-//! Cooldown           cooldown (unless enabled = false)
+//! WeightedBalance    weighted routes (and their strategy), limits, fallback.recover_streams;
+//!                    reads the cooldown's health; counts usage in [store]
+//! Cooldown           cooldown (unless enabled = false); breakers in [store]
 //! Retry              retry, per model
 //! Timeout (attempt)  timeout.attempt; streams: timeout.headers, first_token, idle, stream_total
 //! PrependMessages    model_messages, per model
@@ -29,7 +30,12 @@
 //! stream cut after its first token is finished by the next candidate of
 //! the route (a weighted route first draws among its own candidates); the
 //! models of providers with `supports_prefill` get the partial answer to
-//! continue. The result is a [`Stack`]: a boxed, cloneable service, plus
+//! continue. `[store]` puts breakers and usage counts on Redis, shared by
+//! every replica built from the same config; the connection opens on the
+//! first call, so building (and `--check`) never needs Redis. A model's
+//! `[limits]` hold for every call of it, drawn by a weighted route or called
+//! by its id (an ordered route, a group, a client): when it is full it is
+//! skipped like a cooling model. The result is a [`Stack`]: a boxed, cloneable service, plus
 //! what a server needs to list and check the routes.
 //!
 //! # Example
@@ -80,6 +86,7 @@ use crate::config::{Config, ServerPlan};
 use crate::cooldown::CooldownStore;
 use crate::error::ConfigError;
 use crate::select::SelectModelLayer;
+use crate::usage::UsageStore;
 use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse, Health};
 
 /// A built stack: the service, and what serving it needs. Cheap to clone.
@@ -97,6 +104,7 @@ struct Info {
     providers: BTreeMap<String, String>,
     models: Vec<String>,
     server: ServerPlan,
+    store: String,
 }
 
 impl Stack {
@@ -150,6 +158,13 @@ impl Stack {
             out.push_str(&format!("{name}: {summary}\n"));
         }
         out
+    }
+
+    /// Where breakers and usage counts live, in one line (a Redis URL's
+    /// password is never shown): `memory (this process only)` or
+    /// `redis redis://***@10.0.0.5:6379/0, prefix "gateway", 5ms per operation`.
+    pub fn describe_store(&self) -> &str {
+        &self.info.store
     }
 
     /// The address in `server.listen`, if any.
@@ -220,6 +235,7 @@ pub struct StackBuilder {
     select: Option<SelectModelLayer>,
     env: Option<EnvFn>,
     store: Option<Arc<dyn CooldownStore>>,
+    usage: Option<Arc<dyn UsageStore>>,
 }
 
 impl StackBuilder {
@@ -261,9 +277,17 @@ impl StackBuilder {
     }
 
     /// Keeps the cooldown's breakers, and the breakers of providers' keys,
-    /// in `store` (default: in memory).
+    /// in `store` instead of the config's `[store]` (default: in memory).
     pub fn cooldown_store(mut self, store: Arc<dyn CooldownStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Counts the usage of models with `[limits]` or a usage-ranking
+    /// `strategy` in `store` instead of the config's `[store]` (default:
+    /// in memory).
+    pub fn usage_store(mut self, store: Arc<dyn UsageStore>) -> Self {
+        self.usage = Some(store);
         self
     }
 

@@ -8,7 +8,10 @@
 //! all of them. A Redis outage never fails a call: each operation has a time
 //! budget and falls back to a local view.
 //!
-//! [`StoreConfig`] is the plain-data form, for config files.
+//! [`StoreConfig`] is the plain-data form, for config files; a gateway
+//! [`Config`](crate::Config) has its own `[store]` section
+//! ([`StoreSettings`](crate::config::StoreSettings): durations like the rest of
+//! the file, and the URL from an environment variable).
 //!
 //! # Example
 //!

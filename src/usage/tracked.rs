@@ -44,43 +44,53 @@ where
     }
 
     fn call(&mut self, request: ChatRequest) -> TrackedFuture<S> {
-        let Some(tracker) = &self.tracker else {
-            return TrackedFuture::plain(self.inner.call(request));
-        };
-        let Some((model, stats)) = tracker.get(request.model()) else {
-            return TrackedFuture::plain(self.inner.call(request));
-        };
-        let model = model.clone();
-        if !stats.counted {
-            let guard = Guard::start(tracker.clone(), model, None);
-            return TrackedFuture::calling(self.inner.call(request), guard);
-        }
-        let mut reservation =
-            tracker
-                .store
-                .reserve(&model, &stats.limits, estimate_tokens(&request));
-        let state = match reservation.now() {
-            Some(Reservation::Granted(grant)) => {
-                let guard = Guard::start(tracker.clone(), model, Some(grant));
-                return TrackedFuture::calling(self.inner.call(request), guard);
-            }
-            Some(Reservation::Denied { until }) => State::Denied {
-                error: Some(over_limit(&model, &stats.limits, until)),
-            },
-            None => {
-                // The store answers later: take the service that was polled ready.
-                let clone = self.inner.clone();
-                State::Reserving(Box::new(Reserving {
-                    reservation,
-                    service: mem::replace(&mut self.inner, clone),
-                    request: Some(request),
-                    tracker: tracker.clone(),
-                    model,
-                }))
-            }
-        };
-        TrackedFuture { state }
+        track(&mut self.inner, self.tracker.as_ref(), request)
     }
+}
+
+/// Calls `inner` (polled ready) with `request`, counted against the
+/// limits of the model it names when `tracker` tracks it.
+pub(crate) fn track<S>(
+    inner: &mut S,
+    tracker: Option<&Arc<Tracker>>,
+    request: ChatRequest,
+) -> TrackedFuture<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
+{
+    let Some((tracker, (model, stats))) = tracker.and_then(|t| Some((t, t.get(request.model())?)))
+    else {
+        return TrackedFuture::plain(inner.call(request));
+    };
+    let model = model.clone();
+    if !stats.counted {
+        let guard = Guard::start(tracker.clone(), model, None);
+        return TrackedFuture::calling(inner.call(request), guard);
+    }
+    let mut reservation = tracker
+        .store
+        .reserve(&model, &stats.limits, estimate_tokens(&request));
+    let state = match reservation.now() {
+        Some(Reservation::Granted(grant)) => {
+            let guard = Guard::start(tracker.clone(), model, Some(grant));
+            return TrackedFuture::calling(inner.call(request), guard);
+        }
+        Some(Reservation::Denied { until }) => State::Denied {
+            error: Some(over_limit(&model, &stats.limits, until)),
+        },
+        None => {
+            // The store answers later: take the service that was polled ready.
+            let clone = inner.clone();
+            State::Reserving(Box::new(Reserving {
+                reservation,
+                service: mem::replace(inner, clone),
+                request: Some(request),
+                tracker: tracker.clone(),
+                model,
+            }))
+        }
+    };
+    TrackedFuture { state }
 }
 
 /// The future of [`Tracked`].
@@ -122,7 +132,7 @@ impl<S> TrackedFuture<S>
 where
     S: Service<ChatRequest>,
 {
-    pub(crate) fn plain(future: S::Future) -> Self {
+    fn plain(future: S::Future) -> Self {
         TrackedFuture {
             state: State::Plain { future },
         }

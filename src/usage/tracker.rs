@@ -17,10 +17,16 @@ use crate::ChatRequest;
 /// How much a new latency sample weighs in the moving average.
 const SMOOTHING: f64 = 0.25;
 
+/// How one route picks among its available candidates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Pick {
+    pub(crate) strategy: RoutingStrategy,
+    /// For the lowest latency: the share within which candidates tie.
+    pub(crate) latency_buffer: f64,
+}
+
 /// The per-deployment state of one balance layer, shared by its services.
 pub(crate) struct Tracker {
-    strategy: RoutingStrategy,
-    latency_buffer: f64,
     models: HashMap<Arc<str>, ModelStats>,
     pub(crate) store: Arc<dyn UsageStore>,
 }
@@ -36,32 +42,26 @@ pub(crate) struct ModelStats {
 }
 
 impl Tracker {
+    /// Tracks `models`, each with whether a route ranks it by usage.
     pub(crate) fn new(
-        strategy: RoutingStrategy,
-        latency_buffer: f64,
-        models: impl IntoIterator<Item = Arc<str>>,
+        models: impl IntoIterator<Item = (Arc<str>, bool)>,
         limits: &HashMap<String, Limits>,
         store: Arc<dyn UsageStore>,
     ) -> Self {
         let models = models
             .into_iter()
-            .map(|model| {
+            .map(|(model, ranked_by_usage)| {
                 let limits = limits.get(&*model).copied().unwrap_or_default();
                 let stats = ModelStats {
                     limits,
-                    counted: limits.is_limited() || strategy.counts_usage(),
+                    counted: limits.is_limited() || ranked_by_usage,
                     in_flight: AtomicU32::new(0),
                     latency: Mutex::new(None),
                 };
                 (model, stats)
             })
             .collect();
-        Tracker {
-            strategy,
-            latency_buffer,
-            models,
-            store,
-        }
+        Tracker { models, store }
     }
 
     /// The deployment's id (shared) and state, if a route lists it.
@@ -80,22 +80,22 @@ impl Tracker {
         (full && usage.resets_at > now).then_some(usage.resets_at)
     }
 
-    /// The candidates of `set` (bits over `models`) the strategy ranks best;
-    /// never empty when `set` is not.
-    pub(crate) fn shortlist(&self, models: &[Arc<str>], set: u64) -> u64 {
-        if self.strategy == RoutingStrategy::Weighted {
+    /// The candidates of `set` (bits over `models`) the route's `pick`
+    /// ranks best; never empty when `set` is not.
+    pub(crate) fn shortlist(&self, pick: Pick, models: &[Arc<str>], set: u64) -> u64 {
+        if pick.strategy == RoutingStrategy::Weighted {
             return set;
         }
         let mut scores = [0.0f64; 64];
         let mut best = f64::INFINITY;
         for (i, model) in models.iter().enumerate().take(64) {
             if set & (1 << i) != 0 {
-                scores[i] = self.score(model);
+                scores[i] = self.score(pick.strategy, model);
                 best = best.min(scores[i]);
             }
         }
-        let cutoff = match self.strategy {
-            RoutingStrategy::LowestLatency => best * (1.0 + self.latency_buffer),
+        let cutoff = match pick.strategy {
+            RoutingStrategy::LowestLatency => best * (1.0 + pick.latency_buffer),
             _ => best,
         };
         (0..models.len().min(64))
@@ -103,11 +103,11 @@ impl Tracker {
             .fold(0, |acc, i| acc | (1 << i))
     }
 
-    fn score(&self, model: &str) -> f64 {
+    fn score(&self, strategy: RoutingStrategy, model: &str) -> f64 {
         let Some((_, stats)) = self.get(model) else {
             return 0.0;
         };
-        match self.strategy {
+        match strategy {
             RoutingStrategy::Weighted => 0.0,
             RoutingStrategy::LeastBusy => f64::from(stats.in_flight.load(Ordering::Relaxed)),
             RoutingStrategy::LowestUsage => self
@@ -145,8 +145,6 @@ impl ModelStats {
 impl fmt::Debug for Tracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tracker")
-            .field("strategy", &self.strategy)
-            .field("latency_buffer", &self.latency_buffer)
             .field("models", &self.models.len())
             .finish_non_exhaustive()
     }

@@ -1,0 +1,209 @@
+//! `[store]`: where the cooldown and usage state live, checked without
+//! connecting (a Redis connection opens on first use).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::resolve::Ctx;
+use super::values::HumanDuration;
+
+/// `[store]`: where breakers (models' and keys') and usage counts live. In
+/// this process's memory by default; on Redis to share them between gateway
+/// replicas (see [`store`](crate::store)).
+///
+/// ```toml
+/// [store]
+/// type = "redis"
+/// url_env = "REDIS_URL"          # or url = "redis://127.0.0.1:6379/0"
+/// prefix = "gateway"             # default "llm-fallback"
+/// op_timeout = "5ms"             # the budget of one store operation (default 5 ms)
+/// ```
+///
+/// A URL may hold a password: it is never shown (`Debug`, problems,
+/// `--check` print `redis://***@host`).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreSettings {
+    /// `memory` (the default) or `redis`.
+    #[serde(rename = "type")]
+    pub kind: StoreKind,
+    /// `redis://[[user]:password@]host[:port][/db]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The environment variable holding the URL, instead of `url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_env: Option<String>,
+    /// The prefix of every key (default `llm-fallback`): gateways sharing a
+    /// prefix share their state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// The time budget of one store operation (default 5 ms); past it, the
+    /// call goes on with this process's view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_timeout: Option<HumanDuration>,
+}
+
+/// Which store `[store]` describes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// In this process's memory.
+    #[default]
+    Memory,
+    /// On a Redis server (feature `redis`).
+    Redis,
+}
+
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("url_env", &self.url_env)
+            .field("prefix", &self.prefix)
+            .field("op_timeout", &self.op_timeout)
+            .finish()
+    }
+}
+
+/// `url` with its user and password replaced by `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    match userinfo(url) {
+        Some(range) => format!("{}***{}", &url[..range.start], &url[range.end..]),
+        None => url.to_owned(),
+    }
+}
+
+/// `text` without the user and password of `url`, should a client echo them.
+#[cfg(feature = "redis")]
+fn scrub(text: &str, url: &str) -> String {
+    match userinfo(url).filter(|r| !r.is_empty()) {
+        Some(range) => text.replace(&url[range], "***"),
+        None => text.to_owned(),
+    }
+}
+
+/// Where the `user:password` part of `url` is: up to the last `@`, so that
+/// a password with unescaped `/`, `#` or `@` is covered whole.
+fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    url[start..].rfind('@').map(|at| start..start + at)
+}
+
+/// The store, checked: the Redis connection (not opened yet), if any.
+#[derive(Debug)]
+pub(crate) struct StorePlan {
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::store::RedisConnection>,
+    /// One line for `--check`, without the password.
+    pub(crate) summary: String,
+}
+
+impl Default for StorePlan {
+    fn default() -> Self {
+        StorePlan {
+            #[cfg(feature = "redis")]
+            redis: None,
+            summary: "memory (this process only)".to_owned(),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    pub(crate) fn store(&mut self) -> StorePlan {
+        let config = self.config;
+        let s = &config.store;
+        if s.kind == StoreKind::Memory {
+            let fields = [
+                ("url", s.url.is_some()),
+                ("url_env", s.url_env.is_some()),
+                ("prefix", s.prefix.is_some()),
+                ("op_timeout", s.op_timeout.is_some()),
+            ];
+            for (field, _) in fields.iter().filter(|(_, set)| *set) {
+                self.errors.push(
+                    format!("store.{field}"),
+                    format!("a memory store takes no `{field}`; set type = \"redis\" to share state on Redis"),
+                );
+            }
+            return StorePlan::default();
+        }
+        let url = match (&s.url, &s.url_env) {
+            (Some(_), Some(_)) => {
+                self.errors
+                    .push("store", "give either `url` or `url_env`, not both");
+                None
+            }
+            (None, None) => {
+                self.errors.push(
+                    "store",
+                    "a redis store needs `url` or `url_env` (the variable holding the URL, e.g. REDIS_URL)",
+                );
+                None
+            }
+            (Some(url), None) => Some(("store.url", url.clone())),
+            (None, Some(var)) => {
+                (self.env_value("store.url_env", var)).map(|url| ("store.url_env", url))
+            }
+        };
+        self.redis(s, url)
+    }
+
+    #[cfg(feature = "redis")]
+    fn redis(&mut self, s: &StoreSettings, url: Option<(&str, String)>) -> StorePlan {
+        use crate::store::RedisConnection;
+        // A stand-in URL, so that the other settings are checked too.
+        let (url_path, url) = url.unwrap_or(("", "redis://127.0.0.1".to_owned()));
+        let mut builder = RedisConnection::builder(url.as_str());
+        if let Some(prefix) = &s.prefix {
+            builder = builder.prefix(prefix.clone());
+        }
+        if let Some(budget) = s.op_timeout {
+            builder = builder.op_timeout(budget.get());
+        }
+        let shown = redact_url(&url);
+        match builder.build() {
+            Ok(connection) if !url_path.is_empty() => {
+                let summary = format!(
+                    "redis {shown}, prefix {:?}, {:?} per operation",
+                    connection.prefix(),
+                    connection.op_timeout()
+                );
+                return StorePlan {
+                    redis: Some(connection),
+                    summary,
+                };
+            }
+            Ok(_) => {}
+            Err(e) => {
+                for p in e.problems() {
+                    if p.path != "store.url" {
+                        self.errors.push(&p.path, &p.message);
+                    } else if !url_path.is_empty() {
+                        let reason = p.message.trim_start_matches("not a Redis URL: ");
+                        self.errors.push(
+                            url_path,
+                            format!(
+                                "{shown:?} is not a Redis URL ({}); write redis://[[user]:password@]host[:port][/db]",
+                                scrub(reason, &url)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        StorePlan::default()
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn redis(&mut self, _: &StoreSettings, _: Option<(&str, String)>) -> StorePlan {
+        self.errors.push(
+            "store.type",
+            "this build has no Redis support (feature `redis`)",
+        );
+        StorePlan::default()
+    }
+}
