@@ -411,11 +411,16 @@ fn the_example_gateway_config_stays_valid() {
     let keys = env(&[
         ("OPENAI_API_KEY", "sk-test"),
         ("AZURE_OPENAI_API_KEY", "az-test"),
+        ("ANTHROPIC_API_KEY", "ant-test"),
         ("GATEWAY_API_KEY", "gw-test"),
     ]);
     config.validate_with_env(&keys).unwrap();
     let stack = Stack::builder().config(config).env(keys).build().unwrap();
-    assert!(!stack.routes().is_empty());
+    assert_eq!(
+        stack.routes()["smart"],
+        ["openai/gpt-4o", "anthropic/claude-3-5-sonnet-20240620"],
+        "the cross-vendor route"
+    );
     assert!(
         stack.describe_routes().contains("weighted"),
         "{}",
