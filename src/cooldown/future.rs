@@ -223,11 +223,12 @@ impl Call {
         transition: Transition,
     ) -> Result<ChatResponse, ChatError> {
         match transition {
-            Transition::Opened { until, cooldown } => tracing::warn!(
+            // `until` is a monotonic instant, meaningless in a log line:
+            // the duration says when.
+            Transition::Opened { cooldown, .. } => tracing::warn!(
                 model = %self.model,
                 cooldown_ms = cooldown.as_millis() as u64,
                 reopened = self.permit.is_some_and(|p| p.kind != PermitKind::Normal),
-                until = ?until,
                 "breaker opened"
             ),
             Transition::Closed => tracing::info!(model = %self.model, "breaker closed"),
