@@ -63,31 +63,21 @@ impl FallbackGroups {
     }
 
     /// Adds a group of equivalent models, in priority order.
-    pub fn group<I>(mut self, models: I) -> Self
+    pub fn group<I>(self, models: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.entries.push(Group {
-            name: None,
-            models: models.into_iter().map(Into::into).collect(),
-            route: false,
-        });
-        self
+        self.with_entry(None, models, false)
     }
 
     /// Adds a group that a request can also name by `name` (an alias).
-    pub fn named<I>(mut self, name: impl Into<String>, models: I) -> Self
+    pub fn named<I>(self, name: impl Into<String>, models: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.entries.push(Group {
-            name: Some(name.into()),
-            models: models.into_iter().map(Into::into).collect(),
-            route: false,
-        });
-        self
+        self.with_entry(Some(name.into()), models, false)
     }
 
     /// Adds a route: a request for `name` tries `models` in order. Unlike a
@@ -103,15 +93,23 @@ impl FallbackGroups {
     /// let layer = ProviderFallbackLayer::new(groups).unwrap();
     /// # let _ = layer;
     /// ```
-    pub fn route<I>(mut self, name: impl Into<String>, models: I) -> Self
+    pub fn route<I>(self, name: impl Into<String>, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.with_entry(Some(name.into()), models, true)
+    }
+
+    fn with_entry<I>(mut self, name: Option<String>, models: I, route: bool) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
         self.entries.push(Group {
-            name: Some(name.into()),
+            name,
             models: models.into_iter().map(Into::into).collect(),
-            route: true,
+            route,
         });
         self
     }
