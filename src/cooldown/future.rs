@@ -11,16 +11,20 @@ use pin_project::pin_project;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use super::outcome::{self, Pending};
 use super::store::{Admission, Permit, PermitKind, StoreFuture, Transition};
+use super::stream::Judged;
 use super::Shared;
 use crate::attempt::LogScope;
 use crate::error::ChatError;
-use crate::{ChatRequest, ChatResponse};
+use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
 
 /// Response future of [`Cooldown`](super::Cooldown): asks the store, calls
 /// the inner service if admitted, and reports the outcome to the store.
 ///
-/// Dropping it while it holds the half-open probe frees the probe slot.
+/// Dropping it while it holds the half-open probe frees the probe slot. A
+/// streamed response carries the permit on: its verdict is recorded when the
+/// stream ends (see the [module docs](super)).
 #[pin_project]
 pub struct ResponseFuture<S>
 where
@@ -119,8 +123,8 @@ where
                     }
                 },
                 StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx));
-                    let mut record = this.call.record(&result);
+                    let mut result = ready!(future.poll(cx));
+                    let mut record = this.call.record(&mut result);
                     match record.now() {
                         Some(transition) => {
                             return Poll::Ready(this.call.finish(result, transition))
@@ -147,74 +151,72 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("model", &self.call.model)
-            .field("permit", &self.call.permit)
+            .field("model", &self.call.pending.model)
+            .field("permit", &self.call.pending.permit)
             .finish_non_exhaustive()
     }
 }
 
 /// One call's bookkeeping: its permit, and the attempt log.
 pub(super) struct Call {
-    shared: Arc<Shared>,
-    model: String,
+    pending: Pending,
     log: LogScope,
     before: usize,
     start: Instant,
-    permit: Option<Permit>,
-    /// The outcome went to the store: nothing to release on drop.
-    settled: bool,
 }
 
 impl Call {
     pub(super) fn new(shared: Arc<Shared>, model: String, log: LogScope, start: Instant) -> Self {
         Call {
-            shared,
-            model,
+            pending: Pending::new(shared, model),
             before: log.len(),
             log,
             start,
-            permit: None,
-            settled: false,
         }
+    }
+
+    fn model(&self) -> &str {
+        &self.pending.model
     }
 
     fn admitted(&mut self, permit: Permit) {
         match permit.kind {
             PermitKind::Normal => {}
             PermitKind::Probe => {
-                tracing::info!(model = %self.model, "breaker half-open: probe admitted")
+                tracing::info!(model = %self.model(), "breaker half-open: probe admitted")
             }
             PermitKind::Forced => {
-                tracing::debug!(model = %self.model, "breaker open: call forced through")
+                tracing::debug!(model = %self.model(), "breaker open: call forced through")
             }
         }
-        self.permit = Some(permit);
+        self.pending.permit = Some(permit);
     }
 
     fn refused(&self, until: Instant) -> Result<ChatResponse, ChatError> {
         let left = until.saturating_duration_since(Instant::now());
         tracing::debug!(
-            model = %self.model,
+            model = %self.model(),
             remaining_ms = left.as_millis() as u64,
             "breaker open: call refused"
         );
         self.logged(
-            Err(ChatError::cooling_down(self.model.as_str(), until)),
+            Err(ChatError::cooling_down(self.model(), until)),
             Duration::ZERO,
         )
     }
 
-    /// Hands the outcome to the store.
-    fn record(&mut self, result: &Result<ChatResponse, ChatError>) -> StoreFuture<Transition> {
-        let Some(permit) = self.permit else {
-            return StoreFuture::ready(Transition::Unchanged);
-        };
-        self.settled = true;
-        let verdict = self.shared.verdict(result);
-        let settings = self.shared.settings.get(&self.model);
-        self.shared
-            .store
-            .record(&self.model, permit, verdict, settings, Instant::now())
+    /// Hands the outcome to the store; a stream's permit goes with the
+    /// stream instead, which is judged when it ends.
+    fn record(&mut self, result: &mut Result<ChatResponse, ChatError>) -> StoreFuture<Transition> {
+        if let Ok(response) = result {
+            if let ResponseBody::Stream(stream) = response.body_mut() {
+                let inner = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
+                *stream = ChatStream::new(Judged::new(inner, self.pending.take()));
+                return StoreFuture::ready(Transition::Unchanged);
+            }
+        }
+        let verdict = self.pending.shared.verdict(result);
+        self.pending.record(verdict)
     }
 
     fn finish(
@@ -222,18 +224,8 @@ impl Call {
         result: Result<ChatResponse, ChatError>,
         transition: Transition,
     ) -> Result<ChatResponse, ChatError> {
-        match transition {
-            // `until` is a monotonic instant, meaningless in a log line:
-            // the duration says when.
-            Transition::Opened { cooldown, .. } => tracing::warn!(
-                model = %self.model,
-                cooldown_ms = cooldown.as_millis() as u64,
-                reopened = self.permit.is_some_and(|p| p.kind != PermitKind::Normal),
-                "breaker opened"
-            ),
-            Transition::Closed => tracing::info!(model = %self.model, "breaker closed"),
-            Transition::Unchanged => {}
-        }
+        let kind = self.pending.permit.map(|p| p.kind);
+        outcome::report(self.model(), kind, transition);
         self.logged(result, self.start.elapsed())
     }
 
@@ -244,21 +236,9 @@ impl Call {
         latency: Duration,
     ) -> Result<ChatResponse, ChatError> {
         self.log
-            .record_if_missing(self.before, &self.model, &result, latency);
+            .record_if_missing(self.before, self.model(), &result, latency);
         let mut result = result;
         self.log.attach(&mut result);
         result
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        if let Some(permit) = self
-            .permit
-            .filter(|p| p.kind == PermitKind::Probe && !self.settled)
-        {
-            tracing::debug!(model = %self.model, "probe cancelled: slot released");
-            self.shared.store.release(&self.model, permit);
-        }
     }
 }

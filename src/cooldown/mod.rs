@@ -13,6 +13,12 @@
 //! reopens it (for the same cooldown, or a growing one if configured). A
 //! probe that is cancelled frees its slot for the next call.
 //!
+//! A streamed answer is judged when its stream ends, not when it commits
+//! (its first content chunk): a normal end is a success, an error item (a
+//! stream cut or stalled after its first token) counts as that error does.
+//! A probe's stream must therefore finish for the breaker to close; one
+//! dropped before its end frees the slot, like a cancelled probe.
+//!
 //! What counts is the failure-class table by default ([`default_verdict`]),
 //! overridable by kinds or by a function; the thresholds and cooldowns are
 //! per model (see [`CooldownBuilder`] for the defaults). The state sits in a
@@ -61,10 +67,12 @@
 mod breaker;
 mod layer;
 mod memory;
+mod outcome;
 mod policy;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod store;
+mod stream;
 
 pub mod future;
 
@@ -118,10 +126,15 @@ impl Shared {
     fn verdict(&self, result: &Result<ChatResponse, ChatError>) -> Verdict {
         match result {
             Ok(_) => Verdict::Success,
-            Err(e) => match self.classifier.verdict(e) {
-                Verdict::Trip(Some(wait)) => Verdict::Trip(Some(wait.min(self.max_retry_after))),
-                verdict => verdict,
-            },
+            Err(e) => self.error_verdict(e),
+        }
+    }
+
+    /// What an error (of the call, or of its stream) says about the model.
+    fn error_verdict(&self, error: &ChatError) -> Verdict {
+        match self.classifier.verdict(error) {
+            Verdict::Trip(Some(wait)) => Verdict::Trip(Some(wait.min(self.max_retry_after))),
+            verdict => verdict,
         }
     }
 }

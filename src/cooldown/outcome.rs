@@ -1,0 +1,100 @@
+//! A call's permit until its verdict reaches the store: the one place that
+//! records a verdict, for the response future and for a committed stream.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::policy::Verdict;
+use super::store::{Permit, PermitKind, StoreFuture, Transition};
+use super::Shared;
+
+/// The permit of one admitted call, until its verdict is recorded. Dropped
+/// before that while it holds the half-open probe, it frees the probe slot.
+pub(super) struct Pending {
+    pub(super) shared: Arc<Shared>,
+    pub(super) model: String,
+    pub(super) permit: Option<Permit>,
+    /// The verdict went to the store: nothing to release on drop.
+    settled: bool,
+}
+
+impl Pending {
+    pub(super) fn new(shared: Arc<Shared>, model: String) -> Self {
+        Pending {
+            shared,
+            model,
+            permit: None,
+            settled: false,
+        }
+    }
+
+    /// Moves the permit (and the duty to settle it) into a new `Pending`,
+    /// leaving this one with nothing to record or release.
+    pub(super) fn take(&mut self) -> Pending {
+        let mut moved = Pending::new(self.shared.clone(), self.model.clone());
+        moved.permit = self.permit.take();
+        moved.settled = std::mem::replace(&mut self.settled, true);
+        moved
+    }
+
+    /// Hands the verdict to the store, once: later calls answer `Unchanged`.
+    pub(super) fn record(&mut self, verdict: Verdict) -> StoreFuture<Transition> {
+        let Some(permit) = self.permit.filter(|_| !self.settled) else {
+            return StoreFuture::ready(Transition::Unchanged);
+        };
+        self.settled = true;
+        let settings = self.shared.settings.get(&self.model);
+        self.shared
+            .store
+            .record(&self.model, permit, verdict, settings, Instant::now())
+    }
+
+    /// Records the verdict without waiting: a store that answers later is
+    /// driven by a task of its own (when there is a runtime to spawn it on).
+    pub(super) fn settle(&mut self, verdict: Verdict) {
+        let mut record = self.record(verdict);
+        let kind = self.permit.map(|p| p.kind);
+        match record.now() {
+            Some(transition) => report(&self.model, kind, transition),
+            None => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    // No runtime, no way to drive it: the store's probe lease
+                    // frees a held slot in time.
+                    tracing::debug!(model = %self.model, "no runtime: verdict not recorded");
+                    return;
+                };
+                let model = self.model.clone();
+                runtime.spawn(async move { report(&model, kind, record.await) });
+            }
+        }
+    }
+}
+
+/// Logs what the verdict did to the breaker.
+pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transition) {
+    match transition {
+        // `until` is a monotonic instant, meaningless in a log line:
+        // the duration says when.
+        Transition::Opened { cooldown, .. } => tracing::warn!(
+            model = %model,
+            cooldown_ms = cooldown.as_millis() as u64,
+            reopened = kind.is_some_and(|k| k != PermitKind::Normal),
+            "breaker opened"
+        ),
+        Transition::Closed => tracing::info!(model = %model, "breaker closed"),
+        Transition::Unchanged => {}
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(permit) = self
+            .permit
+            .filter(|p| p.kind == PermitKind::Probe && !self.settled)
+        {
+            tracing::debug!(model = %self.model, "probe cancelled: slot released");
+            self.shared.store.release(&self.model, permit);
+        }
+    }
+}
