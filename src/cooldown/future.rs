@@ -229,7 +229,8 @@ impl Call {
         self.logged(result, self.start.elapsed())
     }
 
-    /// Logs the outcome unless an inner layer did, and attaches the log.
+    /// Logs the outcome unless an inner layer did; attaches the log if this
+    /// layer owns it (is the outermost that keeps one).
     fn logged(
         &self,
         result: Result<ChatResponse, ChatError>,
