@@ -105,11 +105,13 @@ impl Run<'_> {
     async fn until_admitted(&self, model: &str) {
         let key = self.redis.map(|prefix| format!("{prefix}:cb:{model}"));
         poll_until("the open time is over", async || {
-            let local = !self
-                .store
-                .cooling_until(model)
-                .is_some_and(|u| u > Instant::now());
-            local && (key.is_none() || breaker_admits(key.as_deref().unwrap()).await)
+            let over = |u| u <= Instant::now();
+            let local = self.store.cooling_until(model).is_none_or(over);
+            let remote = match &key {
+                Some(key) => breaker_admits(key).await,
+                None => true,
+            };
+            local && remote
         })
         .await;
     }
