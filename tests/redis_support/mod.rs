@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../waiting/mod.rs"]
+mod waiting;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +17,8 @@ use llm_fallback::store::RedisConnection;
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+pub use waiting::{poll_until, POLL_LIMIT};
 
 pub const REDIS: &str = "127.0.0.1:6379";
 
@@ -96,23 +101,6 @@ pub async fn cleanup(prefix: &str) {
             .query_async(&mut conn)
             .await
             .unwrap();
-    }
-}
-
-/// How long [`poll_until`] waits at most: far more than any condition needs
-/// on a loaded machine, so only a real defect reaches it.
-pub const POLL_LIMIT: Duration = Duration::from_secs(10);
-
-/// Checks `condition` every few milliseconds until it holds; panics naming
-/// `what` after [`POLL_LIMIT`] (real time, whatever tokio's clock does).
-pub async fn poll_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !condition().await {
-        assert!(
-            start.elapsed() < POLL_LIMIT,
-            "still not true after {POLL_LIMIT:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
