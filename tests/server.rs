@@ -950,10 +950,11 @@ async fn shutdown_lets_a_stream_in_flight_finish() {
     server.await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
+// Real time (a socket): paused time could cut before the first chunk is read.
+#[tokio::test]
 async fn shutdown_cuts_a_stream_that_outlasts_the_grace() {
     let (stack, feed) = fed_stack();
-    let grace = Duration::from_secs(5);
+    let grace = Duration::from_millis(200);
     let (base, stop, server) = serve_until(Server::builder(stack).build().unwrap(), grace).await;
     feed.send(word("one ")).unwrap();
     let mut response = reqwest::Client::new()
@@ -980,10 +981,10 @@ async fn shutdown_cuts_a_stream_that_outlasts_the_grace() {
         "a cut chunked body is an error for the client"
     );
     assert!(!String::from_utf8_lossy(&rest).contains("[DONE]"));
-    assert_eq!(
-        started.elapsed().as_secs(),
-        grace.as_secs(),
-        "cut at the grace bound"
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= grace && elapsed < grace + Duration::from_secs(5),
+        "cut at the grace bound: {elapsed:?}"
     );
     drop(feed);
 }
