@@ -1,6 +1,9 @@
 //! The OpenAI-compatible server over a real socket, driven by a real HTTP client.
 #![cfg(all(feature = "server", feature = "mock"))]
 
+#[path = "waiting/mod.rs"]
+mod waiting;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -929,13 +932,11 @@ async fn shutdown_lets_a_stream_in_flight_finish() {
 
     stop.send(()).unwrap();
     // New connections are refused once shutdown began.
-    let refused = loop {
-        match tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await {
-            Err(_) => break true,
-            Ok(_) => tokio::task::yield_now().await,
-        }
-    };
-    assert!(refused);
+    let addr = base.trim_start_matches("http://");
+    waiting::poll_until("new connections are refused", async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
     feed.send(word("two")).unwrap();
     drop(feed);
     let mut rest = Vec::new();
