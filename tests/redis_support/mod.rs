@@ -18,7 +18,7 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub use waiting::{poll_until, POLL_LIMIT};
+pub use waiting::poll_until;
 
 pub const REDIS: &str = "127.0.0.1:6379";
 
