@@ -244,9 +244,10 @@ async fn the_response_resolves_at_the_first_content_chunk() {
 
 #[tokio::test]
 async fn a_stall_delays_the_rest_of_the_stream() {
+    // From before the call: the mock may stall before the response resolves.
+    let started = Instant::now();
     let (_server, result) =
         call(ServerReply::text("a b c d e").stall_after(3, Duration::from_millis(200))).await;
-    let started = Instant::now();
     let completion = result
         .unwrap()
         .into_stream()

@@ -17,6 +17,10 @@ const AN_HOUR: Duration = Duration::from_secs(3600);
 /// Well under [`GENEROUS`], well over [`SHORT`] and the time to call.
 const SOON: Duration = Duration::from_secs(5);
 
+/// The idle timer restarts when the stack passes a chunk on, a little before
+/// the test sees it: a gap measured from there may be this much shorter.
+const SEEN_LATE: Duration = Duration::from_millis(50);
+
 /// Generous deadlines but `set`'s.
 fn deadlines(set: impl FnOnce(StreamDeadlines) -> StreamDeadlines) -> StreamDeadlines {
     set(StreamDeadlines::new()
@@ -130,7 +134,10 @@ async fn a_stall_is_recovered_within_the_idle_deadline_and_the_stack_keeps_servi
     let recovered = stalled_at.unwrap().elapsed();
     assert_eq!(got, words(0..60));
     assert!(recovered < SOON, "{recovered:?}");
-    assert!(recovered >= SHORT, "the idle deadline, {recovered:?}");
+    assert!(
+        recovered >= SHORT - SEEN_LATE,
+        "the idle deadline, {recovered:?}"
+    );
 
     let next = rig.call(request(false)).await.unwrap();
     assert_eq!(next.model(), PRIMARY, "the primary serves the next call");
@@ -171,7 +178,7 @@ async fn without_recovery_a_stall_ends_in_a_clean_error_at_the_idle_deadline() {
     assert!(!reply.done());
     assert_eq!(reply.error().unwrap()["code"], "stream_interrupted");
     let gap = reply.ended_at() - reply.content_chunk_at(20);
-    assert!(gap >= SHORT && gap < SOON, "{gap:?}");
+    assert!(gap >= SHORT - SEEN_LATE && gap < SOON, "{gap:?}");
     assert_eq!(http.chat(false, false).await.status, 200);
 }
 
