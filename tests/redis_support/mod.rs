@@ -18,7 +18,8 @@ use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub use waiting::poll_until;
+#[allow(unused_imports)] // not every test binary polls
+pub use waiting::{poll_until, poll_within, POLL_LIMIT};
 
 pub const REDIS: &str = "127.0.0.1:6379";
 
@@ -147,8 +148,10 @@ pub async fn window_calls(key: &str) -> u64 {
 /// Waits, if needed, until the current minute of the server's clock has
 /// `needed` left, so that a test of per-minute limits runs in one window.
 pub async fn within_one_minute(needed: Duration) {
+    let limit = needed + POLL_LIMIT;
     let needed = u64::try_from(needed.as_millis()).unwrap();
-    poll_until(
+    poll_within(
+        limit,
         "a minute with enough left on the server's clock",
         async || 60_000 - server_ms().await % 60_000 >= needed,
     )

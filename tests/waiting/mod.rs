@@ -15,12 +15,18 @@ pub const POLL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Checks `condition` every few milliseconds until it holds; panics naming
 /// `what` after [`POLL_LIMIT`] (real time, whatever tokio's clock does).
-pub async fn poll_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+pub async fn poll_until(what: &str, condition: impl AsyncFnMut() -> bool) {
+    poll_within(POLL_LIMIT, what, condition).await;
+}
+
+/// [`poll_until`] with its own bound, for a condition that takes `limit`
+/// to come true by design (a clock reaching a time).
+pub async fn poll_within(limit: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
     let start = std::time::Instant::now();
     while !condition().await {
         assert!(
-            start.elapsed() < POLL_LIMIT,
-            "still not true after {POLL_LIMIT:?}: {what}"
+            start.elapsed() < limit,
+            "still not true after {limit:?}: {what}"
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
