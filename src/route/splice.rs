@@ -191,9 +191,10 @@ fn is_empty(chunk: &ChatChunk) -> bool {
 
 fn add(sum: Option<Usage>, usage: &Usage) -> Usage {
     let mut sum = sum.unwrap_or_default();
-    sum.prompt_tokens += usage.prompt_tokens;
-    sum.completion_tokens += usage.completion_tokens;
-    sum.total_tokens += usage.total_tokens;
+    // Provider numbers: saturate rather than overflow.
+    sum.prompt_tokens = sum.prompt_tokens.saturating_add(usage.prompt_tokens);
+    sum.completion_tokens = sum.completion_tokens.saturating_add(usage.completion_tokens);
+    sum.total_tokens = sum.total_tokens.saturating_add(usage.total_tokens);
     sum.extra.clone_from(&usage.extra);
     sum
 }

@@ -98,6 +98,7 @@ pub struct Stack {
 }
 
 struct Info {
+    timeouts: String,
     health: Health,
     routes: BTreeMap<String, Vec<String>>,
     summaries: BTreeMap<String, String>,
@@ -165,6 +166,15 @@ impl Stack {
     /// `redis redis://***@10.0.0.5:6379/0, prefix "gateway", 5ms per operation`.
     pub fn describe_store(&self) -> &str {
         &self.info.store
+    }
+
+    /// The effective deadlines of every model without its own, in one line
+    /// (`"none"` where there is none), defaults included:
+    /// `total none; attempt: complete answers 60s, streams none; streams:
+    /// headers 15s, first token 60s, idle 30s, total none; connect 10s`.
+    /// See the README's "Timeouts" section for what each bounds.
+    pub fn describe_timeouts(&self) -> &str {
+        &self.info.timeouts
     }
 
     /// The address in `server.listen`, if any.
