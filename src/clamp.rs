@@ -55,6 +55,9 @@ mod tests {
     fn after_saturates() {
         let now = Instant::now();
         assert!(after(now, Duration::MAX) > now + Duration::from_secs(3600 * 24 * 365));
-        assert_eq!(after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+        assert_eq!(
+            after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 }

@@ -227,7 +227,6 @@ impl Breaker {
     }
 }
 
-
 const BUCKETS: u64 = 10;
 
 /// Calls and failures over a rolling window, in ten buckets: it rolls

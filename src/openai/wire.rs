@@ -46,7 +46,9 @@ impl Wire for OpenAiWire {
             return Err("a chat completion without choices".to_owned());
         }
         let says_nothing = |c: &crate::response::Choice| {
-            c.finish_reason.is_none() && c.message.content.is_none() && c.message.tool_calls.is_none()
+            c.finish_reason.is_none()
+                && c.message.content.is_none()
+                && c.message.tool_calls.is_none()
         };
         if completion.choices.iter().any(says_nothing) {
             return Err("a choice with no content, no tool calls and no finish reason".to_owned());

@@ -151,7 +151,8 @@ fn attempt_layer(plan: &Resolved) -> Option<TimeoutLayer> {
 
 /// The effective default deadlines, for `--check`.
 fn describe_timeouts(plan: &Resolved) -> String {
-    let show = |d: Option<Duration>| d.map_or("none".to_owned(), |d| HumanDuration::from(d).to_string());
+    let show =
+        |d: Option<Duration>| d.map_or("none".to_owned(), |d| HumanDuration::from(d).to_string());
     let streams = plan.streams.default_value();
     let stream_attempt = plan.attempt.as_ref().and_then(|a| *a.default_value());
     format!(

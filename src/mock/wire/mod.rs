@@ -183,9 +183,8 @@ fn body(steps: Vec<Step>) -> Body {
                 Step::Data(bytes) => return Some((Ok(Frame::data(bytes)), steps)),
                 Step::Forever(bytes) => {
                     let frame = Frame::data(bytes.clone());
-                    let rest: Vec<Step> = std::iter::once(Step::Forever(bytes))
-                        .chain(steps)
-                        .collect();
+                    let rest: Vec<Step> =
+                        std::iter::once(Step::Forever(bytes)).chain(steps).collect();
                     return Some((Ok(frame), rest.into_iter()));
                 }
                 Step::Abort => {
