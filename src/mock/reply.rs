@@ -254,7 +254,9 @@ impl ServerReply {
 
     /// Adds `Retry-After` in whole seconds (rounded up).
     pub fn with_retry_after(self, after: Duration) -> Self {
-        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        let secs = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0));
         self.with_header("retry-after", secs.to_string())
     }
 

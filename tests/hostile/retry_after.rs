@@ -7,12 +7,35 @@ use std::time::Duration;
 use axum::body::Body;
 use http::Request;
 use llm_fallback::http_error::MAX_RETRY_AFTER;
-use llm_fallback::mock::{MockServer, ServerReply};
+use llm_fallback::mock::{MockProvider, MockReply, MockServer, ServerReply};
 use llm_fallback::openai::OpenAi;
+use llm_fallback::server::Server;
 use llm_fallback::{ChatRequest, ErrorKind, Message};
 use tower::ServiceExt;
 
 use super::support::{call, stack};
+
+#[tokio::test]
+async fn the_server_caps_a_service_retry_after_of_duration_max() {
+    let mock = MockProvider::new();
+    mock.always(
+        "m",
+        MockReply::error(ErrorKind::RateLimited).with_retry_after(Duration::MAX),
+    );
+    let router = Server::builder(mock).build().unwrap();
+    let request = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"{"model": "m", "messages": [{"role": "user", "content": "hi"}]}"#,
+        ))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response.headers()["retry-after"],
+        MAX_RETRY_AFTER.as_secs().to_string()
+    );
+}
 
 fn huge_429() -> ServerReply {
     ServerReply::error(429, "rate_limit_exceeded", "slow down").with_huge_retry_after()
