@@ -73,6 +73,7 @@ mod policy;
 mod redis_store;
 mod store;
 mod stream;
+mod throttle;
 
 pub mod future;
 
@@ -88,7 +89,7 @@ use crate::attempt::AttemptLog;
 use crate::error::ChatError;
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::health::{ForceAttempt, Health, HealthView};
+use crate::health::{AllCooling, ForceAttempt, Health, HealthView, Routed};
 use crate::per_model::PerModel;
 use crate::{ChatRequest, ChatResponse};
 
@@ -99,8 +100,10 @@ pub use self::policy::{default_verdict, BreakerSettings, FailureRatio, Growth, V
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 pub use self::store::{Admission, CooldownStore, Permit, PermitKind, StoreFuture, Transition};
+pub use self::throttle::AdaptiveThrottle;
 
 use self::policy::Classifier;
+use self::throttle::Throttles;
 
 /// Fails calls to a model whose breaker is open. See the [module docs](self).
 #[derive(Clone)]
@@ -115,11 +118,13 @@ pub(crate) struct Shared {
     settings: PerModel<BreakerSettings>,
     classifier: Classifier,
     max_retry_after: Duration,
+    all_cooling: AllCooling,
+    throttles: Option<Throttles>,
 }
 
 impl Shared {
     fn health(&self) -> Health {
-        Health::new(StoreHealth(self.store.clone()))
+        Health::new(StoreHealth(self.store.clone())).with_all_cooling(self.all_cooling)
     }
 
     /// What the outcome says about the model, with `Retry-After` capped.
@@ -145,6 +150,8 @@ impl fmt::Debug for Shared {
             .field("settings", &self.settings)
             .field("classifier", &self.classifier)
             .field("max_retry_after", &self.max_retry_after)
+            .field("all_cooling", &self.all_cooling)
+            .field("throttles", &self.throttles)
             .finish_non_exhaustive()
     }
 }
@@ -209,7 +216,12 @@ where
     fn call(&mut self, mut request: ChatRequest) -> Self::Future {
         let start = Instant::now();
         let model = request.model().to_owned();
-        let force = request.extensions().get::<ForceAttempt>().is_some();
+        // A routing layer applies the all-cooling policy itself; a model
+        // requested directly is its own only candidate.
+        let extensions = request.extensions();
+        let force = extensions.get::<ForceAttempt>().is_some()
+            || (self.shared.all_cooling == AllCooling::TryEarliest
+                && extensions.get::<Routed>().is_none());
         let mut admission = self.shared.store.admit(&model, force, start);
         let log = AttemptLog::enter(&mut request);
         let call = future::Call::new(self.shared.clone(), model, log, start);

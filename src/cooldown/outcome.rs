@@ -44,6 +44,11 @@ impl Pending {
             return StoreFuture::ready(Transition::Unchanged);
         };
         self.settled = true;
+        if let (Some(throttles), Verdict::Success | Verdict::Ignore) =
+            (&self.shared.throttles, verdict)
+        {
+            throttles.accepted(&self.model, Instant::now());
+        }
         let settings = self.shared.settings.get(&self.model);
         self.shared
             .store
