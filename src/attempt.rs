@@ -28,6 +28,11 @@ pub struct Attempt {
     pub key: Option<String>,
     /// Whether a request went upstream (false for a skip while cooling down).
     pub upstream: bool,
+    /// This try failed on its key's own account and the same call moved on
+    /// to the provider's next key ([`Credentials`](crate::Credentials)): an
+    /// upstream call, but not one of the call's attempts that
+    /// [`MaxUpstreamCalls`] caps, as the key pool bounds those already.
+    pub rotated: bool,
     /// Stream events skipped as malformed during the attempt (see
     /// [`MalformedChunks`](crate::MalformedChunks)); filled in when its
     /// stream ends.
@@ -45,6 +50,7 @@ impl Attempt {
             message: String::new(),
             key: None,
             upstream: true,
+            rotated: false,
             malformed: 0,
         }
     }
@@ -59,6 +65,7 @@ impl Attempt {
             message: error.message().to_owned(),
             key: None,
             upstream: error.kind() != ErrorKind::CoolingDown,
+            rotated: false,
             malformed: 0,
         }
     }
@@ -175,7 +182,7 @@ impl MaxUpstreamCalls {
         request
             .extensions()
             .get::<MaxUpstreamCalls>()
-            .is_some_and(|cap| log.upstream_calls() >= cap.0)
+            .is_some_and(|cap| log.capped_calls() >= cap.0)
     }
 }
 
@@ -295,6 +302,11 @@ impl AttemptLog {
     /// How many recorded attempts went upstream (skips not counted).
     pub fn upstream_calls(&self) -> usize {
         self.lock().iter().filter(|a| a.upstream).count()
+    }
+
+    /// The upstream calls [`MaxUpstreamCalls`] counts: key rotations aside.
+    fn capped_calls(&self) -> usize {
+        self.lock().iter().filter(|a| a.upstream && !a.rotated).count()
     }
 
     /// How many candidates were passed over without an upstream call.

@@ -78,7 +78,7 @@
 //! failure_ratio = { ratio = 0.5, window = "30s", min_calls = 20 }          # or false
 //! growth = { factor = 2.0, max = "1m" }
 //! when_all_cooling = "try_earliest"           # or "fail_fast": routes and direct models alike
-//! adaptive_throttle = { k = 2.0, window = "30s" }   # or false
+//! adaptive_throttle = { k = 2.0, window = "30s", min_requests = 10 }   # or false
 //!
 //! [fallback]
 //! groups = [["azure/gpt-4o", "openai/gpt-4o"]]   # or "azure/gpt-4o,openai/gpt-4o; ..." (MODEL_FALLBACK_GROUPS format)

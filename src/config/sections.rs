@@ -152,7 +152,7 @@ pub struct CooldownSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when_all_cooling: Option<String>,
     /// Client-side adaptive throttling (`false` for none; defaults
-    /// `k = 2.0`, `window = "30s"`).
+    /// `k = 2.0`, `window = "30s"`, `min_requests = 10`).
     pub adaptive_throttle: Switch<ThrottleSettings>,
 }
 
@@ -169,6 +169,9 @@ pub struct ThrottleSettings {
     /// How far back calls are counted (default 30 s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<HumanDuration>,
+    /// Fewer calls in the window are never shed (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u32>,
 }
 
 /// Trips when `ratio` of at least `min_calls` calls over `window` failed

@@ -300,7 +300,8 @@ impl Ctx<'_> {
                 let t = AdaptiveThrottle::new(
                     t.k.unwrap_or(d.k),
                     t.window.map_or(d.window, |w| w.get()),
-                );
+                )
+                .with_min_requests(t.min_requests.unwrap_or(d.min_requests));
                 if !(t.k.is_finite() && t.k >= 1.0) {
                     self.errors.push(
                         "cooldown.adaptive_throttle.k",

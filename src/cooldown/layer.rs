@@ -83,6 +83,8 @@ impl fmt::Debug for CooldownLayer {
 /// | [`failure_ratio`](Self::failure_ratio) | 50 % of at least 20 calls over 30 s |
 /// | [`cooldown`](Self::cooldown) | 5 s, the same after a failed probe |
 /// | [`max_retry_after`](Self::max_retry_after) | 10 min |
+/// | [`when_all_cooling`](Self::when_all_cooling) | [`AllCooling::TryEarliest`]: one forced call, never retried |
+/// | [`adaptive_throttle`](Self::adaptive_throttle) | `K = 2` over 30 s ([`AdaptiveThrottle`]) |
 /// | what counts | [`default_verdict`](super::default_verdict): the failure-class table |
 /// | store | [`InMemoryStore`] |
 pub struct CooldownBuilder {

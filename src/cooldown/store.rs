@@ -26,7 +26,9 @@ use crate::health::HealthView;
 ///   [`StoreFuture::boxed`].
 /// - **`admit`**: a closed breaker gives a [`PermitKind::Normal`] permit. An
 ///   open breaker refuses with the time it ends, unless `force` is set (the
-///   request carries [`ForceAttempt`](crate::ForceAttempt)): then it gives a
+///   request carries [`ForceAttempt`](crate::ForceAttempt), or the layer's
+///   [`AllCooling`](crate::AllCooling) policy tries a model requested
+///   directly): then it gives a
 ///   [`PermitKind::Forced`] permit. Once the open time has passed, the next
 ///   call gets the one [`PermitKind::Probe`] permit (half-open) and every other
 ///   call is refused (or forced) while the probe runs: exactly one probe at a

@@ -16,11 +16,14 @@ use crate::rng::SharedRng;
 /// counts the calls that reached the throttle (shed ones included) and
 /// `accepts` those the model answered (anything but a counting failure).
 ///
-/// Defaults `k = 2`, `window = 30 s`. With `k = 2` nothing is shed while
-/// at least half of the calls succeed, so scattered faults (15 % or 50 %
-/// of calls) are never shed; a model that answers nothing sheds almost
-/// every call, letting through about `ln(n)` of `n` calls per window: the
-/// few that notice when it is back. Lower `k` sheds earlier.
+/// Defaults `k = 2`, `window = 30 s`, `min_requests = 10`. With `k = 2`
+/// nothing is shed while at least half of the calls succeed, so scattered
+/// faults (15 % or 50 % of calls) are never shed; a model that answers
+/// nothing sheds almost every call past the first `min_requests` of a
+/// window, letting through about `ln(n)` of the next `n`: the few that
+/// notice when it is back. Below `min_requests` calls in the window nothing
+/// is shed (one failure out of one call is not a trend; at low traffic the
+/// breaker's consecutive rule protects the model). Lower `k` sheds earlier.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdaptiveThrottle {
     /// The multiplier of accepts, at least 1 (a smaller one would shed
@@ -28,16 +31,31 @@ pub struct AdaptiveThrottle {
     pub k: f64,
     /// How far back requests and accepts are counted (in ten buckets).
     pub window: Duration,
+    /// Fewer requests than this in the window are never shed.
+    pub min_requests: u32,
 }
 
 impl AdaptiveThrottle {
-    /// `k` and `window`.
+    /// `k` and `window`, with the default `min_requests` (10).
     pub fn new(k: f64, window: Duration) -> Self {
-        AdaptiveThrottle { k, window }
+        AdaptiveThrottle {
+            k,
+            window,
+            min_requests: 10,
+        }
     }
 
-    /// The shedding probability for these counts.
+    /// Sets the fewest requests in the window before anything is shed.
+    pub fn with_min_requests(mut self, min_requests: u32) -> Self {
+        self.min_requests = min_requests;
+        self
+    }
+
+    /// The shedding probability for these counts (`requests` before this one).
     pub fn reject_probability(&self, requests: u32, accepts: u32) -> f64 {
+        if requests < self.min_requests {
+            return 0.0;
+        }
         let requests = f64::from(requests);
         ((requests - self.k * f64::from(accepts)) / (requests + 1.0)).max(0.0)
     }
@@ -208,6 +226,8 @@ mod tests {
         // Nothing answered: almost everything is.
         assert!((t.reject_probability(99, 0) - 0.99).abs() < 1e-9);
         assert_eq!(t.reject_probability(0, 0), 0.0);
+        // Too few calls to call it a trend.
+        assert_eq!(t.reject_probability(9, 0), 0.0);
     }
 
     #[tokio::test(start_paused = true)]

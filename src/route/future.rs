@@ -332,6 +332,12 @@ where
     pub(super) fn give_up(&mut self) -> ChatError {
         let attempts = self.log.snapshot();
         self.finish(None, attempts.len());
+        // Candidates whose failure tripped their breaker recover then.
+        for a in attempts.iter().filter(|a| a.upstream) {
+            if let Some(until) = cooling_until(&self.policy.health, &a.model) {
+                self.note_recovery(until);
+            }
+        }
         let last = self.last_error.take().or_else(|| {
             // Every candidate cooled and none was called (`FailFast`).
             let (model, until) = self.earliest_cooling.as_ref()?;

@@ -3,8 +3,10 @@
 //!
 //! The stream that served is passed on as is (each chunk labelled with the
 //! full id of the model that produced it). When it ends with a cut or a
-//! stall, and the answer so far is plain text, the next candidate (not
-//! cooling down) is called through the same inner stack:
+//! stall, and the answer so far is plain text, the next candidate is called
+//! through the same inner stack, chosen by the rules of the first attempt
+//! (cooling candidates skipped, then the [`AllCooling`](crate::AllCooling)
+//! last resort, within the call's [`MaxUpstreamCalls`](crate::MaxUpstreamCalls)):
 //!
 //! - a model declared to support assistant prefill gets the conversation
 //!   plus the partial answer as a final assistant message, and its
