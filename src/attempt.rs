@@ -306,7 +306,10 @@ impl AttemptLog {
 
     /// The upstream calls [`MaxUpstreamCalls`] counts: key rotations aside.
     fn capped_calls(&self) -> usize {
-        self.lock().iter().filter(|a| a.upstream && !a.rotated).count()
+        self.lock()
+            .iter()
+            .filter(|a| a.upstream && !a.rotated)
+            .count()
     }
 
     /// How many candidates were passed over without an upstream call.

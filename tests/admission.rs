@@ -30,7 +30,12 @@ fn request(model: &str) -> ChatRequest {
 fn retry(max: u32) -> RetryLayer {
     RetryLayer::builder()
         .max_retries(max)
-        .backoff(Backoff::builder().base(Duration::from_millis(10)).build().unwrap())
+        .backoff(
+            Backoff::builder()
+                .base(Duration::from_millis(10))
+                .build()
+                .unwrap(),
+        )
         .no_budget()
         .with_rng(SharedRng::seeded(7))
         .build()
@@ -99,7 +104,10 @@ async fn scattered_faults_are_admitted_and_a_dead_provider_is_shed() {
     assert_eq!(a_ok, 200 - 200 / 7 - 1);
     // The dead one saw the first 10 calls, then a trickle: ln(200/10) ≈ 3.
     let b_calls = mock.call_count(B);
-    assert!((10..=20).contains(&b_calls), "dead model called {b_calls} times");
+    assert!(
+        (10..=20).contains(&b_calls),
+        "dead model called {b_calls} times"
+    );
     assert_eq!(b_calls + b_shed, 200);
 }
 
@@ -146,7 +154,10 @@ async fn a_half_open_probe_is_one_attempt_never_retried() {
     let service = stack(None, &cooldown, 2, &mock);
 
     // A closed breaker: the call and its two retries.
-    assert_eq!(call(&service, A).await.unwrap_err().kind(), ErrorKind::Server);
+    assert_eq!(
+        call(&service, A).await.unwrap_err().kind(),
+        ErrorKind::Server
+    );
     assert_eq!(mock.call_count(A), 3);
     tokio::time::advance(secs(5)).await;
 
@@ -155,7 +166,10 @@ async fn a_half_open_probe_is_one_attempt_never_retried() {
     assert_eq!(probe.kind(), ErrorKind::Server);
     assert_eq!(mock.call_count(A), 4);
     assert_eq!(probe.attempts().len(), 1);
-    assert!(!cooldown.health().is_available(A), "the failed probe reopened it");
+    assert!(
+        !cooldown.health().is_available(A),
+        "the failed probe reopened it"
+    );
 }
 
 #[tokio::test(start_paused = true)]

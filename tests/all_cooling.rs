@@ -44,7 +44,12 @@ fn stack(cooldown: &CooldownLayer, mock: &MockProvider) -> BoxChatService {
         .unwrap();
     let retry = RetryLayer::builder()
         .max_retries(2)
-        .backoff(Backoff::builder().base(Duration::from_millis(10)).build().unwrap())
+        .backoff(
+            Backoff::builder()
+                .base(Duration::from_millis(10))
+                .build()
+                .unwrap(),
+        )
         .no_budget()
         .with_rng(SharedRng::seeded(1))
         .build()
@@ -175,7 +180,10 @@ async fn every_cooling_or_limited_error_carries_the_earliest_recovery() {
     let skipped = call(&service, "route").await.unwrap_err();
     assert_eq!(skipped.kind(), ErrorKind::CoolingDown);
     assert_eq!(skipped.retry_after(), Some(secs(3)), "{skipped}");
-    mock.script(C, [MockReply::error(ErrorKind::RateLimited).with_retry_after(secs(12))]);
+    mock.script(
+        C,
+        [MockReply::error(ErrorKind::RateLimited).with_retry_after(secs(12))],
+    );
     let _ = call(&service, C).await;
     tokio::time::advance(secs(2)).await;
     let direct = call(&service, C).await.unwrap_err();
@@ -186,7 +194,10 @@ async fn every_cooling_or_limited_error_carries_the_earliest_recovery() {
 #[tokio::test(start_paused = true)]
 async fn mid_stream_recovery_uses_a_cooling_candidate_by_the_same_rule() {
     let text = "the answer is forty two";
-    for (policy, recovered) in [(AllCooling::TryEarliest, true), (AllCooling::FailFast, false)] {
+    for (policy, recovered) in [
+        (AllCooling::TryEarliest, true),
+        (AllCooling::FailFast, false),
+    ] {
         let mock = MockProvider::new();
         let cooldown = cooldown(policy);
         let service = stack(&cooldown, &mock);

@@ -9,8 +9,8 @@ use llm_fallback::cooldown::{
 };
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind, ForceAttempt,
-    HealthView, InMemoryStore, Message, PerModel, TimeoutKind, TimeoutLayer,
+    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
+    ForceAttempt, HealthView, InMemoryStore, Message, PerModel, TimeoutKind, TimeoutLayer,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;

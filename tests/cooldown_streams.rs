@@ -10,8 +10,8 @@ use llm_fallback::cooldown::{
 };
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind, HealthView,
-    InMemoryStore, Message,
+    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
+    HealthView, InMemoryStore, Message,
 };
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};

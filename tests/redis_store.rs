@@ -13,8 +13,7 @@ use llm_fallback::cooldown::{CooldownLayer, RedisStore};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{
-    AllCooling,
-    ChatError, ChatRequest, ChatResponse, ErrorKind, Health, Message, SharedRng,
+    AllCooling, ChatError, ChatRequest, ChatResponse, ErrorKind, Health, Message, SharedRng,
     WeightedBalanceLayer,
 };
 use redis_support::{cleanup, connect, hget, keys, pttl, unique_prefix, Mode, Proxy, REDIS};

@@ -74,7 +74,11 @@ async fn the_default_tries_the_earliest_once_for_the_route_and_the_direct_model(
     mock.always(OPENAI_MINI, MockReply::error(ErrorKind::Server));
 
     let _ = ask(&stack, "mini").await.unwrap_err();
-    assert_eq!(mock.called_models().len(), 1, "one forced call, not retried");
+    assert_eq!(
+        mock.called_models().len(),
+        1,
+        "one forced call, not retried"
+    );
     mock.clear_calls();
     let _ = ask(&stack, OPENAI_MINI).await.unwrap_err();
     assert_eq!(mock.called_models(), [OPENAI_MINI]);

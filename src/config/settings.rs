@@ -9,8 +9,8 @@ use super::resolve::{key_path, Ctx};
 use super::sections::{BackoffSettings, JitterSetting};
 use super::values::{Switch, TimeLimit};
 use crate::cooldown::{AdaptiveThrottle, BreakerSettings, FailureRatio, Growth};
-use crate::health::AllCooling;
 use crate::error::Problem;
+use crate::health::AllCooling;
 use crate::per_model::PerModel;
 use crate::request::{Message, Role};
 use crate::retry::{Backoff, Jitter, RetryBudget};
@@ -309,8 +309,10 @@ impl Ctx<'_> {
                     );
                 }
                 if t.window < Duration::from_millis(10) {
-                    self.errors
-                        .push("cooldown.adaptive_throttle.window", "must be at least 10 ms");
+                    self.errors.push(
+                        "cooldown.adaptive_throttle.window",
+                        "must be at least 10 ms",
+                    );
                 }
                 Some(t)
             }

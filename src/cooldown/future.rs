@@ -40,9 +40,7 @@ where
 #[pin_project(project = StateProj)]
 enum State<S, F> {
     /// Refused by the breaker or shed by the throttle.
-    Refused {
-        error: Option<ChatError>,
-    },
+    Refused { error: Option<ChatError> },
     /// A remote store is deciding; `service` was polled ready.
     Admitting {
         admission: StoreFuture<Admission>,

@@ -11,9 +11,9 @@ use super::throttle::{AdaptiveThrottle, Throttles};
 use super::{Cooldown, InMemoryStore, Shared};
 use crate::error::{ChatError, ConfigError, ErrorKind};
 use crate::health::{AllCooling, Health};
-use crate::rng::SharedRng;
 use crate::model::validate_model_id;
 use crate::per_model::PerModel;
+use crate::rng::SharedRng;
 
 /// Applies [`Cooldown`] to a service. Every service it wraps (and every
 /// clone) shares one [`CooldownStore`], and [`health`](Self::health) reads it.

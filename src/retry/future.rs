@@ -203,7 +203,10 @@ fn decide(
         return None;
     }
     if MaxUpstreamCalls::reached(request, log) {
-        debug!(model, attempt, kind, "not retrying: the call's upstream-call cap is reached");
+        debug!(
+            model,
+            attempt, kind, "not retrying: the call's upstream-call cap is reached"
+        );
         return None;
     }
     let ctx = RetryContext::new(model, error, attempt, &shared.rng)
