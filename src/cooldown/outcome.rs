@@ -81,9 +81,10 @@ pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transiti
     match transition {
         // `until` is a monotonic instant, meaningless in a log line:
         // the duration says when.
+        // How long it stays open from now (an extension included).
         Transition::Opened { cooldown, .. } => tracing::warn!(
             model = %model,
-            cooldown_ms = cooldown.as_millis() as u64,
+            open_for_ms = cooldown.as_millis() as u64,
             reopened = kind.is_some_and(|k| k != PermitKind::Normal),
             "breaker opened"
         ),

@@ -114,11 +114,12 @@ pub enum PermitKind {
 pub enum Transition {
     /// No change of state.
     Unchanged,
-    /// The breaker opened (or reopened, after a failed probe).
+    /// The breaker opened (or reopened, after a failed probe), or an open
+    /// breaker was kept open longer.
     Opened {
         /// When it lets a probe through.
         until: Instant,
-        /// How long it stays open.
+        /// How long it stays open from now.
         cooldown: Duration,
     },
     /// The breaker closed.
