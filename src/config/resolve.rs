@@ -59,6 +59,8 @@ pub(crate) struct Resolved {
     pub(crate) total: Option<Duration>,
     /// `None` when no model has an attempt deadline.
     pub(crate) attempt: Option<PerModel<Option<Duration>>>,
+    /// The attempt deadlines of complete (non-streaming) answers.
+    pub(crate) complete: PerModel<Option<Duration>>,
     /// The deadlines of streamed answers, per model.
     pub(crate) streams: PerModel<StreamDeadlines>,
     /// Mid-stream recovery.
@@ -200,7 +202,11 @@ pub(crate) fn resolve(
         ctx.errors
             .push("fallback.max_upstream_calls", "must be at least 1");
     }
-    let (total, attempt) = ctx.timeouts(&concrete);
+    let super::settings::Timeouts {
+        total,
+        attempt,
+        complete,
+    } = ctx.timeouts(&concrete);
     let streams = ctx.stream_deadlines(&concrete);
     let retry = ctx.retry(&concrete);
     let cooldown = ctx.cooldown(&concrete);
@@ -255,6 +261,7 @@ pub(crate) fn resolve(
         max_upstream_calls: fb.max_upstream_calls.filter(|n| *n > 0),
         total,
         attempt,
+        complete,
         streams,
         recover,
         prefill,
