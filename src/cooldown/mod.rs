@@ -35,7 +35,8 @@
 //! - **Client-side adaptive throttling** ([`AdaptiveThrottle`], the Google
 //!   SRE book's "Handling Overload"): each call to a model is shed locally
 //!   with probability `max(0, (requests − K·accepts) / (requests + 1))` over
-//!   a 30 s window, `K = 2` by default. Nothing is shed while at least half
+//!   a 30 s window, `K = 2` by default, once 10 calls are in the window (at
+//!   lower traffic the consecutive rule protects). Nothing is shed while at least half
 //!   the calls succeed; a model that answers nothing sees only a handful of
 //!   calls per window, so the calls it does get are the ones that notice it
 //!   is back. The half-open probe is never shed. A shed call is a

@@ -71,7 +71,14 @@ impl Default for AdaptiveThrottle {
 pub(super) struct Throttles {
     pub(super) settings: AdaptiveThrottle,
     rng: SharedRng,
-    map: RwLock<HashMap<Box<str>, Mutex<Counts>>>,
+    map: RwLock<Map>,
+}
+
+#[derive(Default)]
+struct Map {
+    counts: HashMap<Box<str>, Mutex<Counts>>,
+    /// The size at which the next sweep runs (doubles, so sweeps stay rare).
+    sweep_at: usize,
 }
 
 /// When the map grows past this, models with nothing in their window go.
@@ -91,7 +98,7 @@ impl Throttles {
         Throttles {
             settings,
             rng,
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(Map::default()),
         }
     }
 
@@ -128,16 +135,18 @@ impl Throttles {
     fn with<T>(&self, model: &str, now: Instant, f: impl FnOnce(&mut Counts) -> T) -> T {
         {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(counts) = map.get(model) {
+            if let Some(counts) = map.counts.get(model) {
                 return f(&mut lock(counts));
             }
         }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MIN_SWEEP {
-            map.retain(|_, c| lock(c).totals(now).0 > 0);
+        if map.counts.len() >= map.sweep_at.max(MIN_SWEEP) {
+            map.counts.retain(|_, c| lock(c).totals(now).0 > 0);
+            map.sweep_at = map.counts.len() * 2;
         }
         let window = self.settings.window;
         let counts = map
+            .counts
             .entry(model.into())
             .or_insert_with(|| Mutex::new(Counts::new(window, now)));
         let out = f(&mut lock(counts));
@@ -239,5 +248,20 @@ mod tests {
         }
         let later = now + Duration::from_secs(31);
         assert_eq!(throttles.admit("a/m", false, later), Shed::No);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn models_idle_for_a_window_are_swept_as_the_map_grows() {
+        let throttles = Throttles::new(AdaptiveThrottle::default(), SharedRng::seeded(1));
+        let now = Instant::now();
+        for i in 0..2000 {
+            throttles.admit(&format!("p/m{i}"), false, now);
+        }
+        let later = now + Duration::from_secs(31);
+        for i in 0..2000 {
+            throttles.admit(&format!("q/m{i}"), false, later);
+        }
+        let map = throttles.map.read().unwrap();
+        assert!(map.counts.len() <= 2100, "{} kept", map.counts.len());
     }
 }
