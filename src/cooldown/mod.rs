@@ -39,7 +39,10 @@
 //!   lower traffic the consecutive rule protects). Nothing is shed while at least half
 //!   the calls succeed; a model that answers nothing sees only a handful of
 //!   calls per window, so the calls it does get are the ones that notice it
-//!   is back. The half-open probe is never shed. A shed call is a
+//!   is back. The half-open probe is never shed, and its success (or a
+//!   forced call's) clears the model's counts: the breaker closing says the
+//!   model is back, and a window of outage history must not keep shedding
+//!   its traffic. A shed call is a
 //!   `CoolingDown` error without an upstream call (a skip in the attempt
 //!   log); routing layers move on to the next candidate.
 //! - **A cooling candidate is a last resort, not a refusal**

@@ -47,6 +47,10 @@ impl Pending {
         if let (Some(throttles), Verdict::Success | Verdict::Ignore) =
             (&self.shared.throttles, verdict)
         {
+            if verdict == Verdict::Success && permit.kind != PermitKind::Normal {
+                // The probe (or forced call) closes the breaker: start afresh.
+                throttles.reset(&self.model);
+            }
             throttles.accepted(&self.model, Instant::now());
         }
         let settings = self.shared.settings.get(&self.model);

@@ -126,6 +126,15 @@ impl Throttles {
         self.with(model, now, |c| c.add(now, false, true));
     }
 
+    /// The breaker closed on a probe's or forced call's success: the model
+    /// is back, so its history of failures stops shedding its calls.
+    pub(super) fn reset(&self, model: &str) {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(counts) = map.counts.get(model) {
+            lock(counts).clear();
+        }
+    }
+
     /// When a shed call's model may be tried again: the next bucket.
     pub(super) fn retry_at(&self, now: Instant) -> Instant {
         now.checked_add(self.settings.window / BUCKETS as u32)
@@ -208,6 +217,10 @@ impl Counts {
         }
         bucket.requests = bucket.requests.saturating_add(u32::from(request));
         bucket.accepts = bucket.accepts.saturating_add(u32::from(accept));
+    }
+
+    fn clear(&mut self) {
+        self.buckets = Default::default();
     }
 
     /// (requests, accepts) within the window.
