@@ -28,9 +28,9 @@ pub struct Attempt {
     pub key: Option<String>,
     /// Whether a request went upstream (false for a skip while cooling down).
     pub upstream: bool,
-    /// Stream events skipped as malformed during the attempt (see
-    /// [`MalformedChunks`](crate::MalformedChunks)); filled in when its
-    /// stream ends.
+    /// Stream events that could not be read during the attempt (see
+    /// [`MalformedChunks`](crate::MalformedChunks)): each one is a fault,
+    /// so the attempt has failed; filled in when its stream ends.
     pub malformed: usize,
 }
 
@@ -92,7 +92,7 @@ impl fmt::Display for Attempt {
             write!(f, " (key {key})")?;
         }
         if self.malformed > 0 {
-            write!(f, " ({} malformed events skipped)", self.malformed)?;
+            write!(f, " ({} malformed events)", self.malformed)?;
         }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::attempt::{Attempt, Attempts};
-use crate::error::ChatError;
-use crate::request::{Message, Role, ToolCall};
+use crate::error::{ChatError, StreamFault};
+use crate::request::{Content, Message, Role, ToolCall};
+use crate::streaming::check_indexes;
 
 /// The answer to a [`ChatRequest`](crate::ChatRequest).
 ///
@@ -362,17 +363,35 @@ impl ChatStream {
     /// Reads the whole stream and assembles the answer it spells: text and
     /// tool calls of every choice, finish reasons, usage. Fails with the first
     /// error item.
+    ///
+    /// Choice indexes must be below
+    /// [`MAX_CHOICES`](crate::streaming::MAX_CHOICES) and tool-call indexes
+    /// below [`MAX_TOOL_CALLS`](crate::streaming::MAX_TOOL_CALLS) (one entry is allocated per index): a chunk
+    /// beyond them fails the collection with a
+    /// [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted) error
+    /// ([`StreamFault::Protocol`]). Deltas are appended in place, so
+    /// collecting is linear in the answer's length.
     pub async fn collect_completion(mut self) -> Result<ChatCompletion, ChatError> {
         use futures_util::StreamExt;
         let mut out = ChatCompletion::default();
+        let mut chunks = 0usize;
         while let Some(item) = self.next().await {
             let chunk = item?;
+            if let Err(why) = check_indexes(&chunk) {
+                return Err(ChatError::stream_interrupted(
+                    StreamFault::Protocol,
+                    chunks,
+                    why,
+                ));
+            }
+            chunks += usize::from(chunk.has_content());
             merge_chunk(&mut out, chunk);
         }
         Ok(out)
     }
 }
 
+/// Adds `chunk` to `out`; its indexes are checked.
 fn merge_chunk(out: &mut ChatCompletion, chunk: ChatChunk) {
     if out.id.is_empty() {
         out.id = chunk.id;
@@ -399,9 +418,15 @@ fn merge_chunk(out: &mut ChatCompletion, chunk: ChatChunk) {
         }
         let choice = &mut out.choices[idx];
         if let Some(text) = c.delta.content {
-            let mut current = choice.message.text();
-            current.push_str(&text);
-            choice.message.content = Some(crate::request::Content::Text(current));
+            match &mut choice.message.content {
+                Some(Content::Text(current)) => current.push_str(&text),
+                None => choice.message.content = Some(Content::Text(text)),
+                Some(Content::Parts(_)) => {
+                    let mut current = choice.message.text();
+                    current.push_str(&text);
+                    choice.message.content = Some(Content::Text(current));
+                }
+            }
         }
         if let Some(refusal) = c.delta.refusal {
             let entry = choice

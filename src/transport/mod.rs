@@ -7,6 +7,9 @@
 //! stream faults, logs) is the same for every provider.
 
 pub(crate) mod error;
+pub(crate) mod events;
+#[cfg(all(test, feature = "openai", feature = "anthropic"))]
+mod proptests;
 pub(crate) mod sse;
 
 use std::fmt;
