@@ -171,7 +171,7 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..8),
         limit in prop_oneof![Just(16usize), Just(64), Just(4096)],
     ) {
-        let whole = parse(&[bytes.clone()], limit);
+        let whole = parse(std::slice::from_ref(&bytes), limit);
         let pieces = split(&bytes, &cuts);
         prop_assert_eq!(parse(&pieces, limit), whole.clone());
         let bytewise: Vec<Vec<u8>> = bytes.iter().map(|b| vec![*b]).collect();
