@@ -1,11 +1,15 @@
 //! Anthropic streams that break: every fault is an error, never a shorter
 //! answer that looks complete; events that carry nothing are skipped.
 
-use futures_util::StreamExt;
-use llm_fallback::mock::ServerReply;
-use llm_fallback::{ChatChunk, ChatError, ErrorKind, MalformedChunks, StreamFault};
+use std::time::Duration;
 
-use crate::{call_with, hello};
+use futures_util::StreamExt;
+use llm_fallback::mock::{MockServer, ServerReply};
+use llm_fallback::server::Server;
+use llm_fallback::{BoxChatService, ChatChunk, ChatError, ErrorKind, MalformedChunks, StreamFault};
+use serde_json::{json, Value};
+
+use crate::{call_with, client, hello, CLAUDE};
 
 async fn items(reply: ServerReply) -> Vec<Result<ChatChunk, ChatError>> {
     let (_, result) = call_with(reply, hello().with_stream(true)).await;
@@ -105,4 +109,77 @@ async fn an_unnamed_event_without_a_type_is_a_fault_but_a_garbled_ping_is_skippe
     let text_not_a_string = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":7}}\n\n";
     let got = items(raw(body(text_not_a_string))).await;
     assert_eq!(fault(&got), Some((StreamFault::Protocol, 1)));
+}
+
+/// The SSE events' data of a streamed call to the HTTP server in front of
+/// the Anthropic client, answered by `reply`.
+async fn over_http(reply: ServerReply) -> Vec<String> {
+    let upstream = MockServer::start().await;
+    upstream.always(CLAUDE, reply);
+    // The server must outlive the call: it is dropped at the end.
+    let router = Server::builder(BoxChatService::new(client(&upstream)))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let never = std::future::pending::<()>();
+    tokio::spawn(llm_fallback::server::serve(
+        listener,
+        router,
+        never,
+        Duration::from_secs(1),
+    ));
+    let body = json!({"model": CLAUDE, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let text = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn content(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn over_http_a_mid_stream_error_or_broken_event_ends_with_an_error_event_and_no_done() {
+    for (reply, delivered) in [
+        (
+            ServerReply::text("a b c d").error_event_after(2, "overloaded_error", "busy"),
+            "a b ",
+        ),
+        (ServerReply::text("a b c d").broken_chunk_after(2), "a b "),
+        (
+            ServerReply::text("a b c d")
+                .without_finish_reason()
+                .without_done(),
+            "a b c d",
+        ),
+    ] {
+        let events = over_http(reply).await;
+        assert_eq!(content(&events), delivered, "{events:?}");
+        let last = events.last().unwrap();
+        assert!(last.contains("\"error\""), "{events:?}");
+        assert!(!events.iter().any(|e| e == "[DONE]"), "{events:?}");
+    }
+    let events = over_http(ServerReply::text("a b c d")).await;
+    assert_eq!(content(&events), "a b c d");
+    assert_eq!(events.last().unwrap(), "[DONE]");
 }
