@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use crate::request::{Content, FunctionCall, Message, ToolCall};
 use crate::response::{ChatChunk, ChatCompletion, Choice};
 
-/// Adds `chunk` to `out`; its indexes are checked.
+/// Adds `chunk` to `out`; the caller has checked its indexes
+/// (`streaming::check_indexes`), so the vectors stay small.
 pub(crate) fn merge_chunk(out: &mut ChatCompletion, chunk: ChatChunk) {
     if out.id.is_empty() {
         out.id = chunk.id;
