@@ -86,9 +86,14 @@ impl AnthropicEvents {
     }
 
     fn merge_usage(&mut self, usage: &Value) {
+        /// Usage fields kept: Anthropic sends a handful; a provider sending
+        /// new names in every event must not grow the map without end.
+        const MAX_FIELDS: usize = 32;
         if let Value::Object(fields) = usage {
             for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
-                self.usage.insert(name.clone(), value.clone());
+                if self.usage.len() < MAX_FIELDS || self.usage.contains_key(name) {
+                    self.usage.insert(name.clone(), value.clone());
+                }
             }
         }
     }
@@ -325,6 +330,23 @@ mod tests {
                 [Decoded::Malformed, Decoded::Malformed, Decoded::Malformed]
             ),
             "{out:?}"
+        );
+    }
+
+    #[test]
+    fn usage_fields_from_the_stream_are_bounded() {
+        let mut decoder = AnthropicEvents::new();
+        let mut out = VecDeque::new();
+        for i in 0..1000 {
+            let delta = serde_json::json!({"type": "message_delta", "delta": {},
+                "usage": {format!("field_{i}"): i, "output_tokens": i}});
+            decoder.decode("message_delta", &delta.to_string(), &mut out);
+        }
+        assert!(out.is_empty(), "no stop reason, no chunk");
+        assert!(decoder.usage.len() <= 32);
+        assert_eq!(
+            decoder.usage["output_tokens"], 999,
+            "known fields still update"
         );
     }
 
