@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod attempt;
+mod clamp;
 mod collect;
 mod error;
 mod future;
