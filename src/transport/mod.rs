@@ -8,6 +8,9 @@
 
 pub(crate) mod body;
 pub(crate) mod error;
+pub(crate) mod events;
+#[cfg(all(test, feature = "openai", feature = "anthropic"))]
+mod proptests;
 pub(crate) mod sse;
 
 use std::fmt;
