@@ -5,11 +5,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use llm_fallback::store::RedisConnection;
-use tokio::io::copy_bidirectional;
+use tokio::io::{copy_bidirectional, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -113,6 +114,7 @@ pub async fn within_one_minute(needed: Duration) {
 pub struct Proxy {
     pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
+    mute: Arc<AtomicBool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +123,9 @@ pub enum Mode {
     Forward,
     /// Accepts connections and never answers: a hung or partitioned server.
     Blackhole,
+    /// Passes bytes both ways, but drops every reply while
+    /// [`mute`](Proxy::mute) is on: Redis acts, the caller never hears of it.
+    Muting,
 }
 
 impl Proxy {
@@ -128,16 +133,41 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (mode, watching) = watch::channel(Mode::Forward);
+        let mute = Arc::new(AtomicBool::new(false));
+        let muted = mute.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut watching = watching.clone();
                 let mode = *watching.borrow_and_update();
+                let muted = muted.clone();
                 tokio::spawn(async move {
                     let serve = async {
                         match mode {
                             Mode::Forward => {
                                 if let Ok(mut upstream) = TcpStream::connect(REDIS).await {
                                     let _ = copy_bidirectional(&mut client, &mut upstream).await;
+                                }
+                            }
+                            Mode::Muting => {
+                                if let Ok(upstream) = TcpStream::connect(REDIS).await {
+                                    let (mut from_redis, mut to_redis) = upstream.into_split();
+                                    let (mut from_client, mut to_client) = client.split();
+                                    let replies = async {
+                                        let mut buf = vec![0; 16 * 1024];
+                                        loop {
+                                            let n = from_redis.read(&mut buf).await?;
+                                            if n == 0 {
+                                                return Ok::<_, std::io::Error>(());
+                                            }
+                                            if !muted.load(Ordering::SeqCst) {
+                                                to_client.write_all(&buf[..n]).await?;
+                                            }
+                                        }
+                                    };
+                                    let _ = tokio::join!(
+                                        tokio::io::copy(&mut from_client, &mut to_redis),
+                                        replies,
+                                    );
                                 }
                             }
                             Mode::Blackhole => std::future::pending().await,
@@ -151,10 +181,16 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, mode }
+        Proxy { addr, mode, mute }
     }
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+
+    /// In [`Mode::Muting`]: drops Redis's replies (on) or passes them (off),
+    /// without cutting any connection.
+    pub fn mute(&self, on: bool) {
+        self.mute.store(on, Ordering::SeqCst);
     }
 }
