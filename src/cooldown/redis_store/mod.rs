@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use self::release::ProbeGuard;
+use self::release::{ProbeGuard, Unreleased};
 use self::script::{millis, ms, record_args, ProbeIds, Reply, SCRIPT};
 use super::memory::InMemoryStore;
 use super::policy::{BreakerSettings, Verdict};
@@ -73,8 +73,8 @@ struct Inner {
     probes: ProbeIds,
     pending: Mutex<Vec<(Box<str>, Instant)>>,
     has_pending: AtomicBool,
-    /// Probe releases Redis did not take: model, probe id, end of its lease.
-    unreleased: Mutex<Vec<(Box<str>, u64, Option<Instant>)>>,
+    /// Probe releases Redis did not take.
+    unreleased: Mutex<Vec<Unreleased>>,
     has_unreleased: AtomicBool,
 }
 

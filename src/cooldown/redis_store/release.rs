@@ -12,6 +12,9 @@ use super::Inner;
 /// The most releases kept for when Redis answers again.
 const MAX_UNRELEASED: usize = 256;
 
+/// A release to send again: model, probe id, end of its lease.
+pub(super) type Unreleased = (Box<str>, u64, Option<Instant>);
+
 /// Held across an `admit` or a probe's `record`: unless the reply came back
 /// (and was handed on), dropping it releases the probe id on Redis, in the
 /// background. The script may have granted the slot to a call that never
