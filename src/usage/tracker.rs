@@ -150,10 +150,20 @@ impl fmt::Debug for Tracker {
     }
 }
 
-/// The tokens a call may use, before it is made: a quarter of the prompt's
-/// text bytes (about 4 characters per token in English) plus the completion
-/// budget the request sets (`max_completion_tokens` or `max_tokens`).
+/// The tokens a call may use, before it is made: its [prompt](prompt_tokens)
+/// plus the completion budget the request sets (`max_completion_tokens` or
+/// `max_tokens`).
 pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
+    let budget = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| request.extra().get(*k).and_then(|v| v.as_u64()))
+        .unwrap_or(0);
+    prompt_tokens(request).saturating_add(budget)
+}
+
+/// The prompt's tokens, estimated: a quarter of its text bytes (about 4
+/// characters per token in English).
+pub(crate) fn prompt_tokens(request: &ChatRequest) -> u64 {
     let bytes: usize = request
         .all_messages()
         .map(|m| match &m.content {
@@ -168,9 +178,10 @@ pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
                 .sum(),
         })
         .sum();
-    let budget = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| request.extra().get(*k).and_then(|v| v.as_u64()))
-        .unwrap_or(0);
-    (bytes as u64).div_ceil(4) + budget
+    text_tokens(bytes)
+}
+
+/// Tokens in `bytes` of text, estimated (rounded up).
+pub(crate) fn text_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4)
 }
