@@ -183,10 +183,10 @@ impl Call {
         match permit.kind {
             PermitKind::Normal => {}
             PermitKind::Probe => {
-                tracing::info!(model = %self.model(), "breaker half-open: probe admitted")
+                tracing::info!(model = self.model(), "breaker half-open: probe admitted")
             }
             PermitKind::Forced => {
-                tracing::debug!(model = %self.model(), "breaker open: call forced through")
+                tracing::debug!(model = self.model(), "breaker open: call forced through")
             }
         }
         self.pending.permit = Some(permit);
@@ -195,7 +195,7 @@ impl Call {
     fn refused(&self, until: Instant) -> Result<ChatResponse, ChatError> {
         let left = until.saturating_duration_since(Instant::now());
         tracing::debug!(
-            model = %self.model(),
+            model = self.model(),
             remaining_ms = left.as_millis() as u64,
             "breaker open: call refused"
         );

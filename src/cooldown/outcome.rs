@@ -61,7 +61,7 @@ impl Pending {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                     // No runtime, no way to drive it: the store's probe lease
                     // frees a held slot in time.
-                    tracing::debug!(model = %self.model, "no runtime: verdict not recorded");
+                    tracing::debug!(model = &*self.model, "no runtime: verdict not recorded");
                     return;
                 };
                 let model = self.model.clone();
@@ -77,12 +77,12 @@ pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transiti
         // `until` is a monotonic instant, meaningless in a log line:
         // the duration says when.
         Transition::Opened { cooldown, .. } => tracing::warn!(
-            model = %model,
+            model,
             cooldown_ms = cooldown.as_millis() as u64,
             reopened = kind.is_some_and(|k| k != PermitKind::Normal),
             "breaker opened"
         ),
-        Transition::Closed => tracing::info!(model = %model, "breaker closed"),
+        Transition::Closed => tracing::info!(model, "breaker closed"),
         Transition::Unchanged => {}
     }
 }
@@ -93,7 +93,7 @@ impl Drop for Pending {
             .permit
             .filter(|p| p.kind == PermitKind::Probe && !self.settled)
         {
-            tracing::debug!(model = %self.model, "probe cancelled: slot released");
+            tracing::debug!(model = &*self.model, "probe cancelled: slot released");
             self.shared.store.release(&self.model, permit);
         }
     }

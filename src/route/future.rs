@@ -188,7 +188,7 @@ where
                     let refusal = ChatError::cooling_down(&*model, until);
                     self.log
                         .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
-                    tracing::debug!(model = %model, "skipped: cooling down");
+                    tracing::debug!(model = &*model, "skipped: cooling down");
                     self.note_cooling(model, until);
                     continue;
                 }
@@ -200,7 +200,10 @@ where
         if self.upstream == 0 && !self.forced {
             if let Some((model, _)) = self.earliest_cooling.take() {
                 self.forced = true;
-                tracing::debug!(model = %model, "every candidate cools; forcing the earliest");
+                tracing::debug!(
+                    model = &*model,
+                    "every candidate cools; forcing the earliest"
+                );
                 return Ok(self.request_for(model, true));
             }
         }
@@ -248,7 +251,7 @@ where
         };
         let kind = e.kind();
         tracing::debug!(
-            model = %model,
+            model = &*model,
             attempt = self.log.len(),
             outcome = %kind,
             latency_ms = latency.as_secs_f64() * 1e3,

@@ -109,7 +109,7 @@ where
             )
             && self.answer.can_resume();
         tracing::debug!(
-            model = %self.model,
+            model = &*self.model,
             chunks = self.answer.chunks(),
             kind = %error.kind(),
             resumable,
@@ -131,7 +131,7 @@ where
 
     /// The model called to take over failed before it did.
     fn failed(&mut self, error: &ChatError) -> Option<ChatError> {
-        tracing::debug!(model = %self.model, kind = %error.kind(), "recovery attempt failed");
+        tracing::debug!(model = &*self.model, kind = %error.kind(), "recovery attempt failed");
         self.next()
     }
 
@@ -167,7 +167,7 @@ where
                 request.messages_mut().push(partial);
             }
             tracing::debug!(
-                model = %model,
+                model = &*model,
                 prefill,
                 delivered = self.answer.text().len(),
                 "finishing the answer on the next candidate"

@@ -35,7 +35,10 @@
 //! [`api_key`](ServerBuilder::api_key) is set; the health routes never do, so
 //! orchestrators can probe them. Keys are compared in constant time and never
 //! logged. Each chat call logs one `tracing` event (model, served model,
-//! attempts, status, latency), never message content.
+//! attempts, status, latency), never message content. Strings that come
+//! from a client or a provider (model ids, error messages) are logged as
+//! string values, which the text formatter quotes and escapes, so a newline
+//! or a terminal escape in them cannot forge a log line.
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
