@@ -96,12 +96,17 @@ if op == 'admit' then
 end
 
 if op == 'release' then
-  if b.s == 'p' and b.pid == ARGV[4] then
-    b.s = 'o'; b.u = b.ps
-    save()
-  elseif b.exists and b.s ~= 'c' then
-    -- The admit may still be on its way (a timed-out call, a new connection
-    -- overtaking the old one): it must not take the slot when it arrives.
+  -- ARGV[4..]: probe ids, any of which may hold the slot.
+  for i = 4, #ARGV do
+    if b.s == 'p' and b.pid == ARGV[i] then
+      b.s = 'o'; b.u = b.ps
+      save()
+      return {'U', int(b.g), 0, 0}
+    end
+  end
+  if #ARGV == 4 and b.exists and b.s ~= 'c' then
+    -- The admit may still be on its way (a new connection overtaking the
+    -- old one): it must not take the slot when it arrives.
     redis.call('HSET', key, 'rp', ARGV[4])
   end
   return {'U', int(b.g), 0, 0}

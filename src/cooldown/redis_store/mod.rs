@@ -174,7 +174,7 @@ impl CooldownStore for RedisStore {
                     inner.admitted(&model, reply)
                 }
                 None => {
-                    drop(guard);
+                    guard.defer();
                     inner.local_admit(&model, force, Instant::now())
                 }
             }
@@ -202,7 +202,7 @@ impl CooldownStore for RedisStore {
         }
         if !inner.link.available() {
             if permit.kind == PermitKind::Probe {
-                inner.release_remote(model, permit.token);
+                inner.queue_release(model, permit.token);
             }
             return StoreFuture::ready(inner.apply_locally(model, verdict, settings, now));
         }
@@ -235,9 +235,14 @@ impl CooldownStore for RedisStore {
             };
             return inner.local.release(model, permit);
         }
-        if permit.kind == PermitKind::Probe {
-            // Called from `Drop`: in the background.
+        if permit.kind != PermitKind::Probe {
+            return;
+        }
+        // Called from `Drop`: in the background, or once Redis answers again.
+        if inner.link.available() {
             inner.release_remote(model, permit.token);
+        } else {
+            inner.queue_release(model, permit.token);
         }
     }
 }
@@ -292,7 +297,9 @@ impl Inner {
             })
             .await;
         let Some((what, _, until_ms, cooldown_ms)) = reply else {
-            drop(guard);
+            if let Some(guard) = guard {
+                guard.defer();
+            }
             return self.apply_locally(model, verdict, &settings, Instant::now());
         };
         if let Some(guard) = guard {
