@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::config::{Limits, RoutingStrategy};
 use super::store::UsageStore;
+use crate::clamp;
 use crate::request::{Content, ContentPart};
 use crate::ChatRequest;
 
@@ -152,13 +153,14 @@ impl fmt::Debug for Tracker {
 
 /// The tokens a call may use, before it is made: its [prompt](prompt_tokens)
 /// plus the completion budget the request sets (`max_completion_tokens` or
-/// `max_tokens`).
+/// `max_tokens`). Both come from the client: each is clamped, so a
+/// `max_tokens` near `u64::MAX` is a large count, not an overflow.
 pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
     let budget = ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|k| request.extra().get(*k).and_then(|v| v.as_u64()))
         .unwrap_or(0);
-    prompt_tokens(request).saturating_add(budget)
+    clamp::tokens(prompt_tokens(request) + clamp::tokens(budget))
 }
 
 /// The prompt's tokens, estimated: a quarter of its text bytes (about 4
@@ -181,7 +183,7 @@ pub(crate) fn prompt_tokens(request: &ChatRequest) -> u64 {
     text_tokens(bytes)
 }
 
-/// Tokens in `bytes` of text, estimated (rounded up).
+/// Tokens in `bytes` of text, estimated (rounded up) and clamped.
 pub(crate) fn text_tokens(bytes: usize) -> u64 {
-    (bytes as u64).div_ceil(4)
+    clamp::tokens(u64::try_from(bytes).unwrap_or(u64::MAX).div_ceil(4))
 }
