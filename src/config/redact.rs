@@ -55,8 +55,9 @@ fn secret_line(line: &str) -> bool {
 fn key_before(part: &str) -> &str {
     let part = part.trim_end();
     let start = part
-        .rfind(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'')))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rfind(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'')))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &part[start..]
 }
 
@@ -174,6 +175,13 @@ mod tests {
         ] {
             assert!(!looks_secret(value), "{value}");
         }
+    }
+
+    #[test]
+    #[cfg(feature = "toml")]
+    fn lines_with_any_characters_are_judged_without_panicking() {
+        assert!(secret_line("é§api_key = 1"));
+        assert!(!secret_line("名前 = \"値\""));
     }
 
     #[test]
