@@ -115,7 +115,7 @@ where
             }
             && self.answer.can_resume();
         tracing::debug!(
-            model = %self.model,
+            model = &*self.model,
             chunks = self.answer.chunks(),
             kind = %error.kind(),
             resumable,
@@ -137,7 +137,7 @@ where
 
     /// The model called to take over failed before it did.
     fn failed(&mut self, error: &ChatError) -> Option<ChatError> {
-        tracing::debug!(model = %self.model, kind = %error.kind(), "recovery attempt failed");
+        tracing::debug!(model = &*self.model, kind = %error.kind(), "recovery attempt failed");
         self.next()
     }
 
@@ -173,7 +173,7 @@ where
             request.messages_mut().push(partial);
         }
         tracing::debug!(
-            model = %model,
+            model = &*model,
             prefill,
             forced = force,
             delivered = self.answer.text().len(),

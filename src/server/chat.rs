@@ -34,7 +34,11 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
     let request = match read_request(&app, &parts.headers, body).await {
         Ok(request) => request,
         Err(e) => {
-            tracing::info!(status = e.status().as_u16(), error = %e.message(), "request rejected");
+            tracing::info!(
+                status = e.status().as_u16(),
+                error = e.message(),
+                "request rejected"
+            );
             return e.into_response();
         }
     };
@@ -56,7 +60,7 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
             .unwrap_or("")
     };
     tracing::info!(
-        model = %asked.model,
+        model = &*asked.model,
         served = header(super::MODEL_HEADER),
         attempts = header(super::ATTEMPTS_HEADER),
         fallbacks = header(super::FALLBACKS_HEADER),

@@ -79,7 +79,7 @@ impl SseBody {
     fn fault(&mut self, error: ChatError) -> Bytes {
         self.done = true;
         tracing::warn!(
-            model = %self.model,
+            model = &*self.model,
             chunks = self.sent,
             kind = %error.kind(),
             "stream ended with an error event",
@@ -110,7 +110,7 @@ impl Stream for SseBody {
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Ok(self.fault(e)))),
                 Poll::Ready(None) => {
                     self.done = true;
-                    tracing::debug!(model = %self.model, chunks = self.sent, "stream finished");
+                    tracing::debug!(model = &*self.model, chunks = self.sent, "stream finished");
                     return Poll::Ready(Some(Ok(Bytes::from_static(DONE))));
                 }
             }

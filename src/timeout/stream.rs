@@ -121,7 +121,10 @@ impl Guarded {
         let now = Instant::now();
         let total = self.plan.total_at.is_some_and(|at| at <= now);
         if !total && self.finishes.complete() {
-            tracing::debug!(model = %self.model, "no [DONE] after the finish reason: ending the stream");
+            tracing::debug!(
+                model = &*self.model,
+                "no [DONE] after the finish reason: ending the stream"
+            );
             self.close();
             return None;
         }
@@ -137,7 +140,7 @@ impl Guarded {
             let idle = self.plan.idle.unwrap_or_default();
             (TimeoutKind::Idle, format!("no chunk for {idle:?}"))
         };
-        tracing::debug!(model = %self.model, deadline = %which, chunks = self.delivered, "stream stalled");
+        tracing::debug!(model = &*self.model, deadline = %which, chunks = self.delivered, "stream stalled");
         let error = ChatError::stream_interrupted(StreamFault::Stall, self.delivered, detail)
             .with_timeout_kind(which);
         Some(self.fail(error))

@@ -125,7 +125,7 @@ impl<D: Decode> SseChunks<D> {
         self.malformed.record();
         // The event's text may be user content: log its size, not the text.
         tracing::debug!(
-            model = %self.model,
+            model = &*self.model,
             bytes = self.event_bytes,
             chunks = self.delivered,
             what,
