@@ -215,6 +215,7 @@ pub use self::store::{StoreKind, StoreSettings};
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use self::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
+pub(crate) use self::expand::ROUTE_PREFIX;
 pub(crate) use self::resolve::{key_path, resolve, Resolved};
 pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::settings::ServerPlan;
