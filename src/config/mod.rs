@@ -129,7 +129,7 @@
 //! usage counts on Redis, so that every replica built from the same config
 //! skips the model another one cooled down, and limits hold across all of
 //! them. The connection opens on the first call: building the stack (or
-//! `gateway --check`) never needs Redis, and a Redis outage never fails a
+//! `llm-fallback check`) never needs Redis, and a Redis outage never fails a
 //! call (each operation has the `op_timeout` budget, then the process's own
 //! view). The URL may hold a password: it is never printed.
 //!

@@ -39,7 +39,7 @@
 //! models of providers with `supports_prefill` get the partial answer to
 //! continue. `[store]` puts breakers and usage counts on Redis, shared by
 //! every replica built from the same config; the connection opens on the
-//! first call, so building (and `--check`) never needs Redis. A model's
+//! first call, so building (and `llm-fallback check`) never needs Redis. A model's
 //! `[limits]` hold for every call of it, drawn by a weighted route or called
 //! by its id (an ordered route, a group, a client): when it is full it is
 //! skipped like a cooling model. The result is a [`Stack`]: a boxed, cloneable service, plus
