@@ -355,8 +355,11 @@ impl ChatStream {
     }
 
     /// The next chunk, or `None` once the stream has ended: reads the stream
-    /// without importing a `StreamExt` trait. After the first content chunk
-    /// a fault is an `Err` item (`StreamInterrupted`), never a silent `None`.
+    /// without depending on `futures` for its `StreamExt` trait (a
+    /// `ChatStream` is a `futures_core::Stream`, so with `StreamExt` in
+    /// scope `.next()` and every combinator work too). After the first
+    /// content chunk a fault is an `Err` item (`StreamInterrupted`), never a
+    /// silent `None`.
     ///
     /// ```
     /// use llm_fallback::mock::{MockProvider, MockReply};
@@ -370,13 +373,13 @@ impl ChatStream {
     ///     .with_stream(true);
     /// let mut stream = provider.oneshot(request).await?.into_stream().expect("asked for a stream");
     /// let mut answer = String::new();
-    /// while let Some(chunk) = stream.next().await {
+    /// while let Some(chunk) = stream.next_chunk().await {
     ///     answer.push_str(&chunk?.text());
     /// }
     /// assert_eq!(answer, "Paris is the capital");
     /// # Ok(()) }
     /// ```
-    pub async fn next(&mut self) -> Option<Result<ChatChunk, ChatError>> {
+    pub async fn next_chunk(&mut self) -> Option<Result<ChatChunk, ChatError>> {
         futures_util::StreamExt::next(self).await
     }
 
@@ -390,7 +393,7 @@ impl ChatStream {
     /// error item.
     pub async fn collect_completion(mut self) -> Result<ChatCompletion, ChatError> {
         let mut out = ChatCompletion::default();
-        while let Some(item) = self.next().await {
+        while let Some(item) = self.next_chunk().await {
             let chunk = item?;
             merge_chunk(&mut out, chunk);
         }
