@@ -195,6 +195,7 @@
 mod describe;
 mod expand;
 mod limits;
+mod problems;
 mod recovery;
 mod resolve;
 mod routes;
@@ -226,12 +227,23 @@ impl Config {
     /// Reads a config in TOML.
     #[cfg(feature = "toml")]
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::new("", format!("invalid TOML: {e}")))
+        toml::from_str(text).map_err(|e| {
+            // Every problem at once, not only serde's first.
+            let tree = toml::from_str::<toml::Table>(text)
+                .ok()
+                .map(toml::Value::Table);
+            (tree.and_then(problems::collect))
+                .unwrap_or_else(|| ConfigError::new("", format!("invalid TOML: {e}")))
+        })
     }
 
     /// Reads a config in JSON.
     pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::new("", format!("invalid JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| {
+            let tree = serde_json::from_str::<serde_json::Value>(text).ok();
+            (tree.and_then(problems::collect))
+                .unwrap_or_else(|| ConfigError::new("", format!("invalid JSON: {e}")))
+        })
     }
 
     /// Reads a config file: `.toml` (feature `toml`) or `.json`.
@@ -243,7 +255,10 @@ impl Config {
         let in_file = |e: ConfigError| {
             let mut out = ConfigError::default();
             for p in e.problems() {
-                out.push(&shown, &p.message);
+                match p.path.as_str() {
+                    "" => out.push(&shown, &p.message),
+                    at => out.push(&shown, format!("{at}: {}", p.message)),
+                }
             }
             out
         };
