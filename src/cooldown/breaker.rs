@@ -104,7 +104,7 @@ impl Breaker {
         if !current {
             // The provider's own word on how long to wait still holds.
             return match verdict {
-                Verdict::Trip(Some(wait)) => self.extend(after(now, wait)),
+                Verdict::Trip(Some(wait)) => self.extend(now, after(now, wait)),
                 _ => Transition::Unchanged,
             };
         }
@@ -123,9 +123,9 @@ impl Breaker {
             }
             (PermitKind::Probe, Verdict::Trip(Some(wait))) => self.open(now, wait),
             (PermitKind::Forced, Verdict::Failure | Verdict::Trip(None)) => {
-                self.extend(after(now, self.cooldown))
+                self.extend(now, after(now, self.cooldown))
             }
-            (PermitKind::Forced, Verdict::Trip(Some(wait))) => self.extend(after(now, wait)),
+            (PermitKind::Forced, Verdict::Trip(Some(wait))) => self.extend(now, after(now, wait)),
         }
     }
 
@@ -172,12 +172,13 @@ impl Breaker {
         Transition::Opened { until, cooldown }
     }
 
-    /// Keeps an open breaker open at least until `until`.
-    fn extend(&mut self, until: Instant) -> Transition {
+    /// Keeps an open breaker open at least until `until`; the transition
+    /// says how long it stays open from `now`, not by how much it grew.
+    fn extend(&mut self, now: Instant, until: Instant) -> Transition {
         match &mut self.state {
             State::Open { until: current } if *current < until => {
-                let cooldown = until.saturating_duration_since(*current);
                 *current = until;
+                let cooldown = until.saturating_duration_since(now);
                 Transition::Opened { until, cooldown }
             }
             _ => Transition::Unchanged,

@@ -55,13 +55,13 @@ local function open(cooldown)
   return {'O', int(b.g), cooldown, cooldown}
 end
 
--- Keeps an open breaker open at least until `til`.
+-- Keeps an open breaker open at least until `til`; says how long it stays
+-- open from now (not by how much it grew).
 local function extend(til)
   if b.s == 'o' and b.u < til then
-    local longer = til - b.u
     b.u = til
     save()
-    return {'O', int(b.g), til - now, longer}
+    return {'O', int(b.g), til - now, til - now}
   end
   return {'U', int(b.g), 0, 0}
 end
