@@ -71,7 +71,7 @@ pub(super) fn collect<T: Tree>(mut tree: T) -> Option<ConfigError> {
     }
     let mut errors = ConfigError::default();
     for (path, message) in &found {
-        errors.push(&dotted(path), message);
+        errors.push(dotted(path), message);
     }
     Some(errors)
 }
