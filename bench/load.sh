@@ -20,8 +20,8 @@ if ! need wrk || ! need nginx || ! need taskset; then
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo build --release --quiet --example gateway
-GATEWAY=target/release/examples/gateway
+cargo build --release --quiet --bin llm-fallback
+GATEWAY=target/release/llm-fallback
 
 for port in 18080 18081 18082 18083 18084; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

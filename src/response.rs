@@ -355,6 +355,35 @@ impl ChatStream {
         }
     }
 
+    /// The next chunk, or `None` once the stream has ended: reads the stream
+    /// without depending on `futures` for its `StreamExt` trait (a
+    /// `ChatStream` is a `futures_core::Stream`, so with `StreamExt` in
+    /// scope `.next()` and every combinator work too). After the first
+    /// content chunk a fault is an `Err` item (`StreamInterrupted`), never a
+    /// silent `None`.
+    ///
+    /// ```
+    /// use llm_fallback::mock::{MockProvider, MockReply};
+    /// use llm_fallback::{ChatRequest, Message};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), llm_fallback::ChatError> {
+    /// let provider = MockProvider::new();
+    /// provider.always("gpt-4o-mini", MockReply::text("Paris is the capital"));
+    /// let request = ChatRequest::new("gpt-4o-mini", [Message::user("Capital of France?")])
+    ///     .with_stream(true);
+    /// let mut stream = provider.oneshot(request).await?.into_stream().expect("asked for a stream");
+    /// let mut answer = String::new();
+    /// while let Some(chunk) = stream.next_chunk().await {
+    ///     answer.push_str(&chunk?.text());
+    /// }
+    /// assert_eq!(answer, "Paris is the capital");
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_chunk(&mut self) -> Option<Result<ChatChunk, ChatError>> {
+        futures_util::StreamExt::next(self).await
+    }
+
     /// A stream that yields the given items, then ends.
     pub fn from_items(items: Vec<Result<ChatChunk, ChatError>>) -> Self {
         Self::new(futures_util::stream::iter(items))
@@ -372,10 +401,9 @@ impl ChatStream {
     /// ([`StreamFault::Protocol`]). Deltas are appended in place, so
     /// collecting is linear in the answer's length.
     pub async fn collect_completion(mut self) -> Result<ChatCompletion, ChatError> {
-        use futures_util::StreamExt;
         let mut out = ChatCompletion::default();
         let mut chunks = 0usize;
-        while let Some(item) = self.next().await {
+        while let Some(item) = self.next_chunk().await {
             let chunk = item?;
             if let Err(why) = check_indexes(&chunk) {
                 return Err(ChatError::stream_interrupted(

@@ -8,7 +8,7 @@
     feature = "toml"
 ))]
 
-#[path = "../examples/gateway/demo.rs"]
+#[path = "../src/bin/llm-fallback/demo.rs"]
 mod demo;
 
 use std::collections::HashMap;
@@ -373,7 +373,7 @@ async fn readiness_turns_503_while_every_candidate_cools_down() {
 }
 
 #[tokio::test]
-async fn the_embedded_default_shows_fallback_without_any_key() {
+async fn the_embedded_demo_falls_back_every_other_answer_however_fast_the_calls() {
     let demo = demo::start().await.unwrap();
     let gw = Gateway::start(demo.config.clone(), &[]).await;
     let served = |r: &Response| {
@@ -382,16 +382,18 @@ async fn the_embedded_default_shows_fallback_without_any_key() {
             header(r, FALLBACKS_HEADER).to_owned(),
         )
     };
-    let steady = "steady/gpt-4o-mini".to_owned();
-    let flaky = "flaky/gpt-4o-mini".to_owned();
+    let steady = || ("steady/gpt-4o-mini".to_owned(), "1".to_owned());
+    let flaky = || ("flaky/gpt-4o-mini".to_owned(), "0".to_owned());
 
-    // Flaky fails (503), answers, asks for a break (429), is skipped while cooling.
-    assert_eq!(served(&gw.chat("demo").await), (steady.clone(), "1".into()));
-    assert_eq!(served(&gw.chat("demo").await), (flaky, "0".into()));
-    assert_eq!(served(&gw.chat("demo").await), (steady.clone(), "1".into()));
-    let r = gw.chat("demo").await;
-    assert_eq!(served(&r), (steady, "0".into()));
-    assert_eq!(header(&r, ATTEMPTS_HEADER), "1");
+    // Back to back, as fast as a client can: flaky fails (503, then 500)
+    // and the call falls back, then flaky answers; never a cooling pause.
+    for _ in 0..4 {
+        let r = gw.chat("demo").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(served(&r), steady());
+        assert_eq!(header(&r, ATTEMPTS_HEADER), "2");
+        assert_eq!(served(&gw.chat("demo").await), flaky());
+    }
 }
 
 /// The Python with the OpenAI client: `.ci/run`'s venv under `target/python`

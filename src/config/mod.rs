@@ -137,7 +137,7 @@
 //! usage counts on Redis, so that every replica built from the same config
 //! skips the model another one cooled down, and limits hold across all of
 //! them. The connection opens on the first call: building the stack (or
-//! `gateway --check`) never needs Redis, and a Redis outage never fails a
+//! `llm-fallback check`) never needs Redis, and a Redis outage never fails a
 //! call (each operation has the `op_timeout` budget, then the process's own
 //! view). The URL may hold a password: it is never printed.
 //!
@@ -203,6 +203,7 @@
 mod describe;
 mod expand;
 mod limits;
+mod problems;
 mod recovery;
 mod redact;
 mod resolve;
@@ -225,6 +226,7 @@ pub use self::store::{StoreKind, StoreSettings};
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use self::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
+pub(crate) use self::expand::ROUTE_PREFIX;
 pub(crate) use self::resolve::{key_path, resolve, Resolved};
 pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::settings::ServerPlan;
@@ -235,12 +237,23 @@ impl Config {
     /// Reads a config in TOML.
     #[cfg(feature = "toml")]
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::new("", redact::toml_error(text, &e)))
+        toml::from_str(text).map_err(|e| {
+            // Every problem at once, not only serde's first.
+            let tree = toml::from_str::<toml::Table>(text)
+                .ok()
+                .map(toml::Value::Table);
+            (tree.and_then(problems::collect))
+                .unwrap_or_else(|| ConfigError::new("", redact::toml_error(text, &e)))
+        })
     }
 
     /// Reads a config in JSON.
     pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::new("", redact::json_error(&e)))
+        serde_json::from_str(text).map_err(|e| {
+            let tree = serde_json::from_str::<serde_json::Value>(text).ok();
+            (tree.and_then(problems::collect))
+                .unwrap_or_else(|| ConfigError::new("", redact::json_error(&e)))
+        })
     }
 
     /// Reads a config file: `.toml` (feature `toml`) or `.json`.
@@ -252,7 +265,10 @@ impl Config {
         let in_file = |e: ConfigError| {
             let mut out = ConfigError::default();
             for p in e.problems() {
-                out.push(&shown, &p.message);
+                match p.path.as_str() {
+                    "" => out.push(&shown, &p.message),
+                    at => out.push(&shown, format!("{at}: {}", p.message)),
+                }
             }
             out
         };

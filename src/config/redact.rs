@@ -115,7 +115,7 @@ fn redact_line(line: &str) -> String {
 }
 
 /// The message with its quoted values hidden where they look secret.
-fn redact_message(message: &str) -> String {
+pub(super) fn redact_message(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(open) = rest.find(['"', '`']) {

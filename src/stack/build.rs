@@ -7,7 +7,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
-use super::{Info, Stack, StackBuilder};
+use super::{describe, Info, Stack, StackBuilder};
 use crate::config::{resolve, HumanDuration, Resolved};
 use crate::cooldown::CooldownLayer;
 use crate::error::ConfigError;
@@ -100,6 +100,8 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .service(providers);
     let info = Info {
         timeouts: describe_timeouts(&plan),
+        groups: describe::fallback_groups(&plan),
+        server_summary: describe::server(&b.config, &plan),
         health,
         routes: plan.routes,
         summaries: plan.summaries,

@@ -39,7 +39,7 @@
 //! models of providers with `supports_prefill` get the partial answer to
 //! continue. `[store]` puts breakers and usage counts on Redis, shared by
 //! every replica built from the same config; the connection opens on the
-//! first call, so building (and `--check`) never needs Redis. A model's
+//! first call, so building (and `llm-fallback check`) never needs Redis. A model's
 //! `[limits]` hold for every call of it, drawn by a weighted route or called
 //! by its id (an ordered route, a group, a client): when it is full it is
 //! skipped like a cooling model. The result is a [`Stack`]: a boxed, cloneable service, plus
@@ -79,6 +79,7 @@
 
 mod build;
 mod clients;
+mod describe;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -113,6 +114,8 @@ struct Info {
     models: Vec<String>,
     server: ServerPlan,
     store: String,
+    groups: String,
+    server_summary: String,
 }
 
 impl Stack {
@@ -182,6 +185,20 @@ impl Stack {
     /// See the README's "Timeouts" section for what each bounds.
     pub fn describe_timeouts(&self) -> &str {
         &self.info.timeouts
+    }
+
+    /// One line per fallback group (`group: a <-> b`), group route
+    /// (`route fast: a -> b`) and context-window or content-filter route
+    /// (`context window exceeded: gpt-4o -> openai/gpt-4.1`); `none` without any.
+    pub fn describe_fallback_groups(&self) -> &str {
+        &self.info.groups
+    }
+
+    /// The `[server]` settings in one line, naming the client key's
+    /// variable, never the key: `listen 127.0.0.1:8080; client key from
+    /// GATEWAY_API_KEY; body limit 4194304 bytes; shutdown grace 20s`.
+    pub fn describe_server(&self) -> &str {
+        &self.info.server_summary
     }
 
     /// The address in `server.listen`, if any.

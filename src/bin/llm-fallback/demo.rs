@@ -1,6 +1,6 @@
-//! The embedded default of the gateway: two simulated providers on
-//! 127.0.0.1, one of them flaky, so fallback can be watched with `curl` on a
-//! machine without any API key.
+//! The embedded demo of the gateway: two simulated providers on 127.0.0.1,
+//! one of them flaky, so fallback can be watched with `curl` on a machine
+//! without any API key.
 
 use std::time::Duration;
 
@@ -40,15 +40,16 @@ consecutive_failures = 3
 cooldown = "5s"
 "#;
 
-/// What flaky answers, in a cycle: fails every other call, once with a 503,
-/// once with a 429 asking for 2 s of rest (which cools it down that long).
+/// What flaky answers, in a cycle: it fails every other call (a 503, then
+/// a 500). Never a 429 or three failures in a row, which would cool it down
+/// for a while: then how often answers fall back would depend on how fast
+/// the user types, and the demo's promise is "every other answer".
 fn flaky_cycle() -> [ServerReply; 4] {
     let ok = ServerReply::text("Hello from the flaky provider, lucky this time.");
     [
         ServerReply::error(503, "overloaded", "flaky is overloaded"),
         ok.clone(),
-        ServerReply::error(429, "rate_limit_exceeded", "flaky wants a break")
-            .with_retry_after(Duration::from_secs(2)),
+        ServerReply::error(500, "server_error", "flaky had a hiccup"),
         ok,
     ]
 }

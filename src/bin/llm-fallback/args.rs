@@ -1,0 +1,160 @@
+//! The command line, parsed by hand: four commands and four options do not
+//! earn clap's compile time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub(crate) const USAGE: &str = "\
+llm-fallback: an OpenAI-compatible gateway with timeouts, retries, cooldowns,
+weighted balancing and fallback across providers.
+
+usage: llm-fallback [COMMAND] [OPTIONS]
+
+commands:
+  serve      serve the gateway (the default)
+  check      validate the config, print what it builds and the environment
+             variables it reads, and exit (non-zero on any problem)
+  version    print the version and exit
+  help       print this help and exit
+
+options:
+  --config PATH        a .toml or .json config (default: the embedded demo,
+                       two simulated providers on 127.0.0.1, no API key needed)
+  --listen ADDR        serve on ADDR (default: server.listen, else 127.0.0.1:8080)
+  --log-format FORMAT  text or json (default: text when stderr is a terminal,
+                       json otherwise); logs go to stderr, without colours when
+                       NO_COLOR is set or stderr is not a terminal
+  -h, --help           print this help
+  -V, --version        print the version
+
+environment:
+  RUST_LOG             what is logged, e.g. `warn` or `info,llm_fallback=debug` (default: info)";
+
+/// What to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Command {
+    #[default]
+    Serve,
+    Check,
+    Version,
+    Help,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The parsed command line.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Args {
+    pub(crate) command: Command,
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) listen: Option<SocketAddr>,
+    /// `None`: decided by whether stderr is a terminal.
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// Parses the arguments after the program name. Options may come before or
+/// after the command; `--opt=value` and `--opt value` both work.
+pub(crate) fn parse<I>(args: I) -> Result<Args, String>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut out = Args::default();
+    let mut command = None;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .map(str::to_owned)
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let set = |command: &mut Option<Command>, c: Command| match command.replace(c) {
+            Some(old) if old != c => Err(format!("two commands given: {old:?} and {c:?}")),
+            _ => Ok(()),
+        };
+        match flag.as_str() {
+            "serve" => set(&mut command, Command::Serve)?,
+            // `--check` is the example's old spelling.
+            "check" | "--check" => set(&mut command, Command::Check)?,
+            "version" | "-V" | "--version" => set(&mut command, Command::Version)?,
+            "help" | "-h" | "--help" => set(&mut command, Command::Help)?,
+            "--config" => out.config = Some(value("--config")?.into()),
+            "--listen" => {
+                let addr = value("--listen")?;
+                out.listen = Some(addr.parse().map_err(|_| {
+                    format!("--listen: {addr:?} is not an address like 127.0.0.1:8080")
+                })?);
+            }
+            "--log-format" => {
+                out.log_format = Some(match value("--log-format")?.as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => return Err(format!("--log-format: {other:?} is not text or json")),
+                });
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    out.command = command.unwrap_or_default();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Args, String> {
+        parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn no_arguments_serve_the_demo() {
+        assert_eq!(parse_str("").unwrap(), Args::default());
+    }
+
+    #[test]
+    fn options_go_before_or_after_the_command() {
+        let a = parse_str("--config a.toml check --log-format=json").unwrap();
+        assert_eq!(a.command, Command::Check);
+        assert_eq!(a.config, Some(PathBuf::from("a.toml")));
+        assert_eq!(a.log_format, Some(LogFormat::Json));
+        let b = parse_str("serve --listen=0.0.0.0:9000 --config=b.json").unwrap();
+        assert_eq!(b.command, Command::Serve);
+        assert_eq!(b.listen, Some("0.0.0.0:9000".parse().unwrap()));
+        assert_eq!(b.config, Some(PathBuf::from("b.json")));
+    }
+
+    #[test]
+    fn the_old_check_flag_still_checks() {
+        assert_eq!(
+            parse_str("--config x.toml --check").unwrap().command,
+            Command::Check
+        );
+    }
+
+    #[test]
+    fn help_and_version_have_short_forms() {
+        assert_eq!(parse_str("-h").unwrap().command, Command::Help);
+        assert_eq!(parse_str("-V").unwrap().command, Command::Version);
+        assert_eq!(parse_str("version").unwrap().command, Command::Version);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = |line| parse_str(line).unwrap_err();
+        assert_eq!(e("--config"), "--config needs a value");
+        assert!(e("--listen localhost").contains("not an address"));
+        assert!(e("--log-format yaml").contains("\"yaml\" is not text or json"));
+        assert_eq!(e("--confg x"), "unknown argument \"--confg\"");
+        assert!(e("serve check").contains("two commands"));
+    }
+}

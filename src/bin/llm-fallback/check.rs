@@ -1,0 +1,96 @@
+//! `llm-fallback check`: build everything a config describes without
+//! serving, print it, and list the environment variables it reads.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use llm_fallback::{Config, FallbackGroups, Stack};
+
+use crate::serve::DEFAULT_LISTEN;
+
+/// Checks `config` (from `source`); prints to stdout, problems to stderr.
+pub(crate) fn run(config: &Config, source: &str) -> ExitCode {
+    // Every variable the build looks up, and whether it was set; the values
+    // stay in the build.
+    let seen: Arc<Mutex<BTreeMap<String, bool>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let built = Stack::builder()
+        .config(config.clone())
+        .env(move |var| {
+            let value = std::env::var(var).ok().filter(|v| !v.is_empty());
+            let mut seen = record.lock().unwrap_or_else(|e| e.into_inner());
+            seen.insert(var.to_owned(), value.is_some());
+            value
+        })
+        .build();
+    let code = match built {
+        Ok(stack) => {
+            println!("{source} is valid.");
+            print_stack(&stack);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let n = e.problems().len();
+            let s = if n == 1 { "" } else { "s" };
+            eprintln!("llm-fallback: {n} problem{s} in {source}:\n{e}");
+            ExitCode::FAILURE
+        }
+    };
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    print!("{}", describe_env(&seen));
+    code
+}
+
+fn print_stack(stack: &Stack) {
+    println!("Providers:\n{}", stack.describe_providers());
+    println!("Routes:\n{}", stack.describe_routes());
+    println!("Fallback groups:\n{}", stack.describe_fallback_groups());
+    let listen = stack.listen_addr().map_or(
+        format!(" (serving on {DEFAULT_LISTEN}, the default)"),
+        |_| String::new(),
+    );
+    println!("Server: {}{listen}", stack.describe_server());
+    println!("Store: {}", stack.describe_store());
+    println!("Timeouts: {}", stack.describe_timeouts());
+    println!("Models served: {}", stack.models().join(", "));
+}
+
+/// `Environment variables read:` and one line per variable: set, or not.
+fn describe_env(seen: &BTreeMap<String, bool>) -> String {
+    if seen.is_empty() {
+        return "Environment variables read: none\n".to_owned();
+    }
+    let width = seen.keys().map(String::len).max().unwrap_or(0);
+    let mut out = String::from("Environment variables read:\n");
+    for (var, set) in seen {
+        let state = match (set, var == FallbackGroups::ENV_VAR) {
+            (true, _) => "set",
+            (false, true) => "not set (optional)",
+            (false, false) => "MISSING",
+        };
+        out.push_str(&format!("  {var:width$}  {state}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_variables_stand_out_and_the_groups_variable_is_optional() {
+        let seen = BTreeMap::from([
+            ("OPENAI_API_KEY".to_owned(), true),
+            ("ANTHROPIC_API_KEY".to_owned(), false),
+            (FallbackGroups::ENV_VAR.to_owned(), false),
+        ]);
+        assert_eq!(
+            describe_env(&seen),
+            "Environment variables read:\n  \
+             ANTHROPIC_API_KEY      MISSING\n  \
+             MODEL_FALLBACK_GROUPS  not set (optional)\n  \
+             OPENAI_API_KEY         set\n"
+        );
+    }
+}
