@@ -102,7 +102,7 @@ impl Breaker {
         if !current {
             // The provider's own word on how long to wait still holds.
             return match verdict {
-                Verdict::Trip(Some(wait)) => self.extend(after(now, wait)),
+                Verdict::Trip(Some(wait)) => self.extend(now, after(now, wait)),
                 _ => Transition::Unchanged,
             };
         }
@@ -121,9 +121,9 @@ impl Breaker {
             }
             (PermitKind::Probe, Verdict::Trip(Some(wait))) => self.open(now, wait),
             (PermitKind::Forced, Verdict::Failure | Verdict::Trip(None)) => {
-                self.extend(after(now, self.cooldown))
+                self.extend(now, after(now, self.cooldown))
             }
-            (PermitKind::Forced, Verdict::Trip(Some(wait))) => self.extend(after(now, wait)),
+            (PermitKind::Forced, Verdict::Trip(Some(wait))) => self.extend(now, after(now, wait)),
         }
     }
 
@@ -170,11 +170,12 @@ impl Breaker {
         Transition::Opened { until, cooldown }
     }
 
-    /// Keeps an open breaker open at least until `until`.
-    fn extend(&mut self, until: Instant) -> Transition {
+    /// Keeps an open breaker open at least until `until`. The transition
+    /// says how long it now stays open from `now`, not by how much it grew.
+    fn extend(&mut self, now: Instant, until: Instant) -> Transition {
         match &mut self.state {
             State::Open { until: current } if *current < until => {
-                let cooldown = until.saturating_duration_since(*current);
+                let cooldown = until.saturating_duration_since(now);
                 *current = until;
                 Transition::Opened { until, cooldown }
             }
@@ -299,5 +300,49 @@ impl Window {
 
     fn clear(&mut self) {
         self.buckets = Default::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extension_reports_how_long_the_breaker_stays_open() {
+        let settings = BreakerSettings {
+            consecutive_failures: 1,
+            failure_ratio: None,
+            cooldown: Duration::from_secs(5),
+            growth: None,
+        };
+        let start = Instant::now();
+        let mut breaker = Breaker::new(&settings, start);
+        let Admission::Admit(permit) = breaker.admit(false, start) else {
+            panic!("a closed breaker admits");
+        };
+        let opened = breaker.record(permit, Verdict::Failure, &settings, start);
+        assert_eq!(
+            opened,
+            Transition::Opened {
+                until: start + Duration::from_secs(5),
+                cooldown: Duration::from_secs(5)
+            }
+        );
+        // A late 429 with Retry-After: 30 from a call admitted before it opened.
+        let later = start + Duration::from_secs(1);
+        let extended = breaker.record(
+            permit,
+            Verdict::Trip(Some(Duration::from_secs(30))),
+            &settings,
+            later,
+        );
+        assert_eq!(
+            extended,
+            Transition::Opened {
+                until: later + Duration::from_secs(30),
+                cooldown: Duration::from_secs(30)
+            },
+            "open for 30 s from now, not the 26 s it grew by"
+        );
     }
 }

@@ -58,10 +58,10 @@ end
 -- Keeps an open breaker open at least until `til`.
 local function extend(til)
   if b.s == 'o' and b.u < til then
-    local longer = til - b.u
     b.u = til
     save()
-    return {'O', int(b.g), til - now, longer}
+    -- How long it stays open from now, as a fresh open reports it.
+    return {'O', int(b.g), til - now, til - now}
   end
   return {'U', int(b.g), 0, 0}
 end
