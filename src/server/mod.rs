@@ -20,6 +20,9 @@
 //!   cut answer for a complete one.
 //! - Errors are `{"error": {"message", "type", "code", "param"}}` with the
 //!   statuses in [`ApiError`]'s table (429 and 503 with `Retry-After`).
+//!   Errors the gateway already retried (every 502, 503, 504, and a 429
+//!   from the stack) say `x-should-retry: false` ([`SHOULD_RETRY_HEADER`]), so clients may
+//!   keep their SDK's retry defaults without multiplying the load.
 //! - Every answer to a chat call has the headers [`MODEL_HEADER`] (served
 //!   model), [`ATTEMPTS_HEADER`] (upstream calls) and [`FALLBACKS_HEADER`]
 //!   (other models tried); errors have the last two. Responses and chunks
@@ -118,7 +121,7 @@ use crate::{BoxChatService, Health};
 
 pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
 pub use error::ApiError;
-pub use headers::{ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER};
+pub use headers::{ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER, SHOULD_RETRY_HEADER};
 pub use serve::{serve, shutdown_signal};
 
 /// Builds the OpenAI-compatible [`Router`] for a stack: start with
