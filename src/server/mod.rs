@@ -26,8 +26,10 @@
 //! - Every answer to a chat call has the headers [`MODEL_HEADER`] (served
 //!   model), [`ATTEMPTS_HEADER`] (upstream calls) and [`FALLBACKS_HEADER`]
 //!   (other models tried); errors have the last two. Responses and chunks
-//!   name the served model in `model` (after mid-stream recovery, the last
-//!   chunks name the model that finished the answer).
+//!   name the served model in `model`; after mid-stream recovery every
+//!   chunk still shows the `id`, `model`, `created` and
+//!   `system_fingerprint` the caller saw first (the log line says who
+//!   finished the answer).
 //! - Bad input gets a 4xx in the same shape and the server keeps serving:
 //!   wrong content type 415, body over the limit 413 (default
 //!   [`DEFAULT_BODY_LIMIT`]), malformed JSON or a missing `model` /
@@ -37,8 +39,17 @@
 //! The `/v1` routes require `Authorization: Bearer <key>` when
 //! [`api_key`](ServerBuilder::api_key) is set; the health routes never do, so
 //! orchestrators can probe them. Keys are compared in constant time and never
-//! logged. Each chat call logs one `tracing` event (model, served model,
-//! attempts, status, latency), never message content.
+//! logged. Each chat call logs one `tracing` event, `chat completion`, when
+//! it ends (for a stream: after its last event, or when the caller goes
+//! away), never message content: `model` (asked), `served` (the model that
+//! finished the answer), `recovered_from` (models whose streams were cut
+//! before another finished them), `upstream_calls`, `skips` (models not
+//! called because they were cooling down), `stream`, `ttft_ms` (first
+//! content sent), `total_ms`, `tokens` (`prompt+completion` or `unknown`),
+//! `status` (for a stream that failed after its headers, the status of its
+//! in-band error, never 200), `outcome` (`completed`, `failed` or
+//! `cancelled`) and `error` (the error's kind). Strings from callers and
+//! providers are logged escaped.
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
@@ -108,6 +119,7 @@ mod chat;
 mod error;
 mod headers;
 mod info;
+mod request_log;
 mod serve;
 mod sse;
 
