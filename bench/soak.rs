@@ -208,7 +208,10 @@ async fn run(scenario: &Scenario, requests: usize, concurrency: usize, seed: u64
         .expect("the soak stack builds");
     let router = stack.server().build().expect("the server builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(llm_fallback::server::serve(
         listener,
@@ -235,7 +238,10 @@ async fn run(scenario: &Scenario, requests: usize, concurrency: usize, seed: u64
             .await;
         outcomes.extend(batch);
         if from == 0 {
-            at_warmup = (servers.iter().map(|s| s.calls().len()).collect(), Instant::now());
+            at_warmup = (
+                servers.iter().map(|s| s.calls().len()).collect(),
+                Instant::now(),
+            );
         }
     }
     let elapsed = started.elapsed();
