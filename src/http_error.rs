@@ -23,12 +23,19 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 
+use crate::clamp;
 use crate::error::ErrorKind;
+
+/// The longest wait [`retry_after`] reports: one day. A provider asking for
+/// more (`retry-after: 1e20`, a date years ahead) gets this; the layers cap
+/// it much lower again (retry, cooldown and key-rotation settings).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// How long the provider asked to wait: `retry-after-ms` (milliseconds, may
 /// be fractional; OpenAI and Azure send it) first, else `Retry-After` in
 /// seconds or as an HTTP date. A date in the past means "now" (zero).
-/// Unparsable, negative or non-finite values are ignored.
+/// Unparsable, negative or NaN values are ignored; larger values (infinity
+/// included) are clamped to [`MAX_RETRY_AFTER`]. Never panics.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| {
         headers
@@ -36,21 +43,34 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+    let number = |v: &str| v.parse::<f64>().ok();
+    if let Some(ms) = text("retry-after-ms").and_then(number) {
+        if let Some(d) = clamp::secs_f64(ms / 1000.0, MAX_RETRY_AFTER) {
+            return Some(d);
         }
     }
     let value = text("retry-after")?;
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    if let Some(secs) = number(value) {
+        return clamp::secs_f64(secs, MAX_RETRY_AFTER);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    let left = at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(left.min(MAX_RETRY_AFTER))
 }
+
+/// The largest complete (non-streaming) answer the provider clients read:
+/// 32 MiB, far above any real completion (long tool-call arguments
+/// included). A larger body fails the attempt with kind
+/// [`Server`](ErrorKind::Server) (so retry and fallback apply), without
+/// reading the rest.
+pub const MAX_COMPLETION_BYTES: usize = 32 << 20;
+
+/// How much of an error body (a non-2xx status) the provider clients read:
+/// 64 KiB, enough for any provider's error JSON. The rest is not read; the
+/// error is classified by its status and what was read.
+pub const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// The kind a status means when the body says nothing more specific:
 /// 429 rate limited; 401 and 403 auth; 404 not found; 408 timeout; 5xx and
@@ -190,6 +210,30 @@ mod tests {
         );
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after-ms", "-5")])), None);
+    }
+
+    #[test]
+    fn retry_after_clamps_what_would_overflow() {
+        let huge = [
+            ("retry-after", "1e20"),
+            ("retry-after", "inf"),
+            ("retry-after", "18446744073709551616"),
+            ("retry-after-ms", "1e300"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ];
+        for (name, value) in huge {
+            assert_eq!(
+                retry_after(&headers(&[(name, value)])),
+                Some(MAX_RETRY_AFTER),
+                "{name}: {value}"
+            );
+        }
+        assert_eq!(retry_after(&headers(&[("retry-after", "NaN")])), None);
+        // A useless finer header leaves the coarse one in charge.
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "NaN"), ("retry-after", "3")])),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 mod attempt;
+mod clamp;
 mod error;
 mod future;
 mod health;

@@ -133,6 +133,7 @@ async fn main() -> ExitCode {
         );
         println!("Routes:\n{}", stack.describe_routes());
         println!("Store: {}", stack.describe_store());
+        println!("Timeouts: {}", stack.describe_timeouts());
         println!("Models served: {}", stack.models().join(", "));
         return ExitCode::SUCCESS;
     }

@@ -180,7 +180,9 @@ impl AnthropicBuilder {
     }
 
     /// Sends through `client` (shared pool, proxies, TLS and timeouts of
-    /// your choice). Default: a new `reqwest::Client` with reqwest's defaults.
+    /// your choice). Default: a new `reqwest::Client` with a connect timeout
+    /// of [`DEFAULT_CONNECT`](crate::timeout::DEFAULT_CONNECT) and a read
+    /// timeout of [`DEFAULT_READ`](crate::timeout::DEFAULT_READ).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.options.client = Some(client);
         self

@@ -13,7 +13,8 @@ pub(super) fn completion(body: Value) -> Result<ChatCompletion, String> {
     let Some(blocks) = body["content"].as_array() else {
         return Err("not an Anthropic message".to_owned());
     };
-    if body.get("type").is_some_and(|t| t != "message") {
+    // Real messages always say their type: `{"content": []}` is not one.
+    if body.get("type").is_none_or(|t| t != "message") {
         return Err("not an Anthropic message".to_owned());
     }
     let mut text = String::new();
@@ -101,7 +102,10 @@ pub(super) fn usage(anthropic: &Value) -> Usage {
     let output = count("output_tokens").unwrap_or(0);
     let read = count("cache_read_input_tokens");
     let written = count("cache_creation_input_tokens");
-    let prompt = input + read.unwrap_or(0) + written.unwrap_or(0);
+    // Numbers from the wire: a sum must not overflow.
+    let prompt = input
+        .saturating_add(read.unwrap_or(0))
+        .saturating_add(written.unwrap_or(0));
     let mut extra = Map::new();
     if read.is_some() || written.is_some() {
         extra.insert(
@@ -118,7 +122,7 @@ pub(super) fn usage(anthropic: &Value) -> Usage {
     Usage {
         prompt_tokens: prompt,
         completion_tokens: output,
-        total_tokens: prompt + output,
+        total_tokens: prompt.saturating_add(output),
         extra,
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct Resolved {
     pub(crate) total: Option<Duration>,
     /// `None` when no model has an attempt deadline.
     pub(crate) attempt: Option<PerModel<Option<Duration>>>,
+    /// The attempt deadlines of complete (non-streaming) answers.
+    pub(crate) complete: PerModel<Option<Duration>>,
     /// The deadlines of streamed answers, per model.
     pub(crate) streams: PerModel<StreamDeadlines>,
     /// Mid-stream recovery.
@@ -195,7 +197,11 @@ pub(crate) fn resolve(
         ctx.check_model(&format!("models[{i}]"), model);
     }
 
-    let (total, attempt) = ctx.timeouts(&concrete);
+    let super::settings::Timeouts {
+        total,
+        attempt,
+        complete,
+    } = ctx.timeouts(&concrete);
     let streams = ctx.stream_deadlines(&concrete);
     let retry = ctx.retry(&concrete);
     let cooldown = ctx.cooldown(&concrete);
@@ -249,6 +255,7 @@ pub(crate) fn resolve(
         max_fallbacks: fb.max_fallbacks,
         total,
         attempt,
+        complete,
         streams,
         recover,
         prefill,

@@ -20,7 +20,9 @@ pub struct TimeoutSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<HumanDuration>,
     /// Each attempt's deadline, per model; for a stream, the time to its
-    /// first token (default: none).
+    /// first token (default: 60 s for a complete answer,
+    /// [`DEFAULT_ATTEMPT`](crate::timeout::DEFAULT_ATTEMPT); none for a
+    /// stream, which `first_token` bounds).
     pub attempt: PerModelSetting<TimeLimit>,
     /// Streams: connect plus response head, per model (default 15 s).
     pub headers: PerModelSetting<TimeLimit>,

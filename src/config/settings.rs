@@ -14,7 +14,7 @@ use crate::per_model::PerModel;
 use crate::request::{Message, Role};
 use crate::retry::{Backoff, Jitter, RetryBudget};
 use crate::secret::ApiKey;
-use crate::timeout::StreamDeadlines;
+use crate::timeout::{StreamDeadlines, DEFAULT_ATTEMPT};
 
 /// The retry layer's settings, checked.
 #[derive(Debug)]
@@ -48,6 +48,13 @@ pub(crate) struct ServerPlan {
 
 type Routes = BTreeMap<String, Vec<String>>;
 
+/// The deadlines of `[timeout]` other than the stream deadlines.
+pub(crate) struct Timeouts {
+    pub(crate) total: Option<Duration>,
+    pub(crate) attempt: Option<PerModel<Option<Duration>>>,
+    pub(crate) complete: PerModel<Option<Duration>>,
+}
+
 impl Ctx<'_> {
     fn positive(&mut self, path: &str, d: Duration, hint: &str) {
         if d.is_zero() {
@@ -56,10 +63,10 @@ impl Ctx<'_> {
         }
     }
 
-    pub(crate) fn timeouts(
-        &mut self,
-        routes: &Routes,
-    ) -> (Option<Duration>, Option<PerModel<Option<Duration>>>) {
+    /// The total budget, the attempt deadlines of streams (`None` when no
+    /// model has one) and those of complete answers, which default to
+    /// [`DEFAULT_ATTEMPT`] so that no call waits forever.
+    pub(crate) fn timeouts(&mut self, routes: &Routes) -> Timeouts {
         let config = self.config;
         let t = &config.timeout;
         let total = t.total.map(|d| d.get());
@@ -68,7 +75,20 @@ impl Ctx<'_> {
         }
         let attempt = self.per_model("timeout.attempt", &t.attempt, TimeLimit::Unlimited, routes);
         let any = self.limits("timeout.attempt", &attempt);
-        (total, any.then_some(attempt.map(TimeLimit::get)))
+        let attempt = attempt.map(TimeLimit::get);
+        let default = match t.attempt.default {
+            Some(_) => *attempt.default_value(),
+            None => Some(DEFAULT_ATTEMPT),
+        };
+        let mut complete = PerModel::new(default);
+        for (model, limit) in attempt.overrides() {
+            complete.set(model, *limit);
+        }
+        Timeouts {
+            total,
+            attempt: any.then_some(attempt),
+            complete,
+        }
     }
 
     /// The stream deadlines of each model: its own value of each field,

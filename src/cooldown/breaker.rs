@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clamp::after;
+
 use super::policy::{BreakerSettings, FailureRatio, Verdict};
 use super::store::{Admission, Permit, PermitKind, Transition};
 
@@ -224,14 +226,6 @@ impl Breaker {
             && self.consecutive == 0
             && self.window.as_ref().is_none_or(|w| w.totals(now).1 == 0)
     }
-}
-
-/// `now + wait`, saturating far in the future instead of overflowing.
-fn after(now: Instant, wait: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(wait)
-        .or_else(|| now.checked_add(CENTURY))
-        .unwrap_or(now)
 }
 
 const BUCKETS: u64 = 10;

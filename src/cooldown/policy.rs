@@ -108,7 +108,11 @@ impl BreakerSettings {
     pub fn next_cooldown(&self, current: Duration) -> Duration {
         match self.growth {
             None => self.cooldown,
-            Some(growth) => current.mul_f64(growth.factor).min(growth.max),
+            // `Duration::mul_f64` panics on overflow or a NaN factor.
+            Some(growth) => {
+                let secs = current.as_secs_f64() * growth.factor;
+                crate::clamp::secs_f64(secs, growth.max).unwrap_or(self.cooldown)
+            }
         }
     }
 }
@@ -211,4 +215,30 @@ fn bit(kind: ErrorKind) -> u32 {
         .iter()
         .position(|k| *k == kind)
         .map_or(0, |i| 1 << i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_growth_saturates_at_its_max_and_survives_a_nan_factor() {
+        let settings = |factor| BreakerSettings {
+            growth: Some(Growth {
+                factor,
+                max: Duration::MAX,
+            }),
+            ..BreakerSettings::default()
+        };
+        let huge = Duration::from_secs(u64::MAX / 2);
+        assert_eq!(settings(4.0).next_cooldown(huge), Duration::MAX);
+        assert_eq!(
+            settings(f64::NAN).next_cooldown(huge),
+            BreakerSettings::default().cooldown
+        );
+        assert_eq!(
+            settings(2.0).next_cooldown(Duration::from_secs(3)),
+            Duration::from_secs(6)
+        );
+    }
 }

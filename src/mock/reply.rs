@@ -72,6 +72,8 @@ pub(crate) struct StreamShape {
     pub(crate) error_after: Option<(usize, String, String)>,
     pub(crate) without_done: bool,
     pub(crate) finish_reason: Option<String>,
+    pub(crate) endless: bool,
+    pub(crate) short_by: Option<usize>,
 }
 
 impl ServerReply {
@@ -224,6 +226,29 @@ impl ServerReply {
         self
     }
 
+    /// A complete answer or an error whose body never ends: after the JSON,
+    /// blank space forever (still valid JSON so far), to prove a client
+    /// reads bodies with a limit.
+    pub fn endless(mut self) -> Self {
+        self.stream.endless = true;
+        self
+    }
+
+    /// A complete answer or an error whose `Content-Length` promises `n`
+    /// bytes more than the body has, then the connection closes: a body
+    /// shorter than its length (the JSON sent is whole and valid).
+    pub fn short_by(mut self, n: usize) -> Self {
+        self.stream.short_by = Some(n);
+        self
+    }
+
+    /// A `Retry-After` far beyond anything sane (`1e20` seconds, and
+    /// `retry-after-ms: 1e300`): parsing it must clamp, never panic.
+    pub fn with_huge_retry_after(self) -> Self {
+        self.with_header("retry-after", "1e20")
+            .with_header("retry-after-ms", "1e300")
+    }
+
     /// Adds a response header, e.g. `("retry-after", "<HTTP date>")`.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -232,7 +257,9 @@ impl ServerReply {
 
     /// Adds `Retry-After` in whole seconds (rounded up).
     pub fn with_retry_after(self, after: Duration) -> Self {
-        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        let secs = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0));
         self.with_header("retry-after", secs.to_string())
     }
 

@@ -133,7 +133,9 @@ impl AzureBuilder {
         self
     }
 
-    /// Sends through `client`. Default: a new `reqwest::Client`.
+    /// Sends through `client`. Default: a new `reqwest::Client` with a
+    /// connect timeout of [`DEFAULT_CONNECT`](crate::timeout::DEFAULT_CONNECT)
+    /// and a read timeout of [`DEFAULT_READ`](crate::timeout::DEFAULT_READ).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.options.client = Some(client);
         self

@@ -14,8 +14,13 @@
 //! | other 400, 422 and 4xx | `BadRequest` |
 //! | 408 | `Timeout` |
 //! | 5xx, 529 | `Server` |
-//! | refused, reset, DNS, TLS, closed before the response head, a body that breaks off | `Connect` |
-//! | a 2xx body that is not a completion | `Server` ("malformed response body") |
+//! | refused, reset, DNS, TLS, closed before the response head, a body that breaks off or ends before its `Content-Length` | `Connect` |
+//! | connect or read timeout of the client's own HTTP client ([`DEFAULT_CONNECT`](crate::timeout::DEFAULT_CONNECT), [`DEFAULT_READ`](crate::timeout::DEFAULT_READ)) | `Timeout` |
+//! | a 2xx body that is not a completion (no choices, a choice that says nothing) | `Server` ("malformed response body") |
+//! | a 2xx body over [`MAX_COMPLETION_BYTES`](crate::http_error::MAX_COMPLETION_BYTES) | `Server` |
+//!
+//! Error bodies are read up to [`MAX_ERROR_BYTES`](crate::http_error::MAX_ERROR_BYTES);
+//! `Retry-After` is clamped to [`MAX_RETRY_AFTER`](crate::http_error::MAX_RETRY_AFTER).
 //!
 //! The provider's message becomes the error's message, its code
 //! [`code()`](crate::ChatError::code). Keys never appear in `Debug`, logs or

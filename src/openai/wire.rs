@@ -39,7 +39,21 @@ impl Wire for OpenAiWire {
         if !body.get("choices").is_some_and(Value::is_array) {
             return Err("not a chat completion".to_owned());
         }
-        serde_json::from_value(body).map_err(|e| format!("not a chat completion ({e})"))
+        let completion: ChatCompletion =
+            serde_json::from_value(body).map_err(|e| format!("not a chat completion ({e})"))?;
+        // Valid JSON that answers nothing must not pass for an empty answer.
+        if completion.choices.is_empty() {
+            return Err("a chat completion without choices".to_owned());
+        }
+        let says_nothing = |c: &crate::response::Choice| {
+            c.finish_reason.is_none()
+                && c.message.content.is_none()
+                && c.message.tool_calls.is_none()
+        };
+        if completion.choices.iter().any(says_nothing) {
+            return Err("a choice with no content, no tool calls and no finish reason".to_owned());
+        }
+        Ok(completion)
     }
 
     fn events(&self, request: &ChatRequest) -> OpenAiEvents {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::clamp;
 use crate::error::ConfigError;
 use crate::rng::SharedRng;
 
@@ -98,11 +99,8 @@ impl Backoff {
     pub fn ceiling(&self, retry: u32) -> Duration {
         let exponent = i32::try_from(retry).unwrap_or(i32::MAX);
         let secs = self.base.as_secs_f64() * self.factor.powi(exponent);
-        if secs >= self.cap.as_secs_f64() {
-            self.cap
-        } else {
-            Duration::from_secs_f64(secs)
-        }
+        // 0 × ∞ is NaN: a zero base stays zero.
+        clamp::secs_f64(secs, self.cap).unwrap_or(Duration::ZERO)
     }
 
     /// The delay before retry `retry` (0 for the first retry). `previous` is
@@ -112,13 +110,14 @@ impl Backoff {
         match self.jitter {
             Jitter::None => self.ceiling(retry),
             Jitter::Full => {
-                Duration::from_secs_f64(rng.range_f64(0.0, self.ceiling(retry).as_secs_f64()))
+                let secs = rng.range_f64(0.0, self.ceiling(retry).as_secs_f64());
+                clamp::secs_f64(secs, self.cap).unwrap_or(Duration::ZERO)
             }
             Jitter::Decorrelated => {
                 let low = self.base.as_secs_f64();
                 let previous = previous.unwrap_or(self.base).as_secs_f64().max(low);
                 let high = (previous * self.factor).min(self.cap.as_secs_f64());
-                Duration::from_secs_f64(rng.range_f64(low, high).min(self.cap.as_secs_f64()))
+                clamp::secs_f64(rng.range_f64(low, high), self.cap).unwrap_or(self.base)
             }
         }
     }

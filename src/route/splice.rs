@@ -191,9 +191,12 @@ fn is_empty(chunk: &ChatChunk) -> bool {
 
 fn add(sum: Option<Usage>, usage: &Usage) -> Usage {
     let mut sum = sum.unwrap_or_default();
-    sum.prompt_tokens += usage.prompt_tokens;
-    sum.completion_tokens += usage.completion_tokens;
-    sum.total_tokens += usage.total_tokens;
+    // Provider numbers: saturate rather than overflow.
+    sum.prompt_tokens = sum.prompt_tokens.saturating_add(usage.prompt_tokens);
+    sum.completion_tokens = sum
+        .completion_tokens
+        .saturating_add(usage.completion_tokens);
+    sum.total_tokens = sum.total_tokens.saturating_add(usage.total_tokens);
     sum.extra.clone_from(&usage.extra);
     sum
 }
@@ -307,5 +310,20 @@ mod tests {
         passed(answer.accept(call));
         assert!(!answer.can_resume());
         assert_eq!(answer.chunks(), 1);
+    }
+
+    #[test]
+    fn usage_sums_saturate() {
+        let huge = Usage {
+            prompt_tokens: u64::MAX,
+            completion_tokens: u64::MAX - 1,
+            total_tokens: u64::MAX,
+            ..Usage::default()
+        };
+        let sum = add(Some(huge.clone()), &huge);
+        assert_eq!(
+            (sum.prompt_tokens, sum.completion_tokens, sum.total_tokens),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
     }
 }

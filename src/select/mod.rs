@@ -68,6 +68,7 @@ pub use self::future::ResponseFuture;
 pub use self::layer::{SelectModelBuilder, SelectModelLayer};
 
 use self::layer::Shared;
+use crate::clamp::after;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Sets each request's model to the routing function's choice, or to the
@@ -128,7 +129,7 @@ where
     fn call(&mut self, request: ChatRequest) -> ResponseFuture<S> {
         let span = tracing::info_span!("select_model", chosen = Empty, by_default = Empty);
         let choice = self.shared.selector.select(&request);
-        let mut deadline = Instant::now() + self.shared.timeout;
+        let mut deadline = after(Instant::now(), self.shared.timeout);
         if let Some(outer) = request.deadline() {
             deadline = deadline.min(outer);
         }

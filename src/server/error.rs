@@ -214,6 +214,8 @@ impl IntoResponse for ApiError {
             .into_response();
         let headers = response.headers_mut();
         if let Some(after) = self.retry_after() {
+            // A wait from a provider or a service of yours: never past the clamp.
+            let after = after.min(crate::http_error::MAX_RETRY_AFTER);
             let secs = ceil_secs(after).max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -232,7 +234,7 @@ impl IntoResponse for ApiError {
 
 /// Whole seconds, rounded up: a client told `1` for 300 ms waits long enough.
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 fn wait_of(error: &ChatError) -> Option<Duration> {

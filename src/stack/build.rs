@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
 use super::{Info, Stack, StackBuilder};
-use crate::config::{resolve, Resolved};
+use crate::config::{resolve, HumanDuration, Resolved};
 use crate::cooldown::CooldownLayer;
 use crate::error::ConfigError;
 use crate::fallback::ProviderFallbackLayer;
@@ -93,6 +94,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .option_layer(prepend)
         .service(providers);
     let info = Info {
+        timeouts: describe_timeouts(&plan),
         health,
         routes: plan.routes,
         summaries: plan.summaries,
@@ -130,14 +132,41 @@ fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T
 fn attempt_layer(plan: &Resolved) -> Option<TimeoutLayer> {
     let none = StreamDeadlines::none();
     let streams = &plan.streams;
+    let complete = &plan.complete;
     if plan.attempt.is_none()
         && *streams.default_value() == none
         && streams.overrides().all(|(_, d)| *d == none)
+        && complete.default_value().is_none()
+        && complete.overrides().all(|(_, d)| d.is_none())
     {
         return None;
     }
     let attempt = plan.attempt.clone().unwrap_or(PerModel::new(None));
-    Some(TimeoutLayer::per_model(attempt).with_stream_deadlines(streams.clone()))
+    Some(
+        TimeoutLayer::per_model(attempt)
+            .with_stream_deadlines(streams.clone())
+            .with_complete_answers(complete.clone()),
+    )
+}
+
+/// The effective default deadlines, for `--check`.
+fn describe_timeouts(plan: &Resolved) -> String {
+    let show =
+        |d: Option<Duration>| d.map_or("none".to_owned(), |d| HumanDuration::from(d).to_string());
+    let streams = plan.streams.default_value();
+    let stream_attempt = plan.attempt.as_ref().and_then(|a| *a.default_value());
+    format!(
+        "total {}; attempt: complete answers {}, streams {}; \
+         streams: headers {}, first token {}, idle {}, total {}; connect {}",
+        show(plan.total),
+        show(*plan.complete.default_value()),
+        show(stream_attempt),
+        show(streams.headers()),
+        show(streams.first_token()),
+        show(streams.idle()),
+        show(streams.total()),
+        show(Some(crate::timeout::DEFAULT_CONNECT)),
+    )
 }
 
 fn has_messages(messages: &PerModel<Vec<crate::Message>>) -> bool {

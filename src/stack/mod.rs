@@ -14,11 +14,18 @@
 //!                    reads the cooldown's health; counts usage in [store]
 //! Cooldown           cooldown (unless enabled = false); breakers in [store]
 //! Retry              retry, per model
-//! Timeout (attempt)  timeout.attempt; streams: timeout.headers, first_token, idle, stream_total
+//! Timeout (attempt)  timeout.attempt (default 60 s for complete answers);
+//!                    streams: timeout.headers, first_token, idle, stream_total
 //! PrependMessages    model_messages, per model
 //! Providers          one client per provider (or your service); with `keys`, one client
 //!                    per key behind a Credentials rotation
 //! ```
+//!
+//! Every call ends by itself with no `[timeout]` at all: complete answers
+//! get [`DEFAULT_ATTEMPT`](crate::timeout::DEFAULT_ATTEMPT), streams the
+//! [`StreamDeadlines`](crate::StreamDeadlines) defaults, every client a
+//! connect timeout ([`Stack::describe_timeouts`] prints them; the README's
+//! "Timeouts" section has the table).
 //!
 //! So a request for a route tries its models in order (or by weight); each
 //! model is retried on its own terms before the next one is called; a model
@@ -98,6 +105,7 @@ pub struct Stack {
 }
 
 struct Info {
+    timeouts: String,
     health: Health,
     routes: BTreeMap<String, Vec<String>>,
     summaries: BTreeMap<String, String>,
@@ -165,6 +173,15 @@ impl Stack {
     /// `redis redis://***@10.0.0.5:6379/0, prefix "gateway", 5ms per operation`.
     pub fn describe_store(&self) -> &str {
         &self.info.store
+    }
+
+    /// The effective deadlines of every model without its own, in one line
+    /// (`"none"` where there is none), defaults included:
+    /// `total none; attempt: complete answers 60s, streams none; streams:
+    /// headers 15s, first token 60s, idle 30s, total none; connect 10s`.
+    /// See the README's "Timeouts" section for what each bounds.
+    pub fn describe_timeouts(&self) -> &str {
+        &self.info.timeouts
     }
 
     /// The address in `server.listen`, if any.

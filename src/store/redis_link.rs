@@ -11,6 +11,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, RedisResult};
 use tokio::time::Instant;
 
+use crate::clamp::after;
 use crate::error::{ChatError, ConfigError, ErrorKind};
 
 /// A connection to Redis shared by [`RedisStore`](crate::cooldown::RedisStore)
@@ -305,7 +306,7 @@ impl Link {
         let now = Instant::now();
         let mut outage = lock(&self.outage);
         self.down.store(true, Ordering::Relaxed);
-        outage.retry_at = Some(now + self.retry_interval);
+        outage.retry_at = Some(after(now, self.retry_interval));
         outage.failures += 1;
         let due = outage
             .last_warning

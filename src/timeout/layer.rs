@@ -15,6 +15,7 @@ use crate::per_model::PerModel;
 pub struct TimeoutLayer {
     budget: Budget,
     streams: Option<Arc<PerModel<StreamDeadlines>>>,
+    complete: Option<Arc<PerModel<Option<Duration>>>>,
 }
 
 impl TimeoutLayer {
@@ -41,6 +42,7 @@ impl TimeoutLayer {
         TimeoutLayer {
             budget: Budget::Attempt(Arc::new(timeouts)),
             streams: None,
+            complete: None,
         }
     }
 
@@ -54,6 +56,7 @@ impl TimeoutLayer {
         TimeoutLayer {
             budget: Budget::Total(total),
             streams: None,
+            complete: None,
         }
     }
 
@@ -90,6 +93,28 @@ impl TimeoutLayer {
     }
 }
 
+impl TimeoutLayer {
+    /// A per-attempt deadline per model for complete (non-streaming)
+    /// answers only, in place of the attempt deadline; streams keep theirs
+    /// (their first-token deadline bounds them). This is how a stack built
+    /// from a config bounds complete answers by default
+    /// ([`DEFAULT_ATTEMPT`](super::DEFAULT_ATTEMPT)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llm_fallback::timeout::{StreamDeadlines, DEFAULT_ATTEMPT};
+    /// use llm_fallback::{PerModel, TimeoutLayer};
+    ///
+    /// let layer = TimeoutLayer::streams(StreamDeadlines::new())
+    ///     .with_complete_answers(PerModel::new(Some(DEFAULT_ATTEMPT)));
+    /// # let _ = layer;
+    /// ```
+    pub fn with_complete_answers(mut self, deadlines: PerModel<Option<Duration>>) -> Self {
+        self.complete = Some(Arc::new(deadlines));
+        self
+    }
+}
+
 impl<S> Layer<S> for TimeoutLayer {
     type Service = Timeout<S>;
 
@@ -98,6 +123,7 @@ impl<S> Layer<S> for TimeoutLayer {
             inner,
             budget: self.budget.clone(),
             streams: self.streams.clone(),
+            complete: self.complete.clone(),
         }
     }
 }

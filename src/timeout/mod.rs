@@ -36,6 +36,14 @@
 //! ([`AttemptLog::of`](crate::AttemptLog::of) on the request before the call)
 //! shows it once the stream has ended.
 //!
+//! # Defaults
+//!
+//! Every call ends by itself under the defaults: the clients connect within
+//! [`DEFAULT_CONNECT`] and give up on a connection silent for
+//! [`DEFAULT_READ`]; a stack built from a config bounds each complete answer
+//! by [`DEFAULT_ATTEMPT`], and streams by [`StreamDeadlines`]' defaults. The
+//! README's "Timeouts" section has every default in one table.
+//!
 //! # Example
 //!
 //! ```
@@ -90,12 +98,29 @@ pub use self::layer::TimeoutLayer;
 
 use self::stream::StreamPlan;
 
+/// The attempt deadline of a complete (non-streaming) answer in a stack
+/// built from a config that sets none: 60 s, as Not Diamond's `init`. A
+/// provider that accepts the call and never answers fails the attempt with
+/// [`TimeoutKind::Attempt`] then, and fallback starts.
+pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(60);
+
+/// The connect timeout (TCP and TLS) of the provider clients' own HTTP
+/// client: 10 s. A reachable provider connects in milliseconds.
+pub const DEFAULT_CONNECT: Duration = Duration::from_secs(10);
+
+/// The read timeout of the provider clients' own HTTP client: a connection
+/// silent for 10 minutes fails with kind `Timeout`. A last resort for
+/// stacks without an attempt deadline, long enough for the slowest
+/// reasoning models; the layers' deadlines are the real bounds.
+pub const DEFAULT_READ: Duration = Duration::from_secs(600);
+
 /// Fails a call that runs past its deadline. See the [module docs](self).
 #[derive(Clone)]
 pub struct Timeout<S> {
     inner: S,
     budget: Budget,
     streams: Option<Arc<PerModel<StreamDeadlines>>>,
+    complete: Option<Arc<PerModel<Option<Duration>>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +136,7 @@ impl<S> Timeout<S> {
             inner,
             budget: Budget::Attempt(Arc::new(PerModel::new(Some(timeout)))),
             streams: None,
+            complete: None,
         }
     }
 
@@ -147,7 +173,10 @@ impl<S> Timeout<S> {
                 }
                 None
             }
-            Budget::Attempt(timeouts) => at(*timeouts.get(request.model())),
+            Budget::Attempt(timeouts) => {
+                let complete = self.complete.as_deref().filter(|_| !request.is_stream());
+                at(*complete.unwrap_or(timeouts).get(request.model()))
+            }
         };
         // Earliest first; on a tie the first listed names it.
         [
@@ -203,6 +232,7 @@ impl<S: fmt::Debug> fmt::Debug for Timeout<S> {
             .field("inner", &self.inner)
             .field("budget", &self.budget)
             .field("streams", &self.streams)
+            .field("complete", &self.complete)
             .finish()
     }
 }

@@ -6,6 +6,7 @@
 //! (headers, key redaction, status and transport errors, the commit point,
 //! stream faults, logs) is the same for every provider.
 
+pub(crate) mod body;
 pub(crate) mod error;
 pub(crate) mod sse;
 
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 use self::error::EXCERPT_CHARS;
 use self::sse::{Decode, SseChunks};
 use crate::error::{ChatError, ConfigError, ErrorKind, TimeoutKind};
-use crate::http_error::{body_error, excerpt, send_error};
+use crate::http_error::{excerpt, send_error};
 use crate::malformed::MalformedChunks;
 use crate::response::ChatCompletion;
 use crate::secret::ApiKey;
@@ -104,7 +105,11 @@ impl Options {
         }
         let client = match self.client {
             Some(client) => client,
-            None => match reqwest::Client::builder().build() {
+            None => match reqwest::Client::builder()
+                .connect_timeout(crate::timeout::DEFAULT_CONNECT)
+                .read_timeout(crate::timeout::DEFAULT_READ)
+                .build()
+            {
                 Ok(client) => client,
                 Err(e) => {
                     errors.push("http_client", format!("cannot build the HTTP client: {e}"));
@@ -254,12 +259,12 @@ impl Transport {
                 .map_err(|_| ChatError::timeout(TimeoutKind::Headers, started.elapsed()))?,
         }
         .map_err(send_error)?;
+        let mut response = response;
         let status = response.status();
         tracing::trace!(provider = self.provider, model, status = status.as_u16(), elapsed = ?started.elapsed(), "response head");
         if !status.is_success() {
             let headers = response.headers().clone();
-            // A body that breaks off still leaves the status to classify by.
-            let bytes = response.bytes().await.unwrap_or_default();
+            let bytes = body::error_excerpt(&mut response).await;
             return Err(error::from_status(status, &headers, &bytes, self.key()));
         }
         let is_json = response
@@ -275,7 +280,7 @@ impl Transport {
             response.extensions_mut().insert(malformed);
             return Ok(response);
         }
-        let bytes = response.bytes().await.map_err(body_error)?;
+        let bytes = body::completion(&mut response).await?;
         let completion = self.parse_completion(wire, &bytes)?;
         if stream {
             return Err(malformed_body(

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::config::Limits;
 use super::store::{Grant, Reservation, UsageStore, WindowUsage};
+use crate::clamp::after;
 use crate::cooldown::StoreFuture;
 
 /// The length of a usage window.
@@ -48,7 +49,10 @@ impl InMemoryUsage {
 
     fn window(&self, now: Instant) -> (u64, Instant) {
         let n = now.saturating_duration_since(self.origin).as_secs() / WINDOW.as_secs();
-        let ends = self.origin + WINDOW * (n as u32 + 1);
+        let ends = after(
+            self.origin,
+            WINDOW.saturating_mul(n.saturating_add(1).try_into().unwrap_or(u32::MAX)),
+        );
         (n, ends)
     }
 

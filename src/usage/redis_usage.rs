@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::config::Limits;
 use super::memory::InMemoryUsage;
 use super::store::{Grant, Reservation, UsageStore, WindowUsage};
+use crate::clamp::{self, after};
 use crate::cooldown::StoreFuture;
 use crate::store::{Link, RedisConnection};
 
@@ -78,6 +79,8 @@ impl UsageStore for RedisUsage {
         if !self.inner.link.available() {
             return StoreFuture::ready(self.inner.local_reserve(model, limits, tokens));
         }
+        // Lua numbers are doubles: keep the count exact there.
+        let tokens = clamp::tokens(tokens);
         let (inner, model, limits) = (self.inner.clone(), model.to_owned(), *limits);
         StoreFuture::boxed(async move {
             let key = inner.link.key("use", &model);
@@ -113,8 +116,10 @@ impl UsageStore for RedisUsage {
             };
             return inner.local.settle(model, grant, requests, tokens);
         }
-        let requests = requests as i64 - 1;
-        let tokens = tokens as i64 - grant.tokens as i64;
+        // Counts from the provider: clamped, so the signed deltas cannot wrap.
+        let signed = |n: u64| i64::try_from(clamp::tokens(n)).unwrap_or(i64::MAX);
+        let requests = signed(requests) - 1;
+        let tokens = signed(tokens) - signed(grant.tokens);
         if (requests, tokens) == (0, 0) || !inner.link.available() {
             return;
         }
@@ -166,7 +171,7 @@ impl Inner {
         let usage = WindowUsage {
             requests,
             tokens,
-            resets_at: now + Duration::from_millis(left),
+            resets_at: after(now, Duration::from_millis(left)),
         };
         let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = seen.get_mut(model) {

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::config::{Limits, RoutingStrategy};
 use super::store::UsageStore;
+use crate::clamp;
 use crate::request::{Content, ContentPart};
 use crate::ChatRequest;
 
@@ -153,6 +154,8 @@ impl fmt::Debug for Tracker {
 /// The tokens a call may use, before it is made: a quarter of the prompt's
 /// text bytes (about 4 characters per token in English) plus the completion
 /// budget the request sets (`max_completion_tokens` or `max_tokens`).
+/// Both come from the client: each is clamped, so a `max_tokens` near
+/// `u64::MAX` is a large count, not an overflow.
 pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
     let bytes: usize = request
         .all_messages()
@@ -172,5 +175,6 @@ pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
         .iter()
         .find_map(|k| request.extra().get(*k).and_then(|v| v.as_u64()))
         .unwrap_or(0);
-    (bytes as u64).div_ceil(4) + budget
+    let prompt = u64::try_from(bytes).unwrap_or(u64::MAX).div_ceil(4);
+    clamp::tokens(clamp::tokens(prompt) + clamp::tokens(budget))
 }

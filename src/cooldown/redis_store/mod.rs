@@ -14,6 +14,7 @@ use self::script::{millis, ms, record_args, ProbeIds, Reply, SCRIPT};
 use super::memory::InMemoryStore;
 use super::policy::{BreakerSettings, Verdict};
 use super::store::{Admission, CooldownStore, Permit, PermitKind, StoreFuture, Transition};
+use crate::clamp::after;
 use crate::error::ConfigError;
 use crate::health::HealthView;
 use crate::store::{Link, RedisConnection};
@@ -241,7 +242,7 @@ impl Inner {
     fn admitted(self: &Arc<Self>, model: &str, (what, token, ms, _): Reply) -> Admission {
         self.flush_pending();
         let token = token.parse().unwrap_or(0);
-        let until = Instant::now() + millis(ms);
+        let until = after(Instant::now(), millis(ms));
         let admit = |kind| Admission::Admit(Permit { kind, token });
         match what.as_str() {
             "N" => {
@@ -284,7 +285,7 @@ impl Inner {
         self.flush_pending();
         match what.as_str() {
             "O" => {
-                let until = Instant::now() + millis(until_ms);
+                let until = after(Instant::now(), millis(until_ms));
                 self.mirror_open(model, until, &settings);
                 Transition::Opened {
                     until,

@@ -125,9 +125,25 @@ pub(crate) fn respond(reply: ServerReply, call: &ServerCall, api: Api) -> Option
             complete(&reply, frames.completion(text, finish)),
         ),
     };
+    let shape = &reply.stream;
+    let complete = !matches!(reply.kind, ReplyKind::Text(_)) || !call.stream;
+    let mut steps = steps;
+    let mut length = None;
+    if complete && shape.endless {
+        steps.push(Step::Forever(Bytes::from(vec![b' '; 64 << 10])));
+    } else if let (true, Some(short)) = (complete, shape.short_by) {
+        let sent: usize = (steps.iter())
+            .map(|s| if let Step::Data(d) = s { d.len() } else { 0 })
+            .sum();
+        length = Some(sent + short);
+        steps.push(Step::Abort);
+    }
     let mut response = Response::new(body(steps));
     *response.status_mut() = status;
     let headers = response.headers_mut();
+    if let Some(length) = length {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     if let Ok(v) = HeaderValue::from_str(content_type) {
         headers.insert(CONTENT_TYPE, v);
     }
@@ -147,6 +163,8 @@ enum Step {
     Data(Bytes),
     /// Fail the body: hyper drops the connection mid-body.
     Abort,
+    /// These bytes, again and again, forever.
+    Forever(Bytes),
 }
 
 fn delay(d: Duration) -> Vec<Step> {
@@ -163,6 +181,12 @@ fn body(steps: Vec<Step>) -> Body {
             match steps.next()? {
                 Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::Data(bytes) => return Some((Ok(Frame::data(bytes)), steps)),
+                Step::Forever(bytes) => {
+                    let frame = Frame::data(bytes.clone());
+                    let rest: Vec<Step> =
+                        std::iter::once(Step::Forever(bytes)).chain(steps).collect();
+                    return Some((Ok(frame), rest.into_iter()));
+                }
                 Step::Abort => {
                     // Let hyper flush what was sent before: the client must
                     // see the head and the chunks, then the break.
