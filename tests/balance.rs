@@ -184,9 +184,27 @@ async fn by_alias_only_a_named_candidate_is_just_that_model() {
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert_eq!(mock.called_models(), [B]);
 
-    // The alias still draws.
-    let response = send(&mut service, request("gpt-4o")).await.unwrap();
-    assert_ne!(response.model(), B);
+    // The alias still draws among all three, B included, and moves past B's
+    // timeout to a redraw: each alias call's upstream order is one of these.
+    mock.clear_calls();
+    let mut firsts = HashMap::new();
+    for _ in 0..200 {
+        let response = send(&mut service, request("gpt-4o")).await.unwrap();
+        let order: Vec<_> = response
+            .attempts()
+            .iter()
+            .map(|a| a.model.as_str())
+            .collect();
+        assert!(
+            matches!(order.as_slice(), [A] | [C] | [B, A] | [B, C]),
+            "{order:?}"
+        );
+        assert_eq!(response.model(), *order.last().unwrap());
+        *firsts.entry(order[0].to_owned()).or_insert(0) += 1;
+    }
+    assert_eq!(firsts.len(), 3, "every candidate drawn first: {firsts:?}");
+    assert_eq!(mock.call_count(B), firsts[B], "B called only when drawn");
+    assert_eq!(mock.calls().len(), 200 + firsts[B]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -217,19 +217,20 @@ async fn a_stream_without_content_is_an_ordinary_error() {
     assert!(e.message().contains("before any content"), "{e}");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn the_response_resolves_at_the_first_content_chunk() {
     let server = MockServer::start().await;
     server.always(
         MODEL,
         ServerReply::text("late answer")
-            .after(Duration::from_secs(1))
-            .first_token_after(Duration::from_secs(5)),
+            .after(Duration::from_millis(50))
+            .first_token_after(Duration::from_millis(200)),
     );
     let started = Instant::now();
     let response = client(&server).oneshot(stream_request()).await.unwrap();
+    // Real time (sockets): resolving at the head would take about 50 ms.
     assert!(
-        started.elapsed() >= Duration::from_secs(6),
+        started.elapsed() >= Duration::from_millis(250),
         "{:?}",
         started.elapsed()
     );
@@ -241,11 +242,12 @@ async fn the_response_resolves_at_the_first_content_chunk() {
     assert_eq!(text(&items), "late answer");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_stall_delays_the_rest_of_the_stream() {
-    let (_server, result) =
-        call(ServerReply::text("a b c d e").stall_after(3, Duration::from_secs(30))).await;
+    // From before the call: the mock may stall before the response resolves.
     let started = Instant::now();
+    let (_server, result) =
+        call(ServerReply::text("a b c d e").stall_after(3, Duration::from_millis(200))).await;
     let completion = result
         .unwrap()
         .into_stream()
@@ -256,7 +258,7 @@ async fn a_stall_delays_the_rest_of_the_stream() {
     assert_eq!(completion.choices[0].message.text(), "a b c d e");
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(10),
         "{waited:?}"
     );
 }

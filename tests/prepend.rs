@@ -162,7 +162,10 @@ async fn the_messages_are_shared_not_copied_per_request() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let leaf = service_fn(move |req: ChatRequest| {
-        log.lock().unwrap().push(req.prepended().as_ptr() as usize);
+        let prepended = req.prepended();
+        log.lock()
+            .unwrap()
+            .push((prepended.as_ptr() as usize, texts(prepended)));
         let mock = MockProvider::new();
         mock.oneshot(req)
     });
@@ -171,7 +174,9 @@ async fn the_messages_are_shared_not_copied_per_request() {
     service.clone().oneshot(request(AZURE)).await.unwrap();
     service.oneshot(request(AZURE)).await.unwrap();
 
+    // An empty list would share a dangling pointer too: check it is azure's.
     let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].1, ["system: azure rules"]);
     assert_eq!(seen[0], seen[1]);
 }
 

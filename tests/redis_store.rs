@@ -16,7 +16,10 @@ use llm_fallback::{
     ChatError, ChatRequest, ChatResponse, ErrorKind, Health, Message, SharedRng,
     WeightedBalanceLayer,
 };
-use redis_support::{cleanup, connect, hget, keys, pttl, unique_prefix, Mode, Proxy, REDIS};
+use redis_support::{
+    breaker_admits, cleanup, connect, hget, keys, poll_until, pttl, unique_prefix, Mode, Proxy,
+    REDIS,
+};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::util::BoxCloneSyncService;
@@ -136,7 +139,12 @@ async fn a_half_open_breaker_admits_exactly_one_probe_across_both_replicas() {
     one.mock
         .script(AZURE, [MockReply::error(ErrorKind::Server)]);
     assert_eq!(call(&one.service, AZURE).await.unwrap().model(), OPENAI);
-    tokio::time::sleep(ms(350)).await;
+    let key = format!("{prefix}:cb:{AZURE}");
+    poll_until(
+        "the cooldown is over, in Redis and in replica one's view",
+        async || breaker_admits(&key).await && one.health.is_available(AZURE),
+    )
+    .await;
 
     // The cooldown is over: 20 concurrent calls naming azure, 10 per
     // replica; the probe takes 200 ms.
@@ -162,7 +170,15 @@ async fn a_half_open_breaker_admits_exactly_one_probe_across_both_replicas() {
 
     // The probe closed the breaker for both (replica two's local view
     // expected the probe to take up to a cooldown: it draws azure after that).
-    tokio::time::sleep(ms(200)).await;
+    assert_eq!(
+        hget(&key, "s").await.as_deref(),
+        Some("c"),
+        "closed in Redis"
+    );
+    poll_until("both views see azure available", async || {
+        one.health.is_available(AZURE) && two.health.is_available(AZURE)
+    })
+    .await;
     assert_eq!(call(&two.service, AZURE).await.unwrap().model(), AZURE);
     assert_eq!(call(&one.service, AZURE).await.unwrap().model(), AZURE);
 
@@ -189,7 +205,8 @@ async fn every_key_carries_a_ttl_and_expires_once_its_state_is_over() {
     // A success (counted in the failure-ratio window) and a trip.
     service.clone().oneshot(request(OPENAI)).await.unwrap();
     service.clone().oneshot(request(AZURE)).await.unwrap_err();
-    tokio::time::sleep(ms(50)).await; // the success is written in the background
+    // The success is written in the background.
+    poll_until("both keys written", async || keys(&prefix).await.len() == 2).await;
     let mut found = keys(&prefix).await;
     found.sort();
     assert_eq!(
@@ -206,8 +223,10 @@ async fn every_key_carries_a_ttl_and_expires_once_its_state_is_over() {
     assert!(closed > 29_000 && closed <= 30_000, "window: {closed} ms");
     assert_eq!(hget(&found[0], "s").await.as_deref(), Some("o"));
 
-    tokio::time::sleep(ms(1300)).await;
-    assert_eq!(pttl(&found[0]).await, -2, "the open breaker's key expired");
+    poll_until("the open breaker's key expired", async || {
+        pttl(&found[0]).await == -2
+    })
+    .await;
 
     cleanup(&prefix).await;
 }
@@ -260,18 +279,24 @@ async fn redis_vanishing_mid_run_costs_no_request_and_the_local_trips_are_pushed
     let mock = MockProvider::new();
     let service = ServiceBuilder::new().layer(layer).service(mock.clone());
     service.clone().oneshot(request(OPENAI)).await.unwrap();
-    tokio::time::sleep(ms(20)).await;
-    assert_eq!(keys(&prefix).await.len(), 1, "the success went to Redis");
+    poll_until("the success went to Redis", async || {
+        keys(&prefix).await.len() == 1
+    })
+    .await;
 
-    // Redis stops answering: connections hang.
+    // Redis stops answering: connections hang. Requests go on until the
+    // store has tried to reconnect (into the hang) twice.
     proxy.set(Mode::Blackhole);
     let mut slowest = Duration::ZERO;
-    for _ in 0..30 {
+    let mut requests = 0;
+    poll_until("two reconnections into the hung Redis", async || {
         let start = std::time::Instant::now();
         service.clone().oneshot(request(OPENAI)).await.unwrap();
         slowest = slowest.max(start.elapsed());
-        tokio::time::sleep(ms(10)).await;
-    }
+        requests += 1;
+        proxy.blackholed() >= 2 && requests >= 30
+    })
+    .await;
     assert!(slowest < budget * 3, "slowest request took {slowest:?}");
     // Azure trips in the local view meanwhile.
     mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
@@ -283,13 +308,11 @@ async fn redis_vanishing_mid_run_costs_no_request_and_the_local_trips_are_pushed
     // Redis is back: the next operation after the retry interval finds it,
     // and the breaker opened meanwhile is pushed for every replica to see.
     proxy.set(Mode::Forward);
-    tokio::time::sleep(ms(150)).await;
-    service.clone().oneshot(request(OPENAI)).await.unwrap();
-    tokio::time::sleep(ms(100)).await;
-    assert_eq!(
-        hget(&format!("{prefix}:cb:{AZURE}"), "s").await.as_deref(),
-        Some("o")
-    );
+    poll_until("the breaker opened meanwhile is pushed", async || {
+        service.clone().oneshot(request(OPENAI)).await.unwrap();
+        hget(&format!("{prefix}:cb:{AZURE}"), "s").await.as_deref() == Some("o")
+    })
+    .await;
     let other = replica(
         &connect(REDIS, &prefix, ms(1000)).await,
         Duration::from_secs(30),

@@ -13,7 +13,7 @@ use llm_fallback::cooldown::{CooldownLayer, RedisStore};
 use llm_fallback::mock::MockProvider;
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{ChatRequest, Message};
-use redis_support::{cleanup, unique_prefix, Mode, Proxy};
+use redis_support::{cleanup, poll_until, unique_prefix, Mode, Proxy};
 use tower::{ServiceBuilder, ServiceExt};
 
 /// Everything the subscriber writes.
@@ -56,9 +56,11 @@ async fn an_outage_warns_once_per_interval_and_its_end_is_reported_once() {
     proxy.set(Mode::Blackhole);
     let connection = RedisConnection::builder(format!("redis://{}", proxy.addr))
         .prefix(&prefix)
-        .op_timeout(Duration::from_millis(10))
+        // A budget a loaded machine's Redis round trips fit in once it is
+        // back: a slow one after the return would be a new outage.
+        .op_timeout(Duration::from_millis(50))
         .retry_interval(Duration::from_millis(20))
-        .warn_interval(Duration::from_millis(400))
+        .warn_interval(Duration::from_secs(1))
         .build()
         .unwrap();
     let layer = CooldownLayer::builder()
@@ -70,14 +72,27 @@ async fn an_outage_warns_once_per_interval_and_its_end_is_reported_once() {
         .service(MockProvider::new());
     let request = ChatRequest::new("openai/gpt-4o", [Message::user("hello")]);
 
-    // About 1 s of requests against a hung Redis: dozens of failed operations.
+    // Requests against a hung Redis until it has warned twice: dozens of
+    // failed operations, the second warning an interval after the first.
     let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_millis(1000) {
+    let mut warned_at = Vec::new();
+    poll_until("two outage warnings", async || {
         service.clone().oneshot(request.clone()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        let warned = output.lines("Redis store unavailable").len();
+        if warned > warned_at.len() {
+            warned_at.push(start.elapsed());
+        }
+        warned >= 2
+    })
+    .await;
     let warnings = output.lines("Redis store unavailable");
-    assert!((2..=3).contains(&warnings.len()), "{warnings:#?}");
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    // Seen after the request that logged it, which takes up to the 50 ms budget.
+    let gap = warned_at[1] - warned_at[0];
+    assert!(
+        gap >= Duration::from_millis(950),
+        "once per second: {gap:?}"
+    );
     let last = warnings.last().unwrap();
     let failed: u64 = last
         .split("failed_ops=")
@@ -91,14 +106,20 @@ async fn an_outage_warns_once_per_interval_and_its_end_is_reported_once() {
     );
 
     proxy.set(Mode::Forward);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    poll_until("the return is reported", async || {
+        service.clone().oneshot(request.clone()).await.unwrap();
+        !output.lines("Redis store reachable again").is_empty()
+    })
+    .await;
     for _ in 0..5 {
         service.clone().oneshot(request.clone()).await.unwrap();
     }
     assert_eq!(output.lines("Redis store reachable again").len(), 1);
     assert_eq!(
         output.lines("Redis store unavailable").len(),
-        warnings.len()
+        warnings.len(),
+        "{:#?}",
+        output.lines("Redis store")
     );
 
     cleanup(&prefix).await;

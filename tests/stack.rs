@@ -292,7 +292,9 @@ async fn a_routing_function_on_top_picks_the_route() {
     let select = SelectModelLayer::from_fn(|_: &ChatRequest| async {
         Ok::<_, std::convert::Infallible>("mini".to_owned())
     })
-    .candidates(["mini", OPENAI_MINI])
+    // The default (the first candidate) is not the function's choice, so
+    // which one was called tells them apart.
+    .candidates([OPENAI_MINI, "mini"])
     .build()
     .unwrap();
     let (stack, mock) = stack_with(&format!("{{ {MINI_ROUTE} }}"), |b| b.select_model(select));
@@ -300,4 +302,9 @@ async fn a_routing_function_on_top_picks_the_route() {
 
     let response = ask(&stack, "anything").await.unwrap();
     assert_eq!(response.model(), OPENAI_MINI);
+    assert_eq!(
+        mock.called_models(),
+        [AZURE_MINI, OPENAI_MINI],
+        "the route \"mini\", from its first model"
+    );
 }

@@ -13,7 +13,7 @@ fn cut_at_40() -> ServerReply {
     answer(60).cut_after(40)
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_cut_stream_is_finished_by_the_fallback_exactly_once() {
     let rig = Rig::start(Setup::recovering()).await;
     rig.primary
@@ -66,7 +66,7 @@ async fn a_cut_stream_is_finished_by_the_fallback_exactly_once() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_prefill_target_gets_the_partial_answer_and_streams_only_the_rest() {
     let rig = Rig::start(Setup::recovering_with_prefill()).await;
     rig.primary.always(PRIMARY_UPSTREAM, cut_at_40());
@@ -107,7 +107,7 @@ async fn a_prefill_target_gets_the_partial_answer_and_streams_only_the_rest() {
     assert_eq!(chunks.last().unwrap()["model"], PRIMARY);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn without_recovery_a_cut_is_a_clean_stream_interrupted_never_a_truncated_success() {
     let rig = Rig::start(Setup::default()).await;
     rig.primary.always(PRIMARY_UPSTREAM, cut_at_40());
@@ -135,7 +135,7 @@ async fn without_recovery_a_cut_is_a_clean_stream_interrupted_never_a_truncated_
         .contains("cut after 40 chunks"));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_fallback_rejecting_the_prefill_leaves_the_original_cut_as_the_error() {
     let rig = Rig::start(Setup::recovering_with_prefill()).await;
     rig.primary.always(PRIMARY_UPSTREAM, cut_at_40());
@@ -177,7 +177,7 @@ async fn a_fallback_rejecting_the_prefill_leaves_the_original_cut_as_the_error()
     assert!(!error["message"].as_str().unwrap().contains("prefill"));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_restart_that_diverges_stops_with_the_original_fault() {
     let rig = Rig::start(Setup::recovering()).await;
     rig.primary.always(PRIMARY_UPSTREAM, cut_at_40());
@@ -199,7 +199,7 @@ async fn a_restart_that_diverges_stops_with_the_original_fault() {
     assert_eq!(rig.backup.calls().len(), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn tool_call_streams_are_never_spliced() {
     let rig = Rig::start(Setup::recovering()).await;
     let event = |args: &str| {

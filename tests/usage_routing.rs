@@ -15,7 +15,9 @@ use llm_fallback::{
     BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, Message,
     SharedRng, WeightedBalanceLayer,
 };
-use redis_support::{cleanup, connect, hget, keys, pttl, unique_prefix, within_one_minute, REDIS};
+use redis_support::{
+    cleanup, connect, hget, keys, poll_until, pttl, unique_prefix, within_one_minute, REDIS,
+};
 use tokio::task::JoinSet;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
@@ -385,9 +387,13 @@ async fn usage_on_redis_is_settled_from_the_response_and_its_keys_expire_with_th
     );
     let big = ChatRequest::new(A, [Message::user("x".repeat(400))]);
     call(&svc, big).await.unwrap();
-    tokio::time::sleep(ms(50)).await; // the settlement is written in the background
 
+    // The settlement is written in the background.
     let key = format!("{prefix}:use:{A}");
+    poll_until("the settlement replaced the estimate", async || {
+        hget(&key, "t").await.as_deref() == Some("4")
+    })
+    .await;
     assert_eq!(keys(&prefix).await, std::slice::from_ref(&key));
     assert_eq!(hget(&key, "r").await.as_deref(), Some("1"));
     // 100 estimated, 4 reported by the mock ("ok from azure/gpt-4o" and one prompt word).

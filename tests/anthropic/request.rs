@@ -220,6 +220,7 @@ async fn tool_choice_auto_none_and_a_named_function() {
         })
         .collect();
     let bodies = sent_with(client(&server), &server, requests).await;
+    assert_eq!(bodies.len(), table.len());
     for ((choice, expected), body) in table.iter().zip(bodies) {
         assert_eq!(&body["tool_choice"], expected, "tool_choice {choice}");
     }

@@ -1,6 +1,12 @@
 //! The whole stack over real sockets, for the streaming acceptance tests:
 //! two mock provider servers (one behind the Azure client, one behind the
 //! OpenAI client), the canonical layers, and the HTTP server in front.
+//!
+//! Real time: paused time auto-advances to the next timer whenever the
+//! runtime waits on a socket, so a deadline could fire before a request
+//! reached the mock (tokio-rs/tokio#4522). A deadline a test wants to see
+//! fire is short (a few hundred ms) against a mock silent far longer; every
+//! other deadline and wait is generous or scripted.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -10,8 +16,9 @@ use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::openai::{Azure, OpenAi};
 use llm_fallback::server::Server;
 use llm_fallback::{
-    BoxChatService, ChatChunk, ChatError, ChatRequest, ChatResponse, CooldownLayer, Message,
-    ProviderFallbackLayer, Providers, RetryLayer, SharedRng, StreamDeadlines, TimeoutLayer,
+    Backoff, BoxChatService, ChatChunk, ChatError, ChatRequest, ChatResponse, CooldownLayer,
+    Message, ProviderFallbackLayer, Providers, RetryLayer, SharedRng, StreamDeadlines,
+    TimeoutLayer,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -32,6 +39,16 @@ pub struct Setup {
     pub recover: bool,
     pub prefill: bool,
     pub deadlines: StreamDeadlines,
+    pub backoff: Backoff,
+}
+
+/// A deadline that never fires in a test that does not wait for it.
+pub const GENEROUS: Duration = Duration::from_secs(30);
+/// A deadline a test waits for: short, as it costs real time.
+pub const SHORT: Duration = Duration::from_millis(400);
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 impl Default for Setup {
@@ -40,9 +57,11 @@ impl Default for Setup {
             recover: false,
             prefill: false,
             deadlines: StreamDeadlines::new()
-                .with_headers(Duration::from_secs(5))
-                .with_first_token(Duration::from_secs(10))
-                .with_idle(Duration::from_secs(10)),
+                .with_headers(GENEROUS)
+                .with_first_token(GENEROUS)
+                .with_idle(GENEROUS),
+            // Retries cost real time: a millisecond, jittered.
+            backoff: Backoff::builder().base(ms(1)).build().unwrap(),
         }
     }
 }
@@ -103,6 +122,7 @@ impl Rig {
             fallback = fallback.prefill_supported(BACKUP);
         }
         let retry = RetryLayer::builder()
+            .backoff(setup.backoff)
             .with_rng(SharedRng::seeded(7))
             .build()
             .unwrap();

@@ -3,8 +3,10 @@
 use llm_fallback::credentials::{Credentials, Key};
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::openai::{Azure, OpenAi};
+use std::time::Duration;
+
 use llm_fallback::{
-    BoxChatService, CooldownLayer, ErrorKind, ProviderFallbackLayer, Providers, RetryLayer,
+    Backoff, BoxChatService, CooldownLayer, ErrorKind, ProviderFallbackLayer, Providers, RetryLayer,
 };
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -36,12 +38,24 @@ fn stack(server: &MockServer, openai: Credentials<OpenAi>, retries: u32) -> BoxC
         ServiceBuilder::new()
             .layer(fallback)
             .layer(cooldown)
-            .layer(RetryLayer::new(retries))
+            .layer(
+                RetryLayer::builder()
+                    .max_retries(retries)
+                    // Real time (sockets): a backoff that costs nothing.
+                    .backoff(
+                        Backoff::builder()
+                            .base(Duration::from_millis(1))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
             .service(providers),
     )
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn when_every_key_fails_the_error_is_the_last_keys_and_falls_back() {
     let server = MockServer::start().await;
     server.always_for_key(MODEL, KEY_A, ServerReply::status(429));
@@ -61,7 +75,7 @@ async fn when_every_key_fails_the_error_is_the_last_keys_and_falls_back() {
     assert_eq!(keys_called(&server), [KEY_A, KEY_B]);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn when_every_key_fails_the_stack_moves_to_the_next_provider() {
     let server = MockServer::start().await;
     script_abc(&server, MODEL);
@@ -84,7 +98,7 @@ async fn when_every_key_fails_the_stack_moves_to_the_next_provider() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn rotating_keys_spends_none_of_the_model_retries() {
     let server = MockServer::start().await;
     script_abc(&server, MODEL);
@@ -99,7 +113,7 @@ async fn rotating_keys_spends_none_of_the_model_retries() {
     assert_eq!(keys_called(&server), [KEY_A, KEY_B, KEY_C]);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_retry_after_a_server_error_starts_from_the_keys_still_available() {
     let server = MockServer::start().await;
     script_abc(&server, MODEL);

@@ -1,13 +1,15 @@
 //! Credential rotation against the mock provider server over real sockets,
 //! with the real OpenAI, Azure and Anthropic clients: a key's own failures
 //! cool it alone and move the request to the next key, then tier, then
-//! provider.
+//! provider. Real time: see `waiting` on paused time and sockets.
 #![cfg(all(feature = "openai", feature = "anthropic", feature = "mock"))]
 
 mod config;
 mod fallback;
 mod providers;
 mod rotation;
+#[path = "../waiting/mod.rs"]
+mod waiting;
 
 use llm_fallback::credentials::{Credentials, CredentialsBuilder, Key};
 use llm_fallback::mock::{MockServer, ServerReply};

@@ -11,7 +11,7 @@ use crate::*;
 
 const CLAUDE: &str = "claude-3-5-sonnet-20240620";
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn azure_keys_rotate_in_the_api_key_header() {
     let server = MockServer::start().await;
     script_abc(&server, "gpt-4o");
@@ -61,7 +61,7 @@ async fn azure_keys_rotate_in_the_api_key_header() {
     assert_eq!(response.attempts()[0].model, "azure-eu/gpt-4o");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn anthropic_keys_rotate_in_the_x_api_key_header() {
     let server = MockServer::start().await;
     server.always_for_key(

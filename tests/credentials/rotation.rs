@@ -9,6 +9,7 @@ use llm_fallback::{ErrorKind, ForceAttempt, Providers, SharedRng};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use crate::waiting::{poll_until, skip};
 use crate::*;
 
 fn providers(credentials: Credentials<llm_fallback::openai::OpenAi>) -> Providers {
@@ -18,7 +19,7 @@ fn providers(credentials: Credentials<llm_fallback::openai::OpenAi>) -> Provider
         .unwrap()
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_request_moves_past_a_rate_limited_and_a_revoked_key_to_the_healthy_one() {
     let server = MockServer::start().await;
     script_abc(&server, MODEL);
@@ -50,7 +51,7 @@ async fn a_request_moves_past_a_rate_limited_and_a_revoked_key_to_the_healthy_on
     assert!(keys.is_available("c"));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn the_next_requests_go_straight_to_the_healthy_key_while_the_others_cool() {
     let server = MockServer::start().await;
     script_abc(&server, MODEL);
@@ -75,7 +76,7 @@ async fn the_next_requests_go_straight_to_the_healthy_key_while_the_others_cool(
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_rate_limited_key_is_tried_again_once_its_retry_after_has_passed() {
     let server = MockServer::start().await;
     server.script_for_key(
@@ -99,7 +100,7 @@ async fn a_rate_limited_key_is_tried_again_once_its_retry_after_has_passed() {
     let served = stack.clone().oneshot(request(ID)).await.unwrap();
     assert_eq!(attempts(served.attempts()), [entry(ID, Some("c"), None)]);
 
-    tokio::time::advance(a_back.saturating_duration_since(Instant::now())).await;
+    skip(a_back.saturating_duration_since(Instant::now())).await;
     let served = stack.clone().oneshot(request(ID)).await.unwrap();
 
     assert_eq!(attempts(served.attempts()), [entry(ID, Some("a"), None)]);
@@ -111,7 +112,7 @@ async fn a_rate_limited_key_is_tried_again_once_its_retry_after_has_passed() {
     assert!(!keys.is_available("b"));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn tier_1_keys_are_used_only_when_no_tier_0_key_is_available() {
     let server = MockServer::start().await;
     let keys = abc(&server, [0, 0, 1]).build().unwrap();
@@ -134,7 +135,7 @@ async fn tier_1_keys_are_used_only_when_no_tier_0_key_is_available() {
     assert_eq!(server.key_count(KEY_C), 1);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_failure_that_is_not_the_keys_is_returned_without_trying_another_key() {
     let server = MockServer::start().await;
     server.always(MODEL, ServerReply::status(503));
@@ -157,7 +158,7 @@ async fn a_failure_that_is_not_the_keys_is_returned_without_trying_another_key()
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn out_of_quota_keys_rest_longer_than_rate_limited_ones() {
     let server = MockServer::start().await;
     server.always_for_key(
@@ -180,7 +181,7 @@ async fn out_of_quota_keys_rest_longer_than_rate_limited_ones() {
     assert!(rest("b") < Duration::from_secs(60), "{:?}", rest("b"));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn with_every_key_cooling_the_call_fails_fast_unless_forced() {
     let server = MockServer::start().await;
     script_abc(&server, MODEL);
@@ -243,7 +244,7 @@ async fn concurrent_requests_rotate_independently() {
     assert!(!keys.is_available("a"));
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn weighted_keys_share_the_calls_by_weight() {
     let server = MockServer::start().await;
     let keys = Credentials::builder("openai")
@@ -263,7 +264,7 @@ async fn weighted_keys_share_the_calls_by_weight() {
     assert!((260..=340).contains(&big), "3:1 of 400 calls, got {big}");
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_probe_dropped_mid_call_frees_the_key_for_the_next_request() {
     let server = MockServer::start().await;
     let limited = ServerReply::status(429).with_retry_after(Duration::from_secs(60));
@@ -271,10 +272,13 @@ async fn a_probe_dropped_mid_call_frees_the_key_for_the_next_request() {
     let keys = abc(&server, [0, 1, 1]).build().unwrap();
     let stack = providers(keys.clone());
     stack.clone().oneshot(request(ID)).await.unwrap();
-    tokio::time::advance(Duration::from_secs(61)).await;
+    skip(Duration::from_secs(61)).await;
 
-    let probe = tokio::time::timeout(Duration::from_secs(5), stack.clone().oneshot(request(ID)));
-    assert!(probe.await.is_err(), "the probe on A hangs and is dropped");
+    // The probe on A reaches the server, which never answers; it is dropped.
+    let probe = tokio::spawn(stack.clone().oneshot(request(ID)));
+    poll_until("the probe reached A", async || server.key_count(KEY_A) == 2).await;
+    probe.abort();
+    assert!(probe.await.unwrap_err().is_cancelled(), "still hanging");
     let served = stack.oneshot(request(ID)).await.unwrap();
 
     assert_eq!(attempts(served.attempts()), [entry(ID, Some("a"), None)]);

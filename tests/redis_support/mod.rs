@@ -1,17 +1,25 @@
 //! What the tests against the real Redis share: a unique key prefix per
 //! test, a connection that fails with a clear message when Redis is not
-//! running, cleanup, and a TCP proxy that can cut the connection.
+//! running, cleanup, polling for a condition (never a fixed sleep), and a
+//! TCP proxy that can cut the connection.
 
 #![allow(dead_code)]
 
+#[path = "../waiting/mod.rs"]
+mod waiting;
+
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use llm_fallback::store::RedisConnection;
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+#[allow(unused_imports)] // not every test binary polls
+pub use waiting::{poll_until, poll_within, POLL_LIMIT};
 
 pub const REDIS: &str = "127.0.0.1:6379";
 
@@ -97,22 +105,65 @@ pub async fn cleanup(prefix: &str) {
     }
 }
 
+/// The Redis server's clock, in ms since the epoch (the clock its scripts use).
+pub async fn server_ms() -> u64 {
+    let mut conn = client().await;
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    secs * 1000 + micros / 1000
+}
+
+/// Whether the breaker in `key` would admit a call now, by the server's
+/// clock: closed (or no key), or open with its time over. A running probe
+/// does not admit.
+pub async fn breaker_admits(key: &str) -> bool {
+    let (state, until) = (hget(key, "s").await, hget(key, "u").await);
+    match state.as_deref() {
+        None | Some("c") => true,
+        Some("o") => {
+            let now = server_ms().await;
+            until
+                .and_then(|u| u.parse::<u64>().ok())
+                .is_some_and(|u| u <= now)
+        }
+        _ => false,
+    }
+}
+
+/// The calls the breaker in `key` counts in its failure-ratio window.
+pub async fn window_calls(key: &str) -> u64 {
+    let mut total = 0;
+    for bucket in 0..10 {
+        if let Some(entry) = hget(key, &format!("w{bucket}")).await {
+            // "slot:calls:failures"
+            total += entry
+                .split(':')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
 /// Waits, if needed, until the current minute of the server's clock has
 /// `needed` left, so that a test of per-minute limits runs in one window.
 pub async fn within_one_minute(needed: Duration) {
-    let mut conn = client().await;
-    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
-    let into = Duration::from_secs(secs % 60) + Duration::from_micros(micros);
-    let left = Duration::from_secs(60) - into;
-    if left < needed {
-        tokio::time::sleep(left + Duration::from_millis(50)).await;
-    }
+    let limit = needed + POLL_LIMIT;
+    let needed = u64::try_from(needed.as_millis()).unwrap();
+    poll_within(
+        limit,
+        "a minute with enough left on the server's clock",
+        async || 60_000 - server_ms().await % 60_000 >= needed,
+    )
+    .await;
 }
 
 /// A TCP proxy in front of Redis that can stop answering.
 pub struct Proxy {
     pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
+    /// Connections accepted while blackholing.
+    blackholed: Arc<AtomicUsize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,10 +179,15 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (mode, watching) = watch::channel(Mode::Forward);
+        let blackholed = Arc::new(AtomicUsize::new(0));
+        let counter = blackholed.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut watching = watching.clone();
                 let mode = *watching.borrow_and_update();
+                if mode == Mode::Blackhole {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
                 tokio::spawn(async move {
                     let serve = async {
                         match mode {
@@ -151,10 +207,19 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, mode }
+        Proxy {
+            addr,
+            mode,
+            blackholed,
+        }
     }
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+
+    /// How many connections were accepted (and left hanging) while blackholing.
+    pub fn blackholed(&self) -> usize {
+        self.blackholed.load(Ordering::Relaxed)
     }
 }

@@ -30,7 +30,7 @@ fn config(kind: &str, url: &str) -> String {
     )
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_request_is_served_by_c_after_one_call_on_a_and_one_on_b_for_every_kind() {
     for kind in ["openai", "azure", "anthropic"] {
         let server = MockServer::start().await;
