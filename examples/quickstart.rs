@@ -77,12 +77,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let response = stack.clone().oneshot(request.clone()).await?;
     report(&response);
     println!(
-        "A 401 is not worth retrying on the same model, so the stack fell back at once, \
-         and the azure model now cools down."
+        "A 401 is not worth retrying on the same model, so the stack fell back at once. \
+         One 401 is not a trend; five failures in a row cool the model down."
     );
+    for _ in 0..4 {
+        stack.clone().oneshot(request.clone()).await?;
+    }
 
     println!();
-    println!("Asking again:");
+    println!("Asking again, after four more calls that azure failed:");
     let response = stack.oneshot(request).await?;
     report(&response);
     println!("The cooling azure model was skipped without a request.");

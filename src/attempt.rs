@@ -28,6 +28,11 @@ pub struct Attempt {
     pub key: Option<String>,
     /// Whether a request went upstream (false for a skip while cooling down).
     pub upstream: bool,
+    /// This try failed on its key's own account and the same call moved on
+    /// to the provider's next key ([`Credentials`](crate::Credentials)): an
+    /// upstream call, but not one of the call's attempts that
+    /// [`MaxUpstreamCalls`] caps, as the key pool bounds those already.
+    pub rotated: bool,
     /// Stream events skipped as malformed during the attempt (see
     /// [`MalformedChunks`](crate::MalformedChunks)); filled in when its
     /// stream ends.
@@ -45,6 +50,7 @@ impl Attempt {
             message: String::new(),
             key: None,
             upstream: true,
+            rotated: false,
             malformed: 0,
         }
     }
@@ -59,6 +65,7 @@ impl Attempt {
             message: error.message().to_owned(),
             key: None,
             upstream: error.kind() != ErrorKind::CoolingDown,
+            rotated: false,
             malformed: 0,
         }
     }
@@ -98,6 +105,84 @@ impl fmt::Display for Attempt {
             write!(f, ": {}", self.message)?;
         }
         Ok(())
+    }
+}
+
+/// What an attempt log says happened: upstream calls and skips, counted apart.
+///
+/// A skip (a model passed over because it was cooling down, shed by the
+/// adaptive throttle, or over its usage limits) made no upstream call and
+/// is never counted as an attempt.
+///
+/// ```
+/// use std::time::Duration;
+/// use llm_fallback::{Attempt, AttemptSummary, ChatError};
+/// use tokio::time::Instant;
+///
+/// let skip = ChatError::cooling_down("a/m", Instant::now());
+/// let log = [
+///     Attempt::failure("a/m", &skip, Duration::ZERO),
+///     Attempt::success("b/m", Duration::from_millis(80)),
+/// ];
+/// let summary = AttemptSummary::of(&log);
+/// assert_eq!((summary.upstream_calls, summary.skips, summary.models_called), (1, 1, 1));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptSummary {
+    /// Requests that went upstream (retries and fallbacks included).
+    pub upstream_calls: usize,
+    /// Candidates passed over without an upstream call.
+    pub skips: usize,
+    /// Distinct models that were called upstream.
+    pub models_called: usize,
+}
+
+impl AttemptSummary {
+    /// Counts the attempts of a log (or of a snapshot of one).
+    pub fn of(attempts: &[Attempt]) -> Self {
+        let mut models: Vec<&str> = Vec::new();
+        let mut summary = AttemptSummary::default();
+        for a in attempts {
+            if !a.upstream {
+                summary.skips += 1;
+                continue;
+            }
+            summary.upstream_calls += 1;
+            if !models.contains(&a.model.as_str()) {
+                models.push(&a.model);
+            }
+        }
+        summary.models_called = models.len();
+        summary
+    }
+}
+
+/// A request extension capping the upstream calls of one call, retries and
+/// fallbacks together (skips do not count): once the call's
+/// [`AttemptLog`] holds that many, `Retry` stops retrying and the routing
+/// layers stop trying candidates, and the last error is returned.
+///
+/// The routing layers insert their own cap
+/// ([`FallbackBuilder::max_upstream_calls`](crate::FallbackBuilder::max_upstream_calls),
+/// default [`MaxUpstreamCalls::DEFAULT`]) unless the request has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxUpstreamCalls(pub usize);
+
+impl MaxUpstreamCalls {
+    /// 4: every candidate of a three-way route plus one retry. At independent
+    /// faults of rate `f`, four calls all fail with probability `f^4`
+    /// (5 in 10 000 at 15 %); beyond that the failures are rarely independent
+    /// (an outage), and each further call only adds load to providers that
+    /// are already struggling.
+    pub const DEFAULT: usize = 4;
+
+    /// Whether `log` has used up the cap of `request`, if it has one.
+    pub(crate) fn reached(request: &ChatRequest, log: &AttemptLog) -> bool {
+        request
+            .extensions()
+            .get::<MaxUpstreamCalls>()
+            .is_some_and(|cap| log.capped_calls() >= cap.0)
     }
 }
 
@@ -212,6 +297,29 @@ impl AttemptLog {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many recorded attempts went upstream (skips not counted).
+    pub fn upstream_calls(&self) -> usize {
+        self.lock().iter().filter(|a| a.upstream).count()
+    }
+
+    /// The upstream calls [`MaxUpstreamCalls`] counts: key rotations aside.
+    fn capped_calls(&self) -> usize {
+        self.lock()
+            .iter()
+            .filter(|a| a.upstream && !a.rotated)
+            .count()
+    }
+
+    /// How many candidates were passed over without an upstream call.
+    pub fn skips(&self) -> usize {
+        self.lock().iter().filter(|a| !a.upstream).count()
+    }
+
+    /// Upstream calls and skips, counted apart.
+    pub fn summary(&self) -> AttemptSummary {
+        AttemptSummary::of(&self.lock())
     }
 
     /// Records an attempt.

@@ -109,14 +109,16 @@ impl ErrorKind {
         )
     }
 
-    /// Whether one failure opens the breaker at once, by default: the provider
-    /// said plainly that calls will fail for a while (a rate limit, a bad key,
-    /// an unknown model).
+    /// Whether one failure opens the breaker at once, by default, whatever
+    /// `Retry-After` says: the provider does not know the model, which no
+    /// retry will change.
+    ///
+    /// A rate limit or a bad key no longer does: under scattered faults one
+    /// 429 or 401 says little, so they count toward the failure ratio, and a
+    /// failure that carries a `Retry-After` opens the breaker for that time
+    /// (see [`default_verdict`](crate::cooldown::default_verdict)).
     pub fn trips_cooldown_at_once(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::RateLimited | ErrorKind::Auth | ErrorKind::NotFound
-        )
+        matches!(self, ErrorKind::NotFound)
     }
 
     /// The kind's name, as in the table.
@@ -257,7 +259,8 @@ impl ChatError {
         e
     }
 
-    /// The breaker of `model` is open until `until`.
+    /// The breaker of `model` is open until `until` (its
+    /// [`retry_after`](Self::retry_after) is the time left).
     pub fn cooling_down(model: impl Into<String>, until: Instant) -> Self {
         let model = model.into();
         let left = until.saturating_duration_since(Instant::now());
@@ -267,6 +270,7 @@ impl ChatError {
         );
         e.inner.model = Some(model);
         e.inner.cooling_until = Some(until);
+        e.inner.retry_after = Some(left);
         e
     }
 
@@ -285,16 +289,29 @@ impl ChatError {
     }
 
     /// Every candidate failed: `last` is the last candidate's error, `attempts`
-    /// the whole log. The message lists each candidate's outcome in order.
+    /// the whole log. The message lists each candidate's outcome in order,
+    /// with its upstream calls and its skips (a cooling model passed over is
+    /// no call): `a/m: 503 Service Unavailable (2 calls); b/m: cooling_down (skipped)`.
     pub fn all_failed(last: ChatError, attempts: Vec<Attempt>) -> Self {
-        let mut models: Vec<(&str, &Attempt, usize)> = Vec::new();
+        // Per model, in order of first appearance: the outcome to show (its
+        // last upstream call's, else its last skip's), calls, skips.
+        let mut models: Vec<(&str, &Attempt, usize, usize)> = Vec::new();
         for a in &attempts {
-            match models.iter_mut().find(|(m, _, _)| *m == a.model) {
-                Some(entry) => {
-                    entry.1 = a;
-                    entry.2 += 1;
+            let entry = match models.iter_mut().find(|(m, ..)| *m == a.model) {
+                Some(entry) => entry,
+                None => {
+                    models.push((&a.model, a, 0, 0));
+                    models.last_mut().expect("just pushed")
                 }
-                None => models.push((&a.model, a, 1)),
+            };
+            if a.upstream {
+                entry.1 = a;
+                entry.2 += 1;
+            } else {
+                if entry.2 == 0 {
+                    entry.1 = a;
+                }
+                entry.3 += 1;
             }
         }
         let candidates = models.len().max(1);
@@ -302,14 +319,21 @@ impl ChatError {
             "all {candidates} candidate{} failed: ",
             if candidates == 1 { "" } else { "s" }
         );
-        for (i, (model, a, n)) in models.iter().enumerate() {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        for (i, (model, a, calls, skips)) in models.iter().enumerate() {
             if i > 0 {
                 message.push_str("; ");
             }
             message.push_str(model);
             message.push_str(": ");
             message.push_str(&a.describe());
-            message.push_str(&format!(" ({n} attempt{})", if *n == 1 { "" } else { "s" }));
+            let counts = match (*calls, *skips) {
+                (0, 1) => "skipped".to_owned(),
+                (0, n) => format!("skipped {n} times"),
+                (c, 0) => plural(c, "call"),
+                (c, n) => format!("{}, {}", plural(c, "call"), plural(n, "skip")),
+            };
+            message.push_str(&format!(" ({counts})"));
         }
         let mut e = last;
         e.inner.message = message;
@@ -343,7 +367,10 @@ impl ChatError {
         self.inner.code.as_deref()
     }
 
-    /// How long the provider asked us to wait (`Retry-After`, `retry-after-ms`).
+    /// How long to wait before trying again: the provider's `Retry-After`
+    /// (`retry-after-ms`), or, for an error that ends a call because its
+    /// candidates are cooling down or at their limits, the earliest known
+    /// recovery among them.
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
@@ -401,6 +428,11 @@ impl ChatError {
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.inner.retry_after = Some(after);
         self
+    }
+
+    /// Sets how long to wait before trying again, in place.
+    pub fn set_retry_after(&mut self, after: Option<Duration>) {
+        self.inner.retry_after = after;
     }
 
     /// Sets which deadline fired.

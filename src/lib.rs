@@ -75,7 +75,7 @@ pub mod server;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::Anthropic;
-pub use attempt::{Attempt, AttemptLog, LogScope};
+pub use attempt::{Attempt, AttemptLog, AttemptSummary, LogScope, MaxUpstreamCalls};
 pub use balance::{
     BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
     WeightedBalanceLayer, WeightedModel,
@@ -90,7 +90,7 @@ pub use fallback::{
     FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
 };
 pub use future::ChatFuture;
-pub use health::{ForceAttempt, Health, HealthView};
+pub use health::{AllCooling, ForceAttempt, Health, HealthView, SingleAttempt};
 pub use malformed::MalformedChunks;
 pub use model::{split_model_id, validate_model_id, validate_provider_name};
 #[cfg(feature = "openai")]

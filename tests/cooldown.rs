@@ -9,8 +9,8 @@ use llm_fallback::cooldown::{
 };
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind, ForceAttempt,
-    HealthView, InMemoryStore, Message, PerModel, TimeoutKind, TimeoutLayer,
+    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
+    ForceAttempt, HealthView, InMemoryStore, Message, PerModel, TimeoutKind, TimeoutLayer,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -27,7 +27,10 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// A cooldown stack over `mock`, and the layer (for its health).
+/// A cooldown stack over `mock`, and the layer (for its health). Calls here
+/// name the model directly, which by default gets one forced call when it
+/// cools (`AllCooling::TryEarliest`); these tests watch the breaker itself,
+/// so they fail fast.
 fn stack(
     builder: CooldownBuilder,
     mock: &MockProvider,
@@ -35,7 +38,10 @@ fn stack(
     CooldownLayer,
     impl Service<ChatRequest, Response = ChatResponse, Error = ChatError, Future: Send> + Clone + Send,
 ) {
-    let layer = builder.build().unwrap();
+    let layer = builder
+        .when_all_cooling(AllCooling::FailFast)
+        .build()
+        .unwrap();
     let service = ServiceBuilder::new()
         .layer(layer.clone())
         .service(mock.clone());
@@ -152,7 +158,9 @@ async fn failure_ratio_trips_only_once_the_minimum_number_of_calls_is_reached() 
 async fn failures_older_than_the_ratio_window_are_forgotten() {
     let mock = MockProvider::new();
     mock.always(AZURE, MockReply::error(ErrorKind::Server));
+    // The breaker's window alone: the throttle's (30 s) would shed calls here.
     let builder = CooldownLayer::builder()
+        .without_adaptive_throttle()
         .consecutive_failures(0)
         .failure_ratio(0.5, secs(10), 10);
     let (_, service) = stack(builder, &mock);
@@ -213,30 +221,62 @@ async fn retry_after_is_capped_by_the_configured_maximum() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_auth_error_opens_the_breaker_at_once_for_the_cooldown() {
+async fn a_single_401_or_429_without_retry_after_counts_but_does_not_open_the_breaker() {
     let mock = MockProvider::new();
+    mock.script(
+        AZURE,
+        [
+            MockReply::error(ErrorKind::Auth),
+            MockReply::error(ErrorKind::RateLimited),
+        ],
+    );
+    let builder = CooldownLayer::builder()
+        .consecutive_failures(3)
+        .cooldown(secs(5));
+    let (layer, service) = stack(builder, &mock);
+
+    let error = call(&service, AZURE).await.unwrap_err();
+    assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
+    assert!(layer.health().is_available(AZURE), "one 401 is no trend");
+    let error = call(&service, AZURE).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimited);
+    assert!(layer.health().is_available(AZURE), "nor is one 429");
+    // They counted: a third failure in a row opens it.
     mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    let _ = call(&service, AZURE).await;
+    let opened = Instant::now();
+    let error = call(&service, AZURE).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CoolingDown);
+    assert_eq!(error.cooling_until(), Some(opened + secs(5)));
+    assert_eq!(mock.call_count(AZURE), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_model_opens_the_breaker_at_once_for_the_cooldown() {
+    let mock = MockProvider::new();
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     let (_, service) = stack(CooldownLayer::builder().cooldown(secs(5)), &mock);
 
     let start = Instant::now();
     let error = call(&service, AZURE).await.unwrap_err();
-    assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
+    assert_eq!(error.kind(), ErrorKind::NotFound);
     let error = call(&service, AZURE).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CoolingDown);
     assert_eq!(error.cooling_until(), Some(start + secs(5)));
     assert_eq!(mock.call_count(AZURE), 1);
 }
 
-/// Opens `AZURE`'s breaker with one 401 and waits out the cooldown.
+/// Opens `AZURE`'s breaker with one 404 (an unknown model trips at once)
+/// and waits out the cooldown.
 async fn open_then_wait(
     service: &(impl Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone),
     mock: &MockProvider,
     cooldown: Duration,
 ) {
-    mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     assert_eq!(
         call(service, AZURE).await.unwrap_err().kind(),
-        ErrorKind::Auth
+        ErrorKind::NotFound
     );
     tokio::time::advance(cooldown).await;
 }
@@ -322,7 +362,7 @@ async fn failed_probes_grow_the_cooldown_up_to_its_cap_and_a_success_resets_it()
     assert_eq!(cooldowns, [secs(10), secs(15), secs(15)]);
 
     assert!(call(&service, AZURE).await.is_ok());
-    mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     let _ = call(&service, AZURE).await;
     assert_eq!(
         layer.health().cooling_until(AZURE),
@@ -350,7 +390,7 @@ async fn a_cancelled_probe_frees_the_half_open_slot() {
 async fn force_attempt_goes_through_an_open_breaker() {
     let mock = MockProvider::new();
     let (layer, service) = stack(CooldownLayer::builder().cooldown(secs(30)), &mock);
-    mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     let _ = call(&service, AZURE).await;
     assert!(!layer.health().is_available(AZURE));
 

@@ -10,8 +10,8 @@ use llm_fallback::cooldown::{
 };
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind, HealthView,
-    InMemoryStore, Message,
+    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
+    HealthView, InMemoryStore, Message,
 };
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -26,9 +26,11 @@ fn cut() -> MockReply {
     MockReply::stream_cut("the answer is forty two", 1)
 }
 
-/// Two consecutive failures trip; open for 10 s.
+/// Two consecutive failures trip; open for 10 s. A model requested
+/// directly fails fast while it cools (the default would force one call).
 fn layer() -> CooldownLayer {
     CooldownLayer::builder()
+        .when_all_cooling(AllCooling::FailFast)
         .consecutive_failures(2)
         .without_failure_ratio()
         .cooldown(secs(10))
@@ -242,6 +244,7 @@ async fn a_stream_verdict_for_a_store_that_answers_later_is_recorded_in_the_back
     let mock = MockProvider::new();
     mock.always(AZURE, cut());
     let layer = CooldownLayer::builder()
+        .when_all_cooling(AllCooling::FailFast)
         .consecutive_failures(2)
         .without_failure_ratio()
         .store(Remote(Arc::new(InMemoryStore::new())))

@@ -450,9 +450,9 @@ async fn when_all_fail_the_error_lists_every_attempt_in_order() {
 
     assert_eq!(
         e.to_string(),
-        "all 3 candidates failed: azure/gpt-4o-mini: 401 Unauthorized (1 attempt); \
-         openai/gpt-4o-mini: 500 Internal Server Error (1 attempt); \
-         groq/llama-3.1-8b: 429 Too Many Requests (1 attempt)"
+        "all 3 candidates failed: azure/gpt-4o-mini: 401 Unauthorized (1 call); \
+         openai/gpt-4o-mini: 500 Internal Server Error (1 call); \
+         groq/llama-3.1-8b: 429 Too Many Requests (1 call)"
     );
     assert_eq!(
         e.kind(),
@@ -493,8 +493,8 @@ async fn attempts_logged_by_an_inner_layer_are_not_logged_twice() {
     assert_eq!(e.attempts().len(), 6);
     assert_eq!(
         e.to_string(),
-        "all 2 candidates failed: azure/gpt-4o-mini: 401 Unauthorized (3 attempts); \
-         openai/gpt-4o-mini: 500 Internal Server Error (3 attempts)"
+        "all 2 candidates failed: azure/gpt-4o-mini: 401 Unauthorized (3 calls); \
+         openai/gpt-4o-mini: 500 Internal Server Error (3 calls)"
     );
 }
 

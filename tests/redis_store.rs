@@ -13,7 +13,7 @@ use llm_fallback::cooldown::{CooldownLayer, RedisStore};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, ErrorKind, Health, Message, SharedRng,
+    AllCooling, ChatError, ChatRequest, ChatResponse, ErrorKind, Health, Message, SharedRng,
     WeightedBalanceLayer,
 };
 use redis_support::{
@@ -199,7 +199,7 @@ async fn every_key_carries_a_ttl_and_expires_once_its_state_is_over() {
         .build()
         .unwrap();
     let mock = MockProvider::new();
-    mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     let service = ServiceBuilder::new().layer(layer).service(mock.clone());
 
     // A success (counted in the failure-ratio window) and a trip.
@@ -238,7 +238,9 @@ async fn a_dead_redis_never_fails_a_request_and_the_local_view_still_trips() {
         .op_timeout(budget)
         .build()
         .expect("an unreachable server is not a config error");
+    // Direct calls fail fast while cooling (by default they would get one forced call).
     let layer = CooldownLayer::builder()
+        .when_all_cooling(AllCooling::FailFast)
         .cooldown(Duration::from_secs(30))
         .store(RedisStore::new(&connection))
         .build()
@@ -257,7 +259,7 @@ async fn a_dead_redis_never_fails_a_request_and_the_local_view_still_trips() {
     assert_eq!(mock.call_count(OPENAI), 50);
 
     // The breaker still works, in this process.
-    mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     service.clone().oneshot(request(AZURE)).await.unwrap_err();
     let refused = service.clone().oneshot(request(AZURE)).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::CoolingDown);
@@ -271,7 +273,9 @@ async fn redis_vanishing_mid_run_costs_no_request_and_the_local_trips_are_pushed
     let proxy = Proxy::start().await;
     let budget = ms(50);
     let connection = connect(&proxy.addr.to_string(), &prefix, budget).await;
+    // Direct calls fail fast while cooling (by default they would get one forced call).
     let layer = CooldownLayer::builder()
+        .when_all_cooling(AllCooling::FailFast)
         .cooldown(Duration::from_secs(30))
         .store(RedisStore::new(&connection))
         .build()
@@ -299,7 +303,7 @@ async fn redis_vanishing_mid_run_costs_no_request_and_the_local_trips_are_pushed
     .await;
     assert!(slowest < budget * 3, "slowest request took {slowest:?}");
     // Azure trips in the local view meanwhile.
-    mock.script(AZURE, [MockReply::error(ErrorKind::Auth)]);
+    mock.script(AZURE, [MockReply::error(ErrorKind::NotFound)]);
     service.clone().oneshot(request(AZURE)).await.unwrap_err();
     let refused = service.clone().oneshot(request(AZURE)).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::CoolingDown);

@@ -161,6 +161,21 @@ impl BalanceBuilder {
         self
     }
 
+    /// Caps the upstream calls of one call, retries and fallbacks together
+    /// (default [`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT),
+    /// 4; skips do not count). A request carrying its own
+    /// [`MaxUpstreamCalls`](crate::MaxUpstreamCalls) keeps it. At least 1.
+    pub fn max_upstream_calls(mut self, n: usize) -> Self {
+        self.policy.max_upstream_calls = Some(n);
+        self
+    }
+
+    /// No cap on upstream calls: only the retry and fallback bounds apply.
+    pub fn no_upstream_call_cap(mut self) -> Self {
+        self.policy.max_upstream_calls = None;
+        self
+    }
+
     /// Mid-stream recovery for every route (default: off): a stream cut or
     /// stalled after its first token is finished on another candidate of
     /// the route, by the rules of
@@ -231,6 +246,9 @@ impl BalanceBuilder {
     /// The layer, or every problem found.
     pub fn build(self) -> Result<WeightedBalanceLayer, ConfigError> {
         let mut errors = self.errors;
+        if self.policy.max_upstream_calls == Some(0) {
+            errors.push("max_upstream_calls", "must be at least 1");
+        }
         let candidates: HashSet<&str> = self
             .routes
             .iter()

@@ -17,8 +17,10 @@
 //!
 //! Draws use a [`SharedRng`] (seed it for reproducible
 //! runs), or a [`StickyKey`] request extension for the first draw: the same
-//! key gets the same first choice. If every candidate is cooling down, the
-//! one whose cooldown ends first is called with
+//! key gets the same first choice. When no candidate is left but cooling
+//! ones, the health view's [`AllCooling`](crate::AllCooling) policy decides,
+//! as for [`ProviderFallback`](crate::ProviderFallback): by default the one
+//! whose cooldown ends first gets a single call with
 //! [`ForceAttempt`](crate::ForceAttempt). When all fail, the error is
 //! [`ChatError::all_failed`](crate::ChatError::all_failed). Calls, attempts
 //! and errors are handled by the same engine as

@@ -77,6 +77,8 @@
 //! cooldown = "5s"                             # per model too
 //! failure_ratio = { ratio = 0.5, window = "30s", min_calls = 20 }          # or false
 //! growth = { factor = 2.0, max = "1m" }
+//! when_all_cooling = "try_earliest"           # or "fail_fast": routes and direct models alike
+//! adaptive_throttle = { k = 2.0, window = "30s", min_requests = 10 }   # or false
 //!
 //! [fallback]
 //! groups = [["azure/gpt-4o", "openai/gpt-4o"]]   # or "azure/gpt-4o,openai/gpt-4o; ..." (MODEL_FALLBACK_GROUPS format)
@@ -85,6 +87,7 @@
 //! content_filter_fallbacks = []               # default: the provider's reason reaches the caller
 //! fallback_on = { bad_request = false }       # override the failure-class table per kind
 //! max_fallbacks = 3
+//! max_upstream_calls = 4                      # per call, retries and fallbacks together
 //! recover_streams = { default = false, models = { "gpt-4o-mini" = true } }   # or true: finish cut streams on the next candidate
 //!
 //! [server]
@@ -209,7 +212,8 @@ use std::path::Path;
 
 pub use self::sections::{
     BackoffSettings, BudgetSettings, CooldownSettings, FailureRatioSettings, FallbackSettings,
-    GroupsSetting, GrowthSettings, JitterSetting, RetrySettings, ServerSettings, TimeoutSettings,
+    GroupsSetting, GrowthSettings, JitterSetting, RetrySettings, ServerSettings, ThrottleSettings,
+    TimeoutSettings,
 };
 pub use self::store::{StoreKind, StoreSettings};
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};

@@ -55,6 +55,7 @@ pub(crate) struct Resolved {
     pub(crate) content_filter: KindRoute,
     pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
     pub(crate) max_fallbacks: Option<usize>,
+    pub(crate) max_upstream_calls: Option<usize>,
     pub(crate) total: Option<Duration>,
     /// `None` when no model has an attempt deadline.
     pub(crate) attempt: Option<PerModel<Option<Duration>>>,
@@ -197,6 +198,10 @@ pub(crate) fn resolve(
         ctx.check_model(&format!("models[{i}]"), model);
     }
 
+    if config.fallback.max_upstream_calls == Some(0) {
+        ctx.errors
+            .push("fallback.max_upstream_calls", "must be at least 1");
+    }
     let super::settings::Timeouts {
         total,
         attempt,
@@ -253,6 +258,7 @@ pub(crate) fn resolve(
         content_filter,
         fallback_on,
         max_fallbacks: fb.max_fallbacks,
+        max_upstream_calls: fb.max_upstream_calls.filter(|n| *n > 0),
         total,
         attempt,
         complete,

@@ -148,6 +148,32 @@ pub struct CooldownSettings {
     /// The longest a `Retry-After` keeps a model cooling (default 10 min).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after: Option<HumanDuration>,
+    /// What a call does when every candidate it has left is cooling:
+    /// `"try_earliest"` (default: one attempt to the one that recovers
+    /// first) or `"fail_fast"`; the same for routes and direct models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when_all_cooling: Option<String>,
+    /// Client-side adaptive throttling (`false` for none; defaults
+    /// `k = 2.0`, `window = "30s"`, `min_requests = 10`).
+    pub adaptive_throttle: Switch<ThrottleSettings>,
+}
+
+/// Sheds calls to a failing model with probability
+/// `(requests − k·accepts) / (requests + 1)` over `window`
+/// (see [`AdaptiveThrottle`](crate::cooldown::AdaptiveThrottle)).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ThrottleSettings {
+    /// The multiplier of accepts, at least 1 (default 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k: Option<f64>,
+    /// How far back calls are counted (default 30 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
+    /// Fewer calls in the window are never shed (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u32>,
 }
 
 /// Trips when `ratio` of at least `min_calls` calls over `window` failed
@@ -212,6 +238,10 @@ pub struct FallbackSettings {
     /// routing level (default: no bound).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_fallbacks: Option<usize>,
+    /// At most this many upstream calls for one call, retries and
+    /// fallbacks together; skips do not count (default 4, at least 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_upstream_calls: Option<usize>,
     /// Finish a stream cut or stalled after its first token on the next
     /// candidate (default false): one value, or per route alias, group name
     /// or grouped model id, i.e. per id a request names. See

@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::resolve::{key_path, Ctx};
 use super::sections::{BackoffSettings, JitterSetting};
 use super::values::{Switch, TimeLimit};
-use crate::cooldown::{BreakerSettings, FailureRatio, Growth};
+use crate::cooldown::{AdaptiveThrottle, BreakerSettings, FailureRatio, Growth};
 use crate::error::Problem;
+use crate::health::AllCooling;
 use crate::per_model::PerModel;
 use crate::request::{Message, Role};
 use crate::retry::{Backoff, Jitter, RetryBudget};
@@ -33,6 +34,8 @@ pub(crate) struct CooldownPlan {
     pub(crate) failure_ratio: Option<FailureRatio>,
     pub(crate) growth: Option<Growth>,
     pub(crate) max_retry_after: Duration,
+    pub(crate) all_cooling: AllCooling,
+    pub(crate) throttle: Option<AdaptiveThrottle>,
 }
 
 /// The server's settings, checked.
@@ -300,12 +303,48 @@ impl Ctx<'_> {
             .max_retry_after
             .map_or(Duration::from_secs(600), |d| d.get());
         self.positive("cooldown.max_retry_after", max_retry_after, "");
+        let all_cooling = match c.when_all_cooling.as_deref() {
+            None => AllCooling::default(),
+            Some(name) => AllCooling::parse(name).unwrap_or_else(|| {
+                self.errors.push(
+                    "cooldown.when_all_cooling",
+                    format!("{name:?} is not \"fail_fast\" or \"try_earliest\""),
+                );
+                AllCooling::default()
+            }),
+        };
+        let throttle = match &c.adaptive_throttle {
+            Switch::Off => None,
+            Switch::On(t) => {
+                let d = AdaptiveThrottle::default();
+                let t = AdaptiveThrottle::new(
+                    t.k.unwrap_or(d.k),
+                    t.window.map_or(d.window, |w| w.get()),
+                )
+                .with_min_requests(t.min_requests.unwrap_or(d.min_requests));
+                if !(t.k.is_finite() && t.k >= 1.0) {
+                    self.errors.push(
+                        "cooldown.adaptive_throttle.k",
+                        format!("k {} must be a finite number of at least 1", t.k),
+                    );
+                }
+                if t.window < Duration::from_millis(10) {
+                    self.errors.push(
+                        "cooldown.adaptive_throttle.window",
+                        "must be at least 10 ms",
+                    );
+                }
+                Some(t)
+            }
+        };
         (c.enabled != Some(false)).then_some(CooldownPlan {
             consecutive_failures,
             cooldown,
             failure_ratio,
             growth,
             max_retry_after,
+            all_cooling,
+            throttle,
         })
     }
 

@@ -172,13 +172,13 @@ impl Breaker {
         Transition::Opened { until, cooldown }
     }
 
-    /// Keeps an open breaker open at least until `until`. The transition
-    /// says how long it now stays open from `now`, not by how much it grew.
+    /// Keeps an open breaker open at least until `until`; the transition
+    /// says how long it stays open from `now`, not by how much it grew.
     fn extend(&mut self, now: Instant, until: Instant) -> Transition {
         match &mut self.state {
             State::Open { until: current } if *current < until => {
-                let cooldown = until.saturating_duration_since(now);
                 *current = until;
+                let cooldown = until.saturating_duration_since(now);
                 Transition::Opened { until, cooldown }
             }
             _ => Transition::Unchanged,

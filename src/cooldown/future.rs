@@ -14,9 +14,11 @@ use tower_service::Service;
 use super::outcome::{self, Pending};
 use super::store::{Admission, Permit, PermitKind, StoreFuture, Transition};
 use super::stream::Judged;
+use super::throttle::Shed;
 use super::Shared;
 use crate::attempt::LogScope;
 use crate::error::ChatError;
+use crate::health::SingleAttempt;
 use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
 
 /// Response future of [`Cooldown`](super::Cooldown): asks the store, calls
@@ -37,9 +39,8 @@ where
 
 #[pin_project(project = StateProj)]
 enum State<S, F> {
-    Refused {
-        until: Instant,
-    },
+    /// Refused by the breaker or shed by the throttle.
+    Refused { error: Option<ChatError> },
     /// A remote store is deciding; `service` was polled ready.
     Admitting {
         admission: StoreFuture<Admission>,
@@ -65,17 +66,19 @@ where
     pub(super) fn decided(
         admission: Admission,
         service: &mut S,
-        request: ChatRequest,
+        mut request: ChatRequest,
         mut call: Call,
     ) -> Self {
         let state = match admission {
-            Admission::Refuse { until } => State::Refused { until },
-            Admission::Admit(permit) => {
-                call.admitted(permit);
-                State::Calling {
+            Admission::Refuse { until } => State::Refused {
+                error: Some(call.refused(until)),
+            },
+            Admission::Admit(permit) => match call.admitted(permit, &mut request) {
+                Ok(()) => State::Calling {
                     future: service.call(request),
-                }
-            }
+                },
+                Err(shed) => State::Refused { error: Some(shed) },
+            },
         };
         ResponseFuture { state, call }
     }
@@ -107,17 +110,25 @@ where
         loop {
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
-                StateProj::Refused { until } => return Poll::Ready(this.call.refused(*until)),
+                StateProj::Refused { error } => {
+                    let error = error.take().expect("polled after completion");
+                    return Poll::Ready(this.call.logged(Err(error), Duration::ZERO));
+                }
                 StateProj::Admitting {
                     admission,
                     service,
                     request,
                 } => match ready!(Pin::new(admission).poll(cx)) {
-                    Admission::Refuse { until } => return Poll::Ready(this.call.refused(until)),
+                    Admission::Refuse { until } => {
+                        let error = this.call.refused(until);
+                        return Poll::Ready(this.call.logged(Err(error), Duration::ZERO));
+                    }
                     Admission::Admit(permit) => {
-                        this.call.admitted(permit);
+                        let mut request = request.take().expect("polled after completion");
+                        if let Err(shed) = this.call.admitted(permit, &mut request) {
+                            return Poll::Ready(this.call.logged(Err(shed), Duration::ZERO));
+                        }
                         let mut service = service.take().expect("polled after completion");
-                        let request = request.take().expect("polled after completion");
                         let future = service.call(request);
                         this.state.set(State::Calling { future });
                     }
@@ -179,30 +190,47 @@ impl Call {
         &self.pending.model
     }
 
-    fn admitted(&mut self, permit: Permit) {
+    /// Takes the permit unless the throttle sheds the call; a call let
+    /// through a breaker that is not closed is marked a single attempt.
+    fn admitted(&mut self, permit: Permit, request: &mut ChatRequest) -> Result<(), ChatError> {
+        let shared = &self.pending.shared;
+        let model = &self.pending.model;
+        let probe = permit.kind == PermitKind::Probe;
+        if let Some(throttles) = &shared.throttles {
+            let now = Instant::now();
+            if let Shed::Yes { requests, accepts } = throttles.admit(model, probe, now) {
+                tracing::debug!(model = %model, requests, accepts, "shed by adaptive throttling");
+                let mut e = ChatError::cooling_down(model.as_str(), throttles.retry_at(now));
+                e.set_message(format!(
+                    "shed by adaptive throttling: {accepts} of the last {requests} calls answered"
+                ));
+                return Err(e);
+            }
+        }
         match permit.kind {
             PermitKind::Normal => {}
             PermitKind::Probe => {
-                tracing::info!(model = %self.model(), "breaker half-open: probe admitted")
+                tracing::info!(model = %model, "breaker half-open: probe admitted")
             }
             PermitKind::Forced => {
-                tracing::debug!(model = %self.model(), "breaker open: call forced through")
+                tracing::debug!(model = %model, "breaker open: call forced through")
             }
         }
+        if permit.kind != PermitKind::Normal {
+            request.extensions_mut().insert(SingleAttempt);
+        }
         self.pending.permit = Some(permit);
+        Ok(())
     }
 
-    fn refused(&self, until: Instant) -> Result<ChatResponse, ChatError> {
+    fn refused(&self, until: Instant) -> ChatError {
         let left = until.saturating_duration_since(Instant::now());
         tracing::debug!(
             model = %self.model(),
             remaining_ms = left.as_millis() as u64,
             "breaker open: call refused"
         );
-        self.logged(
-            Err(ChatError::cooling_down(self.model(), until)),
-            Duration::ZERO,
-        )
+        ChatError::cooling_down(self.model(), until)
     }
 
     /// Hands the outcome to the store; a stream's permit goes with the

@@ -7,11 +7,13 @@ use tower_layer::Layer;
 
 use super::policy::{BreakerSettings, Classifier, FailureRatio, Growth, KindSets, Verdict};
 use super::store::CooldownStore;
+use super::throttle::{AdaptiveThrottle, Throttles};
 use super::{Cooldown, InMemoryStore, Shared};
 use crate::error::{ChatError, ConfigError, ErrorKind};
-use crate::health::Health;
+use crate::health::{AllCooling, Health};
 use crate::model::validate_model_id;
 use crate::per_model::PerModel;
+use crate::rng::SharedRng;
 
 /// Applies [`Cooldown`] to a service. Every service it wraps (and every
 /// clone) shares one [`CooldownStore`], and [`health`](Self::health) reads it.
@@ -81,6 +83,8 @@ impl fmt::Debug for CooldownLayer {
 /// | [`failure_ratio`](Self::failure_ratio) | 50 % of at least 20 calls over 30 s |
 /// | [`cooldown`](Self::cooldown) | 5 s, the same after a failed probe |
 /// | [`max_retry_after`](Self::max_retry_after) | 10 min |
+/// | [`when_all_cooling`](Self::when_all_cooling) | [`AllCooling::TryEarliest`]: one forced call, never retried |
+/// | [`adaptive_throttle`](Self::adaptive_throttle) | `K = 2` over 30 s ([`AdaptiveThrottle`]) |
 /// | what counts | [`default_verdict`](super::default_verdict): the failure-class table |
 /// | store | [`InMemoryStore`] |
 pub struct CooldownBuilder {
@@ -91,6 +95,9 @@ pub struct CooldownBuilder {
     max_retry_after: Duration,
     classifier: Classifier,
     store: Option<Arc<dyn CooldownStore>>,
+    all_cooling: AllCooling,
+    throttle: Option<AdaptiveThrottle>,
+    rng: Option<SharedRng>,
 }
 
 impl Default for CooldownBuilder {
@@ -104,6 +111,9 @@ impl Default for CooldownBuilder {
             max_retry_after: Duration::from_secs(600),
             classifier: Classifier::Default,
             store: None,
+            all_cooling: AllCooling::default(),
+            throttle: Some(AdaptiveThrottle::default()),
+            rng: None,
         }
     }
 }
@@ -168,7 +178,7 @@ impl CooldownBuilder {
     }
 
     /// The kinds that trip at once (for their `Retry-After` when given),
-    /// replacing the table's (rate limit, auth, not found).
+    /// replacing the table's (not found).
     pub fn tripping_at_once(mut self, kinds: impl IntoIterator<Item = ErrorKind>) -> Self {
         let mut sets = self.kind_sets();
         sets.at_once = KindSets::of(kinds);
@@ -183,6 +193,33 @@ impl CooldownBuilder {
         classify: impl Fn(&ChatError) -> Verdict + Send + Sync + 'static,
     ) -> Self {
         self.classifier = Classifier::Custom(Arc::new(classify));
+        self
+    }
+
+    /// What a call does when its model is cooling down and no routing layer
+    /// above decides for it (default [`AllCooling::TryEarliest`]). The
+    /// [`health`](CooldownLayer::health) view carries it to the routing
+    /// layers, so routes and models requested directly behave alike.
+    pub fn when_all_cooling(mut self, policy: AllCooling) -> Self {
+        self.all_cooling = policy;
+        self
+    }
+
+    /// The adaptive throttle's settings (default [`AdaptiveThrottle::default`]).
+    pub fn adaptive_throttle(mut self, throttle: AdaptiveThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// No adaptive throttle: calls to a closed breaker always go upstream.
+    pub fn without_adaptive_throttle(mut self) -> Self {
+        self.throttle = None;
+        self
+    }
+
+    /// The random source of the throttle's draws (default: seeded from the OS).
+    pub fn with_rng(mut self, rng: SharedRng) -> Self {
+        self.rng = Some(rng);
         self
     }
 
@@ -245,11 +282,28 @@ impl CooldownBuilder {
         if self.max_retry_after.is_zero() {
             errors.push("cooldown.max_retry_after", "must be more than zero");
         }
+        if let Some(t) = &self.throttle {
+            if !(t.k.is_finite() && t.k >= 1.0) {
+                errors.push(
+                    "cooldown.adaptive_throttle.k",
+                    format!("k {} must be a finite number of at least 1", t.k),
+                );
+            }
+            if t.window < Duration::from_millis(10) {
+                errors.push(
+                    "cooldown.adaptive_throttle.window",
+                    "must be at least 10 ms",
+                );
+            }
+        }
+        let rng = self.rng.unwrap_or_default();
         let shared = Shared {
             store: self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new())),
             settings,
             classifier: self.classifier,
             max_retry_after: self.max_retry_after,
+            all_cooling: self.all_cooling,
+            throttles: self.throttle.map(|t| Throttles::new(t, rng)),
         };
         errors.into_result(CooldownLayer {
             shared: Arc::new(shared),
@@ -316,6 +370,8 @@ impl fmt::Debug for CooldownBuilder {
             .field("growth", &self.growth)
             .field("max_retry_after", &self.max_retry_after)
             .field("classifier", &self.classifier)
+            .field("all_cooling", &self.all_cooling)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }

@@ -44,6 +44,15 @@ impl Pending {
             return StoreFuture::ready(Transition::Unchanged);
         };
         self.settled = true;
+        if let (Some(throttles), Verdict::Success | Verdict::Ignore) =
+            (&self.shared.throttles, verdict)
+        {
+            if verdict == Verdict::Success && permit.kind != PermitKind::Normal {
+                // The probe (or forced call) closes the breaker: start afresh.
+                throttles.reset(&self.model);
+            }
+            throttles.accepted(&self.model, Instant::now());
+        }
         let settings = self.shared.settings.get(&self.model);
         self.shared
             .store
@@ -76,9 +85,10 @@ pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transiti
     match transition {
         // `until` is a monotonic instant, meaningless in a log line:
         // the duration says when.
+        // How long it stays open from now (an extension included).
         Transition::Opened { cooldown, .. } => tracing::warn!(
             model = %model,
-            cooldown_ms = cooldown.as_millis() as u64,
+            open_for_ms = cooldown.as_millis() as u64,
             reopened = kind.is_some_and(|k| k != PermitKind::Normal),
             "breaker opened"
         ),

@@ -22,10 +22,17 @@ pub enum Verdict {
 }
 
 /// The default judgement of an error, from the failure-class table:
-/// [`ErrorKind::trips_cooldown_at_once`] kinds trip (a rate limit for its
-/// `Retry-After` when given), [`ErrorKind::counts_for_cooldown`] kinds count,
-/// the others are ignored. A timeout of the caller's total budget is ignored:
-/// it says the call ran out of time, not that the model is down.
+/// [`ErrorKind::counts_for_cooldown`] kinds count toward tripping, and trip
+/// at once only when the provider said how long calls will fail: a
+/// `Retry-After` (a 429 or a 503 that gives one) opens the breaker for that
+/// time. A single 429 *without* `Retry-After` is a scattered fault until the
+/// failure ratio says otherwise. [`ErrorKind::trips_cooldown_at_once`] kinds
+/// (an unknown model) trip at once. A 401/403 counts like any failure: a bad
+/// key is the key's problem, which [`Credentials`](crate::Credentials)
+/// handles per key; on a provider with a single key every call fails, so
+/// the consecutive and ratio rules open the breaker within a few calls.
+/// A timeout of the caller's total budget is ignored: it says the call ran
+/// out of time, not that the model is down.
 ///
 /// Custom classifiers can fall back to it:
 ///
@@ -49,9 +56,17 @@ pub fn default_verdict(error: &ChatError) -> Verdict {
     } else if kind.trips_cooldown_at_once() {
         Verdict::Trip(error.retry_after())
     } else if kind.counts_for_cooldown() {
-        Verdict::Failure
+        counting(error)
     } else {
         Verdict::Ignore
+    }
+}
+
+/// A counting failure: a trip for the provider's `Retry-After` when it gave one.
+fn counting(error: &ChatError) -> Verdict {
+    match error.retry_after() {
+        Some(wait) => Verdict::Trip(Some(wait)),
+        None => Verdict::Failure,
     }
 }
 
@@ -188,7 +203,7 @@ impl KindSets {
         } else if self.at_once & kind != 0 {
             Verdict::Trip(error.retry_after())
         } else if self.counting & kind != 0 {
-            Verdict::Failure
+            counting(error)
         } else {
             Verdict::Ignore
         }

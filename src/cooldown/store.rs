@@ -26,7 +26,9 @@ use crate::health::HealthView;
 ///   [`StoreFuture::boxed`].
 /// - **`admit`**: a closed breaker gives a [`PermitKind::Normal`] permit. An
 ///   open breaker refuses with the time it ends, unless `force` is set (the
-///   request carries [`ForceAttempt`](crate::ForceAttempt)): then it gives a
+///   request carries [`ForceAttempt`](crate::ForceAttempt), or the layer's
+///   [`AllCooling`](crate::AllCooling) policy tries a model requested
+///   directly): then it gives a
 ///   [`PermitKind::Forced`] permit. Once the open time has passed, the next
 ///   call gets the one [`PermitKind::Probe`] permit (half-open) and every other
 ///   call is refused (or forced) while the probe runs: exactly one probe at a
@@ -112,11 +114,12 @@ pub enum PermitKind {
 pub enum Transition {
     /// No change of state.
     Unchanged,
-    /// The breaker opened (or reopened, after a failed probe).
+    /// The breaker opened (or reopened, after a failed probe), or an open
+    /// breaker was kept open longer.
     Opened {
         /// When it lets a probe through.
         until: Instant,
-        /// How long it stays open.
+        /// How long it stays open from now.
         cooldown: Duration,
     },
     /// The breaker closed.

@@ -49,6 +49,12 @@ where
             }
         };
         tried += 1;
+        if last.is_some() {
+            // The previous key's failure moved this call on: a rotation,
+            // not one of the call's capped attempts.
+            let previous = log.len().saturating_sub(1);
+            log.amend(previous, |a| a.rotated = true);
+        }
         match try_key(&shared, i, permit, &request, &log, &model).await {
             (Err(e), Rotate::Next) => last = Some((e, i)),
             (result, _) => return attached(&log, result),

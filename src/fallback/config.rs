@@ -199,6 +199,21 @@ impl FallbackBuilder {
         self
     }
 
+    /// Caps the upstream calls of one call, retries and fallbacks together
+    /// (default [`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT),
+    /// 4; skips do not count). A request carrying its own
+    /// [`MaxUpstreamCalls`](crate::MaxUpstreamCalls) keeps it. At least 1.
+    pub fn max_upstream_calls(mut self, n: usize) -> Self {
+        self.policy.max_upstream_calls = Some(n);
+        self
+    }
+
+    /// No cap on upstream calls: only the retry and fallback bounds apply.
+    pub fn no_upstream_call_cap(mut self) -> Self {
+        self.policy.max_upstream_calls = None;
+        self
+    }
+
     /// Skips candidates that `health` says are cooling down (default: all healthy).
     pub fn with_health(mut self, health: Health) -> Self {
         self.policy.health = health;
@@ -321,6 +336,9 @@ impl FallbackBuilder {
     /// The layer, or every problem found.
     pub fn build(self) -> Result<ProviderFallbackLayer, ConfigError> {
         let mut errors = self.errors;
+        if self.policy.max_upstream_calls == Some(0) {
+            errors.push("max_upstream_calls", "must be at least 1");
+        }
         let entries = self.groups.entries();
         self.groups.check(|i, message| {
             let path = match &entries[i].name {

@@ -16,11 +16,16 @@
 //!
 //! With a [`Health`](crate::Health) view (`with_health`), candidates that are
 //! cooling down are skipped without a call (logged as a `CoolingDown` attempt
-//! with `upstream: false`, not counted by `max_fallbacks`). If *every*
-//! candidate is cooling down, the one whose cooldown ends first is called
-//! anyway, with the [`ForceAttempt`](crate::ForceAttempt) extension, rather
-//! than failing without a call. The next candidate is called at once: there
-//! is no backoff between candidates (that is `Retry`'s business, per model).
+//! with `upstream: false`, not counted by `max_fallbacks`). When no other
+//! candidate is left, the view's [`AllCooling`](crate::AllCooling) policy
+//! decides: by default the cooling one that recovers first gets a single
+//! call (with [`ForceAttempt`](crate::ForceAttempt), never retried); with
+//! `FailFast` the call fails without one. Either way the final error's
+//! `retry_after` is the earliest known recovery. A call makes at most
+//! [`max_upstream_calls`](FallbackBuilder::max_upstream_calls) upstream
+//! calls, retries included (4 by default). The next candidate is called at
+//! once: there is no backoff between candidates (that is `Retry`'s
+//! business, per model).
 //!
 //! When every candidate fails, the error is
 //! [`ChatError::all_failed`](crate::ChatError::all_failed): its `Display`

@@ -14,7 +14,8 @@ use tracing::{debug, field, Span};
 
 use super::policy::{Decision, RetryContext};
 use super::Shared;
-use crate::attempt::LogScope;
+use crate::attempt::{AttemptLog, LogScope, MaxUpstreamCalls};
+use crate::health::{ForceAttempt, SingleAttempt};
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Response future of [`Retry`](super::Retry).
@@ -127,6 +128,7 @@ where
                     let delay = decide(
                         this.shared,
                         this.request,
+                        this.log,
                         &error,
                         *this.attempt,
                         *this.previous_delay,
@@ -184,6 +186,7 @@ fn attempt_span(model: &str, attempt: u32) -> Span {
 fn decide(
     shared: &Shared,
     request: &ChatRequest,
+    log: &AttemptLog,
     error: &ChatError,
     attempt: u32,
     previous_delay: Option<Duration>,
@@ -192,6 +195,20 @@ fn decide(
     let model = request.model();
     let kind = error.kind().as_str();
     let deadline = request.deadline();
+    // Before the policy: a probe or forced call is one look at a model that
+    // was failing, and the cap bounds the whole call's load.
+    let extensions = request.extensions();
+    if extensions.get::<SingleAttempt>().is_some() || extensions.get::<ForceAttempt>().is_some() {
+        debug!(model, attempt, kind, "not retrying: a single-attempt call");
+        return None;
+    }
+    if MaxUpstreamCalls::reached(request, log) {
+        debug!(
+            model,
+            attempt, kind, "not retrying: the call's upstream-call cap is reached"
+        );
+        return None;
+    }
     let ctx = RetryContext::new(model, error, attempt, &shared.rng)
         .with_previous_delay(previous_delay)
         .with_elapsed(elapsed)

@@ -14,9 +14,9 @@ use tracing::Span;
 
 use super::recover::Recover;
 use super::{cooling_until, CandidateSource, RoutePolicy};
-use crate::attempt::{Attempt, AttemptLog, LogScope};
+use crate::attempt::{Attempt, AttemptLog, LogScope, MaxUpstreamCalls};
 use crate::error::{ChatError, ErrorKind};
-use crate::health::ForceAttempt;
+use crate::health::{AllCooling, ForceAttempt, Routed};
 use crate::{ChatRequest, ChatResponse};
 
 /// Either the inner service's own future (the request was not routed) or the
@@ -58,8 +58,13 @@ pub(crate) struct Routing<S, C> {
     pending: Option<ChatRequest>,
     /// Failed upstream calls (cooling skips and refusals are not counted).
     upstream: usize,
+    /// The cooling candidate that recovers first, for the last resort.
     earliest_cooling: Option<(Arc<str>, Instant)>,
-    forced: bool,
+    /// The earliest known recovery of any candidate (cooling, limited, or
+    /// rate limited with a `Retry-After`): the final error's `retry_after`.
+    earliest_recovery: Option<Instant>,
+    /// Whether the last resort (one call to a cooling candidate) was used.
+    pub(super) forced: bool,
     last_error: Option<ChatError>,
     done: bool,
 }
@@ -83,6 +88,14 @@ where
         span: Span,
     ) -> Self {
         let log = AttemptLog::enter(&mut request);
+        let extensions = request.extensions_mut();
+        extensions.insert(Routed);
+        if let (Some(cap), None) = (
+            policy.max_upstream_calls,
+            extensions.get::<MaxUpstreamCalls>(),
+        ) {
+            extensions.insert(MaxUpstreamCalls(cap));
+        }
         RouteFuture::Routing {
             call: None,
             state: Some(Box::new(Routing {
@@ -99,6 +112,7 @@ where
                 pending: None,
                 upstream: 0,
                 earliest_cooling: None,
+                earliest_recovery: None,
                 forced: false,
                 last_error: None,
                 done: false,
@@ -178,33 +192,45 @@ where
 
     /// The request for the next candidate to call, or the final error.
     fn pick(&mut self) -> Result<ChatRequest, ChatError> {
+        match self.next_candidate() {
+            Some((model, force)) => Ok(self.request_for(model, force)),
+            None => Err(self.give_up()),
+        }
+    }
+
+    /// The next model to call and whether it is the forced last resort, or
+    /// `None` when the call must end. The same rules for the first attempt
+    /// and for mid-stream recovery: cooling candidates are skipped (and
+    /// logged as skips); once no other candidate is left, the
+    /// [`AllCooling`] policy decides whether the one that recovers first
+    /// gets a single forced call; the fallback bound and the call's
+    /// upstream-call cap end the call early.
+    pub(super) fn next_candidate(&mut self) -> Option<(Arc<str>, bool)> {
         let within_budget = self
             .policy
             .max_fallbacks
             .is_none_or(|max| self.upstream <= max);
-        if within_budget && !self.forced {
-            while let Some(model) = self.source.next(&self.policy.health) {
-                if let Some(until) = cooling_until(&self.policy.health, &model) {
-                    let refusal = ChatError::cooling_down(&*model, until);
-                    self.log
-                        .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
-                    tracing::debug!(model = %model, "skipped: cooling down");
-                    self.note_cooling(model, until);
-                    continue;
-                }
-                return Ok(self.request_for(model, false));
-            }
+        if self.forced || !within_budget || MaxUpstreamCalls::reached(&self.template, &self.log) {
+            return None;
         }
-        // Every candidate cools: trying the one that recovers first beats
-        // failing without any call.
-        if self.upstream == 0 && !self.forced {
-            if let Some((model, _)) = self.earliest_cooling.take() {
-                self.forced = true;
-                tracing::debug!(model = %model, "every candidate cools; forcing the earliest");
-                return Ok(self.request_for(model, true));
+        while let Some(model) = self.source.next(&self.policy.health) {
+            if let Some(until) = cooling_until(&self.policy.health, &model) {
+                let refusal = ChatError::cooling_down(&*model, until);
+                self.log
+                    .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
+                tracing::debug!(model = %model, "skipped: cooling down");
+                self.note_cooling(model, until);
+                continue;
             }
+            return Some((model, false));
         }
-        Err(self.give_up())
+        if self.policy.health.all_cooling() != AllCooling::TryEarliest {
+            return None;
+        }
+        let (model, _) = self.earliest_cooling.clone()?;
+        self.forced = true;
+        tracing::debug!(model = %model, "no candidate left but cooling ones: one call to the earliest");
+        Some((model, true))
     }
 
     fn request_for(&mut self, model: Arc<str>, force: bool) -> ChatRequest {
@@ -220,10 +246,38 @@ where
         request
     }
 
-    fn note_cooling(&mut self, model: Arc<str>, until: Instant) {
+    pub(super) fn note_cooling(&mut self, model: Arc<str>, until: Instant) {
+        self.note_recovery(until);
         match &self.earliest_cooling {
             Some((_, earliest)) if *earliest <= until => {}
             _ => self.earliest_cooling = Some((model, until)),
+        }
+    }
+
+    /// Notes when some candidate may serve again.
+    pub(super) fn note_recovery(&mut self, at: Instant) {
+        if self.earliest_recovery.is_none_or(|earliest| at < earliest) {
+            self.earliest_recovery = Some(at);
+        }
+    }
+
+    /// Notes what a failure says about its model's recovery.
+    pub(super) fn note_error(&mut self, model: &Arc<str>, e: &ChatError) {
+        match (e.kind(), e.cooling_until(), e.retry_after()) {
+            (ErrorKind::CoolingDown, Some(until), _) => self.note_cooling(model.clone(), until),
+            (_, _, Some(wait)) => {
+                if let Some(at) = Instant::now().checked_add(wait) {
+                    self.note_recovery(at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stamps the earliest known recovery on the error that ends the call.
+    pub(super) fn stamp_recovery(&self, e: &mut ChatError) {
+        if let Some(at) = self.earliest_recovery {
+            e.set_retry_after(Some(at.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -254,11 +308,8 @@ where
             latency_ms = latency.as_secs_f64() * 1e3,
             "candidate failed"
         );
-        if kind == ErrorKind::CoolingDown {
-            if let Some(until) = e.cooling_until() {
-                self.note_cooling(model.clone(), until);
-            }
-        } else {
+        self.note_error(&model, &e);
+        if kind != ErrorKind::CoolingDown {
             self.upstream += 1;
         }
         if self.forced {
@@ -278,10 +329,21 @@ where
 
     /// The error when no candidate is left: `all_failed` once more than one
     /// model was involved, else the single model's own error.
-    fn give_up(&mut self) -> ChatError {
+    pub(super) fn give_up(&mut self) -> ChatError {
         let attempts = self.log.snapshot();
         self.finish(None, attempts.len());
-        let Some(mut last) = self.last_error.take() else {
+        // Candidates whose failure tripped their breaker recover then.
+        for a in attempts.iter().filter(|a| a.upstream) {
+            if let Some(until) = cooling_until(&self.policy.health, &a.model) {
+                self.note_recovery(until);
+            }
+        }
+        let last = self.last_error.take().or_else(|| {
+            // Every candidate cooled and none was called (`FailFast`).
+            let (model, until) = self.earliest_cooling.as_ref()?;
+            Some(ChatError::cooling_down(&**model, *until))
+        });
+        let Some(mut last) = last else {
             let mut e = ChatError::new(
                 ErrorKind::NotFound,
                 format!("no candidate is available for {:?}", self.template.model()),
@@ -289,6 +351,7 @@ where
             e.set_attempts(attempts);
             return e;
         };
+        self.stamp_recovery(&mut last);
         let first = attempts.first().map(|a| a.model.as_str());
         if attempts.iter().any(|a| Some(a.model.as_str()) != first) {
             ChatError::all_failed(last, attempts)

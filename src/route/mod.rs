@@ -6,14 +6,19 @@
 //! [`CandidateSource`]); the engine ([`future::RouteFuture`]) does the rest
 //! the same way for both: it calls the inner service once per candidate,
 //! records each attempt, skips models that are cooling down without calling
-//! them, forces the earliest-ending one when every candidate cools, decides
-//! from the error's kind whether to move on, and builds the final error.
+//! them, gives the earliest-ending one a single forced call when no other
+//! candidate is left (under [`AllCooling::TryEarliest`](crate::AllCooling)),
+//! stops at the call's cap on upstream calls
+//! ([`MaxUpstreamCalls`]), decides from the error's kind whether to move
+//! on, and builds the final error, stamped with the earliest known
+//! recovery of its candidates as `retry_after`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::attempt::MaxUpstreamCalls;
 use crate::error::{ChatError, ErrorKind};
 use crate::health::Health;
 use crate::per_model::PerModel;
@@ -40,13 +45,16 @@ pub(crate) trait CandidateSource: Send + 'static {
 }
 
 /// What the engine needs besides the candidates; one per layer, shared.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct RoutePolicy {
     /// Which models are cooling down.
     pub(crate) health: Health,
     /// How many candidates may be called after the first failed upstream
     /// call; `None` for no bound. Cooling skips do not count.
     pub(crate) max_fallbacks: Option<usize>,
+    /// The call's cap on upstream calls, retries included, inserted as
+    /// [`MaxUpstreamCalls`] unless the request has one; `None` for no cap.
+    pub(crate) max_upstream_calls: Option<usize>,
     /// Overrides of [`ErrorKind::is_fallbackable`].
     pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
     /// Mid-stream recovery.
@@ -72,6 +80,18 @@ impl Recovery {
     /// Whether `model` continues a partial answer sent as the last message.
     pub(crate) fn prefills(&self, model: &str) -> bool {
         self.prefill.contains(model)
+    }
+}
+
+impl Default for RoutePolicy {
+    fn default() -> Self {
+        RoutePolicy {
+            health: Health::default(),
+            max_fallbacks: None,
+            max_upstream_calls: Some(MaxUpstreamCalls::DEFAULT),
+            fallback_on: Vec::new(),
+            recovery: Recovery::default(),
+        }
     }
 }
 

@@ -6,8 +6,10 @@
 //! model that served first) of the first chunk, whichever model produced
 //! it: the caller sees one consistent stream, and the attempt log says who
 //! finished the answer. When it ends with a cut or a
-//! stall, and the answer so far is plain text, the next candidate (not
-//! cooling down) is called through the same inner stack:
+//! stall, and the answer so far is plain text, the next candidate is called
+//! through the same inner stack, chosen by the rules of the first attempt
+//! (cooling candidates skipped, then the [`AllCooling`](crate::AllCooling)
+//! last resort, within the call's [`MaxUpstreamCalls`](crate::MaxUpstreamCalls)):
 //!
 //! - a model declared to support assistant prefill gets the conversation
 //!   plus the partial answer as a final assistant message, and its
@@ -24,7 +26,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use futures_core::Stream;
 use tokio::time::Instant;
@@ -33,9 +34,9 @@ use tower_service::Service;
 use super::future::Routing;
 use super::identity::Identity;
 use super::splice::{Answer, Verdict};
-use super::{cooling_until, CandidateSource};
-use crate::attempt::Attempt;
+use super::CandidateSource;
 use crate::error::{ChatError, ErrorKind, StreamFault};
+use crate::health::ForceAttempt;
 use crate::request::Message;
 use crate::response::{ChatChunk, ChatStream, ResponseBody};
 use crate::streaming::record_stream_fault;
@@ -149,36 +150,35 @@ where
         self.failed(&error)
     }
 
-    /// Calls the next candidate that is not cooling down, or gives up.
+    /// Calls the next candidate by the rules of the first attempt (cooling
+    /// candidates skipped, then the [`AllCooling`](crate::AllCooling) last
+    /// resort, within the call's caps), or gives up.
     fn next(&mut self) -> Option<ChatError> {
         let routing = &mut self.routing;
-        while let Some(model) = routing.source.next(&routing.policy.health) {
-            if let Some(until) = cooling_until(&routing.policy.health, &model) {
-                let refusal = ChatError::cooling_down(&*model, until);
-                routing
-                    .log
-                    .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
-                continue;
-            }
-            let prefill = routing.policy.recovery.prefills(&model);
-            let mut request = routing.template.clone();
-            request.set_model(&*model);
-            if prefill {
-                let partial = Message::assistant(self.answer.text());
-                request.messages_mut().push(partial);
-            }
-            tracing::debug!(
-                model = %model,
-                prefill,
-                delivered = self.answer.text().len(),
-                "finishing the answer on the next candidate"
-            );
-            self.answer.resume(prefill);
-            self.model = model;
-            self.state = State::Ready(Some(request));
-            return None;
+        let Some((model, force)) = routing.next_candidate() else {
+            return Some(self.give_up());
+        };
+        let prefill = routing.policy.recovery.prefills(&model);
+        let mut request = routing.template.clone();
+        request.set_model(&*model);
+        if force {
+            request.extensions_mut().insert(ForceAttempt);
         }
-        Some(self.give_up())
+        if prefill {
+            let partial = Message::assistant(self.answer.text());
+            request.messages_mut().push(partial);
+        }
+        tracing::debug!(
+            model = %model,
+            prefill,
+            forced = force,
+            delivered = self.answer.text().len(),
+            "finishing the answer on the next candidate"
+        );
+        self.answer.resume(prefill);
+        self.model = model;
+        self.state = State::Ready(Some(request));
+        None
     }
 
     fn give_up(&mut self) -> ChatError {
@@ -263,7 +263,11 @@ where
                             record_stream_fault(log, log.len().saturating_sub(1), &e, None);
                             this.failed(&e)
                         }
-                        Err(e) => this.failed(&e),
+                        Err(e) => {
+                            let model = this.model.clone();
+                            this.routing.note_error(&model, &e);
+                            this.failed(&e)
+                        }
                     }
                 }
             };

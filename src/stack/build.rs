@@ -33,7 +33,12 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     let cooldown_store = b.store.unwrap_or(stores.cooldown);
     let usage_store = b.usage.unwrap_or(stores.usage);
     let cooldown = plan.cooldown.as_ref().map(|c| {
-        CooldownLayer::builder()
+        let b = match c.throttle {
+            Some(t) => CooldownLayer::builder().adaptive_throttle(t),
+            None => CooldownLayer::builder().without_adaptive_throttle(),
+        };
+        b.when_all_cooling(c.all_cooling)
+            .with_rng(rng.clone())
             .consecutive_failures(c.consecutive_failures.clone())
             .cooldown(c.cooldown.clone())
             .failure_ratio_per_model(PerModel::new(c.failure_ratio))
@@ -196,6 +201,9 @@ fn fallback_layer(plan: &Resolved, health: &Health) -> Result<ProviderFallbackLa
     if let Some(n) = plan.max_fallbacks {
         b = b.max_fallbacks(n);
     }
+    if let Some(n) = plan.max_upstream_calls {
+        b = b.max_upstream_calls(n);
+    }
     b = b.recover_streams(plan.recover.default);
     for (id, on) in &plan.recover.fallback {
         b = b.recover_streams_for(id.clone(), *on);
@@ -240,6 +248,9 @@ fn balance_layer(
     }
     if let Some(n) = plan.max_fallbacks {
         b = b.max_fallbacks(n);
+    }
+    if let Some(n) = plan.max_upstream_calls {
+        b = b.max_upstream_calls(n);
     }
     b = b.recover_streams(plan.recover.default);
     for (id, on) in &plan.recover.balance {

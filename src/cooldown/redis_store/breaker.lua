@@ -55,12 +55,12 @@ local function open(cooldown)
   return {'O', int(b.g), cooldown, cooldown}
 end
 
--- Keeps an open breaker open at least until `til`.
+-- Keeps an open breaker open at least until `til`; says how long it stays
+-- open from now (not by how much it grew).
 local function extend(til)
   if b.s == 'o' and b.u < til then
     b.u = til
     save()
-    -- How long it stays open from now, as a fresh open reports it.
     return {'O', int(b.g), til - now, til - now}
   end
   return {'U', int(b.g), 0, 0}
