@@ -96,7 +96,12 @@ impl RequestLog {
             return;
         }
         let attempts = self.attempts.snapshot();
-        let counts = Counts::of(&attempts, !self.served.is_empty());
+        // A stack without a layer that records attempts still made the
+        // call that answered.
+        let mut calls = self.attempts.upstream_calls();
+        if !self.served.is_empty() {
+            calls = calls.max(1);
+        }
         let (outcome, error) = match outcome {
             Outcome::Completed => ("completed", None),
             Outcome::Failed(kind) => ("failed", kind),
@@ -107,8 +112,8 @@ impl RequestLog {
             model = ?self.model,
             served = ?finished_by(&attempts).unwrap_or(&self.served),
             recovered_from = ?Recovered(&attempts),
-            upstream_calls = counts.calls,
-            skips = counts.skips,
+            upstream_calls = calls,
+            skips = self.attempts.skips(),
             stream = self.stream,
             ttft_ms = self.first_token.unwrap_or(total).as_millis() as u64,
             total_ms = total.as_millis() as u64,
@@ -124,26 +129,6 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         self.finish(Outcome::Cancelled);
-    }
-}
-
-/// Upstream calls and skips (models not called because they were cooling
-/// down) in an attempt log. The one place that tells them apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) calls: usize,
-    pub(crate) skips: usize,
-}
-
-impl Counts {
-    /// `served`: a stack without a layer that records attempts still made
-    /// the call that answered.
-    pub(crate) fn of(attempts: &[Attempt], served: bool) -> Self {
-        let calls = attempts.iter().filter(|a| a.upstream).count();
-        Counts {
-            calls: if served { calls.max(1) } else { calls },
-            skips: attempts.len() - calls,
-        }
     }
 }
 
