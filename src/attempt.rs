@@ -33,9 +33,9 @@ pub struct Attempt {
     /// upstream call, but not one of the call's attempts that
     /// [`MaxUpstreamCalls`] caps, as the key pool bounds those already.
     pub rotated: bool,
-    /// Stream events skipped as malformed during the attempt (see
-    /// [`MalformedChunks`](crate::MalformedChunks)); filled in when its
-    /// stream ends.
+    /// Stream events that could not be read during the attempt (see
+    /// [`MalformedChunks`](crate::MalformedChunks)): each one is a fault,
+    /// so the attempt has failed; filled in when its stream ends.
     pub malformed: usize,
 }
 
@@ -99,7 +99,7 @@ impl fmt::Display for Attempt {
             write!(f, " (key {key})")?;
         }
         if self.malformed > 0 {
-            write!(f, " ({} malformed events skipped)", self.malformed)?;
+            write!(f, " ({} malformed events)", self.malformed)?;
         }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;

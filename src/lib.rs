@@ -22,6 +22,13 @@
 //! | `CoolingDown` | no | yes, without counting an attempt | — |
 //! | `Cancelled` / `Config` | no | no | no |
 //!
+//! A streamed answer is never cut short silently: a cut, a stall, an in-band
+//! error or a stream event that cannot be read after the first token is a
+//! `StreamInterrupted` item; before it, the same faults fail the attempt
+//! (an unreadable event as `Server`), so retry and fallback apply. Only what
+//! carries nothing (SSE comments, keep-alives, Anthropic's `ping`) is
+//! skipped; see [`MalformedChunks`] and the limits in [`streaming`].
+//!
 //! [tower]: https://docs.rs/tower
 
 #![warn(
@@ -34,6 +41,7 @@
 
 mod attempt;
 mod clamp;
+mod collect;
 mod error;
 mod future;
 mod health;

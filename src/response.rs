@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::attempt::{Attempt, Attempts};
-use crate::error::ChatError;
-use crate::request::{Message, Role, ToolCall};
+use crate::error::{ChatError, StreamFault};
+use crate::request::{Message, Role};
+use crate::streaming::check_indexes;
 
 /// The answer to a [`ChatRequest`](crate::ChatRequest).
 ///
@@ -362,87 +363,31 @@ impl ChatStream {
     /// Reads the whole stream and assembles the answer it spells: text and
     /// tool calls of every choice, finish reasons, usage. Fails with the first
     /// error item.
+    ///
+    /// Choice indexes must be below
+    /// [`MAX_CHOICES`](crate::streaming::MAX_CHOICES) and tool-call indexes
+    /// below [`MAX_TOOL_CALLS`](crate::streaming::MAX_TOOL_CALLS) (one entry is allocated per index): a chunk
+    /// beyond them fails the collection with a
+    /// [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted) error
+    /// ([`StreamFault::Protocol`]). Deltas are appended in place, so
+    /// collecting is linear in the answer's length.
     pub async fn collect_completion(mut self) -> Result<ChatCompletion, ChatError> {
         use futures_util::StreamExt;
         let mut out = ChatCompletion::default();
+        let mut chunks = 0usize;
         while let Some(item) = self.next().await {
             let chunk = item?;
-            merge_chunk(&mut out, chunk);
+            if let Err(why) = check_indexes(&chunk) {
+                return Err(ChatError::stream_interrupted(
+                    StreamFault::Protocol,
+                    chunks,
+                    why,
+                ));
+            }
+            chunks += usize::from(chunk.has_content());
+            crate::collect::merge_chunk(&mut out, chunk);
         }
         Ok(out)
-    }
-}
-
-fn merge_chunk(out: &mut ChatCompletion, chunk: ChatChunk) {
-    if out.id.is_empty() {
-        out.id = chunk.id;
-        out.created = chunk.created;
-    }
-    if !chunk.model.is_empty() {
-        out.model = chunk.model;
-    }
-    if chunk.usage.is_some() {
-        out.usage = chunk.usage;
-    }
-    for c in chunk.choices {
-        let idx = c.index as usize;
-        while out.choices.len() <= idx {
-            out.choices.push(Choice {
-                index: out.choices.len() as u32,
-                message: Message {
-                    content: None,
-                    ..Message::assistant("")
-                },
-                finish_reason: None,
-                extra: Map::new(),
-            });
-        }
-        let choice = &mut out.choices[idx];
-        if let Some(text) = c.delta.content {
-            let mut current = choice.message.text();
-            current.push_str(&text);
-            choice.message.content = Some(crate::request::Content::Text(current));
-        }
-        if let Some(refusal) = c.delta.refusal {
-            let entry = choice
-                .message
-                .extra
-                .entry("refusal")
-                .or_insert_with(|| Value::String(String::new()));
-            if let Value::String(s) = entry {
-                s.push_str(&refusal);
-            }
-        }
-        for d in c.delta.tool_calls.unwrap_or_default() {
-            let calls = choice.message.tool_calls.get_or_insert_with(Vec::new);
-            let i = d.index as usize;
-            while calls.len() <= i {
-                calls.push(ToolCall {
-                    id: String::new(),
-                    kind: "function".into(),
-                    function: crate::request::FunctionCall {
-                        name: String::new(),
-                        arguments: String::new(),
-                    },
-                    extra: Map::new(),
-                });
-            }
-            let call = &mut calls[i];
-            if let Some(id) = d.id {
-                call.id = id;
-            }
-            if let Some(f) = d.function {
-                if let Some(name) = f.name {
-                    call.function.name.push_str(&name);
-                }
-                if let Some(args) = f.arguments {
-                    call.function.arguments.push_str(&args);
-                }
-            }
-        }
-        if c.finish_reason.is_some() {
-            choice.finish_reason = c.finish_reason;
-        }
     }
 }
 

@@ -34,6 +34,9 @@ impl ApiKey {
     /// Reads the key from the environment variable `var`; a missing or empty
     /// variable is a [`ConfigError`] naming the variable (never a value).
     pub fn from_env(var: &str) -> Result<Self, ConfigError> {
+        if let Some(problem) = env_name_problem(var) {
+            return Err(ConfigError::new("api_key", problem));
+        }
         match std::env::var(var) {
             Ok(key) if !key.trim().is_empty() => Ok(ApiKey::new(key.trim())),
             _ => Err(ConfigError::new(
@@ -100,6 +103,57 @@ impl From<String> for ApiKey {
 impl From<&str> for ApiKey {
     fn from(key: &str) -> Self {
         ApiKey::new(key)
+    }
+}
+
+/// Why `name` cannot be the name of an environment variable, in words that
+/// never repeat it: a key (or a URL with a password) pasted where its
+/// variable's name belongs must not be echoed by an error or a `Debug`.
+///
+/// A name is letters, digits and `_`, not starting with a digit, at most 128
+/// bytes. A long name without `_` that mixes letters and digits is taken for
+/// a key (a hex or base64 secret), not a name.
+pub(crate) fn env_name_problem(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= 128
+        && !bytes[0].is_ascii_digit()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    if !valid {
+        return Some(
+            "not a valid environment variable name (letters, digits and `_`, \
+             not starting with a digit); the value is not shown in case it is a key",
+        );
+    }
+    let has = |f: fn(&u8) -> bool| bytes.iter().any(f);
+    if bytes.len() >= 24
+        && !name.contains('_')
+        && has(u8::is_ascii_digit)
+        && has(u8::is_ascii_alphabetic)
+    {
+        return Some(
+            "looks like a key, not the name of the environment variable holding it; \
+             the value is not shown",
+        );
+    }
+    None
+}
+
+/// `Debug` for a field naming an environment variable: the name, unless it
+/// is not one (then it may be a pasted key).
+pub(crate) struct EnvName<'a>(pub(crate) Option<&'a str>);
+
+impl fmt::Debug for EnvName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("None"),
+            Some(name) if env_name_problem(name).is_some() => {
+                f.write_str("Some(<not a name; hidden>)")
+            }
+            Some(name) => write!(f, "Some({name:?})"),
+        }
     }
 }
 

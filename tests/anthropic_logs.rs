@@ -69,7 +69,7 @@ async fn dropped_parameters_are_named_and_keys_and_content_never_logged() {
         assert!(
             text.lines().any(|l| l.contains("DEBUG")
                 && l.contains("no equivalent")
-                && l.contains(&format!("parameter={parameter}"))),
+                && l.contains(&format!("parameter=\"{parameter}\""))),
             "{parameter} named in:\n{text}"
         );
     }

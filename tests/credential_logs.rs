@@ -192,7 +192,7 @@ async fn no_key_value_reaches_a_log_line_an_error_or_a_debug_output() {
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let printed = printed.0.join("\n");
-    for needle in ["key cooling down", "key attempt", "key=pool-2"] {
+    for needle in ["key cooling down", "key attempt", "key=\"pool-2\""] {
         assert!(logs.contains(needle), "the run logged {needle:?}:\n{logs}");
     }
     assert!(

@@ -121,7 +121,7 @@ async fn an_error_event_after_content_ends_the_stream_with_a_protocol_fault() {
 }
 
 #[tokio::test]
-async fn a_malformed_event_is_skipped_and_the_answer_completes() {
+async fn a_malformed_event_after_content_is_a_counted_protocol_fault() {
     let (_server, result) = call(ServerReply::text("one two three").malformed_after(1)).await;
     let response = result.unwrap();
     let counter = response
@@ -130,25 +130,24 @@ async fn a_malformed_event_is_skipped_and_the_answer_completes() {
         .unwrap()
         .clone();
     let items = items(response).await;
-    assert!(items.iter().all(Result::is_ok), "nothing fails: {items:?}");
-    assert_eq!(text(&items), "one two three");
+    assert_eq!(text(&items), "one ", "nothing after the broken event");
+    let e = items.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::StreamInterrupted);
+    assert_eq!(e.stream_fault(), Some((StreamFault::Protocol, 1)));
+    assert_eq!(e.model(), Some(MODEL));
     assert_eq!(counter.count(), 1);
 }
 
 #[tokio::test]
-async fn malformed_events_count_into_a_counter_the_request_carries() {
+async fn a_malformed_event_before_content_fails_the_attempt_and_counts_into_the_requests_counter() {
     let server = MockServer::start().await;
     server.always(MODEL, ServerReply::text("a b").malformed_after(0));
     let counter = MalformedChunks::new();
     let mut request = stream_request();
     request.extensions_mut().insert(counter.clone());
-    let response = client(&server).oneshot(request).await.unwrap();
-    response
-        .into_stream()
-        .unwrap()
-        .collect_completion()
-        .await
-        .unwrap();
+    let e = client(&server).oneshot(request).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server, "retry and fallback apply");
+    assert!(e.message().contains("cannot be read"), "{e}");
     assert_eq!(counter.count(), 1);
 }
 

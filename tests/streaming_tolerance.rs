@@ -1,41 +1,16 @@
-//! What is tolerated because it is safe: a malformed event (skipped and
-//! counted), a missing `[DONE]` (finalized at once), usage asked upstream for
-//! every stream. Library API and HTTP server.
+//! What is tolerated because it is safe: a missing `[DONE]` after the finish
+//! reason (finalized at once), usage asked upstream for every stream.
+//! Library API and HTTP server. (A malformed event is not tolerated: see
+//! `stream_faults.rs`.)
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
-use llm_fallback::{AttemptLog, Role};
+use llm_fallback::Role;
 use serde_json::json;
 use tokio::time::Instant;
-
-#[tokio::test]
-async fn a_malformed_event_mid_stream_is_skipped_and_counted_in_the_attempt_log() {
-    let rig = Rig::start(Setup::default()).await;
-    rig.primary
-        .always(PRIMARY_UPSTREAM, answer(30).malformed_after(10));
-
-    let mut request = request(true);
-    let log = AttemptLog::of(&mut request);
-    let response = rig.call(request).await.unwrap();
-    let items = items(response).await;
-    assert!(items.iter().all(Result::is_ok), "not fatal: {items:?}");
-    assert_eq!(text(&items), words(0..30), "not passed on as content");
-    let attempts = log.snapshot();
-    assert_eq!(attempts.len(), 1);
-    assert!(attempts[0].is_success());
-    assert_eq!(attempts[0].malformed, 1, "{}", attempts[0]);
-    assert!(attempts[0]
-        .to_string()
-        .contains("1 malformed events skipped"));
-
-    let reply = rig.http().await.chat(true, false).await;
-    assert_eq!(reply.text(), words(0..30));
-    assert!(reply.done());
-    assert!(!reply.body.contains("broken"));
-}
 
 #[tokio::test]
 async fn a_stream_without_done_is_finalized_at_once_with_usage() {

@@ -88,7 +88,7 @@ mod client;
 mod messages;
 mod request;
 mod response;
-mod stream;
+pub(crate) mod stream;
 
 pub use client::{
     Anthropic, AnthropicBuilder, ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS,

@@ -39,8 +39,8 @@ pub(super) fn encode(request: &ChatRequest, default_max_tokens: u32) -> Result<V
     }
     for name in extra.keys().filter(|k| !TRANSLATED.contains(&k.as_str())) {
         tracing::debug!(
-            model = %request.model(),
-            parameter = %name,
+            model = request.model(),
+            parameter = name,
             "dropping a parameter Anthropic has no equivalent for"
         );
     }

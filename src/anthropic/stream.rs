@@ -8,6 +8,7 @@ use super::response::{finish_reason, unix_now, usage};
 use crate::error::{ChatError, ErrorKind};
 use crate::request::Role;
 use crate::response::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+use crate::streaming::MAX_TOOL_CALLS;
 use crate::transport::error;
 use crate::transport::sse::{Decode, Decoded};
 
@@ -23,6 +24,11 @@ use crate::transport::sse::{Decode, Decoded};
 /// | `message_stop` | the end |
 /// | `error` | the error, classified like an error body |
 /// | `ping`, `content_block_stop`, thinking blocks, unknown events | nothing |
+///
+/// An event of a delivering type (or unnamed) that cannot be read (not
+/// JSON, no `type`, a text delta without text, a tool fragment for an
+/// unknown block, usage counts that are not counts) is malformed: a fault of
+/// the stream, since it may have carried content.
 #[derive(Debug)]
 pub(crate) struct AnthropicEvents {
     id: String,
@@ -80,15 +86,23 @@ impl AnthropicEvents {
     }
 
     fn merge_usage(&mut self, usage: &Value) {
+        /// Usage fields kept: Anthropic sends a handful; a provider sending
+        /// new names in every event must not grow the map without end.
+        const MAX_FIELDS: usize = 32;
         if let Value::Object(fields) = usage {
             for (name, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
-                self.usage.insert(name.clone(), value.clone());
+                if self.usage.len() < MAX_FIELDS || self.usage.contains_key(name) {
+                    self.usage.insert(name.clone(), value.clone());
+                }
             }
         }
     }
 
     fn message_start(&mut self, value: &Value) -> Decoded {
         let message = &value["message"];
+        if !message.is_object() || !valid_usage(&message["usage"]) {
+            return Decoded::Malformed;
+        }
         self.id = message["id"].as_str().unwrap_or_default().to_owned();
         self.model = message["model"].as_str().unwrap_or_default().to_owned();
         self.merge_usage(&message["usage"]);
@@ -102,8 +116,13 @@ impl AnthropicEvents {
 
     fn block_start(&mut self, value: &Value) -> Option<Decoded> {
         let block = &value["content_block"];
-        match block["type"].as_str() {
-            Some("text") => self.text(block["text"].as_str().unwrap_or_default()),
+        match block.get("type").and_then(Value::as_str) {
+            None => Some(Decoded::Malformed),
+            Some("text") => match block.get("text") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => self.text(text),
+                Some(_) => Some(Decoded::Malformed),
+            },
             Some("tool_use") => {
                 let (Some(index), Some(id), Some(name)) = (
                     value["index"].as_u64(),
@@ -113,6 +132,9 @@ impl AnthropicEvents {
                     return Some(Decoded::Malformed);
                 };
                 let tool = self.tools.len() as u32;
+                if tool >= MAX_TOOL_CALLS || self.tools.contains_key(&index) {
+                    return Some(Decoded::Malformed);
+                }
                 self.tools.insert(index, tool);
                 // The input arrives in fragments; a non-empty one here is whole.
                 let arguments = match &block["input"] {
@@ -130,18 +152,24 @@ impl AnthropicEvents {
                 }))
             }
             // Thinking and server-tool blocks have no OpenAI equivalent.
-            _ => None,
+            Some(_) => None,
         }
     }
 
     fn block_delta(&self, value: &Value) -> Option<Decoded> {
         let delta = &value["delta"];
-        match delta["type"].as_str() {
-            Some("text_delta") => self.text(delta["text"].as_str().unwrap_or_default()),
+        match delta.get("type").and_then(Value::as_str) {
+            None => Some(Decoded::Malformed),
+            Some("text_delta") => match delta.get("text").and_then(Value::as_str) {
+                Some(text) => self.text(text),
+                None => Some(Decoded::Malformed),
+            },
             Some("input_json_delta") => {
-                let fragment = delta["partial_json"].as_str().unwrap_or_default();
+                let fragment = delta.get("partial_json").and_then(Value::as_str);
                 let index = value["index"].as_u64();
-                let Some(tool) = index.and_then(|i| self.tools.get(&i)) else {
+                let (Some(fragment), Some(tool)) =
+                    (fragment, index.and_then(|i| self.tools.get(&i)))
+                else {
                     return Some(Decoded::Malformed);
                 };
                 (!fragment.is_empty()).then(|| {
@@ -155,14 +183,24 @@ impl AnthropicEvents {
                     })
                 })
             }
-            _ => None,
+            // Thinking, signature and citation deltas are not delivered.
+            Some(_) => None,
         }
     }
 
     fn message_delta(&mut self, value: &Value, out: &mut VecDeque<Decoded>) {
-        self.merge_usage(&value["usage"]);
-        let Some(stop) = value["delta"]["stop_reason"].as_str() else {
+        if !valid_usage(&value["usage"]) {
+            out.push_back(Decoded::Malformed);
             return;
+        }
+        self.merge_usage(&value["usage"]);
+        let stop = match value["delta"].get("stop_reason") {
+            None | Some(Value::Null) => return,
+            Some(Value::String(stop)) => stop,
+            Some(_) => {
+                out.push_back(Decoded::Malformed);
+                return;
+            }
         };
         out.push_back(Decoded::Chunk(
             self.chunk(Delta::default(), Some(finish_reason(stop))),
@@ -171,6 +209,39 @@ impl AnthropicEvents {
         last.choices.clear();
         last.usage = Some(usage(&Value::Object(self.usage.clone())));
         out.push_back(Decoded::Chunk(last));
+    }
+}
+
+/// The event types whose events may carry content the client delivers (an
+/// unnamed event may be any of them). Events of other types (`ping`,
+/// `content_block_stop`, types added later) are skipped even when their data
+/// cannot be read: they carry nothing the caller would see.
+const DELIVERED: &[&str] = &[
+    "",
+    "message",
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "message_delta",
+    "message_stop",
+    "error",
+];
+
+/// Whether `usage` is absent or an object whose counts are counts.
+fn valid_usage(usage: &Value) -> bool {
+    const COUNTS: &[&str] = &[
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    ];
+    match usage {
+        Value::Null => true,
+        Value::Object(fields) => COUNTS.iter().all(|name| match fields.get(*name) {
+            None | Some(Value::Null) => true,
+            Some(count) => count.is_u64(),
+        }),
+        _ => false,
     }
 }
 
@@ -183,10 +254,16 @@ impl Decode for AnthropicEvents {
             return;
         }
         let Ok(value) = serde_json::from_str::<Value>(data) else {
-            out.push_back(Decoded::Malformed);
+            if DELIVERED.contains(&event) {
+                out.push_back(Decoded::Malformed);
+            }
             return;
         };
-        let kind = value["type"].as_str().unwrap_or(event);
+        let kind = match value.get("type") {
+            None => event,
+            Some(Value::String(kind)) => kind.as_str(),
+            Some(_) => "",
+        };
         let decoded = match kind {
             "message_start" => Some(self.message_start(&value)),
             "content_block_start" => self.block_start(&value),
@@ -202,7 +279,7 @@ impl Decode for AnthropicEvents {
                     ChatError::new(ErrorKind::Server, "the provider reported an error")
                 }),
             )),
-            "" => Some(Decoded::Malformed),
+            "" | "message" => Some(Decoded::Malformed),
             // `ping`, `content_block_stop`, and event types added later,
             // which Anthropic asks clients to ignore.
             _ => None,
@@ -253,6 +330,23 @@ mod tests {
                 [Decoded::Malformed, Decoded::Malformed, Decoded::Malformed]
             ),
             "{out:?}"
+        );
+    }
+
+    #[test]
+    fn usage_fields_from_the_stream_are_bounded() {
+        let mut decoder = AnthropicEvents::new();
+        let mut out = VecDeque::new();
+        for i in 0..1000 {
+            let delta = serde_json::json!({"type": "message_delta", "delta": {},
+                "usage": {format!("field_{i}"): i, "output_tokens": i}});
+            decoder.decode("message_delta", &delta.to_string(), &mut out);
+        }
+        assert!(out.is_empty(), "no stop reason, no chunk");
+        assert!(decoder.usage.len() <= 32);
+        assert_eq!(
+            decoder.usage["output_tokens"], 999,
+            "known fields still update"
         );
     }
 

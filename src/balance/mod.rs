@@ -157,7 +157,7 @@ where
         };
         let span = tracing::info_span!(
             "weighted_balance",
-            requested = %request.model(),
+            requested = request.model(),
             served = Empty,
             attempts = Empty,
             latency_ms = Empty,

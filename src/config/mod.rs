@@ -15,6 +15,11 @@
 //! providers.anthropic.keys[1].env_list: environment variable ANTHROPIC_FREE_KEYS is not set or empty
 //! ```
 //!
+//! No problem ever shows a secret: a variable name that is not one (a key
+//! or a URL pasted in its place) is refused without being repeated, and a
+//! parse error hides the source line and the values of secret-looking keys
+//! (`api_key`, `password`, `*_env`, a URL with a password).
+//!
 //! # The format
 //!
 //! ```toml
@@ -199,6 +204,7 @@ mod describe;
 mod expand;
 mod limits;
 mod recovery;
+mod redact;
 mod resolve;
 mod routes;
 mod sections;
@@ -229,12 +235,12 @@ impl Config {
     /// Reads a config in TOML.
     #[cfg(feature = "toml")]
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::new("", format!("invalid TOML: {e}")))
+        toml::from_str(text).map_err(|e| ConfigError::new("", redact::toml_error(text, &e)))
     }
 
     /// Reads a config in JSON.
     pub fn from_json_str(text: &str) -> Result<Config, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::new("", format!("invalid JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| ConfigError::new("", redact::json_error(&e)))
     }
 
     /// Reads a config file: `.toml` (feature `toml`) or `.json`.

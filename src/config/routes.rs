@@ -9,7 +9,7 @@ use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 use crate::balance::{RouteCandidates, WeightedModel};
 use crate::credentials::{Credential, CredentialConfig};
 use crate::model::{split_model_id, validate_model_id, validate_provider_name};
-use crate::secret::ApiKey;
+use crate::secret::{env_name_problem, ApiKey};
 use crate::usage::RoutingStrategy;
 
 /// The most candidates a weighted route takes (the balance layer's limit).
@@ -342,11 +342,8 @@ impl Ctx<'_> {
 
     /// Reads an environment variable that must be set and not empty.
     pub(crate) fn env_value(&mut self, path: &str, var: &str) -> Option<String> {
-        if var.is_empty() || var.contains(['=', '\0']) {
-            self.errors.push(
-                path,
-                format!("{var:?} is not a valid environment variable name"),
-            );
+        if let Some(problem) = env_name_problem(var) {
+            self.errors.push(path, problem);
             return None;
         }
         match (self.env)(var) {

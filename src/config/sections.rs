@@ -2,11 +2,13 @@
 //! `[cooldown]`, `[fallback]`, `[server]`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use super::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
+use crate::secret::EnvName;
 
 /// `[timeout]`: the total budget of a call, the deadline of each attempt,
 /// and the deadlines of streamed answers
@@ -267,7 +269,7 @@ impl Default for GroupsSetting {
 
 /// `[server]`: the HTTP side (used by [`Stack::server`](crate::Stack) and the
 /// gateway program).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServerSettings {
@@ -286,4 +288,17 @@ pub struct ServerSettings {
     /// How long in-flight answers may finish on shutdown (default 20 s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<HumanDuration>,
+}
+
+// By hand: a key pasted where its variable's name belongs is not shown.
+impl fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field("api_key_env", &EnvName(self.api_key_env.as_deref()))
+            .field("body_limit", &self.body_limit)
+            .field("allow_unlisted_models", &self.allow_unlisted_models)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
 }

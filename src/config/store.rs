@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::resolve::Ctx;
 use super::values::HumanDuration;
+use crate::secret::EnvName;
 
 /// `[store]`: where breakers (models' and keys') and usage counts live. In
 /// this process's memory by default; on Redis to share them between gateway
@@ -62,7 +63,7 @@ impl fmt::Debug for StoreSettings {
         f.debug_struct("StoreSettings")
             .field("kind", &self.kind)
             .field("url", &self.url.as_deref().map(redact_url))
-            .field("url_env", &self.url_env)
+            .field("url_env", &EnvName(self.url_env.as_deref()))
             .field("prefix", &self.prefix)
             .field("op_timeout", &self.op_timeout)
             .finish()

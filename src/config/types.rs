@@ -14,6 +14,7 @@ use super::values::PerModelSetting;
 use crate::balance::RouteCandidates;
 use crate::credentials::CredentialConfig;
 use crate::request::Message;
+use crate::secret::EnvName;
 use crate::usage::{Limits, RoutingStrategy};
 
 /// The whole configuration. See the [module docs](super) for the file format.
@@ -130,7 +131,7 @@ impl fmt::Debug for ProviderConfig {
             .field("base_url", &self.base_url)
             .field("endpoint", &self.endpoint)
             .field("api_version", &self.api_version)
-            .field("api_key_env", &self.api_key_env)
+            .field("api_key_env", &EnvName(self.api_key_env.as_deref()))
             .field("keys", &self.keys)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("supports_prefill", &self.supports_prefill)

@@ -199,7 +199,7 @@ impl Call {
         if let Some(throttles) = &shared.throttles {
             let now = Instant::now();
             if let Shed::Yes { requests, accepts } = throttles.admit(model, probe, now) {
-                tracing::debug!(model = %model, requests, accepts, "shed by adaptive throttling");
+                tracing::debug!(model, requests, accepts, "shed by adaptive throttling");
                 let mut e = ChatError::cooling_down(model.as_str(), throttles.retry_at(now));
                 e.set_message(format!(
                     "shed by adaptive throttling: {accepts} of the last {requests} calls answered"
@@ -210,10 +210,10 @@ impl Call {
         match permit.kind {
             PermitKind::Normal => {}
             PermitKind::Probe => {
-                tracing::info!(model = %model, "breaker half-open: probe admitted")
+                tracing::info!(model, "breaker half-open: probe admitted")
             }
             PermitKind::Forced => {
-                tracing::debug!(model = %model, "breaker open: call forced through")
+                tracing::debug!(model, "breaker open: call forced through")
             }
         }
         if permit.kind != PermitKind::Normal {
@@ -226,7 +226,7 @@ impl Call {
     fn refused(&self, until: Instant) -> ChatError {
         let left = until.saturating_duration_since(Instant::now());
         tracing::debug!(
-            model = %self.model(),
+            model = self.model(),
             remaining_ms = left.as_millis() as u64,
             "breaker open: call refused"
         );

@@ -70,7 +70,7 @@ impl Pending {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                     // No runtime, no way to drive it: the store's probe lease
                     // frees a held slot in time.
-                    tracing::debug!(model = %self.model, "no runtime: verdict not recorded");
+                    tracing::debug!(model = &*self.model, "no runtime: verdict not recorded");
                     return;
                 };
                 let model = self.model.clone();
@@ -87,12 +87,12 @@ pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transiti
         // the duration says when.
         // How long it stays open from now (an extension included).
         Transition::Opened { cooldown, .. } => tracing::warn!(
-            model = %model,
+            model,
             open_for_ms = cooldown.as_millis() as u64,
             reopened = kind.is_some_and(|k| k != PermitKind::Normal),
             "breaker opened"
         ),
-        Transition::Closed => tracing::info!(model = %model, "breaker closed"),
+        Transition::Closed => tracing::info!(model, "breaker closed"),
         Transition::Unchanged => {}
     }
 }
@@ -103,7 +103,7 @@ impl Drop for Pending {
             .permit
             .filter(|p| p.kind == PermitKind::Probe && !self.settled)
         {
-            tracing::debug!(model = %self.model, "probe cancelled: slot released");
+            tracing::debug!(model = &*self.model, "probe cancelled: slot released");
             self.shared.store.release(&self.model, permit);
         }
     }

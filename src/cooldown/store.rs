@@ -49,7 +49,9 @@ use crate::health::HealthView;
 ///   not block; a remote store may release in the background, and bounds
 ///   every probe slot with a lease anyway (a process that dies mid-probe must
 ///   not leave the breaker half-open forever). Releasing anything but the
-///   current probe is a no-op.
+///   current probe is a no-op. Likewise an `admit` or a probe's `record`
+///   whose future is dropped, or whose answer comes too late, must not leave
+///   the slot taken.
 /// - **`cooling_until`** (from [`HealthView`]): a local, non-blocking read:
 ///   the open time's end, or, while a probe runs, an estimate of when the
 ///   model may next be tried. Balance and fallback layers read it to skip

@@ -1,9 +1,11 @@
 //! Credentials as a config file names them: environment variables, never values.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::secret::ApiKey;
+use crate::secret::{env_name_problem, ApiKey, EnvName};
 
 /// One or several keys of a provider, as written in a config file.
 ///
@@ -40,7 +42,7 @@ use crate::secret::ApiKey;
 /// let error = CredentialConfig::resolve_all_with(&configs, "keys", |_| None).unwrap_err();
 /// assert!(error.to_string().contains("OPENAI_KEY_PAID"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// How the key is named in logs; default: the variable's name.
@@ -62,6 +64,19 @@ pub struct CredentialConfig {
 
 fn one() -> u32 {
     1
+}
+
+// By hand: a key pasted where a variable's name belongs is not shown.
+impl fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("label", &self.label)
+            .field("env", &EnvName(self.env.as_deref()))
+            .field("env_list", &EnvName(self.env_list.as_deref()))
+            .field("tier", &self.tier)
+            .field("weight", &self.weight)
+            .finish()
+    }
 }
 
 impl Default for CredentialConfig {
@@ -214,6 +229,10 @@ impl CredentialConfig {
             }
         };
         let field = if list { "env_list" } else { "env" };
+        if let Some(problem) = env_name_problem(var) {
+            errors.push(format!("{path}.{field}"), problem);
+            return Vec::new();
+        }
         let label = self.label.clone().unwrap_or_else(|| var.clone());
         if let Err(e) = super::builder::validate_label(&label) {
             errors.push(format!("{path}.label"), e);

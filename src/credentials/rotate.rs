@@ -43,7 +43,11 @@ where
         let permit = match shared.store.admit(id, false, Instant::now()).await {
             Admission::Admit(permit) => permit,
             Admission::Refuse { until } => {
-                tracing::trace!(provider = %shared.provider, key = %shared.meta[i].label, "key cooling down: skipped");
+                tracing::trace!(
+                    provider = &*shared.provider,
+                    key = &*shared.meta[i].label,
+                    "key cooling down: skipped"
+                );
                 plan.cooling(i, until);
                 continue;
             }
@@ -123,7 +127,7 @@ where
         id: &key.id,
         permit: Some(permit),
     };
-    let span = tracing::debug_span!("key", provider = %shared.provider, key = %key.label);
+    let span = tracing::debug_span!("key", provider = &*shared.provider, key = &*key.label);
     let before = log.len();
     let started = Instant::now();
     let call = shared.services[i].clone().oneshot(request.clone());
@@ -142,8 +146,8 @@ where
         Err(e) => e.kind().as_str(),
     };
     tracing::debug!(
-        provider = %shared.provider,
-        key = %key.label,
+        provider = &*shared.provider,
+        key = &*key.label,
         model,
         outcome,
         latency_ms = latency.as_millis() as u64,
@@ -165,14 +169,18 @@ where
             .await;
         match transition {
             Transition::Opened { cooldown, .. } => tracing::warn!(
-                provider = %shared.provider,
-                key = %key.label,
+                provider = &*shared.provider,
+                key = &*key.label,
                 kind = outcome,
                 cooldown_ms = cooldown.as_millis() as u64,
                 "key cooling down"
             ),
             Transition::Closed => {
-                tracing::info!(provider = %shared.provider, key = %key.label, "key back in use")
+                tracing::info!(
+                    provider = &*shared.provider,
+                    key = &*key.label,
+                    "key back in use"
+                )
             }
             Transition::Unchanged => {}
         }

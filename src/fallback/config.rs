@@ -49,7 +49,7 @@ pub struct FallbackConfig {
     pub fallback_on: BTreeMap<String, bool>,
     /// At most this many candidates after the first failed one (default: no bound).
     pub max_fallbacks: Option<usize>,
-    /// Finish cut or stalled streams on the next candidate, for every
+    /// Finish cut, stalled or broken streams on the next candidate, for every
     /// request (default: false). See [`FallbackBuilder::recover_streams`].
     pub recover_streams: bool,
     /// The same, per requested model or group name (takes precedence).
@@ -221,9 +221,10 @@ impl FallbackBuilder {
     }
 
     /// Mid-stream recovery for every request (default: off): when a stream
-    /// that has started (past its first token) is cut or stalls, the answer
-    /// is finished on the next candidate of the request's group instead of
-    /// failing.
+    /// that has started (past its first token) is cut, stalls, sends an
+    /// event that cannot be read, or an in-band error of a kind that falls
+    /// back (not a content filter or a bad request), the answer is finished
+    /// on the next candidate of the request's group instead of failing.
     ///
     /// - A model declared with [`prefill_supported`](Self::prefill_supported)
     ///   gets the conversation plus the partial answer as a final assistant
@@ -232,7 +233,7 @@ impl FallbackBuilder {
     ///   on only if it begins with exactly the text already delivered (that
     ///   part is swallowed), else the next candidate is tried.
     /// - If no candidate finishes the answer, the caller's stream ends with
-    ///   the original fault (the cut or stall of the model that served),
+    ///   the original fault (the cut, stall or break of the model that served),
     ///   never a recovery attempt's own error (such as a 400 rejecting the
     ///   prefill); the attempt log lists them all.
     ///

@@ -153,7 +153,7 @@ where
         };
         let span = tracing::info_span!(
             "provider_fallback",
-            requested = %request.model(),
+            requested = request.model(),
             served = Empty,
             attempts = Empty,
             latency_ms = Empty,

@@ -9,7 +9,9 @@ use http::StatusCode;
 /// Build it from [`text`](Self::text), [`status`](Self::status),
 /// [`error`](Self::error), [`raw`](Self::raw), [`reset`](Self::reset) or
 /// [`hang`](Self::hang),
-/// then shape it: delays, chunking, stream faults, headers. Chunk positions
+/// then shape it: delays, chunking, stream faults (a cut, a stall, a broken
+/// or huge-index chunk, an endless line, an error event, content after the
+/// end marker, no finish reason, garbled usage), headers. Chunk positions
 /// count the answer's content chunks: `cut_after(3)` sends the role
 /// preamble and three content chunks, then breaks the body. Delays run on
 /// tokio time, so they cost nothing under paused time.
@@ -72,6 +74,13 @@ pub(crate) struct StreamShape {
     pub(crate) error_after: Option<(usize, String, String)>,
     pub(crate) without_done: bool,
     pub(crate) finish_reason: Option<String>,
+    pub(crate) broken_after: Option<usize>,
+    pub(crate) huge_index_after: Option<usize>,
+    /// After how many chunks, and how many bytes.
+    pub(crate) endless_line_after: Option<(usize, usize)>,
+    pub(crate) after_done: Option<String>,
+    pub(crate) without_finish: bool,
+    pub(crate) garbled_usage: bool,
     pub(crate) endless: bool,
     pub(crate) short_by: Option<usize>,
 }
@@ -200,6 +209,53 @@ impl ServerReply {
     /// (streams only).
     pub fn malformed_after(mut self, n: usize) -> Self {
         self.stream.malformed_after = Some(n);
+        self
+    }
+
+    /// Sends the content chunk after the first `n` with its JSON cut in half
+    /// (a complete event whose data breaks off mid-string), then the rest of
+    /// the answer as usual (streams only): the piece's text never arrives
+    /// whole.
+    pub fn broken_chunk_after(mut self, n: usize) -> Self {
+        self.stream.broken_after = Some(n);
+        self
+    }
+
+    /// Sends the content chunk after the first `n` with a huge index
+    /// (streams only): choice index `4294967295`, or on `/v1/messages` the
+    /// content block index `18446744073709551615`.
+    pub fn huge_index_after(mut self, n: usize) -> Self {
+        self.stream.huge_index_after = Some(n);
+        self
+    }
+
+    /// After `n` content chunks, sends a `data:` line of `bytes` bytes that
+    /// never ends (no newline, in 64 KiB writes), then keeps the body open
+    /// and silent (streams only).
+    pub fn endless_line_after(mut self, n: usize, bytes: usize) -> Self {
+        self.stream.endless_line_after = Some((n, bytes));
+        self
+    }
+
+    /// After the end marker (`[DONE]`, `message_stop`), sends a content
+    /// chunk with `text` (none when empty) and the end marker again: a
+    /// second `[DONE]`, content after `[DONE]` (streams only).
+    pub fn after_done(mut self, text: impl Into<String>) -> Self {
+        self.stream.after_done = Some(text.into());
+        self
+    }
+
+    /// Sends no finish reason (no finish chunk; on `/v1/messages` no
+    /// `message_delta`), the end marker still (streams only).
+    pub fn without_finish_reason(mut self) -> Self {
+        self.stream.without_finish = true;
+        self
+    }
+
+    /// Sends usage counts that are not numbers (`"prompt_tokens": "many"`;
+    /// on `/v1/messages`, in `message_delta`), streams only.
+    pub fn garbled_usage(mut self) -> Self {
+        self.stream.garbled_usage = true;
         self
     }
 

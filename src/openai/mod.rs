@@ -30,11 +30,14 @@
 //! [`streaming::commit`](crate::streaming::commit)), so a failure before it is
 //! an ordinary error. After it, a cut body or an in-band error event is an
 //! error item of kind `StreamInterrupted`, never a silent end; a body that
-//! ends without `[DONE]` after the finish reason is a complete answer.
-//! Malformed events are skipped and counted in a
-//! [`MalformedChunks`](crate::MalformedChunks) in the response's extensions.
-//! The usage chunk that follows the finish reason ends the stream at once,
-//! `[DONE]` or not.
+//! ends without `[DONE]` after every choice's finish reason is a complete
+//! answer, and `[DONE]` ends the answer even without a finish reason (the
+//! provider's own end marker; nothing after it is read). An event that
+//! cannot be read is a fault too (kind `Server` before the first content
+//! chunk, `StreamInterrupted` after), counted in a
+//! [`MalformedChunks`](crate::MalformedChunks) in the response's extensions;
+//! keep-alives (empty `data:`) and comments are skipped. The usage chunk
+//! that follows the finish reason ends the stream at once, `[DONE]` or not.
 //!
 //! Every stream reports usage: when the caller's request does not mention
 //! `stream_options.include_usage`, the clients ask for it upstream and strip
@@ -77,7 +80,7 @@
 
 mod azure;
 mod client;
-mod wire;
+pub(crate) mod wire;
 
 pub use azure::{Azure, AzureBuilder, AZURE_API_VERSION};
 pub use client::{OpenAi, OpenAiBuilder, OPENAI_BASE_URL};

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::{ChatError, ErrorKind};
 use crate::response::{ChatChunk, ChatCompletion};
+use crate::streaming::Finishes;
 use crate::transport::error;
 use crate::transport::sse::{Decode, Decoded};
 use crate::transport::Wire;
@@ -57,10 +58,7 @@ impl Wire for OpenAiWire {
     }
 
     fn events(&self, request: &ChatRequest) -> OpenAiEvents {
-        OpenAiEvents {
-            strip_usage: !mentions_usage(request),
-            finished: false,
-        }
+        OpenAiEvents::new(!mentions_usage(request))
     }
 }
 
@@ -93,17 +91,30 @@ fn with_usage(mut request: ChatRequest) -> ChatRequest {
 
 /// Reads OpenAI stream events.
 ///
-/// - `data: [DONE]` ends the stream.
+/// - `data: [DONE]` ends the stream, with or without a finish reason before
+///   it: it is the provider's word that the answer is whole (some compatible
+///   servers send no finish reason).
 /// - `{"error": {...}}` (or an `event: error`) is classified like an error body.
-/// - An event that is not a valid chunk is malformed.
-/// - The usage-only chunk after the finish reason is the last: the stream
-///   ends with it, without waiting for `[DONE]`.
+/// - An empty `data:` is a keep-alive.
+/// - Any other event that is not a valid chunk is malformed (a fault).
+/// - The usage-only chunk after every choice's finish reason is the last:
+///   the stream ends with it, without waiting for `[DONE]`.
 /// - Usage is removed (and usage-only chunks dropped) when the client asked
 ///   for it on the caller's behalf.
 #[derive(Debug)]
 pub(crate) struct OpenAiEvents {
     strip_usage: bool,
-    finished: bool,
+    finishes: Finishes,
+}
+
+impl OpenAiEvents {
+    /// A reader that strips usage when `strip_usage`.
+    pub(crate) fn new(strip_usage: bool) -> Self {
+        OpenAiEvents {
+            strip_usage,
+            finishes: Finishes::default(),
+        }
+    }
 }
 
 impl Decode for OpenAiEvents {
@@ -140,15 +151,13 @@ impl Decode for OpenAiEvents {
             out.push_back(Decoded::Malformed);
             return;
         };
-        if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
-            self.finished = true;
-        }
+        self.finishes.note(&chunk);
         let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
         let stripped = self.strip_usage && chunk.usage.take().is_some() && usage_only;
         if !stripped {
             out.push_back(Decoded::Chunk(chunk));
         }
-        if usage_only && self.finished {
+        if usage_only && self.finishes.complete() {
             // The usage chunk is the last one: finalize now rather than wait
             // for a `[DONE]` that may never come.
             out.push_back(Decoded::Done);
@@ -164,10 +173,7 @@ mod tests {
     use futures_util::StreamExt;
 
     fn events(strip_usage: bool) -> OpenAiEvents {
-        OpenAiEvents {
-            strip_usage,
-            finished: false,
-        }
+        OpenAiEvents::new(strip_usage)
     }
 
     /// A 200 SSE response that sends `events` and then stays open, silent.

@@ -218,7 +218,7 @@ where
                 let refusal = ChatError::cooling_down(&*model, until);
                 self.log
                     .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
-                tracing::debug!(model = %model, "skipped: cooling down");
+                tracing::debug!(model = &*model, "skipped: cooling down");
                 self.note_cooling(model, until);
                 continue;
             }
@@ -229,7 +229,10 @@ where
         }
         let (model, _) = self.earliest_cooling.clone()?;
         self.forced = true;
-        tracing::debug!(model = %model, "no candidate left but cooling ones: one call to the earliest");
+        tracing::debug!(
+            model = &*model,
+            "no candidate left but cooling ones: one call to the earliest"
+        );
         Some((model, true))
     }
 
@@ -302,7 +305,7 @@ where
         };
         let kind = e.kind();
         tracing::debug!(
-            model = %model,
+            model = &*model,
             attempt = self.log.len(),
             outcome = %kind,
             latency_ms = latency.as_secs_f64() * 1e3,

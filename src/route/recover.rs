@@ -1,15 +1,17 @@
-//! Mid-stream recovery: a committed stream that is cut or stalls is finished
-//! on the next candidate instead of failing.
+//! Mid-stream recovery: a committed stream that is cut, stalls or breaks is
+//! finished on the next candidate instead of failing.
 //!
 //! The stream that served is passed on as is. Every chunk shows the chunk
 //! `id`, `created`, `system_fingerprint` and `model` (the full id of the
 //! model that served first) of the first chunk, whichever model produced
 //! it: the caller sees one consistent stream, and the attempt log says who
-//! finished the answer. When it ends with a cut or a
-//! stall, and the answer so far is plain text, the next candidate is called
-//! through the same inner stack, chosen by the rules of the first attempt
-//! (cooling candidates skipped, then the [`AllCooling`](crate::AllCooling)
-//! last resort, within the call's [`MaxUpstreamCalls`](crate::MaxUpstreamCalls)):
+//! finished the answer. When it ends with a cut, a stall
+//! or a protocol fault (an event that cannot be read, or an in-band error
+//! of a kind that falls back: not a content filter or a bad request), and
+//! the answer so far is plain text, the next candidate is called through the
+//! same inner stack, chosen by the rules of the first attempt (cooling
+//! candidates skipped, then the [`AllCooling`](crate::AllCooling) last
+//! resort, within the call's [`MaxUpstreamCalls`](crate::MaxUpstreamCalls)):
 //!
 //! - a model declared to support assistant prefill gets the conversation
 //!   plus the partial answer as a final assistant message, and its
@@ -105,13 +107,16 @@ where
     fn on_fault(&mut self, mut error: ChatError) -> Option<ChatError> {
         record_stream_fault(&self.routing.log, self.index, &error, None);
         let resumable = error.kind() == ErrorKind::StreamInterrupted
-            && matches!(
-                error.stream_fault(),
-                Some((StreamFault::Cut | StreamFault::Stall, _))
-            )
+            && match error.stream_fault() {
+                Some((StreamFault::Cut | StreamFault::Stall, _)) => true,
+                Some((StreamFault::Protocol, _)) => {
+                    provider_kind(&error).is_none_or(ErrorKind::is_fallbackable)
+                }
+                _ => false,
+            }
             && self.answer.can_resume();
         tracing::debug!(
-            model = %self.model,
+            model = &*self.model,
             chunks = self.answer.chunks(),
             kind = %error.kind(),
             resumable,
@@ -133,7 +138,7 @@ where
 
     /// The model called to take over failed before it did.
     fn failed(&mut self, error: &ChatError) -> Option<ChatError> {
-        tracing::debug!(model = %self.model, kind = %error.kind(), "recovery attempt failed");
+        tracing::debug!(model = &*self.model, kind = %error.kind(), "recovery attempt failed");
         self.next()
     }
 
@@ -169,7 +174,7 @@ where
             request.messages_mut().push(partial);
         }
         tracing::debug!(
-            model = %model,
+            model = &*model,
             prefill,
             forced = force,
             delivered = self.answer.text().len(),
@@ -190,6 +195,14 @@ where
         error.set_attempts(self.routing.log.snapshot());
         error
     }
+}
+
+/// The kind of the provider's own error behind a stream fault, if any (an
+/// in-band error event); an unreadable event's is `Server`.
+fn provider_kind(error: &ChatError) -> Option<ErrorKind> {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<ChatError>())
+        .map(ChatError::kind)
 }
 
 impl<S, C> Stream for Recover<S, C>

@@ -2,6 +2,7 @@
 //! the model that takes over fit after it.
 
 use crate::response::{ChatChunk, Usage};
+use crate::streaming::MAX_RECOVERY_TEXT;
 
 /// How the chunks of the stream being read reach the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +34,9 @@ pub(super) struct Answer {
     text: String,
     /// Content-bearing chunks passed on.
     chunks: usize,
-    /// Only text of choice 0 so far: tool calls, refusals and several
-    /// choices are never spliced.
+    /// Only text of choice 0 so far, at most [`MAX_RECOVERY_TEXT`] of it:
+    /// tool calls, refusals, several choices and longer answers are never
+    /// spliced, and their text is not kept.
     spliceable: bool,
     /// Usage reported by the streams read before the current one.
     carried: Option<Usage>,
@@ -171,12 +173,22 @@ impl Answer {
         for choice in &chunk.choices {
             let delta = &choice.delta;
             if choice.index != 0 || delta.tool_calls.is_some() || delta.refusal.is_some() {
-                self.spliceable = false;
+                self.unspliceable();
             }
-            if let (0, Some(text)) = (choice.index, &delta.content) {
-                self.text.push_str(text);
+            if let (0, Some(text), true) = (choice.index, &delta.content, self.spliceable) {
+                if self.text.len().saturating_add(text.len()) > MAX_RECOVERY_TEXT {
+                    self.unspliceable();
+                } else {
+                    self.text.push_str(text);
+                }
             }
         }
+    }
+
+    /// The answer can no longer be resumed: its text is not needed.
+    fn unspliceable(&mut self) {
+        self.spliceable = false;
+        self.text = String::new();
     }
 }
 
@@ -299,6 +311,31 @@ mod tests {
             ),
             (7, 2, 9)
         );
+    }
+
+    #[test]
+    fn text_is_not_kept_once_the_answer_cannot_be_resumed() {
+        let mut answer = delivered(&["some text "]);
+        let call = chunk(
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]}}]}),
+        );
+        passed(answer.accept(call));
+        for _ in 0..100 {
+            passed(answer.accept(text("more text")));
+        }
+        assert!(!answer.can_resume());
+        assert_eq!(
+            answer.text(),
+            "",
+            "nothing held for a splice that cannot happen"
+        );
+
+        let mut answer = delivered(&[&"x".repeat(MAX_RECOVERY_TEXT)]);
+        assert!(answer.can_resume());
+        passed(answer.accept(text("y")));
+        assert!(!answer.can_resume(), "past the limit");
+        assert_eq!(answer.text(), "");
+        assert_eq!(answer.chunks(), 2);
     }
 
     #[test]

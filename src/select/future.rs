@@ -110,7 +110,11 @@ where
                         }
                         Err(reason) => {
                             let model = shared.default_model.clone();
-                            tracing::warn!(%reason, default = %model, "model selection failed; using the default model");
+                            tracing::warn!(
+                                reason = &*reason,
+                                default = &*model,
+                                "model selection failed; using the default model"
+                            );
                             this.span.record("chosen", model.as_str());
                             this.span.record("by_default", true);
                             model

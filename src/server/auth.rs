@@ -73,7 +73,10 @@ pub(crate) async fn require_key(
             "You didn't provide an API key. Send it as \"Authorization: Bearer <key>\".",
         ),
     };
-    tracing::info!(path = %request.uri().path(), "request refused: no valid API key");
+    tracing::info!(
+        path = request.uri().path(),
+        "request refused: no valid API key"
+    );
     let mut response = error.into_response();
     response
         .headers_mut()

@@ -34,7 +34,11 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
     let mut request = match read_request(&app, &parts.headers, body).await {
         Ok(request) => request,
         Err(e) => {
-            tracing::info!(status = e.status().as_u16(), error = ?e.message(), "request rejected");
+            tracing::info!(
+                status = e.status().as_u16(),
+                error = e.message(),
+                "request rejected"
+            );
             return e.into_response();
         }
     };

@@ -9,7 +9,7 @@
 //! | `POST /v1/chat/completions` | a `chat.completion` in JSON, or SSE when `"stream": true` |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | the listed models and route aliases, OpenAI's list shape |
 //! | `GET /health` | liveness: always 200 while the process serves |
-//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After` |
+//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After`; the body lists each route's available and cooling models |
 //!
 //! What the caller sees:
 //!
@@ -36,9 +36,11 @@
 //!   `messages` 400, a model that is neither listed nor a route alias 404
 //!   `model_not_found`, a missing or wrong key 401.
 //!
-//! The `/v1` routes require `Authorization: Bearer <key>` when
-//! [`api_key`](ServerBuilder::api_key) is set; the health routes never do, so
-//! orchestrators can probe them. Keys are compared in constant time and never
+//! The `/v1` routes and `/health/ready` (which tells which models are
+//! configured and which are cooling down) require `Authorization: Bearer
+//! <key>` when [`api_key`](ServerBuilder::api_key) is set; `/health` never
+//! does, so load balancers can probe it without a key (a readiness probe
+//! sends the key as a header, e.g. Kubernetes' `httpGet.httpHeaders`). Keys are compared in constant time and never
 //! logged. Each chat call logs one `tracing` event, `chat completion`, when
 //! it ends (for a stream: after its last event, or when the caller goes
 //! away), never message content: `model` (asked), `served` (the model that
@@ -48,8 +50,9 @@
 //! content sent), `total_ms`, `tokens` (`prompt+completion` or `unknown`),
 //! `status` (for a stream that failed after its headers, the status of its
 //! in-band error, never 200), `outcome` (`completed`, `failed` or
-//! `cancelled`) and `error` (the error's kind). Strings from callers and
-//! providers are logged escaped.
+//! `cancelled`) and `error` (the error's kind). Strings that come from a
+//! client or a provider (model ids, error messages) are logged escaped, so a
+//! newline or a terminal escape in them cannot forge a log line.
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
@@ -180,10 +183,13 @@ impl App {
 
 fn router(app: App, keys: auth::ApiKeys) -> Router {
     let app = Arc::new(app);
+    // Readiness lists every route, model and cooldown: behind the key, like
+    // the API. Liveness stays open for load balancers.
     let mut api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(info::list_models))
         .route("/v1/models/{*id}", get(info::get_model))
+        .route("/health/ready", get(info::ready))
         .with_state(app.clone());
     if !keys.is_empty() {
         api = api.layer(axum::middleware::from_fn_with_state(
@@ -193,7 +199,6 @@ fn router(app: App, keys: auth::ApiKeys) -> Router {
     }
     Router::new()
         .route("/health", get(info::live))
-        .route("/health/ready", get(info::ready))
         .with_state(app)
         .merge(api)
         .fallback(info::unknown_url)

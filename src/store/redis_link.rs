@@ -315,7 +315,7 @@ impl Link {
             outage.last_warning = Some(now);
             tracing::warn!(
                 addr = %self.addr,
-                error = %detail,
+                error = detail,
                 failed_ops = outage.failures,
                 retry_in_ms = self.retry_interval.as_millis() as u64,
                 "Redis store unavailable; answering from the local view"

@@ -147,7 +147,7 @@ impl Call {
     fn fired(&self, which: TimeoutKind) -> Result<ChatResponse, ChatError> {
         let elapsed = self.start.elapsed();
         tracing::debug!(
-            model = %self.model,
+            model = &*self.model,
             deadline = %which,
             elapsed_ms = elapsed.as_millis() as u64,
             "deadline fired"
@@ -160,7 +160,7 @@ impl Call {
     /// The deadline had passed before the call: nothing went upstream, so
     /// nothing is logged.
     fn expired(&self, which: TimeoutKind) -> ChatError {
-        tracing::debug!(model = %self.model, deadline = %which, "deadline already passed");
+        tracing::debug!(model = &*self.model, deadline = %which, "deadline already passed");
         let mut e = ChatError::timeout(which, Duration::ZERO).with_model(self.model.as_str());
         e.set_message(format!("{which} had passed before the call started"));
         self.log.attach_error(&mut e);

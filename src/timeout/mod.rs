@@ -31,7 +31,7 @@
 //! The attempt layer also watches every stream it hands over and writes how
 //! it ended into the attempt's log entry: a fault after the commit point
 //! turns the entry (a success at the commit point) into a failure, and the
-//! malformed events skipped are counted in
+//! stream events that could not be read are counted in
 //! [`Attempt::malformed`](crate::Attempt::malformed). The live log
 //! ([`AttemptLog::of`](crate::AttemptLog::of) on the request before the call)
 //! shows it once the stream has ended.

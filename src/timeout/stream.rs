@@ -13,7 +13,7 @@ use crate::attempt::AttemptLog;
 use crate::error::{ChatError, StreamFault, TimeoutKind};
 use crate::malformed::MalformedChunks;
 use crate::response::{ChatChunk, ChatStream};
-use crate::streaming::record_stream_fault;
+use crate::streaming::{record_stream_fault, Finishes};
 
 /// What an attempt's stream is watched for, decided when the attempt starts.
 #[derive(Clone, Debug)]
@@ -45,7 +45,7 @@ pub(super) struct Guarded {
     index: usize,
     started: Instant,
     delivered: usize,
-    finished: bool,
+    finishes: Finishes,
     done: bool,
 }
 
@@ -67,7 +67,7 @@ impl Guarded {
             index,
             started,
             delivered: 0,
-            finished: false,
+            finishes: Finishes::default(),
             done: false,
         };
         if let Some(at) = guarded.next_deadline() {
@@ -88,9 +88,7 @@ impl Guarded {
         if chunk.has_content() {
             self.delivered += 1;
         }
-        if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
-            self.finished = true;
-        }
+        self.finishes.note(chunk);
         if self.timer.is_some() {
             let next = self.next_deadline();
             if let (Some(timer), Some(at)) = (self.timer.as_mut(), next) {
@@ -122,8 +120,11 @@ impl Guarded {
     fn expired(&mut self) -> Option<ChatError> {
         let now = Instant::now();
         let total = self.plan.total_at.is_some_and(|at| at <= now);
-        if !total && self.finished {
-            tracing::debug!(model = %self.model, "no [DONE] after the finish reason: ending the stream");
+        if !total && self.finishes.complete() {
+            tracing::debug!(
+                model = &*self.model,
+                "no [DONE] after the finish reason: ending the stream"
+            );
             self.close();
             return None;
         }
@@ -139,7 +140,7 @@ impl Guarded {
             let idle = self.plan.idle.unwrap_or_default();
             (TimeoutKind::Idle, format!("no chunk for {idle:?}"))
         };
-        tracing::debug!(model = %self.model, deadline = %which, chunks = self.delivered, "stream stalled");
+        tracing::debug!(model = &*self.model, deadline = %which, chunks = self.delivered, "stream stalled");
         let error = ChatError::stream_interrupted(StreamFault::Stall, self.delivered, detail)
             .with_timeout_kind(which);
         Some(self.fail(error))

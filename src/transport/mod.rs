@@ -8,6 +8,9 @@
 
 pub(crate) mod body;
 pub(crate) mod error;
+pub(crate) mod events;
+#[cfg(all(test, feature = "openai", feature = "anthropic"))]
+mod proptests;
 pub(crate) mod sse;
 
 use std::fmt;
@@ -204,14 +207,14 @@ impl Transport {
         match &result {
             Ok(r) => tracing::debug!(
                 provider = self.provider,
-                model = %model,
+                model = &*model,
                 stream = r.is_stream(),
                 ?latency,
                 "provider answered"
             ),
             Err(e) => tracing::debug!(
                 provider = self.provider,
-                model = %model,
+                model = &*model,
                 kind = %e.kind(),
                 status = e.status().map(|s| s.as_u16()),
                 ?latency,

@@ -5,22 +5,18 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use eventsource_stream::{EventStreamError, Eventsource};
+use bytes::Bytes;
 use futures_core::Stream;
 
 use super::error;
+use super::events::{EventParser, SseError};
 use crate::error::{ChatError, ErrorKind, StreamFault};
-use crate::http_error::excerpt;
 use crate::malformed::MalformedChunks;
 use crate::response::ChatChunk;
 use crate::secret::ApiKey;
+use crate::streaming::{check_indexes, Finishes, MAX_EVENT_BYTES};
 
-type Events = Pin<
-    Box<
-        dyn Stream<Item = Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>>
-            + Send,
-    >,
->;
+type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// What one event means.
 #[derive(Debug)]
@@ -31,7 +27,8 @@ pub(crate) enum Decoded {
     Error(ChatError),
     /// The provider's end marker (`[DONE]`, `message_stop`).
     Done,
-    /// Not a valid event: skipped and counted.
+    /// An event that cannot be read, and so may have carried content: a
+    /// fault of the stream.
     Malformed,
 }
 
@@ -47,27 +44,37 @@ pub(crate) trait Decode: Send + Unpin + 'static {
 
 /// The chunks of an SSE body, read by `D`.
 ///
-/// - The end marker ends the stream.
+/// - The end marker ends the stream; nothing after it is read (a second
+///   `[DONE]`, or content after it, never reaches the caller).
 /// - An error event: before any content it is the attempt's error; after
 ///   content it is a `StreamInterrupted` item (protocol fault).
-/// - An event that is not valid is skipped and counted in
-///   [`MalformedChunks`].
+/// - An event that cannot be read (not JSON, not a chunk, a choice or
+///   tool-call index out of range, larger than
+///   [`MAX_EVENT_BYTES`], not UTF-8) may have carried content: it is
+///   counted in [`MalformedChunks`] and is a fault like an error event
+///   (kind `Server` before content, `StreamInterrupted` after). Only
+///   comments, keep-alives and events the decoder knows to carry nothing
+///   are skipped.
 /// - A body that ends or breaks without the end marker after content yields
-///   a `StreamInterrupted` item (cut) — unless a finish reason was already
-///   seen: then the answer is complete and the stream ends normally.
+///   a `StreamInterrupted` item (cut), unless every choice already has its
+///   finish reason: then the answer is complete and the stream ends
+///   normally.
 ///
 /// Chunk counts in faults are content-bearing chunks delivered.
 pub(crate) struct SseChunks<D> {
-    events: Events,
+    body: Body,
+    parser: EventParser,
     decoder: D,
     pending: VecDeque<Decoded>,
+    /// A fault of the byte stream, reported once `pending` is drained.
+    broken: Option<SseError>,
     model: String,
     key: Option<ApiKey>,
     malformed: MalformedChunks,
-    /// Size of the event being decoded, for the malformed-event log.
+    /// Size of the last event decoded, for messages.
     event_bytes: usize,
     delivered: usize,
-    finished: bool,
+    finishes: Finishes,
     done: bool,
 }
 
@@ -80,72 +87,83 @@ impl<D: Decode> SseChunks<D> {
         malformed: MalformedChunks,
     ) -> Self {
         SseChunks {
-            events: Box::pin(response.bytes_stream().eventsource()),
+            body: Box::pin(response.bytes_stream()),
+            parser: EventParser::new(MAX_EVENT_BYTES),
             decoder,
             pending: VecDeque::new(),
+            broken: None,
             model: model.to_owned(),
             key,
             malformed,
             event_bytes: 0,
             delivered: 0,
-            finished: false,
+            finishes: Finishes::default(),
             done: false,
         }
     }
 
-    fn skip(&mut self) {
+    /// Feeds one read of the body to the parser and the decoder.
+    fn feed(&mut self, bytes: &[u8]) {
+        let SseChunks {
+            parser,
+            decoder,
+            pending,
+            event_bytes,
+            ..
+        } = self;
+        let result = parser.feed(bytes, |event| {
+            *event_bytes = event.data.len();
+            decoder.decode(&event.event, &event.data, pending);
+        });
+        if let Err(e) = result {
+            self.broken = Some(e);
+        }
+    }
+
+    /// An event that cannot be read: counted, and a fault.
+    fn unreadable(&mut self, what: &str) -> ChatError {
         self.malformed.record();
         // The event's text may be user content: log its size, not the text.
         tracing::debug!(
-            model = %self.model,
+            model = &*self.model,
             bytes = self.event_bytes,
-            skipped = self.malformed.count(),
-            "skipping a malformed stream event"
+            chunks = self.delivered,
+            what,
+            "malformed stream event"
         );
+        let e = ChatError::new(
+            ErrorKind::Server,
+            format!("the provider sent a stream event that cannot be read: {what}"),
+        );
+        self.fault(e, StreamFault::Protocol)
     }
 
     /// The stream broke (`e`) or ended (`None`) before the end marker.
-    fn on_break(&mut self, e: Option<EventStreamError<reqwest::Error>>) -> Option<ChatError> {
+    fn on_break(&mut self, e: Option<reqwest::Error>) -> Option<ChatError> {
         self.done = true;
-        if self.finished {
+        if self.finishes.complete() {
             // The answer was complete; only the terminator is missing.
             return None;
         }
-        let (fault, error) = match e {
+        let e = match e {
             None => {
                 if self.delivered == 0 {
                     // `commit` reports an end with no content as the attempt's error.
                     return None;
                 }
                 let message = format!("the body ended without {}", D::END);
-                let e = ChatError::new(ErrorKind::Connect, message);
-                (StreamFault::Cut, e)
+                ChatError::new(ErrorKind::Connect, message)
             }
-            Some(EventStreamError::Transport(e)) => {
-                (StreamFault::Cut, crate::http_error::body_error(e))
-            }
-            Some(EventStreamError::Utf8(_)) => (
-                StreamFault::Protocol,
-                ChatError::new(ErrorKind::Server, "the event stream is not valid UTF-8"),
-            ),
-            Some(EventStreamError::Parser(e)) => (
-                StreamFault::Protocol,
-                ChatError::new(
-                    ErrorKind::Server,
-                    format!(
-                        "the event stream is malformed near {:?}",
-                        excerpt(e.input.as_bytes(), 40)
-                    ),
-                ),
-            ),
+            Some(e) => crate::http_error::body_error(e),
         };
-        Some(self.fault(error, fault))
+        Some(self.fault(e, StreamFault::Cut))
     }
 
     /// `e` as the attempt's error before content, or as a stream fault after.
     fn fault(&mut self, e: ChatError, fault: StreamFault) -> ChatError {
         self.done = true;
         self.pending.clear();
+        self.broken = None;
         let e = if self.delivered == 0 {
             e
         } else {
@@ -171,36 +189,40 @@ impl<D: Decode> Stream for SseChunks<D> {
         let this = self.get_mut();
         loop {
             if let Some(decoded) = this.pending.pop_front() {
-                match decoded {
-                    Decoded::Chunk(chunk) => {
-                        if chunk.has_content() {
-                            this.delivered += 1;
+                let error = match decoded {
+                    Decoded::Chunk(chunk) => match check_indexes(&chunk) {
+                        Ok(()) => {
+                            if chunk.has_content() {
+                                this.delivered += 1;
+                            }
+                            this.finishes.note(&chunk);
+                            return Poll::Ready(Some(Ok(chunk)));
                         }
-                        if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
-                            this.finished = true;
-                        }
-                        return Poll::Ready(Some(Ok(chunk)));
-                    }
-                    Decoded::Error(e) => {
-                        return Poll::Ready(Some(Err(this.fault(e, StreamFault::Protocol))))
-                    }
+                        Err(why) => this.unreadable(&why),
+                    },
+                    Decoded::Error(e) => this.fault(e, StreamFault::Protocol),
                     Decoded::Done => {
                         this.pending.clear();
+                        this.broken = None;
                         this.done = true;
+                        continue;
                     }
-                    Decoded::Malformed => this.skip(),
-                }
-                continue;
+                    Decoded::Malformed => this.unreadable("not a valid event"),
+                };
+                return Poll::Ready(Some(Err(error)));
             }
             if this.done {
                 return Poll::Ready(None);
             }
-            match ready!(this.events.as_mut().poll_next(cx)) {
-                Some(Ok(event)) => {
-                    this.event_bytes = event.data.len();
-                    this.decoder
-                        .decode(&event.event, &event.data, &mut this.pending);
-                }
+            if let Some(broken) = this.broken.take() {
+                let what = match broken {
+                    SseError::TooLarge(limit) => format!("an event larger than {limit} bytes"),
+                    SseError::Utf8 => "a line that is not valid UTF-8".to_owned(),
+                };
+                return Poll::Ready(Some(Err(this.unreadable(&what))));
+            }
+            match ready!(this.body.as_mut().poll_next(cx)) {
+                Some(Ok(bytes)) => this.feed(&bytes),
                 Some(Err(e)) => return Poll::Ready(this.on_break(Some(e)).map(Err)),
                 None => return Poll::Ready(this.on_break(None).map(Err)),
             }

@@ -10,26 +10,43 @@ use tokio::time::Instant;
 
 use super::config::Limits;
 use super::store::Grant;
-use super::tracker::{ModelStats, Tracker};
+use super::tracker::{text_tokens, ModelStats, Tracker};
 use crate::error::{ChatError, ErrorKind};
 use crate::response::{ChatChunk, ChatStream, ResponseBody};
 use crate::ChatResponse;
 
 /// One counted call: in flight until it ends (a stream: until the stream
 /// ends), settled with the usage the response reports.
+///
+/// Dropped unsettled (the call was cancelled, its answer reported no usage,
+/// or its stream ended, failed or was dropped before a usage chunk), it
+/// settles what the call probably used: the request, the prompt's estimate
+/// and the answer's text seen so far, so the completion budget reserved for
+/// it is free again at once rather than when the window ends.
 pub(super) struct Guard {
     tracker: Arc<Tracker>,
     model: Arc<str>,
     grant: Option<Grant>,
+    /// The prompt's estimated tokens.
+    prompt: u64,
+    /// Bytes of answer text seen (settled as an estimate when no usage came).
+    answered: usize,
     start: Instant,
 }
 
 impl Guard {
-    pub(super) fn start(tracker: Arc<Tracker>, model: Arc<str>, grant: Option<Grant>) -> Self {
+    pub(super) fn start(
+        tracker: Arc<Tracker>,
+        model: Arc<str>,
+        grant: Option<Grant>,
+        prompt: u64,
+    ) -> Self {
         let guard = Guard {
             tracker,
             model,
             grant,
+            prompt,
+            answered: 0,
             start: Instant::now(),
         };
         if let Some(stats) = guard.stats() {
@@ -62,6 +79,9 @@ impl Guard {
                     });
                 } else if let Some(usage) = response.usage() {
                     self.settle(1, usage.total_tokens);
+                } else {
+                    // No usage reported: dropping settles an estimate of the answer.
+                    self.answered = response.text().map_or(0, |t| t.len());
                 }
                 Ok(response)
             }
@@ -86,6 +106,8 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        let used = self.prompt.saturating_add(text_tokens(self.answered));
+        self.settle(1, used);
         if let Some(stats) = self.stats() {
             stats.ended();
         }
@@ -106,14 +128,34 @@ impl Stream for Metered {
         let item = ready!(Pin::new(&mut self.inner).poll_next(cx));
         match &item {
             Some(Ok(chunk)) => {
-                if let (Some(usage), Some(guard)) = (&chunk.usage, &mut self.guard) {
-                    guard.settle(1, usage.total_tokens);
+                if let Some(guard) = &mut self.guard {
+                    guard.answered = guard.answered.saturating_add(text_bytes(chunk));
+                    if let Some(usage) = &chunk.usage {
+                        guard.settle(1, usage.total_tokens);
+                    }
                 }
             }
             Some(Err(_)) | None => self.guard = None,
         }
         Poll::Ready(item)
     }
+}
+
+/// The bytes of text a chunk carries: content, refusal, tool-call arguments.
+fn text_bytes(chunk: &ChatChunk) -> usize {
+    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    chunk
+        .choices
+        .iter()
+        .map(|c| {
+            let calls = c.delta.tool_calls.iter().flatten();
+            let args: usize = calls
+                .filter_map(|t| t.function.as_ref())
+                .map(|f| len(&f.arguments))
+                .sum();
+            len(&c.delta.content) + len(&c.delta.refusal) + args
+        })
+        .sum()
 }
 
 /// The refusal of a deployment at its limit: like a cooling model, it is

@@ -15,9 +15,13 @@
 //! bytes, plus `max_completion_tokens` or `max_tokens` when the request sets
 //! them) and settled from the response's `usage` after it. A stream settles
 //! when its usage chunk passes (OpenAI sends one only when the request asks
-//! with `stream_options.include_usage`); a stream without one keeps the
-//! estimate. A failed call counts as a request without tokens; a call refused
-//! below the balance layer (a cooling model) counts as nothing.
+//! with `stream_options.include_usage`). An answer without usage, a stream
+//! that ends, fails or is dropped before its usage chunk, and a call the
+//! caller cancels settle an estimate instead: the prompt's plus a quarter of
+//! the answer's text bytes seen so far, so the completion budget is free
+//! again at once, not when the window ends. A failed call counts as a
+//! request without tokens; a call refused below the balance layer (a cooling
+//! model) counts as nothing.
 //!
 //! **Strategies** rank the available candidates; ties (and, for the lowest
 //! latency, candidates within [`latency_buffer`](crate::BalanceBuilder::latency_buffer)

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::guard::{over_limit, Guard};
 use super::store::Reservation;
-use super::tracker::{estimate_tokens, Tracker};
+use super::tracker::{estimate_tokens, prompt_tokens, Tracker};
 use crate::cooldown::StoreFuture;
 use crate::error::ChatError;
 use crate::{ChatRequest, ChatResponse};
@@ -64,15 +64,16 @@ where
     };
     let model = model.clone();
     if !stats.counted {
-        let guard = Guard::start(tracker.clone(), model, None);
+        let guard = Guard::start(tracker.clone(), model, None, 0);
         return TrackedFuture::calling(inner.call(request), guard);
     }
+    let prompt = prompt_tokens(&request);
     let mut reservation = tracker
         .store
         .reserve(&model, &stats.limits, estimate_tokens(&request));
     let state = match reservation.now() {
         Some(Reservation::Granted(grant)) => {
-            let guard = Guard::start(tracker.clone(), model, Some(grant));
+            let guard = Guard::start(tracker.clone(), model, Some(grant), prompt);
             return TrackedFuture::calling(inner.call(request), guard);
         }
         Some(Reservation::Denied { until }) => State::Denied {
@@ -87,6 +88,7 @@ where
                 request: Some(request),
                 tracker: tracker.clone(),
                 model,
+                prompt,
             }))
         }
     };
@@ -126,6 +128,7 @@ struct Reserving<S> {
     request: Option<ChatRequest>,
     tracker: Arc<Tracker>,
     model: Arc<str>,
+    prompt: u64,
 }
 
 impl<S> TrackedFuture<S>
@@ -183,8 +186,8 @@ where
                         Reservation::Granted(grant) => {
                             let request = r.request.take().expect("polled after completion");
                             let future = r.service.call(request);
-                            let guard =
-                                Guard::start(r.tracker.clone(), r.model.clone(), Some(grant));
+                            let (tracker, model) = (r.tracker.clone(), r.model.clone());
+                            let guard = Guard::start(tracker, model, Some(grant), r.prompt);
                             State::Calling {
                                 future,
                                 guard: Some(guard),

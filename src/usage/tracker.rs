@@ -151,12 +151,21 @@ impl fmt::Debug for Tracker {
     }
 }
 
-/// The tokens a call may use, before it is made: a quarter of the prompt's
-/// text bytes (about 4 characters per token in English) plus the completion
-/// budget the request sets (`max_completion_tokens` or `max_tokens`).
-/// Both come from the client: each is clamped, so a `max_tokens` near
-/// `u64::MAX` is a large count, not an overflow.
+/// The tokens a call may use, before it is made: its [prompt](prompt_tokens)
+/// plus the completion budget the request sets (`max_completion_tokens` or
+/// `max_tokens`). Both come from the client: each is clamped, so a
+/// `max_tokens` near `u64::MAX` is a large count, not an overflow.
 pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
+    let budget = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| request.extra().get(*k).and_then(|v| v.as_u64()))
+        .unwrap_or(0);
+    clamp::tokens(prompt_tokens(request) + clamp::tokens(budget))
+}
+
+/// The prompt's tokens, estimated: a quarter of its text bytes (about 4
+/// characters per token in English).
+pub(crate) fn prompt_tokens(request: &ChatRequest) -> u64 {
     let bytes: usize = request
         .all_messages()
         .map(|m| match &m.content {
@@ -171,10 +180,10 @@ pub(crate) fn estimate_tokens(request: &ChatRequest) -> u64 {
                 .sum(),
         })
         .sum();
-    let budget = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| request.extra().get(*k).and_then(|v| v.as_u64()))
-        .unwrap_or(0);
-    let prompt = u64::try_from(bytes).unwrap_or(u64::MAX).div_ceil(4);
-    clamp::tokens(clamp::tokens(prompt) + clamp::tokens(budget))
+    text_tokens(bytes)
+}
+
+/// Tokens in `bytes` of text, estimated (rounded up) and clamped.
+pub(crate) fn text_tokens(bytes: usize) -> u64 {
+    clamp::tokens(u64::try_from(bytes).unwrap_or(u64::MAX).div_ceil(4))
 }

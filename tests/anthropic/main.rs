@@ -5,6 +5,7 @@
 
 mod errors;
 mod fallback;
+mod faults;
 mod request;
 mod response;
 mod streaming;

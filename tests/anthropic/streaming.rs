@@ -206,7 +206,7 @@ async fn a_cut_after_content_is_stream_interrupted_and_before_it_a_connect_error
 }
 
 #[tokio::test]
-async fn a_malformed_event_is_skipped_and_counted() {
+async fn a_malformed_event_after_content_is_a_counted_protocol_fault() {
     let (_, result) = call_with(
         ServerReply::text("a b c").malformed_after(1),
         stream_request(),
@@ -218,13 +218,12 @@ async fn a_malformed_event_is_skipped_and_counted() {
         .get::<MalformedChunks>()
         .unwrap()
         .clone();
-    let completion = response
-        .into_stream()
-        .unwrap()
-        .collect_completion()
-        .await
-        .unwrap();
-    assert_eq!(completion.choices[0].message.text(), "a b c");
+    let items: Vec<_> = response.into_stream().unwrap().collect().await;
+    let text: String = items.iter().flatten().map(ChatChunk::text).collect();
+    assert_eq!(text, "a ", "nothing after the broken event");
+    let e = items.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::StreamInterrupted);
+    assert_eq!(e.stream_fault(), Some((StreamFault::Protocol, 1)));
     assert_eq!(malformed.count(), 1);
 }
 

@@ -9,12 +9,12 @@
 mod waiting;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use llm_fallback::store::RedisConnection;
-use tokio::io::copy_bidirectional;
+use tokio::io::{copy_bidirectional, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -162,6 +162,7 @@ pub async fn within_one_minute(needed: Duration) {
 pub struct Proxy {
     pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
+    mute: Arc<AtomicBool>,
     /// Connections accepted while blackholing.
     blackholed: Arc<AtomicUsize>,
 }
@@ -172,6 +173,9 @@ pub enum Mode {
     Forward,
     /// Accepts connections and never answers: a hung or partitioned server.
     Blackhole,
+    /// Passes bytes both ways, but drops every reply while
+    /// [`mute`](Proxy::mute) is on: Redis acts, the caller never hears of it.
+    Muting,
 }
 
 impl Proxy {
@@ -179,12 +183,15 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (mode, watching) = watch::channel(Mode::Forward);
+        let mute = Arc::new(AtomicBool::new(false));
+        let muted = mute.clone();
         let blackholed = Arc::new(AtomicUsize::new(0));
         let counter = blackholed.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut watching = watching.clone();
                 let mode = *watching.borrow_and_update();
+                let muted = muted.clone();
                 if mode == Mode::Blackhole {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
@@ -194,6 +201,28 @@ impl Proxy {
                             Mode::Forward => {
                                 if let Ok(mut upstream) = TcpStream::connect(REDIS).await {
                                     let _ = copy_bidirectional(&mut client, &mut upstream).await;
+                                }
+                            }
+                            Mode::Muting => {
+                                if let Ok(upstream) = TcpStream::connect(REDIS).await {
+                                    let (mut from_redis, mut to_redis) = upstream.into_split();
+                                    let (mut from_client, mut to_client) = client.split();
+                                    let replies = async {
+                                        let mut buf = vec![0; 16 * 1024];
+                                        loop {
+                                            let n = from_redis.read(&mut buf).await?;
+                                            if n == 0 {
+                                                return Ok::<_, std::io::Error>(());
+                                            }
+                                            if !muted.load(Ordering::SeqCst) {
+                                                to_client.write_all(&buf[..n]).await?;
+                                            }
+                                        }
+                                    };
+                                    let _ = tokio::join!(
+                                        tokio::io::copy(&mut from_client, &mut to_redis),
+                                        replies,
+                                    );
                                 }
                             }
                             Mode::Blackhole => std::future::pending().await,
@@ -210,12 +239,19 @@ impl Proxy {
         Proxy {
             addr,
             mode,
+            mute,
             blackholed,
         }
     }
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+
+    /// In [`Mode::Muting`]: drops Redis's replies (on) or passes them (off),
+    /// without cutting any connection.
+    pub fn mute(&self, on: bool) {
+        self.mute.store(on, Ordering::SeqCst);
     }
 
     /// How many connections were accepted (and left hanging) while blackholing.

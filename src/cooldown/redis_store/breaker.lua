@@ -15,13 +15,15 @@ local ttl = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
-local f = redis.call('HMGET', key, 's', 'u', 'pid', 'ps', 'g', 'c', 'cd')
+local f = redis.call('HMGET', key, 's', 'u', 'pid', 'ps', 'g', 'c', 'cd', 'rp')
 -- s: c closed, o open until u, p probe pid running since ps.
 -- g: generation, bumped on every open and close. c: consecutive failures.
 -- cd: the cooldown a failed probe reopens for. w0..w9: the ratio window.
+-- rp: the last probe id released before its admit arrived (a cancelled admit).
 local b = {
   exists = f[1] ~= false, s = f[1] or 'c', u = tonumber(f[2]) or 0, pid = f[3] or '',
   ps = tonumber(f[4]) or 0, g = tonumber(f[5]) or 0, c = tonumber(f[6]) or 0, cd = tonumber(f[7]),
+  rp = f[8] or '',
 }
 local clear_window = false
 local window = 0
@@ -80,12 +82,12 @@ if op == 'admit' then
   -- A probe whose process went away frees its slot when the lease ends.
   if b.s == 'p' and now - b.ps >= lease then b.s = 'o'; b.u = b.ps end
   local til
-  if b.s == 'o' and now >= b.u then
+  if b.s == 'o' and now >= b.u and probe ~= b.rp then
     b.s = 'p'; b.pid = probe; b.ps = now
     save()
     return {'P', probe, 0, 0}
   elseif b.s == 'o' then
-    til = b.u
+    til = math.max(b.u, now)
   else
     til = math.max(b.ps + (b.cd or 0), now)
   end
@@ -94,9 +96,18 @@ if op == 'admit' then
 end
 
 if op == 'release' then
-  if b.s == 'p' and b.pid == ARGV[4] then
-    b.s = 'o'; b.u = b.ps
-    save()
+  -- ARGV[4..]: probe ids, any of which may hold the slot.
+  for i = 4, #ARGV do
+    if b.s == 'p' and b.pid == ARGV[i] then
+      b.s = 'o'; b.u = b.ps
+      save()
+      return {'U', int(b.g), 0, 0}
+    end
+  end
+  if #ARGV == 4 and b.exists and b.s ~= 'c' then
+    -- The admit may still be on its way (a new connection overtaking the
+    -- old one): it must not take the slot when it arrives.
+    redis.call('HSET', key, 'rp', ARGV[4])
   end
   return {'U', int(b.g), 0, 0}
 end

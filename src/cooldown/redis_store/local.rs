@@ -111,7 +111,11 @@ impl Inner {
                         call.invoke_async::<Reply>(&mut conn).await
                     })
                     .await;
-                tracing::debug!(model = %model, pushed = pushed.is_some(), "breaker resynchronized");
+                tracing::debug!(
+                    model = &*model,
+                    pushed = pushed.is_some(),
+                    "breaker resynchronized"
+                );
             }
         });
     }

@@ -1,6 +1,7 @@
 //! Breakers on Redis, shared by every process that points at the same server and prefix.
 
 mod local;
+mod release;
 mod script;
 
 use std::fmt;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use self::release::{ProbeGuard, Unreleased};
 use self::script::{millis, ms, record_args, ProbeIds, Reply, SCRIPT};
 use super::memory::InMemoryStore;
 use super::policy::{BreakerSettings, Verdict};
@@ -44,8 +46,9 @@ const LOCAL: u64 = 1 << 63;
 /// host, see `docs/PERFORMANCE.md`); the success is written after the
 /// response, without waiting.
 ///
-/// A probe whose answer from Redis came too late (or whose process died)
-/// holds the probe slot until its [lease](RedisStoreBuilder::probe_lease) ends.
+/// A probe slot granted to a call that was cancelled, or whose answer came
+/// too late, is released in the background; one held by a process that died
+/// is freed when its [lease](RedisStoreBuilder::probe_lease) ends.
 ///
 /// ```no_run
 /// use llm_fallback::cooldown::{CooldownLayer, RedisStore};
@@ -71,6 +74,9 @@ struct Inner {
     probes: ProbeIds,
     pending: Mutex<Vec<(Box<str>, Instant)>>,
     has_pending: AtomicBool,
+    /// Probe releases Redis did not take.
+    unreleased: Mutex<Vec<Unreleased>>,
+    has_unreleased: AtomicBool,
 }
 
 impl RedisStore {
@@ -133,6 +139,8 @@ impl RedisStoreBuilder {
                 probes: ProbeIds::new(),
                 pending: Mutex::new(Vec::new()),
                 has_pending: AtomicBool::new(false),
+                unreleased: Mutex::new(Vec::new()),
+                has_unreleased: AtomicBool::new(false),
             }),
         })
     }
@@ -148,6 +156,8 @@ impl CooldownStore for RedisStore {
         let model = model.to_owned();
         let probe = inner.probes.next();
         StoreFuture::boxed(async move {
+            // Redis may grant `probe` and this call never learn of it.
+            let guard = ProbeGuard::new(&inner, &model, probe);
             let key = inner.link.key("cb", &model);
             let (lease, ttl) = (inner.lease_ms, inner.ttl_ms);
             let reply = inner
@@ -160,8 +170,14 @@ impl CooldownStore for RedisStore {
                 })
                 .await;
             match reply {
-                Some(reply) => inner.admitted(&model, reply),
-                None => inner.local_admit(&model, force, Instant::now()),
+                Some(reply) => {
+                    guard.disarm();
+                    inner.admitted(&model, reply)
+                }
+                None => {
+                    guard.defer();
+                    inner.local_admit(&model, force, Instant::now())
+                }
             }
         })
     }
@@ -186,10 +202,21 @@ impl CooldownStore for RedisStore {
             return StoreFuture::ready(Transition::Unchanged);
         }
         if !inner.link.available() {
+            if permit.kind == PermitKind::Probe {
+                inner.queue_release(model, permit.token);
+            }
             return StoreFuture::ready(inner.apply_locally(model, verdict, settings, now));
         }
+        // A probe's outcome that never reaches Redis must still free the slot,
+        // even when its future is dropped before it is first polled.
+        let guard =
+            (permit.kind == PermitKind::Probe).then(|| ProbeGuard::new(inner, model, permit.token));
         let (inner, model, settings) = (inner.clone(), model.to_owned(), *settings);
-        let write = async move { inner.record_remote(&model, permit, verdict, settings).await };
+        let write = async move {
+            inner
+                .record_remote(&model, permit, verdict, settings, guard)
+                .await
+        };
         // A success on a closed breaker changes no state worth waiting for.
         if (permit.kind, verdict) == (PermitKind::Normal, Verdict::Success) {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -209,26 +236,15 @@ impl CooldownStore for RedisStore {
             };
             return inner.local.release(model, permit);
         }
-        if permit.kind != PermitKind::Probe || !inner.link.available() {
+        if permit.kind != PermitKind::Probe {
             return;
         }
-        // Called from `Drop`: release in the background (the lease bounds it anyway).
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (inner, key) = (inner.clone(), inner.link.key("cb", model));
-        runtime.spawn(async move {
-            let (lease, ttl) = (inner.lease_ms, inner.ttl_ms);
-            inner
-                .link
-                .run(|mut conn| async move {
-                    let mut call = SCRIPT.prepare_invoke();
-                    call.key(key).arg("release").arg(lease).arg(ttl);
-                    call.arg(permit.token);
-                    call.invoke_async::<Reply>(&mut conn).await
-                })
-                .await;
-        });
+        // Called from `Drop`: in the background, or once Redis answers again.
+        if inner.link.available() {
+            inner.release_remote(model, permit.token);
+        } else {
+            inner.queue_release(model, permit.token);
+        }
     }
 }
 
@@ -241,6 +257,7 @@ impl HealthView for RedisStore {
 impl Inner {
     fn admitted(self: &Arc<Self>, model: &str, (what, token, ms, _): Reply) -> Admission {
         self.flush_pending();
+        self.flush_unreleased();
         let token = token.parse().unwrap_or(0);
         let until = after(Instant::now(), millis(ms));
         let admit = |kind| Admission::Admit(Permit { kind, token });
@@ -267,6 +284,7 @@ impl Inner {
         permit: Permit,
         verdict: Verdict,
         settings: BreakerSettings,
+        guard: Option<ProbeGuard>,
     ) -> Transition {
         let key = self.link.key("cb", model);
         let (lease, ttl) = (self.lease_ms, self.ttl_ms);
@@ -280,9 +298,16 @@ impl Inner {
             })
             .await;
         let Some((what, _, until_ms, cooldown_ms)) = reply else {
+            if let Some(guard) = guard {
+                guard.defer();
+            }
             return self.apply_locally(model, verdict, &settings, Instant::now());
         };
+        if let Some(guard) = guard {
+            guard.disarm();
+        }
         self.flush_pending();
+        self.flush_unreleased();
         match what.as_str() {
             "O" => {
                 let until = after(Instant::now(), millis(until_ms));

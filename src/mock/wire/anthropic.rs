@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use super::{event, json_response, path_and_query, token_counts, wrong_method, Body, Frames, Step};
 use crate::mock::call::ServerCall;
+use crate::mock::reply::StreamShape;
 use crate::{Message, Role};
 
 /// Reads a `POST /v1/messages` call. The recorded messages are the system
@@ -129,10 +130,11 @@ impl Frames for AnthropicFrames<'_> {
         ]
     }
 
-    fn piece(&self, text: &str) -> Step {
-        let delta = json!({"type": "content_block_delta", "index": 0,
+    fn piece_event(&self, text: &str, huge_index: bool) -> (Option<&'static str>, String) {
+        let index = if huge_index { u64::MAX } else { 0 };
+        let delta = json!({"type": "content_block_delta", "index": index,
             "delta": {"type": "text_delta", "text": text}});
-        event(Some("content_block_delta"), &delta.to_string())
+        (Some("content_block_delta"), delta.to_string())
     }
 
     fn malformed(&self) -> Step {
@@ -146,21 +148,30 @@ impl Frames for AnthropicFrames<'_> {
         event(Some("error"), &error_body(code, message).to_string())
     }
 
-    fn finish(&self, text: &str, finish: Option<&str>, end: bool) -> Vec<Step> {
+    fn finish(&self, text: &str, shape: &StreamShape) -> Vec<Step> {
         let (_, output) = token_counts(text, self.0);
+        let output = if shape.garbled_usage {
+            json!("many")
+        } else {
+            json!(output)
+        };
         let delta = json!({"type": "message_delta",
-            "delta": {"stop_reason": stop_reason(finish), "stop_sequence": null},
+            "delta": {"stop_reason": stop_reason(shape.finish_reason.as_deref()), "stop_sequence": null},
             "usage": {"output_tokens": output}});
-        let mut steps = vec![
-            event(
-                Some("content_block_stop"),
-                r#"{"type": "content_block_stop", "index": 0}"#,
-            ),
-            event(Some("message_delta"), &delta.to_string()),
-        ];
-        if end {
-            steps.push(event(Some("message_stop"), r#"{"type": "message_stop"}"#));
+        let mut steps = vec![event(
+            Some("content_block_stop"),
+            r#"{"type": "content_block_stop", "index": 0}"#,
+        )];
+        if !shape.without_finish {
+            steps.push(event(Some("message_delta"), &delta.to_string()));
+        }
+        if !shape.without_done {
+            steps.push(self.end());
         }
         steps
+    }
+
+    fn end(&self) -> Step {
+        event(Some("message_stop"), r#"{"type": "message_stop"}"#)
     }
 }

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
 use super::call::ServerCall;
-use super::reply::{ReplyKind, ServerReply};
+use super::reply::{ReplyKind, ServerReply, StreamShape};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -74,15 +74,24 @@ trait Frames {
     fn error(&self, status: StatusCode, code: Option<&str>, message: &str) -> String;
     /// The events before the first content chunk.
     fn preamble(&self) -> Vec<Step>;
-    /// One content chunk.
-    fn piece(&self, text: &str) -> Step;
+    /// One content chunk's event name and JSON, with a huge index when asked.
+    fn piece_event(&self, text: &str, huge_index: bool) -> (Option<&'static str>, String);
     /// An event that is not valid JSON.
     fn malformed(&self) -> Step;
     /// An in-band error event.
     fn error_event(&self, code: &str, message: &str) -> Step;
-    /// The events after the last content chunk: finish, usage, and the end
-    /// marker when `end`.
-    fn finish(&self, text: &str, finish: Option<&str>, end: bool) -> Vec<Step>;
+    /// The events after the last content chunk as `shape` says: finish
+    /// (unless left out), usage (garbled when asked), and the end marker
+    /// (unless left out).
+    fn finish(&self, text: &str, shape: &StreamShape) -> Vec<Step>;
+    /// The end marker.
+    fn end(&self) -> Step;
+
+    /// One content chunk.
+    fn piece(&self, text: &str) -> Step {
+        let (name, json) = self.piece_event(text, false);
+        event(name, &json)
+    }
 }
 
 /// The response to `call`, or `None` to close the connection unanswered.
@@ -161,6 +170,8 @@ pub(crate) fn respond(reply: ServerReply, call: &ServerCall, api: Api) -> Option
 enum Step {
     Sleep(Duration),
     Data(Bytes),
+    /// Keep the body open and silent.
+    Hang,
     /// Fail the body: hyper drops the connection mid-body.
     Abort,
     /// These bytes, again and again, forever.
@@ -180,6 +191,7 @@ fn body(steps: Vec<Step>) -> Body {
         loop {
             match steps.next()? {
                 Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Hang => std::future::pending::<()>().await,
                 Step::Data(bytes) => return Some((Ok(Frame::data(bytes)), steps)),
                 Step::Forever(bytes) => {
                     let frame = Frame::data(bytes.clone());
@@ -248,11 +260,45 @@ fn stream(reply: &ServerReply, text: &str, frames: &dyn Frames) -> Vec<Step> {
             steps.push(frames.error_event(code, message));
             return steps;
         }
+        if let Some((_, bytes)) = shape.endless_line_after.filter(|(n, _)| *n == i) {
+            steps.extend(endless_line(bytes));
+            return steps;
+        }
         if let Some(piece) = pieces.get(i) {
-            steps.push(frames.piece(piece));
+            let (name, json) = frames.piece_event(piece, shape.huge_index_after == Some(i));
+            if shape.broken_after == Some(i) {
+                let mut half = json.len() / 2;
+                while !json.is_char_boundary(half) {
+                    half -= 1;
+                }
+                steps.push(event(name, &json[..half]));
+            } else {
+                steps.push(event(name, &json));
+            }
         }
     }
-    steps.extend(frames.finish(text, shape.finish_reason.as_deref(), !shape.without_done));
+    steps.extend(frames.finish(text, shape));
+    if let Some(extra) = &shape.after_done {
+        if !extra.is_empty() {
+            steps.push(frames.piece(extra));
+        }
+        steps.push(frames.end());
+    }
+    steps
+}
+
+/// A `data:` line of `bytes` bytes with no end, then silence.
+fn endless_line(bytes: usize) -> Vec<Step> {
+    const WRITE: usize = 64 << 10;
+    let mut steps = vec![Step::Data(Bytes::from_static(b"data: "))];
+    let piece = Bytes::from(vec![b'x'; WRITE]);
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(WRITE);
+        steps.push(Step::Data(piece.slice(..n)));
+        left -= n;
+    }
+    steps.push(Step::Hang);
     steps
 }
 

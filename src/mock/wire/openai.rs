@@ -9,6 +9,7 @@ use super::{
     event, json_response, path_and_query, token_counts, wrong_method, Body, Frames, Step, CREATED,
 };
 use crate::mock::call::ServerCall;
+use crate::mock::reply::StreamShape;
 use crate::ChatRequest;
 
 /// Reads a chat-completions call (OpenAI path, or Azure's deployment path).
@@ -78,11 +79,15 @@ impl OpenAiFrames<'_> {
     }
 
     fn chunk(&self, delta: Value, finish: Value) -> Step {
-        let chunk = json!({
+        event(None, &self.chunk_json(0, delta, finish))
+    }
+
+    fn chunk_json(&self, index: u32, delta: Value, finish: Value) -> String {
+        self.stamped(json!({
             "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": CREATED, "model": self.0.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        event(None, &self.stamped(chunk).to_string())
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+        }))
+        .to_string()
     }
 }
 
@@ -105,8 +110,10 @@ impl Frames for OpenAiFrames<'_> {
         vec![self.chunk(json!({"role": "assistant", "content": ""}), Value::Null)]
     }
 
-    fn piece(&self, text: &str) -> Step {
-        self.chunk(json!({ "content": text }), Value::Null)
+    fn piece_event(&self, text: &str, huge_index: bool) -> (Option<&'static str>, String) {
+        let index = if huge_index { u32::MAX } else { 0 };
+        let json = self.chunk_json(index, json!({ "content": text }), Value::Null);
+        (None, json)
     }
 
     fn malformed(&self) -> Step {
@@ -118,19 +125,32 @@ impl Frames for OpenAiFrames<'_> {
         event(None, &error.to_string())
     }
 
-    fn finish(&self, text: &str, finish: Option<&str>, end: bool) -> Vec<Step> {
-        let mut steps = vec![self.chunk(json!({}), json!(finish.unwrap_or("stop")))];
+    fn finish(&self, text: &str, shape: &StreamShape) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if !shape.without_finish {
+            let finish = shape.finish_reason.as_deref().unwrap_or("stop");
+            steps.push(self.chunk(json!({}), json!(finish)));
+        }
         if self.0.body["stream_options"]["include_usage"] == json!(true) {
+            let usage = if shape.garbled_usage {
+                json!({"prompt_tokens": "many", "completion_tokens": [], "total_tokens": -1})
+            } else {
+                self.usage(text)
+            };
             let chunk = json!({
                 "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": CREATED, "model": self.0.model,
-                "choices": [], "usage": self.usage(text),
+                "choices": [], "usage": usage,
             });
             steps.push(event(None, &self.stamped(chunk).to_string()));
         }
-        if end {
-            steps.push(event(None, "[DONE]"));
+        if !shape.without_done {
+            steps.push(self.end());
         }
         steps
+    }
+
+    fn end(&self) -> Step {
+        event(None, "[DONE]")
     }
 }
 
