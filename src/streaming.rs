@@ -1,5 +1,5 @@
-//! Streaming that fails over safely: the commit point, and the markers the
-//! layers and clients use to agree on deadlines and chunk labels.
+//! Streaming that fails over safely: the commit point, and the marker the
+//! layers and clients use to agree on deadlines.
 //!
 //! - An attempt succeeds only once real content has arrived ([`commit`]):
 //!   before that, every fault is an ordinary error that retry and fallback
@@ -146,14 +146,6 @@ fn json_size(chunk: &ChatChunk) -> usize {
 /// passes. A leaf service that has no response head may ignore it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeadersDeadline(pub Instant);
-
-/// Marks a streamed response whose chunks already name, in their `model`
-/// field, the full `provider/model` id of the model that produced each one
-/// (after mid-stream recovery, the last chunks name the model that finished
-/// the answer). The HTTP server then keeps each chunk's `model` instead of
-/// writing the response's model into all of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LabelledChunks;
 
 /// Records in the attempt at `index` that its committed stream ended with
 /// `error` (the log first showed it as a success, at the commit point).

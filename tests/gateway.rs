@@ -12,6 +12,8 @@
 mod demo;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use llm_fallback::mock::{MockServer, ServerReply};
@@ -27,6 +29,8 @@ const KEY: &str = "gw-test-key";
 struct Gateway {
     base: String,
     http: reqwest::Client,
+    /// Chat requests the gateway received.
+    chats: Arc<AtomicUsize>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -41,7 +45,20 @@ impl Gateway {
             .env(move |var| env.get(var).cloned())
             .build()
             .unwrap_or_else(|e| panic!("the config is valid:\n{e}"));
-        let router = stack.server().build().unwrap();
+        let chats = Arc::new(AtomicUsize::new(0));
+        let counter = chats.clone();
+        let router = stack
+            .server()
+            .build()
+            .unwrap()
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    if request.uri().path() == "/v1/chat/completions" {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    next.run(request)
+                },
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -56,6 +73,7 @@ impl Gateway {
         Gateway {
             base,
             http: reqwest::Client::new(),
+            chats,
             _stop: stop,
         }
     }
@@ -407,8 +425,9 @@ fn python() -> String {
     }
 }
 
-#[tokio::test]
-async fn the_official_openai_python_client_works_through_fallback_routes() {
+/// Whether [`python`] has the official OpenAI client. `test` skips, saying
+/// so, when it does not; under `CI=true` a missing client fails instead.
+async fn has_python_openai(test: &str) -> bool {
     let python = python();
     let probe = tokio::process::Command::new(&python)
         .args(["-c", "import openai"])
@@ -433,25 +452,60 @@ async fn the_official_openai_python_client_works_through_fallback_routes() {
         // Elsewhere the skip shows in `cargo test`'s output: written to the
         // stderr stream itself, which the test harness does not capture.
         use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED the_official_openai_python_client_works_through_fallback_routes: {message}"
-        );
-        return;
+        let _ = writeln!(std::io::stderr(), "\nSKIPPED {test}: {message}");
+        return false;
     }
-    let (gw, _primary, _backup) = fixture().await;
+    true
+}
+
+/// Runs tests/python/compat.py against `gw` with `args` after the URL and key.
+async fn compat_py(gw: &Gateway, args: &[&str]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compat.py");
-    let out = tokio::process::Command::new(&python)
+    let out = tokio::process::Command::new(python())
         .args([script, &format!("{}/v1", gw.base), KEY])
+        .args(args)
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "compat.py failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
+    stdout
+}
+
+#[tokio::test]
+async fn the_official_openai_python_client_works_through_fallback_routes() {
+    if !has_python_openai("the_official_openai_python_client_works_through_fallback_routes").await {
+        return;
+    }
+    let (gw, _primary, _backup) = fixture().await;
+    let stdout = compat_py(&gw, &[]).await;
     println!("compat.py: {stdout}");
+}
+
+#[tokio::test]
+async fn the_python_client_at_its_default_retries_sends_one_request_per_failed_call() {
+    if !has_python_openai(
+        "the_python_client_at_its_default_retries_sends_one_request_per_failed_call",
+    )
+    .await
+    {
+        return;
+    }
+    let (gw, primary, backup) = fixture().await;
+    compat_py(&gw, &["default-retries"]).await;
+    // One call to an all-failing route and one to an all-limited route.
+    assert_eq!(
+        gw.chats.load(Ordering::Relaxed),
+        2,
+        "the SDK did not retry what the gateway already retried"
+    );
+    for model in ["broken", "limited"] {
+        let upstream = primary.call_count(model) + backup.call_count(model);
+        assert_eq!(upstream, 2, "{model}: one call per candidate");
+    }
 }

@@ -32,8 +32,8 @@ async fn a_cut_stream_is_finished_by_the_fallback_exactly_once() {
     assert_eq!(content_chunks(&items), 60);
     let last = items.last().unwrap().as_ref().unwrap();
     assert_eq!(
-        last.model, BACKUP,
-        "the last chunks name the model that finished"
+        last.model, PRIMARY,
+        "the last chunks still name the model the caller saw first"
     );
     assert!(last.usage.is_some(), "usage closes the stream");
     let attempts = log.snapshot();
@@ -59,8 +59,7 @@ async fn a_cut_stream_is_finished_by_the_fallback_exactly_once() {
     assert_eq!(reply.text(), words(0..60));
     assert!(reply.done(), "a finished answer ends with [DONE]");
     let chunks = reply.chunks();
-    assert_eq!(chunks.first().unwrap()["model"], PRIMARY);
-    assert_eq!(chunks.last().unwrap()["model"], BACKUP);
+    assert!(chunks.iter().all(|c| c["model"] == PRIMARY), "one stream");
     assert!(
         chunks.iter().all(|c| c.get("usage").is_none()),
         "not asked for"
@@ -105,7 +104,7 @@ async fn a_prefill_target_gets_the_partial_answer_and_streams_only_the_rest() {
     assert!(reply.done());
     let chunks = reply.chunks();
     assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 20);
-    assert_eq!(chunks.last().unwrap()["model"], BACKUP);
+    assert_eq!(chunks.last().unwrap()["model"], PRIMARY);
 }
 
 #[tokio::test]
@@ -222,4 +221,38 @@ async fn tool_call_streams_are_never_spliced() {
     let error = items.last().unwrap().as_ref().unwrap_err();
     assert_eq!(error.stream_fault(), Some((StreamFault::Cut, 2)));
     assert_eq!(rig.backup.calls().len(), 0, "no recovery of a tool call");
+}
+
+/// Real sockets and the real clock (no paused time while sockets are busy):
+/// the answer is instant, nothing waits.
+#[tokio::test]
+async fn a_recovered_stream_keeps_the_chunk_identity_the_caller_saw_first() {
+    let rig = Rig::start(Setup::recovering()).await;
+    let fields = |id: &str, created: u64, fingerprint: &str| serde_json::json!({"id": id, "created": created, "system_fingerprint": fingerprint});
+    rig.primary.always(
+        PRIMARY_UPSTREAM,
+        cut_at_40().with_fields(fields("chatcmpl-primary", 1_700_000_001, "fp_primary")),
+    );
+    rig.backup.always(
+        BACKUP_UPSTREAM,
+        answer(60).with_fields(fields("chatcmpl-backup", 1_700_000_002, "fp_backup")),
+    );
+
+    let reply = rig.http().await.chat(true, true).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), words(0..60), "the whole answer, once");
+    assert!(reply.done());
+    assert_eq!(rig.backup.calls().len(), 1, "the backup finished it");
+    let chunks = reply.chunks();
+    assert!(chunks.len() > 60, "{} chunks", chunks.len());
+    for chunk in &chunks {
+        assert_eq!(chunk["id"], "chatcmpl-primary", "{chunk}");
+        assert_eq!(chunk["created"], 1_700_000_001, "{chunk}");
+        assert_eq!(chunk["model"], PRIMARY, "{chunk}");
+        assert_eq!(chunk["system_fingerprint"], "fp_primary", "{chunk}");
+    }
+    assert!(
+        chunks.last().unwrap()["usage"]["completion_tokens"].as_u64() > Some(0),
+        "the usage chunk, from the backup, is stamped too"
+    );
 }

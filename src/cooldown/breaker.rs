@@ -296,3 +296,47 @@ impl Window {
         self.buckets = Default::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extension_reports_how_long_the_breaker_stays_open() {
+        let settings = BreakerSettings {
+            consecutive_failures: 1,
+            failure_ratio: None,
+            cooldown: Duration::from_secs(5),
+            growth: None,
+        };
+        let start = Instant::now();
+        let mut breaker = Breaker::new(&settings, start);
+        let Admission::Admit(permit) = breaker.admit(false, start) else {
+            panic!("a closed breaker admits");
+        };
+        let opened = breaker.record(permit, Verdict::Failure, &settings, start);
+        assert_eq!(
+            opened,
+            Transition::Opened {
+                until: start + Duration::from_secs(5),
+                cooldown: Duration::from_secs(5)
+            }
+        );
+        // A late 429 with Retry-After: 30 from a call admitted before it opened.
+        let later = start + Duration::from_secs(1);
+        let extended = breaker.record(
+            permit,
+            Verdict::Trip(Some(Duration::from_secs(30))),
+            &settings,
+            later,
+        );
+        assert_eq!(
+            extended,
+            Transition::Opened {
+                until: later + Duration::from_secs(30),
+                cooldown: Duration::from_secs(30)
+            },
+            "open for 30 s from now, not the 26 s it grew by"
+        );
+    }
+}

@@ -238,9 +238,11 @@ impl FallbackBuilder {
     ///   prefill); the attempt log lists them all.
     ///
     /// Streams with tool calls, refusals or several choices are never
-    /// spliced. Chunks name the full id of the model that produced them (the
-    /// last ones, the model that finished the answer), and the usage in the
-    /// last chunk sums every stream that reported one. Stalls are detected
+    /// spliced. Every chunk keeps the `id`, `created`, `system_fingerprint`
+    /// and `model` (the full id of the model that served first) the caller
+    /// saw first, so the stream stays one consistent answer; the attempt log
+    /// says which model finished it. The usage in the last chunk sums every
+    /// stream that reported one. Stalls are detected
     /// by an inner [`Timeout`](crate::Timeout) layer with an idle deadline
     /// ([`StreamDeadlines`](crate::StreamDeadlines)).
     ///

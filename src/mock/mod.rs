@@ -4,6 +4,7 @@
 
 mod call;
 mod provider;
+mod random;
 mod reply;
 mod script;
 mod server;
@@ -11,5 +12,6 @@ mod wire;
 
 pub use call::ServerCall;
 pub use provider::{MockCall, MockProvider, MockReply};
+pub use random::RandomReplies;
 pub use reply::ServerReply;
 pub use server::MockServer;

@@ -36,6 +36,8 @@ pub struct ServerReply {
     pub(crate) first_token_after: Duration,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) stream: StreamShape,
+    /// Top-level fields set in every OpenAI completion and chunk object.
+    pub(crate) fields: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +93,7 @@ impl ServerReply {
             first_token_after: Duration::ZERO,
             headers: Vec::new(),
             stream: StreamShape::default(),
+            fields: serde_json::Map::new(),
         }
     }
 
@@ -314,6 +317,18 @@ impl ServerReply {
             .as_secs()
             .saturating_add(u64::from(after.subsec_nanos() > 0));
         self.with_header("retry-after", secs.to_string())
+    }
+
+    /// Sets top-level fields of every `chat.completion` and
+    /// `chat.completion.chunk` object the reply sends (OpenAI shape only),
+    /// e.g. `{"id": "chatcmpl-b", "created": 1700000001,
+    /// "system_fingerprint": "fp_b"}`: the mock's defaults are the same for
+    /// every call. A value that is not a JSON object is ignored.
+    pub fn with_fields(mut self, fields: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(fields) = fields {
+            self.fields.extend(fields);
+        }
+        self
     }
 
     /// Adds `retry-after-ms` (OpenAI's and Azure's finer header).

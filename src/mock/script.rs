@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::call::ServerCall;
+use super::random::RandomReplies;
 use super::reply::ServerReply;
 
 /// The server's shared state.
@@ -15,6 +16,7 @@ pub(super) struct Shared(Arc<Mutex<State>>);
 pub(super) struct State {
     pub(super) queued: HashMap<String, VecDeque<ServerReply>>,
     pub(super) always: HashMap<String, ServerReply>,
+    pub(super) random: HashMap<String, RandomReplies>,
     /// Keyed by (model, API key).
     pub(super) keyed_queued: HashMap<(String, String), VecDeque<ServerReply>>,
     pub(super) keyed_always: HashMap<(String, String), ServerReply>,
@@ -28,7 +30,7 @@ impl Shared {
     }
 
     /// Records `call` and picks its reply: the presented key's script for
-    /// the model first, then the model's.
+    /// the model first, then the model's (queued, drawn at random, always).
     pub(super) fn take(&self, call: ServerCall) -> ServerReply {
         let mut state = self.lock();
         let model = call.model.clone();
@@ -48,6 +50,7 @@ impl Shared {
             .queued
             .get_mut(&model)
             .and_then(VecDeque::pop_front)
+            .or_else(|| state.random.get(&model).and_then(RandomReplies::draw))
             .or_else(|| state.always.get(&model).cloned())
             .unwrap_or_else(|| ServerReply::text(format!("ok from {model}")))
     }

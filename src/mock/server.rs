@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::call::ServerCall;
+use super::random::RandomReplies;
 use super::reply::{ReplyKind, ServerReply};
 use super::script::Shared;
 use super::wire::{self, Body, BoxError};
@@ -28,8 +29,9 @@ use super::wire::{self, Body, BoxError};
 /// taking the deployment as the model, and Anthropic's `POST /v1/messages`
 /// (base URL [`anthropic_base_url`](Self::anthropic_base_url)), answering in
 /// Anthropic's shapes with the same scripted faults. Replies queued with
-/// [`script`](Self::script) are used once each, in order; then the model's
-/// [`always`](Self::always) reply; then `"ok from <model>"`. Every call is
+/// [`script`](Self::script) are used once each, in order; then a reply drawn
+/// from the model's [`always_random`](Self::always_random) set; then the
+/// model's [`always`](Self::always) reply; then `"ok from <model>"`. Every call is
 /// recorded ([`calls`](Self::calls)) with its model, arrival time (tokio
 /// time), messages, stream flag, JSON body, headers and path. Replies can
 /// also depend on the API key presented ([`script_for_key`](Self::script_for_key)).
@@ -143,6 +145,17 @@ impl MockServer {
             .lock()
             .always
             .insert(model.to_owned(), reply);
+    }
+
+    /// Draws the reply for `model` from `replies` once its queue is empty
+    /// (before any [`always`](Self::always) reply): seeded, scattered
+    /// faults for soak tests.
+    pub fn always_random(&self, model: &str, replies: RandomReplies) {
+        self.inner
+            .state
+            .lock()
+            .random
+            .insert(model.to_owned(), replies);
     }
 
     /// Queues replies for calls to `model` presenting `key` (as

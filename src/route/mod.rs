@@ -24,6 +24,7 @@ use crate::health::Health;
 use crate::per_model::PerModel;
 
 pub(crate) mod future;
+mod identity;
 mod recover;
 mod splice;
 

@@ -1,8 +1,11 @@
 //! Mid-stream recovery: a committed stream that is cut, stalls or breaks is
 //! finished on the next candidate instead of failing.
 //!
-//! The stream that served is passed on as is (each chunk labelled with the
-//! full id of the model that produced it). When it ends with a cut, a stall
+//! The stream that served is passed on as is. Every chunk shows the chunk
+//! `id`, `created`, `system_fingerprint` and `model` (the full id of the
+//! model that served first) of the first chunk, whichever model produced
+//! it: the caller sees one consistent stream, and the attempt log says who
+//! finished the answer. When it ends with a cut, a stall
 //! or a protocol fault (an event that cannot be read, or an in-band error
 //! of a kind that falls back: not a content filter or a bad request), and
 //! the answer so far is plain text, the next candidate is called through the
@@ -31,13 +34,14 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::future::Routing;
+use super::identity::Identity;
 use super::splice::{Answer, Verdict};
 use super::CandidateSource;
 use crate::error::{ChatError, ErrorKind, StreamFault};
 use crate::health::ForceAttempt;
 use crate::request::Message;
 use crate::response::{ChatChunk, ChatStream, ResponseBody};
-use crate::streaming::{record_stream_fault, LabelledChunks};
+use crate::streaming::record_stream_fault;
 use crate::{ChatRequest, ChatResponse};
 
 /// The stream of a routed call that may be finished on another candidate.
@@ -50,9 +54,8 @@ where
     answer: Answer,
     /// The model producing the chunks now.
     model: Arc<str>,
-    /// Whether its chunks name their model already (an inner routing layer
-    /// may have finished the answer on another model).
-    labelled: bool,
+    /// What the first chunk passed on showed: every later chunk shows it too.
+    first: Option<Identity>,
     /// Its entry in the attempt log.
     index: usize,
     /// The first fault: what the caller gets if no candidate finishes.
@@ -85,20 +88,18 @@ where
         };
         let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
         let index = routing.log.len().saturating_sub(1);
-        let labelled = response.extensions().get::<LabelledChunks>().is_some();
         let recover = Recover {
             routing,
             state: State::Streaming(stream),
             answer: Answer::new(),
             model: Arc::from(response.model()),
-            labelled,
+            first: None,
             index,
             original: None,
             before: 0,
             started: Instant::now(),
         };
         *response.body_mut() = ResponseBody::Stream(ChatStream::new(recover));
-        response.extensions_mut().insert(LabelledChunks);
         response
     }
 
@@ -220,9 +221,13 @@ where
                 State::Streaming(stream) => match ready!(Pin::new(stream).poll_next(cx)) {
                     Some(Ok(chunk)) => match this.answer.accept(chunk) {
                         Verdict::Pass(mut chunk) => {
-                            if !this.labelled {
-                                chunk.model.clear();
-                                chunk.model.push_str(&this.model);
+                            match &this.first {
+                                Some(first) => first.stamp(&mut chunk),
+                                None => {
+                                    chunk.model.clear();
+                                    chunk.model.push_str(&this.model);
+                                    this.first = Some(Identity::of(&chunk));
+                                }
                             }
                             return Poll::Ready(Some(Ok(chunk)));
                         }
@@ -254,9 +259,8 @@ where
                     log.record_if_missing(this.before, &this.model, &result, latency);
                     if let Ok(response) = &result {
                         // The candidate may be a route (`_route/<alias>`):
-                        // chunks and errors name the model that answered.
+                        // errors and the log name the model that answered.
                         this.model = Arc::from(response.model());
-                        this.labelled = response.extensions().get::<LabelledChunks>().is_some();
                     }
                     match result.map(ChatResponse::into_stream) {
                         Ok(Some(stream)) => {

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -15,10 +15,10 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::headers::{attempt_headers, AttemptCounts};
+use super::request_log::{Outcome, RequestLog};
 use super::sse::{completion_chunks, SseBody};
 use super::App;
-use crate::streaming::LabelledChunks;
-use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
+use crate::{AttemptLog, ChatError, ChatRequest, ChatResponse, ChatStream, ResponseBody};
 
 /// What the caller asked for, read from its body before the stack sees the
 /// request (an inner layer may change `stream_options` upstream).
@@ -31,7 +31,7 @@ struct Asked {
 pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let request = match read_request(&app, &parts.headers, body).await {
+    let mut request = match read_request(&app, &parts.headers, body).await {
         Ok(request) => request,
         Err(e) => {
             tracing::info!(
@@ -47,29 +47,32 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
         stream: request.is_stream(),
         include_usage: include_usage(&request),
     };
-    let response = match app.stack.clone().oneshot(request).await {
-        Ok(response) => answer(response, &asked).await,
-        Err(e) => Err(ApiError::from_chat_error(&e)),
+    // Watched live: a stream's attempts go on after the headers are sent.
+    let attempts = AttemptLog::of(&mut request);
+    let mut log = RequestLog::new(&asked.model, asked.stream, started, attempts);
+    let result = match app.stack.clone().oneshot(request).await {
+        Ok(response) => answer(response, &asked, &mut log).await,
+        Err(e) => Err(e),
     };
-    let response = response.unwrap_or_else(IntoResponse::into_response);
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .unwrap_or("")
-    };
-    tracing::info!(
-        model = &*asked.model,
-        served = header(super::MODEL_HEADER),
-        attempts = header(super::ATTEMPTS_HEADER),
-        fallbacks = header(super::FALLBACKS_HEADER),
-        status = response.status().as_u16(),
-        stream = asked.stream,
-        latency_ms = started.elapsed().as_millis() as u64,
-        "chat completion",
-    );
-    response
+    match result {
+        Ok(Answered::Json(response)) => {
+            let status = response.status();
+            log.status(status.as_u16());
+            log.finish(match status.is_success() {
+                true => Outcome::Completed,
+                false => Outcome::Failed(None),
+            });
+            response
+        }
+        // The stream's body writes the line when it ends.
+        Ok(Answered::Stream(response)) => response,
+        Err(e) => {
+            let api = ApiError::from_chat_error(&e);
+            log.status(api.status().as_u16());
+            log.finish(Outcome::Failed(Some(e.kind())));
+            api.into_response()
+        }
+    }
 }
 
 async fn read_request(app: &App, headers: &HeaderMap, body: Body) -> Result<ChatRequest, ApiError> {
@@ -195,32 +198,55 @@ fn include_usage(request: &ChatRequest) -> bool {
         .unwrap_or(false)
 }
 
-async fn answer(response: ChatResponse, asked: &Asked) -> Result<Response, ApiError> {
+/// A response whose log line is written (JSON), or will be when the stream
+/// ends (SSE).
+enum Answered {
+    Json(Response),
+    Stream(Response),
+}
+
+async fn answer(
+    response: ChatResponse,
+    asked: &Asked,
+    log: &mut RequestLog,
+) -> Result<Answered, ChatError> {
     let served = response.model().to_owned();
+    log.served(&served);
     let counts = AttemptCounts::of(response.attempts(), Some(&served));
-    // After mid-stream recovery the last chunks come from another model.
-    let labelled = response.extensions().get::<LabelledChunks>().is_some();
-    let mut out = match (response.into_body(), asked.stream) {
-        (ResponseBody::Complete(completion), false) => json(completion, &served),
-        (ResponseBody::Stream(chunks), false) => json(chunks.collect_completion().await?, &served),
-        (ResponseBody::Complete(completion), true) => {
-            let chunks =
-                ChatStream::from_items(completion_chunks(completion).into_iter().map(Ok).collect());
-            sse(chunks, &served, asked.include_usage, false)
-        }
+    let stream = match (response.into_body(), asked.stream) {
+        (ResponseBody::Complete(completion), false) => Err(completion),
+        (ResponseBody::Stream(chunks), false) => Err(chunks.collect_completion().await?),
+        (ResponseBody::Complete(completion), true) => Ok(ChatStream::from_items(
+            completion_chunks(completion).into_iter().map(Ok).collect(),
+        )),
         (ResponseBody::Stream(mut chunks), true) => {
             // A fault before anything was sent can still be an honest status.
             let first = match chunks.next().await {
-                Some(Err(e)) => return Err(ApiError::from_chat_error(&e)),
+                Some(Err(e)) => return Err(e),
                 first => first,
             };
-            let chunks = ChatStream::new(futures_util::stream::iter(first).chain(chunks));
-            sse(chunks, &served, asked.include_usage, labelled)
+            Ok(ChatStream::new(
+                futures_util::stream::iter(first).chain(chunks),
+            ))
         }
     };
-    let served = (!served.is_empty()).then_some(served.as_str());
-    attempt_headers(out.headers_mut(), served, &counts);
-    Ok(out)
+    let attempted = |mut out: Response| {
+        let served = (!served.is_empty()).then_some(served.as_str());
+        attempt_headers(out.headers_mut(), served, &counts);
+        out
+    };
+    Ok(match stream {
+        Err(completion) => {
+            if let Some(usage) = &completion.usage {
+                log.usage(usage);
+            }
+            Answered::Json(attempted(json(completion, &served)))
+        }
+        Ok(chunks) => {
+            let body = SseBody::new(chunks, served.clone(), asked.include_usage, log.hand_over());
+            Answered::Stream(attempted(sse(body)))
+        }
+    })
 }
 
 fn json(mut completion: crate::ChatCompletion, served: &str) -> Response {
@@ -242,16 +268,13 @@ fn json(mut completion: crate::ChatCompletion, served: &str) -> Response {
     }
 }
 
-fn sse(chunks: ChatStream, served: &str, include_usage: bool, labelled: bool) -> Response {
-    let body = Body::from_stream(
-        SseBody::new(chunks, served.to_owned(), include_usage).labelled(labelled),
-    );
+fn sse(body: SseBody) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
+        Body::from_stream(body),
     )
         .into_response()
 }

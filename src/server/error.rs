@@ -4,16 +4,18 @@ use std::fmt;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::headers::{attempt_headers, AttemptCounts};
+use super::headers::{attempt_headers, AttemptCounts, SHOULD_RETRY_HEADER};
 use crate::{ChatError, ErrorKind};
 
 /// An error as the HTTP server answers it:
 /// `{"error": {"message", "type", "code", "param"}}` with a fitting status,
-/// and `Retry-After` (whole seconds, rounded up) when a wait is known.
+/// `Retry-After` (whole seconds, rounded up, at least 1) when a wait is
+/// known, and [`x-should-retry: false`](super::SHOULD_RETRY_HEADER) when the
+/// gateway has already retried.
 ///
 /// [`from_chat_error`](Self::from_chat_error) applies this table (the first
 /// matching row wins):
@@ -21,6 +23,7 @@ use crate::{ChatError, ErrorKind};
 /// | failure | status | `type` | `code` |
 /// |---|---|---|---|
 /// | several candidates failed, all rate limited or cooling down | 429 + `Retry-After` when known | `rate_limit_error` | `rate_limit_exceeded` |
+/// | several candidates skipped, all cooling down | 503 + `Retry-After` when known | `upstream_error` | `cooling_down` |
 /// | several candidates failed (`candidates_failed() > 1`) | 502 | `upstream_error` | `all_candidates_failed` |
 /// | `RateLimited` | 429 + `Retry-After` when known | `rate_limit_error` | the provider's code, else `rate_limit_exceeded` |
 /// | `CoolingDown` | 503 + `Retry-After` | `upstream_error` | `cooling_down` |
@@ -39,6 +42,12 @@ use crate::{ChatError, ErrorKind};
 /// doubt their own key. Every candidate rate limited is still "slow down", so
 /// it stays a 429 that clients' retry logic honours. The message is the
 /// error's display: with several candidates it lists every attempt.
+///
+/// Every 502, 503 and 504, and every 429 answered for a stack's error, says
+/// `x-should-retry: false`: the stack has already retried and fallen back
+/// as configured, and the official OpenAI SDKs would otherwise retry twice
+/// more by default, multiplying the load on providers that are failing.
+/// A client that keeps its SDK defaults thus sends one request per call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError(Box<Inner>);
 
@@ -48,6 +57,8 @@ struct Inner {
     body: ErrorBody,
     retry_after: Option<Duration>,
     attempts: Option<AttemptCounts>,
+    /// The stack's final answer, after its own retries and fallbacks.
+    from_stack: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -82,6 +93,7 @@ impl ApiError {
             },
             retry_after: None,
             attempts: None,
+            from_stack: false,
         }))
     }
 
@@ -111,6 +123,7 @@ impl ApiError {
     pub fn from_chat_error(error: &ChatError) -> Self {
         let mut api = classify(error);
         api.0.retry_after = wait_of(error);
+        api.0.from_stack = true;
         if !error.attempts().is_empty() {
             api.0.attempts = Some(AttemptCounts::of(error.attempts(), None));
         }
@@ -140,6 +153,19 @@ impl ApiError {
     /// The `Retry-After` sent, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after.filter(|_| self.has_retry_after())
+    }
+
+    /// Whether a client may retry the request itself: `false` for every
+    /// 502, 503 and 504, and for a 429 answered for a stack's error (the
+    /// stack already retried); sent as `x-should-retry: false`.
+    pub fn should_retry(&self) -> bool {
+        match self.0.status {
+            StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => false,
+            StatusCode::TOO_MANY_REQUESTS => !self.0.from_stack,
+            _ => true,
+        }
     }
 
     fn has_retry_after(&self) -> bool {
@@ -190,7 +216,14 @@ impl IntoResponse for ApiError {
         if let Some(after) = self.retry_after() {
             // A wait from a provider or a service of yours: never past the clamp.
             let after = after.min(crate::http_error::MAX_RETRY_AFTER);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(after)));
+            let secs = ceil_secs(after).max(1);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if !self.should_retry() {
+            headers.insert(
+                HeaderName::from_static(SHOULD_RETRY_HEADER),
+                HeaderValue::from_static("false"),
+            );
         }
         if let Some(counts) = &self.0.attempts {
             attempt_headers(headers, None, counts);
@@ -229,6 +262,8 @@ fn classify(error: &ChatError) -> ApiError {
     if error.candidates_failed() > 1 {
         return if only_rate_limited(error) {
             rate_limited(None)
+        } else if only_cooling(error) {
+            upstream(StatusCode::SERVICE_UNAVAILABLE, "cooling_down")
         } else {
             upstream(StatusCode::BAD_GATEWAY, "all_candidates_failed")
         };
@@ -277,4 +312,14 @@ fn only_rate_limited(error: &ChatError) -> bool {
     let failed = || error.attempts().iter().filter_map(|a| a.error);
     failed().any(|k| k == ErrorKind::RateLimited)
         && failed().all(|k| matches!(k, ErrorKind::RateLimited | ErrorKind::CoolingDown))
+}
+
+/// Whether every attempt was a skip of a cooling model: no upstream call
+/// failed, the gateway only knows when one reopens.
+fn only_cooling(error: &ChatError) -> bool {
+    let attempts = error.attempts();
+    !attempts.is_empty()
+        && attempts
+            .iter()
+            .all(|a| a.error == Some(ErrorKind::CoolingDown))
 }

@@ -10,6 +10,9 @@ pub const MODEL_HEADER: &str = "x-llm-fallback-model";
 pub const ATTEMPTS_HEADER: &str = "x-llm-fallback-attempts";
 /// How many other models were tried: distinct models called, minus one.
 pub const FALLBACKS_HEADER: &str = "x-llm-fallback-fallbacks";
+/// `false` on errors the gateway has already retried and fallen back on:
+/// the header the official OpenAI SDKs read before retrying by themselves.
+pub const SHOULD_RETRY_HEADER: &str = "x-should-retry";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AttemptCounts {

@@ -20,11 +20,16 @@
 //!   cut answer for a complete one.
 //! - Errors are `{"error": {"message", "type", "code", "param"}}` with the
 //!   statuses in [`ApiError`]'s table (429 and 503 with `Retry-After`).
+//!   Errors the gateway already retried (every 502, 503, 504, and a 429
+//!   from the stack) say `x-should-retry: false` ([`SHOULD_RETRY_HEADER`]), so clients may
+//!   keep their SDK's retry defaults without multiplying the load.
 //! - Every answer to a chat call has the headers [`MODEL_HEADER`] (served
 //!   model), [`ATTEMPTS_HEADER`] (upstream calls) and [`FALLBACKS_HEADER`]
 //!   (other models tried); errors have the last two. Responses and chunks
-//!   name the served model in `model` (after mid-stream recovery, the last
-//!   chunks name the model that finished the answer).
+//!   name the served model in `model`; after mid-stream recovery every
+//!   chunk still shows the `id`, `model`, `created` and
+//!   `system_fingerprint` the caller saw first (the log line says who
+//!   finished the answer).
 //! - Bad input gets a 4xx in the same shape and the server keeps serving:
 //!   wrong content type 415, body over the limit 413 (default
 //!   [`DEFAULT_BODY_LIMIT`]), malformed JSON or a missing `model` /
@@ -36,11 +41,18 @@
 //! <key>` when [`api_key`](ServerBuilder::api_key) is set; `/health` never
 //! does, so load balancers can probe it without a key (a readiness probe
 //! sends the key as a header, e.g. Kubernetes' `httpGet.httpHeaders`). Keys are compared in constant time and never
-//! logged. Each chat call logs one `tracing` event (model, served model,
-//! attempts, status, latency), never message content. Strings that come
-//! from a client or a provider (model ids, error messages) are logged as
-//! string values, which the text formatter quotes and escapes, so a newline
-//! or a terminal escape in them cannot forge a log line.
+//! logged. Each chat call logs one `tracing` event, `chat completion`, when
+//! it ends (for a stream: after its last event, or when the caller goes
+//! away), never message content: `model` (asked), `served` (the model that
+//! finished the answer), `recovered_from` (models whose streams were cut
+//! before another finished them), `upstream_calls`, `skips` (models not
+//! called because they were cooling down), `stream`, `ttft_ms` (first
+//! content sent), `total_ms`, `tokens` (`prompt+completion` or `unknown`),
+//! `status` (for a stream that failed after its headers, the status of its
+//! in-band error, never 200), `outcome` (`completed`, `failed` or
+//! `cancelled`) and `error` (the error's kind). Strings that come from a
+//! client or a provider (model ids, error messages) are logged escaped, so a
+//! newline or a terminal escape in them cannot forge a log line.
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
@@ -110,6 +122,7 @@ mod chat;
 mod error;
 mod headers;
 mod info;
+mod request_log;
 mod serve;
 mod sse;
 
@@ -123,7 +136,7 @@ use crate::{BoxChatService, Health};
 
 pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
 pub use error::ApiError;
-pub use headers::{ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER};
+pub use headers::{ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER, SHOULD_RETRY_HEADER};
 pub use serve::{serve, shutdown_signal};
 
 /// Builds the OpenAI-compatible [`Router`] for a stack: start with

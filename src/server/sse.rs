@@ -11,6 +11,7 @@ use futures_core::Stream;
 use serde_json::Map;
 
 use super::error::ApiError;
+use super::request_log::{Outcome, RequestLog};
 use crate::response::{ChatChunk, ChatCompletion, ChatStream, ChunkChoice, Delta, ToolCallDelta};
 use crate::{ChatError, FunctionCallDelta, StreamFault};
 
@@ -21,42 +22,48 @@ const DONE: &[u8] = b"data: [DONE]\n\n";
 /// The caller sees usage only if it asked (`stream_options.include_usage`):
 /// a lower layer may ask upstream regardless, so otherwise `usage` is removed
 /// from every chunk and usage-only chunks are dropped. Every chunk names the
-/// served model, or, for [labelled](crate::streaming::LabelledChunks)
-/// streams, the model that produced it.
+/// served model (after a mid-stream recovery too: the caller sees one
+/// consistent stream). The call's log line is written when the stream ends,
+/// or when the caller goes away.
 pub(crate) struct SseBody {
     chunks: ChatStream,
     model: String,
     include_usage: bool,
-    labelled: bool,
     sent: usize,
     done: bool,
+    log: RequestLog,
 }
 
 impl SseBody {
-    pub(crate) fn new(chunks: ChatStream, model: String, include_usage: bool) -> Self {
+    pub(crate) fn new(
+        chunks: ChatStream,
+        model: String,
+        include_usage: bool,
+        mut log: RequestLog,
+    ) -> Self {
+        log.status(200);
         SseBody {
             chunks,
             model,
             include_usage,
-            labelled: false,
             sent: 0,
             done: false,
+            log,
         }
-    }
-
-    /// Keeps the model each chunk names (the stack labelled them).
-    pub(crate) fn labelled(mut self, labelled: bool) -> Self {
-        self.labelled = labelled;
-        self
     }
 
     /// The frame for one chunk, or `None` when the chunk is dropped.
-    fn encode(&self, mut chunk: ChatChunk) -> Option<Result<Bytes, ChatError>> {
+    fn encode(&mut self, mut chunk: ChatChunk) -> Option<Result<Bytes, ChatError>> {
+        if let Some(usage) = &chunk.usage {
+            self.log.usage(usage);
+        }
         if !self.include_usage && chunk.usage.take().is_some() && chunk.choices.is_empty() {
             return None;
         }
-        let keep_label = self.labelled && !chunk.model.is_empty();
-        if !self.model.is_empty() && !keep_label {
+        if chunk.has_content() {
+            self.log.first_token();
+        }
+        if !self.model.is_empty() {
             chunk.model.clone_from(&self.model);
         }
         if chunk.object.is_empty() {
@@ -78,14 +85,11 @@ impl SseBody {
 
     fn fault(&mut self, error: ChatError) -> Bytes {
         self.done = true;
-        tracing::warn!(
-            model = &*self.model,
-            chunks = self.sent,
-            kind = %error.kind(),
-            "stream ended with an error event",
-        );
-        let json = ApiError::from_chat_error(&error).to_json();
-        Bytes::from(format!("data: {json}\n\n"))
+        let api = ApiError::from_chat_error(&error);
+        // Not the 200 its headers said: the answer is incomplete.
+        self.log.status(api.status().as_u16());
+        self.log.finish(Outcome::Failed(Some(error.kind())));
+        Bytes::from(format!("data: {}\n\n", api.to_json()))
     }
 }
 
@@ -110,7 +114,7 @@ impl Stream for SseBody {
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Ok(self.fault(e)))),
                 Poll::Ready(None) => {
                     self.done = true;
-                    tracing::debug!(model = &*self.model, chunks = self.sent, "stream finished");
+                    self.log.finish(Outcome::Completed);
                     return Poll::Ready(Some(Ok(Bytes::from_static(DONE))));
                 }
             }

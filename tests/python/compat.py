@@ -1,11 +1,16 @@
 """Drives the gateway with the official OpenAI Python client.
 
-Usage: python3 tests/python/compat.py BASE_URL API_KEY
+Usage: python3 tests/python/compat.py BASE_URL API_KEY [default-retries]
 
 BASE_URL is the gateway's /v1 root. The routes are those of the `fixture` in
 tests/gateway.rs: "chat" falls back from a failing provider to a working
 one, "limited" has only rate-limited candidates, "broken" only failing ones.
 Exits non-zero with a message on the first check that fails.
+
+With `default-retries`, it only calls "broken" and "limited" once each with
+the client at its default `max_retries` (2): the gateway's answers say
+`x-should-retry: false`, so the client must not retry (the Rust test counts
+the gateway's requests).
 """
 
 import sys
@@ -18,8 +23,24 @@ def check(condition, message):
         sys.exit(f"FAILED: {message}")
 
 
+def default_retries(base_url, api_key):
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=10)
+    check(client.max_retries == 2, f"the SDK's default max_retries is {client.max_retries}")
+    for model, status in [("broken", 502), ("limited", 429)]:
+        try:
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+            check(False, f"the {model} route answered")
+        except openai.APIStatusError as e:
+            check(e.status_code == status, f"{model}: status {e.status_code}")
+            should_retry = e.response.headers.get("x-should-retry")
+            check(should_retry == "false", f"{model}: x-should-retry {should_retry!r}")
+    print("all checks passed")
+
+
 def main():
     base_url, api_key = sys.argv[1], sys.argv[2]
+    if sys.argv[3:] == ["default-retries"]:
+        return default_retries(base_url, api_key)
     # The client's own retries are off: the gateway is what is tested.
     client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=10)
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::{ErrorKind, Role, Stack, StreamFault};
+use llm_fallback::{AttemptLog, ErrorKind, Role, Stack, StreamFault};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -83,14 +83,18 @@ async fn a_cut_stream_is_finished_by_the_fallback_on_the_routes_that_recover() {
         "#,
     );
 
-    let items_ = items(stack.clone().oneshot(chat("story", true)).await.unwrap()).await;
+    let mut request = chat("story", true);
+    let log = AttemptLog::of(&mut request);
+    let items_ = items(stack.clone().oneshot(request).await.unwrap()).await;
     assert!(items_.iter().all(Result::is_ok), "{:?}", errors(&items_));
     assert_eq!(
         text(&items_),
         words(0..60),
         "the whole answer, exactly once"
     );
-    assert_eq!(items_.last().unwrap().as_ref().unwrap().model, "q/whole");
+    let last = items_.last().unwrap().as_ref().unwrap();
+    assert_eq!(last.model, "p/cut", "one stream: the model seen first");
+    assert_eq!(finished_by(&log), Some("q/whole".to_owned()));
 
     // The route not listed keeps the default: a clean error, never a truncated success.
     let items_ = items(stack.oneshot(chat("plain", true)).await.unwrap()).await;
@@ -129,7 +133,7 @@ async fn a_provider_declared_to_prefill_continues_the_partial_answer() {
 }
 
 #[tokio::test]
-async fn a_weighted_route_recovers_and_chunks_name_the_model_that_finished() {
+async fn a_weighted_route_recovers_and_chunks_keep_the_model_seen_first() {
     let server = MockServer::start().await;
     server.always("cut", answer(60).cut_after(40));
     server.always("whole", answer(60));
@@ -147,7 +151,9 @@ async fn a_weighted_route_recovers_and_chunks_name_the_model_that_finished() {
     );
 
     for route in ["drawn", "then_weighted"] {
-        let response = stack.clone().oneshot(chat(route, true)).await.unwrap();
+        let mut request = chat(route, true);
+        let log = AttemptLog::of(&mut request);
+        let response = stack.clone().oneshot(request).await.unwrap();
         assert_eq!(
             response.model(),
             "p/cut",
@@ -161,9 +167,22 @@ async fn a_weighted_route_recovers_and_chunks_name_the_model_that_finished() {
         );
         assert_eq!(text(&items_), words(0..60), "{route}");
         let models: Vec<_> = items_.iter().flatten().map(|c| c.model.as_str()).collect();
-        assert_eq!(models.first(), Some(&"p/cut"), "{route}");
-        assert_eq!(models.last(), Some(&"q/whole"), "{route}: never _route/...");
+        assert!(models.iter().all(|m| *m == "p/cut"), "{route}: {models:?}");
+        assert_eq!(
+            finished_by(&log),
+            Some("q/whole".to_owned()),
+            "{route}: never _route/..."
+        );
     }
+}
+
+/// The model whose stream finished the answer, from the attempt log.
+fn finished_by(log: &AttemptLog) -> Option<String> {
+    log.snapshot()
+        .into_iter()
+        .rev()
+        .find(|a| a.is_success())
+        .map(|a| a.model)
 }
 
 fn errors(items: &[Result<llm_fallback::ChatChunk, llm_fallback::ChatError>]) -> Vec<String> {

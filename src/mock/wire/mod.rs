@@ -97,7 +97,7 @@ trait Frames {
 /// The response to `call`, or `None` to close the connection unanswered.
 pub(crate) fn respond(reply: ServerReply, call: &ServerCall, api: Api) -> Option<Response<Body>> {
     let frames: Box<dyn Frames + '_> = match api {
-        Api::OpenAi => Box::new(openai::OpenAiFrames(call)),
+        Api::OpenAi => Box::new(openai::OpenAiFrames(call, &reply.fields)),
         Api::Anthropic => Box::new(anthropic::AnthropicFrames(call)),
     };
     let finish = reply.stream.finish_reason.as_deref();

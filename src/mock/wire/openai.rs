@@ -56,9 +56,23 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Bod
 }
 
 /// Frames answers as `chat.completion` and `chat.completion.chunk` objects.
-pub(super) struct OpenAiFrames<'a>(pub(super) &'a ServerCall);
+pub(super) struct OpenAiFrames<'a>(
+    pub(super) &'a ServerCall,
+    /// Fields set in every object (the reply's `with_fields`).
+    pub(super) &'a serde_json::Map<String, Value>,
+);
 
 impl OpenAiFrames<'_> {
+    /// `object` with the reply's own fields set.
+    fn stamped(&self, mut object: Value) -> Value {
+        if let Value::Object(fields) = &mut object {
+            for (k, v) in self.1 {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+        object
+    }
+
     fn usage(&self, text: &str) -> Value {
         let (prompt, completion) = token_counts(text, self.0);
         json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
@@ -69,22 +83,22 @@ impl OpenAiFrames<'_> {
     }
 
     fn chunk_json(&self, index: u32, delta: Value, finish: Value) -> String {
-        json!({
+        self.stamped(json!({
             "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": CREATED, "model": self.0.model,
             "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
-        })
+        }))
         .to_string()
     }
 }
 
 impl Frames for OpenAiFrames<'_> {
     fn completion(&self, text: &str, finish: Option<&str>) -> String {
-        json!({
+        self.stamped(json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": CREATED, "model": self.0.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                 "finish_reason": finish.unwrap_or("stop")}],
             "usage": self.usage(text),
-        })
+        }))
         .to_string()
     }
 
@@ -127,7 +141,7 @@ impl Frames for OpenAiFrames<'_> {
                 "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": CREATED, "model": self.0.model,
                 "choices": [], "usage": usage,
             });
-            steps.push(event(None, &chunk.to_string()));
+            steps.push(event(None, &self.stamped(chunk).to_string()));
         }
         if !shape.without_done {
             steps.push(self.end());

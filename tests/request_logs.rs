@@ -1,0 +1,182 @@
+//! The gateway's one log line per chat call, written when the call ends:
+//! completed, failed and recovered streams each produce exactly one
+//! `chat completion` line with what happened. Real sockets, the real clock
+//! (every answer is instant), and a subscriber of this test's own thread.
+#![cfg(all(feature = "server", feature = "mock", feature = "openai"))]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use serde_json::json;
+use tracing::subscriber::DefaultGuard;
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// Captures this thread's events (a current-thread test runtime runs
+    /// the server, the mocks and the client on it).
+    fn capture() -> (LogBuffer, DefaultGuard) {
+        let logs = LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The request lines.
+    fn requests(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("chat completion"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one request line.
+    fn only_request(&self) -> String {
+        let lines = self.requests();
+        assert_eq!(lines.len(), 1, "exactly one line: {lines:#?}");
+        lines.into_iter().next().unwrap()
+    }
+}
+
+/// The value of `name=` in a line (up to the next space).
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line
+        .find(&format!(" {name}="))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + name.len()
+        + 2;
+    let rest = &line[start..];
+    &rest[..rest.find(' ').unwrap_or(rest.len())]
+}
+
+fn quoted(model: &str) -> String {
+    format!("{model:?}")
+}
+
+#[tokio::test]
+async fn a_completed_stream_is_logged_once_when_it_ends() {
+    let (logs, _guard) = LogBuffer::capture();
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary.always(PRIMARY_UPSTREAM, answer(10));
+
+    let reply = rig.http().await.chat(true, true).await;
+    assert!(reply.done());
+    let line = logs.only_request();
+    assert_eq!(field(&line, "outcome"), "completed", "{line}");
+    assert_eq!(field(&line, "status"), "200");
+    assert_eq!(field(&line, "stream"), "true");
+    assert_eq!(field(&line, "model"), quoted(PRIMARY));
+    assert_eq!(field(&line, "served"), quoted(PRIMARY));
+    assert_eq!(field(&line, "recovered_from"), "[]");
+    assert_eq!(field(&line, "upstream_calls"), "1");
+    assert_eq!(field(&line, "skips"), "0");
+    let tokens = field(&line, "tokens");
+    assert!(tokens.ends_with("+10"), "10 answer words: {line}");
+    let ttft: u64 = field(&line, "ttft_ms").parse().unwrap();
+    let total: u64 = field(&line, "total_ms").parse().unwrap();
+    assert!(ttft <= total, "{line}");
+}
+
+#[tokio::test]
+async fn a_stream_failed_after_its_headers_is_not_logged_as_200_and_done() {
+    let (logs, _guard) = LogBuffer::capture();
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary
+        .always(PRIMARY_UPSTREAM, answer(60).cut_after(40));
+
+    let reply = rig.http().await.chat(true, false).await;
+    assert_eq!(reply.status, 200, "the headers said 200");
+    assert!(reply.error().is_some());
+    let line = logs.only_request();
+    assert_eq!(field(&line, "outcome"), "failed", "{line}");
+    assert_eq!(field(&line, "status"), "502", "the in-band error's status");
+    assert_eq!(field(&line, "error"), "stream_interrupted");
+    assert_eq!(field(&line, "upstream_calls"), "1");
+    assert_eq!(field(&line, "tokens"), "unknown", "no usage reported");
+}
+
+#[tokio::test]
+async fn a_recovered_stream_names_who_finished_it_and_who_was_cut() {
+    let (logs, _guard) = LogBuffer::capture();
+    let rig = Rig::start(Setup::recovering()).await;
+    rig.primary
+        .always(PRIMARY_UPSTREAM, answer(60).cut_after(40));
+    rig.backup.always(BACKUP_UPSTREAM, answer(60));
+
+    let reply = rig.http().await.chat(true, false).await;
+    assert!(reply.done());
+    assert_eq!(reply.text(), words(0..60));
+    let line = logs.only_request();
+    assert_eq!(field(&line, "outcome"), "completed", "{line}");
+    assert_eq!(field(&line, "status"), "200");
+    assert_eq!(field(&line, "served"), quoted(BACKUP));
+    assert_eq!(
+        field(&line, "recovered_from"),
+        format!("[{}]", quoted(PRIMARY))
+    );
+    assert_eq!(field(&line, "upstream_calls"), "2");
+}
+
+#[tokio::test]
+async fn a_failed_call_and_a_json_answer_are_logged_once_each() {
+    let (logs, _guard) = LogBuffer::capture();
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary.always(
+        PRIMARY_UPSTREAM,
+        llm_fallback::mock::ServerReply::status(401),
+    );
+    rig.backup.always(
+        BACKUP_UPSTREAM,
+        llm_fallback::mock::ServerReply::status(401),
+    );
+    let http = rig.http().await;
+
+    let reply = http.chat(false, false).await;
+    assert_eq!(reply.status, 502);
+    let line = logs.only_request();
+    assert_eq!(field(&line, "outcome"), "failed", "{line}");
+    assert_eq!(field(&line, "status"), "502");
+    assert_eq!(field(&line, "stream"), "false");
+    assert_eq!(field(&line, "upstream_calls"), "2");
+
+    rig.primary.always(PRIMARY_UPSTREAM, answer(3));
+    http.chat(false, false).await;
+    let lines = logs.requests();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(field(&lines[1], "outcome"), "completed", "{}", lines[1]);
+    assert_eq!(field(&lines[1], "status"), "200");
+}
+
+#[tokio::test]
+async fn foreign_strings_are_logged_escaped() {
+    let (logs, _guard) = LogBuffer::capture();
+    let rig = Rig::start(Setup::default()).await;
+    let model = "openai/gpt-4o\n\"forged=1";
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    rig.http().await.post(&body).await;
+    let line = logs.only_request();
+    assert!(
+        line.contains(r#"model="openai/gpt-4o\n\"forged=1""#),
+        "{line}"
+    );
+}
