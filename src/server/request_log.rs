@@ -109,8 +109,10 @@ impl RequestLog {
         };
         let total = self.started.elapsed();
         tracing::info!(
-            model = ?self.model,
-            served = ?finished_by(&attempts).unwrap_or(&self.served),
+            // `&str` values: quoted and escaped in text logs, plain strings
+            // in JSON ones (`?` would nest quotes there).
+            model = self.model.as_str(),
+            served = finished_by(&attempts).unwrap_or(&self.served).as_str(),
             recovered_from = ?Recovered(&attempts),
             upstream_calls = calls,
             skips = self.attempts.skips(),
