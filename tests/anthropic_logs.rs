@@ -3,7 +3,8 @@
 //! listens, so tests running beside it without a subscriber would hide events.
 #![cfg(all(feature = "anthropic", feature = "mock"))]
 
-use std::sync::{Arc, Mutex};
+mod log_capture;
+use log_capture::LogBuffer;
 
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::{ChatRequest, Message};
@@ -23,30 +24,9 @@ fn client(server: &MockServer) -> Anthropic {
         .unwrap()
 }
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn dropped_parameters_are_named_and_keys_and_content_never_logged() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // Thread-local, and each test runs on its own thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::TRACE);
 
     let server = MockServer::start().await;
     server.script(
@@ -64,7 +44,7 @@ async fn dropped_parameters_are_named_and_keys_and_content_never_logged() {
     claude.clone().oneshot(request.clone()).await.unwrap_err();
     claude.oneshot(request.with_stream(true)).await.unwrap();
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     for parameter in ["seed", "response_format"] {
         assert!(
             text.lines().any(|l| l.contains("DEBUG")

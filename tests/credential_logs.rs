@@ -4,7 +4,8 @@
 //! its own, so no other test's subscriber interferes.
 #![cfg(all(feature = "openai", feature = "anthropic", feature = "mock"))]
 
-use std::sync::{Arc, Mutex};
+mod log_capture;
+use log_capture::LogBuffer;
 
 use llm_fallback::anthropic::Anthropic;
 use llm_fallback::credentials::{CredentialConfig, Credentials, Key};
@@ -24,19 +25,6 @@ const KEYS: [&str; 6] = [
     "azure-B-LEAKCHECK-5555",
     "sk-ant-A-LEAKCHECK-6666",
 ];
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Everything printed during the run.
 #[derive(Default)]
@@ -72,14 +60,7 @@ fn echoing(status: u16, code: &str, key: &str) -> ServerReply {
 
 #[tokio::test]
 async fn no_key_value_reaches_a_log_line_an_error_or_a_debug_output() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::TRACE);
     let mut printed = Printed::default();
 
     let server = MockServer::start().await;
@@ -190,7 +171,7 @@ async fn no_key_value_reaches_a_log_line_an_error_or_a_debug_output() {
     }
     printed.debug(&server.calls());
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let printed = printed.0.join("\n");
     for needle in ["key cooling down", "key attempt", "key=\"pool-2\""] {
         assert!(logs.contains(needle), "the run logged {needle:?}:\n{logs}");

@@ -6,7 +6,8 @@
 //! binary of its own, so no other test's subscriber interferes.
 #![cfg(all(feature = "server", feature = "mock", feature = "openai"))]
 
-use std::sync::{Arc, Mutex};
+mod log_capture;
+use log_capture::LogBuffer;
 
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::openai::OpenAi;
@@ -19,33 +20,13 @@ use tower::ServiceBuilder;
 const FORGED: &str = "openai/demo\n2026-12-01T00:00:00Z  INFO chat completion model=FORGED";
 const RED: &str = "\u{1b}[31m";
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn ask(model: &str, role: &str, stream: bool) -> Value {
     json!({"model": model, "messages": [{"role": role, "content": "hi"}], "stream": stream})
 }
 
 #[tokio::test]
 async fn hostile_strings_from_clients_and_providers_are_logged_escaped() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::TRACE);
 
     let provider = MockServer::start().await;
     let hostile = format!("{RED}overloaded\n2026-12-01T00:00:00Z ERROR forged by the provider");
@@ -93,7 +74,7 @@ async fn hostile_strings_from_clients_and_providers_are_logged_escaped() {
     assert_eq!(statuses[2], 400, "{statuses:?}");
     assert_eq!(statuses[4], 502, "{statuses:?}");
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     // Each hostile string was logged (escaped), so the checks below bite.
     for escaped in [r"demo\n2026-12-01", r"\u{1b}[31m"] {
         assert!(logs.contains(escaped), "{escaped} not logged:\n{logs}");

@@ -1,7 +1,8 @@
 //! Keys never reach the logs: every client event at TRACE level is captured
 //! (a test binary of its own, so no other test's subscriber interferes).
 
-use std::sync::{Arc, Mutex};
+mod log_capture;
+use log_capture::LogBuffer;
 
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::openai::{Azure, OpenAi};
@@ -14,28 +15,9 @@ fn request() -> ChatRequest {
     ChatRequest::new("gpt-4o-mini", [Message::user("hi")])
 }
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_key_never_shows_in_logs() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::TRACE);
 
     let server = MockServer::start().await;
     server.script(
@@ -73,7 +55,7 @@ async fn the_key_never_shows_in_logs() {
         .await
         .unwrap_err();
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("provider failed") && logs.contains("malformed"),
         "{logs}"

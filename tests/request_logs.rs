@@ -5,52 +5,28 @@
 #![cfg(all(feature = "server", feature = "mock", feature = "openai"))]
 
 mod common;
-
-use std::sync::{Arc, Mutex};
+mod log_capture;
+use log_capture::LogBuffer;
 
 use common::*;
 use serde_json::json;
-use tracing::subscriber::DefaultGuard;
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+trait RequestLines {
+    /// The request lines.
+    fn requests(&self) -> Vec<String>;
+    /// The one request line.
+    fn only_request(&self) -> String;
 }
 
-impl LogBuffer {
-    /// Captures this thread's events (a current-thread test runtime runs
-    /// the server, the mocks and the client on it).
-    fn capture() -> (LogBuffer, DefaultGuard) {
-        let logs = LogBuffer::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// The request lines.
+impl RequestLines for LogBuffer {
     fn requests(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
+        self.text()
             .lines()
             .filter(|l| l.contains("chat completion"))
             .map(str::to_owned)
             .collect()
     }
 
-    /// The one request line.
     fn only_request(&self) -> String {
         let lines = self.requests();
         assert_eq!(lines.len(), 1, "exactly one line: {lines:#?}");
@@ -75,7 +51,7 @@ fn quoted(model: &str) -> String {
 
 #[tokio::test]
 async fn a_completed_stream_is_logged_once_when_it_ends() {
-    let (logs, _guard) = LogBuffer::capture();
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
     let rig = Rig::start(Setup::default()).await;
     rig.primary.always(PRIMARY_UPSTREAM, answer(10));
 
@@ -99,7 +75,7 @@ async fn a_completed_stream_is_logged_once_when_it_ends() {
 
 #[tokio::test]
 async fn a_stream_failed_after_its_headers_is_not_logged_as_200_and_done() {
-    let (logs, _guard) = LogBuffer::capture();
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
     let rig = Rig::start(Setup::default()).await;
     rig.primary
         .always(PRIMARY_UPSTREAM, answer(60).cut_after(40));
@@ -117,7 +93,7 @@ async fn a_stream_failed_after_its_headers_is_not_logged_as_200_and_done() {
 
 #[tokio::test]
 async fn a_recovered_stream_names_who_finished_it_and_who_was_cut() {
-    let (logs, _guard) = LogBuffer::capture();
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
     let rig = Rig::start(Setup::recovering()).await;
     rig.primary
         .always(PRIMARY_UPSTREAM, answer(60).cut_after(40));
@@ -139,7 +115,7 @@ async fn a_recovered_stream_names_who_finished_it_and_who_was_cut() {
 
 #[tokio::test]
 async fn a_failed_call_and_a_json_answer_are_logged_once_each() {
-    let (logs, _guard) = LogBuffer::capture();
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
     let rig = Rig::start(Setup::default()).await;
     rig.primary.always(
         PRIMARY_UPSTREAM,
@@ -169,7 +145,7 @@ async fn a_failed_call_and_a_json_answer_are_logged_once_each() {
 
 #[tokio::test]
 async fn foreign_strings_are_logged_escaped() {
-    let (logs, _guard) = LogBuffer::capture();
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
     let rig = Rig::start(Setup::default()).await;
     let model = "openai/gpt-4o\n\"forged=1";
     let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
