@@ -97,8 +97,14 @@ fn the_hot_path_allocates_little_and_never_copies_the_prompt() {
         failover - leaf <= 48.0,
         "retry + fallback: {failover} allocations per request"
     );
-    // The prompt is never copied: a 1 MB prompt allocates what a 1 KB one does.
-    assert_eq!(happy_small, happy_big, "allocations grew with the prompt");
+    // The prompt is never copied: a 1 MB prompt allocates what a 1 KB one
+    // does. Not to the last digit: the two runs differ in length, so a rare
+    // time-driven allocation (a window rolling over, a sweep of idle state)
+    // shows as a fraction; a copy per request would add at least one.
+    assert!(
+        (happy_big - happy_small).abs() < 0.5,
+        "allocations grew with the prompt: {happy_small} (1 KB) vs {happy_big} (1 MB)"
+    );
     assert!(
         bytes_big < 16_384.0,
         "{bytes_big} bytes per request with a 1 MB prompt"
