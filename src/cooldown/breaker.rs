@@ -8,6 +8,7 @@ use crate::clamp::after;
 
 use super::policy::{BreakerSettings, FailureRatio, Verdict};
 use super::store::{Admission, Permit, PermitKind, Transition};
+use super::window::Window;
 
 /// The state of one model, as [`InMemoryStore`](super::InMemoryStore) keeps it.
 /// A remote store can keep one per model as its local view.
@@ -145,7 +146,7 @@ impl Breaker {
             Verdict::Ignore => return Transition::Unchanged,
         };
         if let Some(window) = &mut self.window {
-            window.add(now, failed);
+            window.add(now, true, failed);
         }
         if !failed {
             self.consecutive = 0;
@@ -155,7 +156,7 @@ impl Breaker {
         let by_count =
             settings.consecutive_failures > 0 && self.consecutive >= settings.consecutive_failures;
         let by_ratio = match (&self.window, settings.failure_ratio) {
-            (Some(window), Some(rule)) => window.trips(now, &rule),
+            (Some(window), Some(rule)) => trips(window, now, &rule),
             _ => false,
         };
         if by_count || by_ratio {
@@ -228,73 +229,10 @@ impl Breaker {
     }
 }
 
-const BUCKETS: u64 = 10;
-
-/// Calls and failures over a rolling window, in ten buckets: it rolls
-/// forward a tenth of the window at a time and never allocates.
-#[derive(Debug)]
-struct Window {
-    origin: Instant,
-    bucket_nanos: u128,
-    buckets: [Bucket; BUCKETS as usize],
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    slot: u64,
-    calls: u32,
-    failures: u32,
-}
-
-impl Window {
-    fn new(window: Duration, now: Instant) -> Self {
-        Window {
-            origin: now,
-            bucket_nanos: (window.as_nanos() / u128::from(BUCKETS)).max(1),
-            buckets: Default::default(),
-        }
-    }
-
-    fn slot(&self, now: Instant) -> u64 {
-        let nanos = now.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(nanos / self.bucket_nanos).unwrap_or(u64::MAX)
-    }
-
-    fn add(&mut self, now: Instant, failed: bool) {
-        let slot = self.slot(now);
-        let bucket = &mut self.buckets[(slot % BUCKETS) as usize];
-        if bucket.slot != slot {
-            *bucket = Bucket {
-                slot,
-                ..Bucket::default()
-            };
-        }
-        bucket.calls = bucket.calls.saturating_add(1);
-        bucket.failures = bucket.failures.saturating_add(u32::from(failed));
-    }
-
-    /// (calls, failures) within the window.
-    fn totals(&self, now: Instant) -> (u32, u32) {
-        let slot = self.slot(now);
-        self.buckets
-            .iter()
-            .filter(|b| b.slot <= slot && slot - b.slot < BUCKETS)
-            .fold((0, 0), |(calls, failures), b| {
-                (
-                    calls.saturating_add(b.calls),
-                    failures.saturating_add(b.failures),
-                )
-            })
-    }
-
-    fn trips(&self, now: Instant, rule: &FailureRatio) -> bool {
-        let (calls, failures) = self.totals(now);
-        calls >= rule.min_calls && f64::from(failures) >= rule.ratio * f64::from(calls)
-    }
-
-    fn clear(&mut self) {
-        self.buckets = Default::default();
-    }
+/// Whether the failures over the window trip `rule`.
+fn trips(window: &Window, now: Instant, rule: &FailureRatio) -> bool {
+    let (calls, failures) = window.totals(now);
+    calls >= rule.min_calls && f64::from(failures) >= rule.ratio * f64::from(calls)
 }
 
 #[cfg(test)]

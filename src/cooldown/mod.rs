@@ -132,6 +132,7 @@ mod redis_store;
 mod store;
 mod stream;
 mod throttle;
+mod window;
 
 pub mod future;
 

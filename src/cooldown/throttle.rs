@@ -10,6 +10,8 @@ use tokio::time::Instant;
 
 use crate::rng::SharedRng;
 
+use super::window::{Window, BUCKETS};
+
 /// The adaptive throttle's settings: over the last `window`, a call to a
 /// model is shed (failed locally, no upstream call) with probability
 /// `max(0, (requests − k·accepts) / (requests + 1))`, where `requests`
@@ -76,7 +78,7 @@ pub(super) struct Throttles {
 
 #[derive(Default)]
 struct Map {
-    counts: HashMap<Box<str>, Mutex<Counts>>,
+    counts: HashMap<Box<str>, Mutex<Window>>,
     /// The size at which the next sweep runs (doubles, so sweeps stay rare).
     sweep_at: usize,
 }
@@ -141,7 +143,7 @@ impl Throttles {
             .unwrap_or(now)
     }
 
-    fn with<T>(&self, model: &str, now: Instant, f: impl FnOnce(&mut Counts) -> T) -> T {
+    fn with<T>(&self, model: &str, now: Instant, f: impl FnOnce(&mut Window) -> T) -> T {
         {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
             if let Some(counts) = map.counts.get(model) {
@@ -157,14 +159,14 @@ impl Throttles {
         let counts = map
             .counts
             .entry(model.into())
-            .or_insert_with(|| Mutex::new(Counts::new(window, now)));
+            .or_insert_with(|| Mutex::new(Window::new(window, now)));
         let out = f(&mut lock(counts));
         out
     }
 }
 
 // Counts stay valid whatever a panic interrupted: plain additions.
-fn lock(counts: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
+fn lock(counts: &Mutex<Window>) -> MutexGuard<'_, Window> {
     counts.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -173,65 +175,6 @@ impl fmt::Debug for Throttles {
         f.debug_struct("Throttles")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
-    }
-}
-
-const BUCKETS: u64 = 10;
-
-/// Requests and accepts over a rolling window of ten buckets.
-struct Counts {
-    origin: Instant,
-    bucket_nanos: u128,
-    buckets: [Bucket; BUCKETS as usize],
-}
-
-#[derive(Clone, Copy, Default)]
-struct Bucket {
-    slot: u64,
-    requests: u32,
-    accepts: u32,
-}
-
-impl Counts {
-    fn new(window: Duration, now: Instant) -> Self {
-        Counts {
-            origin: now,
-            bucket_nanos: (window.as_nanos() / u128::from(BUCKETS)).max(1),
-            buckets: Default::default(),
-        }
-    }
-
-    fn slot(&self, now: Instant) -> u64 {
-        let nanos = now.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(nanos / self.bucket_nanos).unwrap_or(u64::MAX)
-    }
-
-    fn add(&mut self, now: Instant, request: bool, accept: bool) {
-        let slot = self.slot(now);
-        let bucket = &mut self.buckets[(slot % BUCKETS) as usize];
-        if bucket.slot != slot {
-            *bucket = Bucket {
-                slot,
-                ..Bucket::default()
-            };
-        }
-        bucket.requests = bucket.requests.saturating_add(u32::from(request));
-        bucket.accepts = bucket.accepts.saturating_add(u32::from(accept));
-    }
-
-    fn clear(&mut self) {
-        self.buckets = Default::default();
-    }
-
-    /// (requests, accepts) within the window.
-    fn totals(&self, now: Instant) -> (u32, u32) {
-        let slot = self.slot(now);
-        self.buckets
-            .iter()
-            .filter(|b| b.slot <= slot && slot - b.slot < BUCKETS)
-            .fold((0, 0), |(r, a), b| {
-                (r.saturating_add(b.requests), a.saturating_add(b.accepts))
-            })
     }
 }
 
