@@ -26,7 +26,7 @@ pub(super) struct StreamPlan {
 }
 
 impl StreamPlan {
-    /// Malformed events skipped in this attempt so far.
+    /// Unreadable events (each a fault) in this attempt so far.
     pub(super) fn malformed(&self) -> usize {
         self.malformed.count().saturating_sub(self.base)
     }
