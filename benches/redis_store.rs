@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use llm_fallback::cooldown::{CooldownLayer, RedisStore};
+use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
+use llm_fallback::layers::usage::{Limits, RedisUsage};
 use llm_fallback::store::RedisConnection;
-use llm_fallback::usage::{Limits, RedisUsage};
 use llm_fallback::{ChatRequest, WeightedBalanceLayer};
 use tower::{ServiceBuilder, ServiceExt};
 

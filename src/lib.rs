@@ -27,7 +27,7 @@
 //! `StreamInterrupted` item; before it, the same faults fail the attempt
 //! (an unreadable event as `Server`), so retry and fallback apply. Only what
 //! carries nothing (SSE comments, keep-alives, Anthropic's `ping`) is
-//! skipped; see [`MalformedChunks`] and the limits in [`streaming`].
+//! skipped; see [`MalformedChunks`] and the limits in [`chat::streaming`].
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -39,90 +39,65 @@
 )]
 #![forbid(unsafe_code)]
 
-mod attempt;
 mod clamp;
-mod collect;
-mod error;
-mod future;
-mod health;
-mod malformed;
-mod model;
-mod per_model;
-mod request;
-mod response;
 mod rng;
-mod route;
 mod secret;
-#[cfg(any(feature = "openai", feature = "anthropic"))]
-mod transport;
 
-pub mod balance;
-pub mod config;
-pub mod cooldown;
-pub mod credentials;
-pub mod fallback;
-pub mod http_error;
-pub mod prepend;
+pub mod chat;
+pub mod layers;
 pub mod providers;
-pub mod retry;
-pub mod select;
+
+pub mod config;
 pub mod stack;
 pub mod store;
-pub mod streaming;
-pub mod timeout;
-pub mod usage;
 
-#[cfg(feature = "anthropic")]
-pub mod anthropic;
 #[cfg(feature = "mock")]
 pub mod mock;
-#[cfg(feature = "openai")]
-pub mod openai;
 #[cfg(feature = "server")]
 pub mod server;
 
-#[cfg(feature = "anthropic")]
-pub use anthropic::Anthropic;
-pub use attempt::{Attempt, AttemptLog, AttemptSummary, LogScope, MaxUpstreamCalls};
-pub use balance::{
-    BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
-    WeightedBalanceLayer, WeightedModel,
-};
-pub use config::Config;
-#[cfg(feature = "redis")]
-pub use cooldown::RedisStore;
-pub use cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
-pub use credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};
-pub use error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
-pub use fallback::{
-    FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
-};
-pub use future::ChatFuture;
-pub use health::{AllCooling, ForceAttempt, Health, HealthView, SingleAttempt};
-pub use malformed::MalformedChunks;
-pub use model::{split_model_id, validate_model_id, validate_provider_name};
-#[cfg(feature = "openai")]
-pub use openai::{Azure, OpenAi};
-pub use per_model::PerModel;
-pub use prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
-pub use providers::{BoxChatService, Providers, ProvidersBuilder};
-pub use request::{
+pub use chat::attempt::{Attempt, AttemptLog, AttemptSummary, LogScope, MaxUpstreamCalls};
+pub use chat::error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
+pub use chat::future::ChatFuture;
+pub use chat::malformed::MalformedChunks;
+pub use chat::model::{split_model_id, validate_model_id, validate_provider_name};
+pub use chat::per_model::PerModel;
+pub use chat::request::{
     ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
     TextPart, ToolCall,
 };
-pub use response::{
+pub use chat::response::{
     ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
     FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
 };
-pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
+pub use config::Config;
+pub use layers::balance::{
+    BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
+    WeightedBalanceLayer, WeightedModel,
+};
+#[cfg(feature = "redis")]
+pub use layers::cooldown::RedisStore;
+pub use layers::cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
+pub use layers::fallback::{
+    FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
+};
+pub use layers::health::{AllCooling, ForceAttempt, Health, HealthView, SingleAttempt};
+pub use layers::prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
+pub use layers::retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
+pub use layers::select::{SelectModel, SelectModelBuilder, SelectModelLayer};
+pub use layers::timeout::{StreamDeadlines, Timeout, TimeoutLayer};
+pub use layers::usage::{Limits, RoutingStrategy};
+#[cfg(feature = "anthropic")]
+pub use providers::anthropic::Anthropic;
+pub use providers::credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};
+#[cfg(feature = "openai")]
+pub use providers::openai::{Azure, OpenAi};
+pub use providers::{BoxChatService, Providers, ProvidersBuilder};
 pub use rng::SharedRng;
 pub use secret::ApiKey;
-pub use select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerBuilder};
 pub use stack::{Stack, StackBuilder};
-pub use timeout::{StreamDeadlines, Timeout, TimeoutLayer};
-pub use usage::{Limits, RoutingStrategy};
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::error::ConfigError;
+use crate::chat::error::ConfigError;
 
 /// A provider credential.
 ///

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::retry::Backoff;
 use llm_fallback::{
     AllCooling, AttemptLog, AttemptSummary, BoxChatService, ChatError, ChatRequest, ChatResponse,
     CooldownLayer, ErrorKind, Message, ProviderFallbackLayer, RetryLayer, SharedRng,

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::MockProvider;
-use llm_fallback::retry::Backoff;
 use llm_fallback::{
     BoxChatService, ChatError, ChatRequest, CooldownLayer, ErrorKind, Message,
     ProviderFallbackLayer, RetryLayer, SharedRng,

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::retry::Backoff;
 use llm_fallback::{
     AllCooling, BoxChatService, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind,
     Message, PerModel, ProviderFallbackLayer, RetryLayer, SharedRng,

@@ -11,7 +11,7 @@ use llm_fallback::{ChatRequest, Message};
 use serde_json::json;
 use tower::ServiceExt;
 
-use llm_fallback::anthropic::Anthropic;
+use llm_fallback::providers::anthropic::Anthropic;
 
 const CLAUDE: &str = "claude-3-5-sonnet-20240620";
 const KEY: &str = "sk-ant-test-SECRET-0123456789";

@@ -2,7 +2,7 @@
 //! network are bounded, long answers are assembled in linear time, and no
 //! chunk sequence panics.
 
-use llm_fallback::streaming::{MAX_CHOICES, MAX_TOOL_CALLS};
+use llm_fallback::chat::streaming::{MAX_CHOICES, MAX_TOOL_CALLS};
 use llm_fallback::{ChatChunk, ChatStream, ErrorKind, StreamFault};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@
 //! error's `Display` and `Debug` alike (and in the config's `Debug`).
 #![cfg(feature = "toml")]
 
-use llm_fallback::credentials::CredentialConfig;
+use llm_fallback::providers::credentials::CredentialConfig;
 use llm_fallback::{Config, ConfigError};
 
 const SECRET: &str = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0";

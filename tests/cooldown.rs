@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use llm_fallback::cooldown::{
+use llm_fallback::layers::cooldown::{
     default_verdict, Admission, BreakerSettings, CooldownBuilder, FailureRatio, Permit,
     StoreFuture, Transition, Verdict,
 };

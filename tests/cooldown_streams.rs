@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use llm_fallback::cooldown::{
+use llm_fallback::layers::cooldown::{
     Admission, BreakerSettings, Permit, StoreFuture, Transition, Verdict,
 };
 use llm_fallback::mock::{MockProvider, MockReply};

@@ -7,10 +7,10 @@
 mod log_capture;
 use log_capture::LogBuffer;
 
-use llm_fallback::anthropic::Anthropic;
-use llm_fallback::credentials::{CredentialConfig, Credentials, Key};
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::providers::anthropic::Anthropic;
+use llm_fallback::providers::credentials::{CredentialConfig, Credentials, Key};
+use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::{
     ChatError, ChatRequest, ChatResponse, CooldownLayer, Message, ProviderFallbackLayer, Providers,
     RetryLayer,

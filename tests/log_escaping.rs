@@ -10,7 +10,7 @@ mod log_capture;
 use log_capture::LogBuffer;
 
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::OpenAi;
+use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::server::Server;
 use llm_fallback::{CooldownLayer, Providers, RetryLayer, WeightedBalanceLayer};
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::{Azure, OpenAi, AZURE_API_VERSION};
+use llm_fallback::providers::openai::{Azure, OpenAi, AZURE_API_VERSION};
 use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message, Providers, Role};
 use serde_json::json;
 use tower::ServiceExt;

@@ -5,7 +5,7 @@ mod log_capture;
 use log_capture::LogBuffer;
 
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::{ChatRequest, Message};
 use tower::ServiceExt;
 

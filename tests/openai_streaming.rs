@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::{
     ChatChunk, ChatError, ChatRequest, ChatResponse, ErrorKind, MalformedChunks, Message,
     StreamFault,

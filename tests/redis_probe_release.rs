@@ -12,7 +12,7 @@ mod redis_support;
 use std::future::Future;
 use std::time::Duration;
 
-use llm_fallback::cooldown::{
+use llm_fallback::layers::cooldown::{
     Admission, BreakerSettings, CooldownStore, Permit, PermitKind, RedisStore, Verdict,
 };
 use llm_fallback::store::RedisConnection;

@@ -9,7 +9,7 @@ mod redis_support;
 
 use std::time::Duration;
 
-use llm_fallback::cooldown::{CooldownLayer, RedisStore};
+use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{

@@ -9,7 +9,7 @@ mod redis_support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llm_fallback::cooldown::{
+use llm_fallback::layers::cooldown::{
     Admission, BreakerSettings, FailureRatio, Growth, Permit, PermitKind, RedisStore, Transition,
     Verdict,
 };

@@ -9,7 +9,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use llm_fallback::cooldown::{CooldownLayer, RedisStore};
+use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
 use llm_fallback::mock::MockProvider;
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{ChatRequest, Message};

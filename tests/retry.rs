@@ -6,10 +6,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::retry::{
+use llm_fallback::layers::retry::{
     Backoff, Decision, ExponentialRetry, Jitter, Retry, RetryBudget, RetryContext, RetryLayer,
 };
+use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
     Attempt, AttemptLog, ChatError, ChatRequest, ChatResponse, ErrorKind, Message, SharedRng,
 };

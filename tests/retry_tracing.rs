@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use llm_fallback::layers::retry::{Backoff, Jitter, RetryLayer};
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::retry::{Backoff, Jitter, RetryLayer};
 use llm_fallback::{ChatRequest, ErrorKind, Message, SharedRng};
 use tower::{Layer, ServiceExt};
 

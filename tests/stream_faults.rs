@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use llm_fallback::mock::MockServer;
-use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::{
     AttemptLog, BoxChatService, ChatResponse, ErrorKind, ProviderFallbackLayer, Providers,
     StreamDeadlines, StreamFault, TimeoutLayer,

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::layers::usage::{InMemoryUsage, Limits, RedisUsage, UsageStore};
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::usage::{InMemoryUsage, Limits, RedisUsage, UsageStore};
 use llm_fallback::{
     ChatError, ChatRequest, ChatResponse, Message, SharedRng, WeightedBalanceLayer,
 };

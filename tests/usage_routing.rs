@@ -9,8 +9,8 @@ mod redis_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_fallback::layers::usage::{InMemoryUsage, Limits, RedisUsage, RoutingStrategy, UsageStore};
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::usage::{InMemoryUsage, Limits, RedisUsage, RoutingStrategy, UsageStore};
 use llm_fallback::{
     BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, Message,
     SharedRng, WeightedBalanceLayer,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use llm_fallback::retry::{Decision, RetryContext};
+use llm_fallback::layers::retry::{Decision, RetryContext};
 use llm_fallback::{
     ChatCompletion, ChatError, ChatRequest, ChatResponse, Choice, CooldownLayer, ErrorKind,
     Message, PrependMessagesLayer, ProviderFallbackLayer, RetryLayer, SharedRng, TimeoutLayer,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::resolve::{key_path, Ctx};
-use crate::usage::Limits;
+use crate::layers::usage::Limits;
 
 impl Ctx<'_> {
     /// Checks `[limits]`: keys are model ids that something serves (`served`).

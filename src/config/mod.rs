@@ -131,7 +131,7 @@
 //! this process), `lowest_usage` (most headroom against its limits this
 //! minute), `lowest_latency` (moving average; within `latency_buffer` of the
 //! fastest counts as equal); ties are drawn by weight. See
-//! [`usage`](crate::usage).
+//! [`usage`](crate::layers::usage).
 //!
 //! `[store]` with `type = "redis"` keeps the breakers (models' and keys') and
 //! usage counts on Redis, so that every replica built from the same config
@@ -231,7 +231,7 @@ pub(crate) use self::resolve::{key_path, resolve, Resolved};
 pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::settings::ServerPlan;
 
-use crate::error::ConfigError;
+use crate::chat::error::ConfigError;
 
 impl Config {
     /// Reads a config in TOML.

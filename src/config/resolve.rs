@@ -12,14 +12,14 @@ use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
 use super::store::StorePlan;
 use super::types::Config;
 use super::values::PerModelSetting;
-use crate::error::{ConfigError, ErrorKind};
-use crate::fallback::FallbackGroups;
-use crate::model::validate_provider_name;
-use crate::per_model::PerModel;
-use crate::request::Message;
-use crate::route::parse_kind;
-use crate::timeout::StreamDeadlines;
-use crate::usage::{Limits, RoutingStrategy};
+use crate::chat::error::{ConfigError, ErrorKind};
+use crate::chat::model::validate_provider_name;
+use crate::chat::per_model::PerModel;
+use crate::chat::request::Message;
+use crate::layers::fallback::FallbackGroups;
+use crate::layers::route::parse_kind;
+use crate::layers::timeout::StreamDeadlines;
+use crate::layers::usage::{Limits, RoutingStrategy};
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;

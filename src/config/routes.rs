@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::expand::ROUTE_PREFIX;
 use super::resolve::{key_path, Ctx};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
-use crate::balance::{RouteCandidates, WeightedModel};
-use crate::credentials::{Credential, CredentialConfig};
-use crate::model::{split_model_id, validate_model_id, validate_provider_name};
+use crate::chat::model::{split_model_id, validate_model_id, validate_provider_name};
+use crate::layers::balance::{RouteCandidates, WeightedModel};
+use crate::layers::usage::RoutingStrategy;
+use crate::providers::credentials::{Credential, CredentialConfig};
 use crate::secret::{env_name_problem, ApiKey};
-use crate::usage::RoutingStrategy;
 
 /// The most candidates a weighted route takes (the balance layer's limit).
 const MAX_WEIGHTED: usize = 64;

@@ -23,7 +23,7 @@ pub struct TimeoutSettings {
     pub total: Option<HumanDuration>,
     /// Each attempt's deadline, per model; for a stream, the time to its
     /// first token (default: 60 s for a complete answer,
-    /// [`DEFAULT_ATTEMPT`](crate::timeout::DEFAULT_ATTEMPT); none for a
+    /// [`DEFAULT_ATTEMPT`](crate::layers::timeout::DEFAULT_ATTEMPT); none for a
     /// stream, which `first_token` bounds).
     pub attempt: PerModelSetting<TimeLimit>,
     /// Streams: connect plus response head, per model (default 15 s).
@@ -162,7 +162,7 @@ pub struct CooldownSettings {
 
 /// Sheds calls to a failing model with probability
 /// `(requests − k·accepts) / (requests + 1)` over `window`
-/// (see [`AdaptiveThrottle`](crate::cooldown::AdaptiveThrottle)).
+/// (see [`AdaptiveThrottle`](crate::layers::cooldown::AdaptiveThrottle)).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]

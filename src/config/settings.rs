@@ -8,14 +8,14 @@ use std::time::Duration;
 use super::resolve::{key_path, Ctx};
 use super::sections::{BackoffSettings, JitterSetting};
 use super::values::{Switch, TimeLimit};
-use crate::cooldown::{AdaptiveThrottle, BreakerSettings, FailureRatio, Growth};
-use crate::error::Problem;
-use crate::health::AllCooling;
-use crate::per_model::PerModel;
-use crate::request::{Message, Role};
-use crate::retry::{Backoff, Jitter, RetryBudget};
+use crate::chat::error::Problem;
+use crate::chat::per_model::PerModel;
+use crate::chat::request::{Message, Role};
+use crate::layers::cooldown::{AdaptiveThrottle, BreakerSettings, FailureRatio, Growth};
+use crate::layers::health::AllCooling;
+use crate::layers::retry::{Backoff, Jitter, RetryBudget};
+use crate::layers::timeout::{StreamDeadlines, DEFAULT_ATTEMPT};
 use crate::secret::ApiKey;
-use crate::timeout::{StreamDeadlines, DEFAULT_ATTEMPT};
 
 /// The retry layer's settings, checked.
 #[derive(Debug)]

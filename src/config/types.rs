@@ -11,11 +11,11 @@ use super::sections::{
 };
 use super::store::StoreSettings;
 use super::values::PerModelSetting;
-use crate::balance::RouteCandidates;
-use crate::credentials::CredentialConfig;
-use crate::request::Message;
+use crate::chat::request::Message;
+use crate::layers::balance::RouteCandidates;
+use crate::layers::usage::{Limits, RoutingStrategy};
+use crate::providers::credentials::CredentialConfig;
 use crate::secret::EnvName;
-use crate::usage::{Limits, RoutingStrategy};
 
 /// The whole configuration. See the [module docs](super) for the file format.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -109,7 +109,7 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     /// Several keys instead of `api_key_env`, rotated when one is
     /// rate-limited, out of quota or revoked (see
-    /// [`credentials`](crate::credentials)): each names its variable(s),
+    /// [`credentials`](crate::providers::credentials)): each names its variable(s),
     /// with an optional label, tier and weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<CredentialConfig>>,

@@ -9,10 +9,12 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::error::{ChatError, ErrorKind, StreamFault};
-use crate::future::ChatFuture;
-use crate::request::{Message, Role};
-use crate::response::{ChatChunk, ChatCompletion, ChatStream, Choice, ChunkChoice, Delta, Usage};
+use crate::chat::error::{ChatError, ErrorKind, StreamFault};
+use crate::chat::future::ChatFuture;
+use crate::chat::request::{Message, Role};
+use crate::chat::response::{
+    ChatChunk, ChatCompletion, ChatStream, Choice, ChunkChoice, Delta, Usage,
+};
 use crate::{ChatRequest, ChatResponse};
 
 /// An in-process provider whose answers are scripted per model. It records

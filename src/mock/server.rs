@@ -42,7 +42,7 @@ use super::wire::{self, Body, BoxError};
 ///
 /// ```
 /// use llm_fallback::mock::{MockServer, ServerReply};
-/// use llm_fallback::openai::OpenAi;
+/// use llm_fallback::providers::openai::OpenAi;
 /// use llm_fallback::{ChatRequest, ErrorKind, Message};
 /// use tower::ServiceExt;
 ///

@@ -215,7 +215,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         if let Some(after) = self.retry_after() {
             // A wait from a provider or a service of yours: never past the clamp.
-            let after = after.min(crate::http_error::MAX_RETRY_AFTER);
+            let after = after.min(crate::providers::http_error::MAX_RETRY_AFTER);
             let secs = ceil_secs(after).max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -8,17 +8,17 @@ use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
+use crate::chat::error::ConfigError;
+use crate::chat::per_model::PerModel;
 use crate::config::{resolve, HumanDuration, Resolved};
-use crate::cooldown::CooldownLayer;
-use crate::error::ConfigError;
-use crate::fallback::ProviderFallbackLayer;
-use crate::per_model::PerModel;
-use crate::prepend::PrependMessagesLayer;
-use crate::retry::RetryLayer;
+use crate::layers::cooldown::CooldownLayer;
+use crate::layers::fallback::ProviderFallbackLayer;
+use crate::layers::prepend::PrependMessagesLayer;
+use crate::layers::retry::RetryLayer;
+use crate::layers::timeout::{StreamDeadlines, TimeoutLayer};
+use crate::layers::usage::UsageStore;
 use crate::rng::SharedRng;
 use crate::store::{StoreConfig, Stores};
-use crate::timeout::{StreamDeadlines, TimeoutLayer};
-use crate::usage::UsageStore;
 use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
@@ -121,8 +121,8 @@ fn stores(plan: &Resolved) -> Stores {
     #[cfg(feature = "redis")]
     if let Some(connection) = &plan.store.redis {
         return Stores {
-            cooldown: Arc::new(crate::cooldown::RedisStore::new(connection)),
-            usage: Arc::new(crate::usage::RedisUsage::new(connection)),
+            cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(connection)),
+            usage: Arc::new(crate::layers::usage::RedisUsage::new(connection)),
         };
     }
     let _ = plan;
@@ -172,7 +172,7 @@ fn describe_timeouts(plan: &Resolved) -> String {
         show(streams.first_token()),
         show(streams.idle()),
         show(streams.total()),
-        show(Some(crate::timeout::DEFAULT_CONNECT)),
+        show(Some(crate::layers::timeout::DEFAULT_CONNECT)),
     )
 }
 

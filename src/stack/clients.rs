@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use super::build::{prefixed, under};
+use crate::chat::error::ConfigError;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 use crate::config::ProviderKind;
 use crate::config::{key_path, ClientPlan, ProviderConfig};
-use crate::cooldown::CooldownStore;
-use crate::credentials::{Credentials, Key};
-use crate::error::ConfigError;
+use crate::layers::cooldown::CooldownStore;
+use crate::providers::credentials::{Credentials, Key};
 use crate::rng::SharedRng;
 use crate::secret::ApiKey;
 use crate::BoxChatService;
@@ -75,7 +75,7 @@ fn client(p: &ProviderConfig, key: Option<ApiKey>) -> Result<BoxChatService, Con
     match p.kind {
         #[cfg(feature = "openai")]
         ProviderKind::OpenAi => {
-            let mut b = crate::openai::OpenAi::builder();
+            let mut b = crate::providers::openai::OpenAi::builder();
             if let Some(url) = &p.base_url {
                 b = b.base_url(url);
             }
@@ -89,7 +89,7 @@ fn client(p: &ProviderConfig, key: Option<ApiKey>) -> Result<BoxChatService, Con
         }
         #[cfg(feature = "openai")]
         ProviderKind::Azure => {
-            let mut b = crate::openai::Azure::builder();
+            let mut b = crate::providers::openai::Azure::builder();
             if let Some(url) = &p.endpoint {
                 b = b.endpoint(url);
             }
@@ -106,7 +106,7 @@ fn client(p: &ProviderConfig, key: Option<ApiKey>) -> Result<BoxChatService, Con
         }
         #[cfg(feature = "anthropic")]
         ProviderKind::Anthropic => {
-            let mut b = crate::anthropic::Anthropic::builder();
+            let mut b = crate::providers::anthropic::Anthropic::builder();
             if let Some(url) = &p.base_url {
                 b = b.base_url(url);
             }

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Every call ends by itself with no `[timeout]` at all: complete answers
-//! get [`DEFAULT_ATTEMPT`](crate::timeout::DEFAULT_ATTEMPT), streams the
+//! get [`DEFAULT_ATTEMPT`](crate::layers::timeout::DEFAULT_ATTEMPT), streams the
 //! [`StreamDeadlines`](crate::StreamDeadlines) defaults, every client a
 //! connect timeout ([`Stack::describe_timeouts`] prints them; the README's
 //! "Timeouts" section has the table).
@@ -90,11 +90,11 @@ use std::time::Duration;
 
 use tower_service::Service;
 
+use crate::chat::error::ConfigError;
 use crate::config::{Config, ServerPlan};
-use crate::cooldown::CooldownStore;
-use crate::error::ConfigError;
-use crate::select::SelectModelLayer;
-use crate::usage::UsageStore;
+use crate::layers::cooldown::CooldownStore;
+use crate::layers::select::SelectModelLayer;
+use crate::layers::usage::UsageStore;
 use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse, Health};
 
 /// A built stack: the service, and what serving it needs. Cheap to clone.

@@ -45,9 +45,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cooldown::{CooldownStore, InMemoryStore};
-use crate::error::ConfigError;
-use crate::usage::{InMemoryUsage, UsageStore};
+use crate::chat::error::ConfigError;
+use crate::layers::cooldown::{CooldownStore, InMemoryStore};
+use crate::layers::usage::{InMemoryUsage, UsageStore};
 
 #[cfg(feature = "redis")]
 mod redis_link;
@@ -84,7 +84,7 @@ pub enum StoreConfig {
 /// The stores a [`StoreConfig`] describes, ready to hand to the layers.
 #[derive(Clone)]
 pub struct Stores {
-    /// For [`CooldownBuilder::shared_store`](crate::cooldown::CooldownBuilder::shared_store).
+    /// For [`CooldownBuilder::shared_store`](crate::layers::cooldown::CooldownBuilder::shared_store).
     pub cooldown: Arc<dyn CooldownStore>,
     /// For [`BalanceBuilder::shared_usage_store`](crate::BalanceBuilder::shared_usage_store).
     pub usage: Arc<dyn UsageStore>,
@@ -114,8 +114,8 @@ impl StoreConfig {
                 }
                 let connection = builder.build()?;
                 Ok(Stores {
-                    cooldown: Arc::new(crate::cooldown::RedisStore::new(&connection)),
-                    usage: Arc::new(crate::usage::RedisUsage::new(&connection)),
+                    cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(&connection)),
+                    usage: Arc::new(crate::layers::usage::RedisUsage::new(&connection)),
                 })
             }
             #[cfg(not(feature = "redis"))]

@@ -11,11 +11,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, RedisResult};
 use tokio::time::Instant;
 
+use crate::chat::error::{ChatError, ConfigError, ErrorKind};
 use crate::clamp::after;
-use crate::error::{ChatError, ConfigError, ErrorKind};
 
-/// A connection to Redis shared by [`RedisStore`](crate::cooldown::RedisStore)
-/// and [`RedisUsage`](crate::usage::RedisUsage): one multiplexed connection
+/// A connection to Redis shared by [`RedisStore`](crate::layers::cooldown::RedisStore)
+/// and [`RedisUsage`](crate::layers::usage::RedisUsage): one multiplexed connection
 /// (redis-rs `ConnectionManager`), opened on first use and reopened after a
 /// failure, so building it never fails on an unreachable server.
 ///

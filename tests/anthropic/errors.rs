@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use llm_fallback::anthropic::{Anthropic, ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
 use llm_fallback::mock::{MockServer, ServerReply};
+use llm_fallback::providers::anthropic::{Anthropic, ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
 use llm_fallback::{ChatError, ChatRequest, ErrorKind, Message};
 use serde_json::json;
 use tower::ServiceExt;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::OpenAi;
+use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::server::{Server, MODEL_HEADER};
 use llm_fallback::{
     ChatError, ChatFuture, ChatRequest, ChatResponse, ErrorKind, Message, Providers,

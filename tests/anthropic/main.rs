@@ -10,8 +10,8 @@ mod request;
 mod response;
 mod streaming;
 
-use llm_fallback::anthropic::Anthropic;
 use llm_fallback::mock::{MockServer, ServerReply};
+use llm_fallback::providers::anthropic::Anthropic;
 use llm_fallback::{ChatError, ChatRequest, ChatResponse, Message};
 use serde_json::Value;
 use tower::ServiceExt;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use llm_fallback::anthropic::Anthropic;
 use llm_fallback::mock::MockServer;
+use llm_fallback::providers::anthropic::Anthropic;
 use llm_fallback::{ChatRequest, Message};
 use serde_json::{json, Value};
 use tower::ServiceExt;

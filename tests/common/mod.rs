@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::server::Server;
 use llm_fallback::{
     Backoff, BoxChatService, ChatChunk, ChatError, ChatRequest, ChatResponse, CooldownLayer,

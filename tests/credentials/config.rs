@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use llm_fallback::credentials::{Credential, CredentialConfig, Credentials, Key};
 use llm_fallback::mock::MockServer;
-use llm_fallback::openai::OpenAi;
+use llm_fallback::providers::credentials::{Credential, CredentialConfig, Credentials, Key};
+use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::{ErrorKind, Providers};
 use tower::ServiceExt;
 

@@ -1,8 +1,8 @@
 //! Credentials inside the canonical stack: rotation first, then Retry, then ProviderFallback.
 
-use llm_fallback::credentials::{Credentials, Key};
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::{Azure, OpenAi};
+use llm_fallback::providers::credentials::{Credentials, Key};
+use llm_fallback::providers::openai::{Azure, OpenAi};
 use std::time::Duration;
 
 use llm_fallback::{

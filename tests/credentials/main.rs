@@ -11,9 +11,9 @@ mod rotation;
 #[path = "../waiting/mod.rs"]
 mod waiting;
 
-use llm_fallback::credentials::{Credentials, CredentialsBuilder, Key};
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::OpenAi;
+use llm_fallback::providers::credentials::{Credentials, CredentialsBuilder, Key};
+use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::{ChatRequest, ErrorKind, Message};
 
 pub(crate) const MODEL: &str = "gpt-4o-mini";

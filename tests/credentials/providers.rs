@@ -1,9 +1,9 @@
 //! The same rotation with the Azure client (`api-key`) and the Anthropic client (`x-api-key`).
 
-use llm_fallback::anthropic::Anthropic;
-use llm_fallback::credentials::{Credentials, Key};
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::Azure;
+use llm_fallback::providers::anthropic::Anthropic;
+use llm_fallback::providers::credentials::{Credentials, Key};
+use llm_fallback::providers::openai::Azure;
 use llm_fallback::{ErrorKind, Providers};
 use tower::ServiceExt;
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use llm_fallback::credentials::{Credentials, Key};
 use llm_fallback::mock::{MockServer, ServerReply};
+use llm_fallback::providers::credentials::{Credentials, Key};
 use llm_fallback::{ErrorKind, ForceAttempt, Providers, SharedRng};
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use crate::waiting::{poll_until, skip};
 use crate::*;
 
-fn providers(credentials: Credentials<llm_fallback::openai::OpenAi>) -> Providers {
+fn providers(credentials: Credentials<llm_fallback::providers::openai::OpenAi>) -> Providers {
     Providers::builder()
         .provider("openai", credentials)
         .build()

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use llm_fallback::anthropic::Anthropic;
-use llm_fallback::http_error::MAX_COMPLETION_BYTES;
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::openai::OpenAi;
+use llm_fallback::providers::anthropic::Anthropic;
+use llm_fallback::providers::http_error::MAX_COMPLETION_BYTES;
+use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message};
 use tower::ServiceExt;
 

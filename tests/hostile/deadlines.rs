@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use llm_fallback::layers::timeout::DEFAULT_ATTEMPT;
 use llm_fallback::mock::{MockProvider, MockReply, MockServer, ServerReply};
-use llm_fallback::timeout::DEFAULT_ATTEMPT;
 use llm_fallback::{ChatRequest, Config, ErrorKind, Message, Stack};
 use tokio::time::Instant;
 use tower::ServiceExt;

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request};
-use llm_fallback::http_error::{retry_after, MAX_RETRY_AFTER};
 use llm_fallback::mock::MockProvider;
+use llm_fallback::providers::http_error::{retry_after, MAX_RETRY_AFTER};
 use llm_fallback::server::Server;
 use llm_fallback::{Config, Stack};
 use proptest::prelude::*;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
-use llm_fallback::http_error::MAX_RETRY_AFTER;
 use llm_fallback::mock::{MockProvider, MockReply, MockServer, ServerReply};
-use llm_fallback::openai::OpenAi;
+use llm_fallback::providers::http_error::MAX_RETRY_AFTER;
+use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::server::Server;
 use llm_fallback::{ChatRequest, ErrorKind, Message};
 use tokio::time::Instant;

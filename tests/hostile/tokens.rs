@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llm_fallback::anthropic::Anthropic;
+use llm_fallback::layers::usage::{InMemoryUsage, Limits, RoutingStrategy};
+#[cfg(feature = "redis")]
+use llm_fallback::layers::usage::{RedisUsage, Reservation, UsageStore};
 use llm_fallback::mock::{MockProvider, MockServer, ServerReply};
+use llm_fallback::providers::anthropic::Anthropic;
 #[cfg(feature = "redis")]
 use llm_fallback::store::RedisConnection;
-use llm_fallback::usage::{InMemoryUsage, Limits, RoutingStrategy};
-#[cfg(feature = "redis")]
-use llm_fallback::usage::{RedisUsage, Reservation, UsageStore};
 use llm_fallback::{ChatRequest, Message, SharedRng, WeightedBalanceLayer};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};

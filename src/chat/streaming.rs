@@ -1,0 +1,296 @@
+//! Streaming that fails over safely: the commit point, and the marker the
+//! layers and clients use to agree on deadlines.
+//!
+//! - An attempt succeeds only once real content has arrived ([`commit`]):
+//!   before that, every fault is an ordinary error that retry and fallback
+//!   handle.
+//! - After it, a fault is an error item of kind
+//!   [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted), never a
+//!   silent end.
+//! - Deadlines for streams (headers, first token, idle gap, total) are set
+//!   per model on the attempt [`Timeout`](crate::Timeout) layer with
+//!   [`StreamDeadlines`](crate::layers::timeout::StreamDeadlines); the headers
+//!   deadline reaches the clients as a [`HeadersDeadline`] extension.
+//! - Mid-stream recovery (opt-in, on
+//!   [`ProviderFallback`](crate::ProviderFallback)) finishes a cut or stalled
+//!   answer on the next candidate; see
+//!   [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
+//!
+//! # What a stream may hold
+//!
+//! Every buffer fed by a provider's stream has a limit. Exceeding one is a
+//! fault of the attempt: before the commit point an error of kind
+//! [`Server`](crate::ErrorKind::Server) (retry and fallback apply), after it
+//! a [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted) item
+//! ([`StreamFault::Protocol`](crate::StreamFault::Protocol)).
+//!
+//! | buffer | limit |
+//! |---|---|
+//! | one server-sent event (so one line), as the clients read it | [`MAX_EVENT_BYTES`], 4 MiB |
+//! | the preamble held back until the first content chunk ([`commit`]) | [`MAX_PREAMBLE_BYTES`], 1 MiB |
+//! | choice indexes of a chunk | below [`MAX_CHOICES`], 128 |
+//! | tool-call indexes of a choice | below [`MAX_TOOL_CALLS`], 128 |
+//! | the answer's text kept for mid-stream recovery | [`MAX_RECOVERY_TEXT`], 4 MiB: a longer answer is not resumed |
+//!
+//! The event limit leaves room for long tool-call arguments (a provider
+//! sends them in fragments; Anthropic's whole `input` may come in one event).
+//! Chunk indexes are checked by the clients and by
+//! [`ChatStream::collect_completion`], which allocates one entry per index.
+
+use std::time::Duration;
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use crate::chat::attempt::AttemptLog;
+use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::response::{ChatChunk, ChatStream};
+
+/// The largest server-sent event the provider clients read: 4 MiB.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
+
+/// The most [`commit`] holds back before the first content chunk: 1 MiB of
+/// chunks (as JSON).
+pub const MAX_PREAMBLE_BYTES: usize = 1 << 20;
+
+/// Choice indexes a stream may use are below this: 128, OpenAI's largest `n`.
+pub const MAX_CHOICES: u32 = 128;
+
+/// Tool-call indexes within one choice are below this: 128.
+pub const MAX_TOOL_CALLS: u32 = 128;
+
+/// The most text of an answer kept for mid-stream recovery: 4 MiB. A longer
+/// answer that breaks is not resumed.
+pub const MAX_RECOVERY_TEXT: usize = 4 << 20;
+
+/// What is wrong with `chunk`'s indexes, if anything.
+pub(crate) fn check_indexes(chunk: &ChatChunk) -> Result<(), String> {
+    for choice in &chunk.choices {
+        if choice.index >= MAX_CHOICES {
+            return Err(format!(
+                "choice index {} is not below {MAX_CHOICES}",
+                choice.index
+            ));
+        }
+        for call in choice.delta.tool_calls.iter().flatten() {
+            if call.index >= MAX_TOOL_CALLS {
+                return Err(format!(
+                    "tool-call index {} is not below {MAX_TOOL_CALLS}",
+                    call.index
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which choices of a stream have started and finished: the answer is
+/// complete once every choice seen has its finish reason.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Finishes {
+    started: u128,
+    finished: u128,
+}
+
+impl Finishes {
+    /// Notes `chunk`'s choices (indexes at or above [`MAX_CHOICES`] are ignored).
+    pub(crate) fn note(&mut self, chunk: &ChatChunk) {
+        for choice in &chunk.choices {
+            let Some(bit) = 1u128.checked_shl(choice.index) else {
+                continue;
+            };
+            self.started |= bit;
+            if choice.finish_reason.is_some() {
+                self.finished |= bit;
+            }
+        }
+    }
+
+    /// Whether every choice seen has finished (and at least one has).
+    pub(crate) fn complete(&self) -> bool {
+        self.finished != 0 && self.started & !self.finished == 0
+    }
+}
+
+/// Counts the bytes written, to size a chunk without keeping its JSON.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_size(chunk: &ChatChunk) -> usize {
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail; a chunk that cannot be encoded
+    // counts as huge.
+    match serde_json::to_writer(&mut counter, chunk) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// When the response head of a streamed call must have arrived (connect,
+/// request sent, status and headers received).
+///
+/// The attempt [`Timeout`](crate::Timeout) layer puts it in the request's
+/// extensions when the model has a headers deadline; the provider clients
+/// fail with [`TimeoutKind::Headers`](crate::TimeoutKind::Headers) when it
+/// passes. A leaf service that has no response head may ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadersDeadline(pub Instant);
+
+/// Records in the attempt at `index` that its committed stream ended with
+/// `error` (the log first showed it as a success, at the commit point).
+/// Returns whether it did; an attempt already marked failed is left alone.
+pub(crate) fn record_stream_fault(
+    log: &AttemptLog,
+    index: usize,
+    error: &ChatError,
+    latency: Option<Duration>,
+) -> bool {
+    let mut changed = false;
+    log.amend(index, |attempt| {
+        if attempt.is_success() {
+            attempt.error = Some(error.kind());
+            attempt.status = error.status();
+            attempt.message = error.message().to_owned();
+            if let Some(latency) = latency {
+                attempt.latency = latency;
+            }
+            changed = true;
+        }
+    });
+    changed
+}
+
+/// Reads `chunks` until the first content-bearing chunk (text, a tool-call
+/// delta or a refusal) and returns a stream that replays the held-back
+/// preamble (role-only or empty chunks) with it, then the rest.
+///
+/// Every fault before that point is returned as the attempt's error, so retry
+/// and fallback apply to it unchanged: an error item, an end with no
+/// content, or a preamble larger than [`MAX_PREAMBLE_BYTES`] (kind
+/// `Server`). A stream that ends with no content but with a finish reason
+/// (e.g. an empty answer cut by `max_tokens`) is a valid, empty answer.
+pub async fn commit<S>(chunks: S) -> Result<ChatStream, ChatError>
+where
+    S: Stream<Item = Result<ChatChunk, ChatError>> + Send + 'static,
+{
+    let mut chunks = Box::pin(chunks);
+    let mut preamble = Vec::new();
+    let mut held = 0usize;
+    loop {
+        match chunks.next().await {
+            Some(Ok(chunk)) => {
+                let content = chunk.has_content();
+                if !content {
+                    held = held.saturating_add(json_size(&chunk));
+                    if held > MAX_PREAMBLE_BYTES {
+                        return Err(ChatError::new(
+                            ErrorKind::Server,
+                            format!(
+                                "the stream sent more than {MAX_PREAMBLE_BYTES} bytes before any content"
+                            ),
+                        ));
+                    }
+                }
+                preamble.push(Ok(chunk));
+                if content {
+                    return Ok(ChatStream::new(
+                        futures_util::stream::iter(preamble).chain(chunks),
+                    ));
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                let mut finishes = Finishes::default();
+                for chunk in preamble.iter().flatten() {
+                    finishes.note(chunk);
+                }
+                if finishes.complete() {
+                    return Ok(ChatStream::from_items(preamble));
+                }
+                return Err(ChatError::new(
+                    ErrorKind::Server,
+                    "stream ended before any content",
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::response::{ChunkChoice, Delta};
+    use crate::Role;
+
+    fn role_only() -> ChatChunk {
+        ChatChunk {
+            choices: vec![ChunkChoice {
+                delta: Delta {
+                    role: Some(Role::Assistant),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn text(t: &str) -> ChatChunk {
+        ChatChunk {
+            choices: vec![ChunkChoice {
+                delta: Delta {
+                    content: Some(t.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn preamble_is_released_with_the_first_content() {
+        let s = futures_util::stream::iter(vec![Ok(role_only()), Ok(text("hi")), Ok(text("!"))]);
+        let stream = commit(s).await.unwrap();
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_error_before_content_fails_the_attempt() {
+        let s = futures_util::stream::iter(vec![
+            Ok(role_only()),
+            Err(ChatError::new(ErrorKind::Server, "overloaded")),
+        ]);
+        let e = commit(s).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert_eq!(e.message(), "overloaded");
+    }
+
+    #[tokio::test]
+    async fn an_endless_preamble_fails_the_attempt_at_its_limit() {
+        let s = futures_util::stream::repeat_with(|| Ok(role_only()));
+        let e = commit(s).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(e.message().contains("before any content"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_end_without_content_fails_the_attempt() {
+        let s = futures_util::stream::iter(vec![Ok(role_only())]);
+        let e = commit(s).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert!(e.message().contains("before any content"));
+    }
+}

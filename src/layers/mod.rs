@@ -1,0 +1,19 @@
+//! The reliability layers, each a `tower::Layer` over the one service shape
+//! `Service<ChatRequest, Response = ChatResponse, Error = ChatError>`.
+//!
+//! Outermost first, as [`Stack`](crate::Stack) assembles them:
+//! [`select`], [`timeout`] (total), [`fallback`], [`balance`], [`cooldown`],
+//! [`retry`], [`timeout`] (attempt), [`prepend`]. `route` is the candidate
+//! engine that fallback and balance share; `health` is the read-only view of
+//! the breakers that they rank by.
+
+pub mod balance;
+pub mod cooldown;
+pub mod fallback;
+pub(crate) mod health;
+pub mod prepend;
+pub mod retry;
+pub(crate) mod route;
+pub mod select;
+pub mod timeout;
+pub mod usage;

@@ -1,0 +1,178 @@
+//! One counted call: in flight until it ends, timed, settled with its usage.
+
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use futures_core::Stream;
+use tokio::time::Instant;
+
+use super::config::Limits;
+use super::store::Grant;
+use super::tracker::{text_tokens, ModelStats, Tracker};
+use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::response::{ChatChunk, ChatStream, ResponseBody};
+use crate::ChatResponse;
+
+/// One counted call: in flight until it ends (a stream: until the stream
+/// ends), settled with the usage the response reports.
+///
+/// Dropped unsettled (the call was cancelled, its answer reported no usage,
+/// or its stream ended, failed or was dropped before a usage chunk), it
+/// settles what the call probably used: the request, the prompt's estimate
+/// and the answer's text seen so far, so the completion budget reserved for
+/// it is free again at once rather than when the window ends.
+pub(super) struct Guard {
+    tracker: Arc<Tracker>,
+    model: Arc<str>,
+    grant: Option<Grant>,
+    /// The prompt's estimated tokens.
+    prompt: u64,
+    /// Bytes of answer text seen (settled as an estimate when no usage came).
+    answered: usize,
+    start: Instant,
+}
+
+impl Guard {
+    pub(super) fn start(
+        tracker: Arc<Tracker>,
+        model: Arc<str>,
+        grant: Option<Grant>,
+        prompt: u64,
+    ) -> Self {
+        let guard = Guard {
+            tracker,
+            model,
+            grant,
+            prompt,
+            answered: 0,
+            start: Instant::now(),
+        };
+        if let Some(stats) = guard.stats() {
+            stats.started();
+        }
+        guard
+    }
+
+    fn stats(&self) -> Option<&ModelStats> {
+        self.tracker.get(&self.model).map(|(_, stats)| stats)
+    }
+
+    pub(super) fn finish(
+        mut self,
+        result: Result<ChatResponse, ChatError>,
+    ) -> Result<ChatResponse, ChatError> {
+        let timed_out = matches!(&result, Err(e) if e.kind() == ErrorKind::Timeout);
+        if result.is_ok() || timed_out {
+            if let Some(stats) = self.stats() {
+                stats.record_latency(self.start.elapsed());
+            }
+        }
+        match result {
+            Ok(mut response) => {
+                if let ResponseBody::Stream(stream) = response.body_mut() {
+                    let inner = mem::replace(stream, ChatStream::from_items(Vec::new()));
+                    *stream = ChatStream::new(Metered {
+                        inner,
+                        guard: Some(self),
+                    });
+                } else if let Some(usage) = response.usage() {
+                    self.settle(1, usage.total_tokens);
+                } else {
+                    // No usage reported: dropping settles an estimate of the answer.
+                    self.answered = response.text().map_or(0, |t| t.len());
+                }
+                Ok(response)
+            }
+            Err(e) => {
+                // A refusal below never reached the provider; a failed call
+                // counts as a request, but its tokens were not used.
+                let requests = u64::from(e.kind() != ErrorKind::CoolingDown);
+                self.settle(requests, 0);
+                Err(e)
+            }
+        }
+    }
+
+    fn settle(&mut self, requests: u64, tokens: u64) {
+        if let Some(grant) = self.grant.take() {
+            self.tracker
+                .store
+                .settle(&self.model, grant, requests, tokens);
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let used = self.prompt.saturating_add(text_tokens(self.answered));
+        self.settle(1, used);
+        if let Some(stats) = self.stats() {
+            stats.ended();
+        }
+    }
+}
+
+/// A stream that settles its call's usage when the usage chunk passes, and
+/// ends the call when the stream ends or is dropped.
+struct Metered {
+    inner: ChatStream,
+    guard: Option<Guard>,
+}
+
+impl Stream for Metered {
+    type Item = Result<ChatChunk, ChatError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = ready!(Pin::new(&mut self.inner).poll_next(cx));
+        match &item {
+            Some(Ok(chunk)) => {
+                if let Some(guard) = &mut self.guard {
+                    guard.answered = guard.answered.saturating_add(text_bytes(chunk));
+                    if let Some(usage) = &chunk.usage {
+                        guard.settle(1, usage.total_tokens);
+                    }
+                }
+            }
+            Some(Err(_)) | None => self.guard = None,
+        }
+        Poll::Ready(item)
+    }
+}
+
+/// The bytes of text a chunk carries: content, refusal, tool-call arguments.
+fn text_bytes(chunk: &ChatChunk) -> usize {
+    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    chunk
+        .choices
+        .iter()
+        .map(|c| {
+            let calls = c.delta.tool_calls.iter().flatten();
+            let args: usize = calls
+                .filter_map(|t| t.function.as_ref())
+                .map(|f| len(&f.arguments))
+                .sum();
+            len(&c.delta.content) + len(&c.delta.refusal) + args
+        })
+        .sum()
+}
+
+/// The refusal of a deployment at its limit: like a cooling model, it is
+/// skipped without an upstream call.
+pub(super) fn over_limit(model: &str, limits: &Limits, until: Instant) -> ChatError {
+    let mut parts = Vec::new();
+    if let Some(rpm) = limits.rpm {
+        parts.push(format!("rpm {rpm}"));
+    }
+    if let Some(tpm) = limits.tpm {
+        parts.push(format!("tpm {tpm}"));
+    }
+    let left = until.saturating_duration_since(Instant::now());
+    let mut e = ChatError::cooling_down(model, until);
+    e.set_message(format!(
+        "at its limit ({}) until the minute ends in {left:?}",
+        parts.join(", ")
+    ));
+    e
+}

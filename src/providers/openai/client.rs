@@ -1,0 +1,152 @@
+//! The OpenAI-compatible client.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use reqwest::Url;
+use tower_service::Service;
+
+use super::wire::OpenAiWire;
+use crate::chat::error::{ChatError, ConfigError};
+use crate::chat::future::ChatFuture;
+use crate::providers::transport::{join, parse_base_url, Options, Transport};
+use crate::secret::ApiKey;
+use crate::{ChatRequest, ChatResponse};
+
+/// The base URL used when none is set.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// A client of any OpenAI-compatible chat-completions endpoint: OpenAI,
+/// OpenRouter, vLLM, Ollama, Groq, Together ...
+///
+/// It POSTs the request's JSON to `{base_url}/chat/completions` with the
+/// model name it receives (the [`Providers`](crate::Providers) router has
+/// stripped the provider prefix), and maps every failure to a typed
+/// [`ChatError`]. It never retries: that is the layers' job.
+///
+/// Cloning is cheap (one `Arc`); clones share the connection pool.
+#[derive(Clone)]
+pub struct OpenAi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: Url,
+    transport: Transport,
+}
+
+impl OpenAi {
+    /// Starts configuring a client.
+    pub fn builder() -> OpenAiBuilder {
+        OpenAiBuilder::default()
+    }
+
+    /// The URL requests are posted to.
+    pub fn url(&self) -> &Url {
+        &self.inner.url
+    }
+}
+
+impl fmt::Debug for OpenAi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("url", &self.inner.url.as_str())
+            .field("key", &self.inner.transport.key())
+            .field("headers", &self.inner.transport.header_names())
+            .finish()
+    }
+}
+
+impl Service<ChatRequest> for OpenAi {
+    type Response = ChatResponse;
+    type Error = ChatError;
+    type Future = ChatFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
+        // reqwest queues and pools connections itself.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: ChatRequest) -> ChatFuture {
+        let inner = self.inner.clone();
+        ChatFuture::new(async move {
+            let url = inner.url.clone();
+            inner.transport.send(&OpenAiWire, url, request).await
+        })
+    }
+}
+
+/// Configures an [`OpenAi`] client. Every setting is optional; problems are
+/// reported together by [`build`](Self::build).
+#[derive(Default)]
+pub struct OpenAiBuilder {
+    base_url: Option<String>,
+    options: Options,
+}
+
+impl OpenAiBuilder {
+    /// The API root, e.g. `https://openrouter.ai/api/v1` or
+    /// `http://localhost:11434/v1`. Default: [`OPENAI_BASE_URL`].
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The key, sent as `Authorization: Bearer <key>`. Default: none (local
+    /// servers often need none).
+    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.options.key = Some(key.into());
+        self
+    }
+
+    /// A header sent with every call (`OpenAI-Organization`,
+    /// `HTTP-Referer` ...). Values are treated as secrets: never logged or
+    /// printed. A header of the same name as the key's replaces it.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends through `client` (shared pool, proxies, TLS and timeouts of
+    /// your choice). Default: a new `reqwest::Client` with a connect timeout
+    /// of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT) and a read
+    /// timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.options.client = Some(client);
+        self
+    }
+
+    /// The client, or every problem found (a base URL that is not an
+    /// http(s) URL, an empty key, an invalid header).
+    pub fn build(self) -> Result<OpenAi, ConfigError> {
+        let mut errors = ConfigError::default();
+        let raw = self.base_url.as_deref().unwrap_or(OPENAI_BASE_URL);
+        let url = parse_base_url("base_url", raw, &mut errors);
+        let transport = self.options.build(
+            "openai",
+            AUTHORIZATION,
+            ApiKey::bearer_header_value,
+            &mut errors,
+        );
+        match (url, transport) {
+            (Some(base), Some(transport)) if errors.is_empty() => Ok(OpenAi {
+                inner: Arc::new(Inner {
+                    url: join(&base, &["chat", "completions"]),
+                    transport,
+                }),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl fmt::Debug for OpenAiBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiBuilder")
+            .field("base_url", &self.base_url)
+            .field("options", &self.options)
+            .finish()
+    }
+}

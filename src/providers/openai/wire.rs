@@ -1,0 +1,229 @@
+//! OpenAI's wire format: the request as is, `chat.completion` bodies, and
+//! `chat.completion.chunk` events ending with `data: [DONE]`.
+
+use std::collections::VecDeque;
+
+use serde_json::Value;
+
+use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::response::{ChatChunk, ChatCompletion};
+use crate::chat::streaming::Finishes;
+use crate::providers::transport::error;
+use crate::providers::transport::sse::{Decode, Decoded};
+use crate::providers::transport::Wire;
+use crate::ChatRequest;
+
+/// The OpenAI chat-completions format, shared by the OpenAI and Azure clients.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OpenAiWire;
+
+impl Wire for OpenAiWire {
+    type Events = OpenAiEvents;
+
+    fn encode(&self, request: &ChatRequest) -> Result<Vec<u8>, ChatError> {
+        let asked;
+        let request = if request.is_stream() && !mentions_usage(request) {
+            asked = with_usage(request.clone());
+            &asked
+        } else {
+            request
+        };
+        serde_json::to_vec(request).map_err(|e| {
+            ChatError::new(
+                ErrorKind::BadRequest,
+                format!("cannot encode the request: {e}"),
+            )
+        })
+    }
+
+    fn completion(&self, body: Value) -> Result<ChatCompletion, String> {
+        if !body.get("choices").is_some_and(Value::is_array) {
+            return Err("not a chat completion".to_owned());
+        }
+        let completion: ChatCompletion =
+            serde_json::from_value(body).map_err(|e| format!("not a chat completion ({e})"))?;
+        // Valid JSON that answers nothing must not pass for an empty answer.
+        if completion.choices.is_empty() {
+            return Err("a chat completion without choices".to_owned());
+        }
+        let says_nothing = |c: &crate::chat::response::Choice| {
+            c.finish_reason.is_none()
+                && c.message.content.is_none()
+                && c.message.tool_calls.is_none()
+        };
+        if completion.choices.iter().any(says_nothing) {
+            return Err("a choice with no content, no tool calls and no finish reason".to_owned());
+        }
+        Ok(completion)
+    }
+
+    fn events(&self, request: &ChatRequest) -> OpenAiEvents {
+        OpenAiEvents::new(!mentions_usage(request))
+    }
+}
+
+/// Whether the caller said anything about `stream_options.include_usage`.
+/// A caller that set it (even to `false`, the way to opt out for endpoints
+/// that reject `stream_options`) is left as is.
+fn mentions_usage(request: &ChatRequest) -> bool {
+    request
+        .extra()
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .is_some_and(|v| !v.is_null())
+}
+
+/// Asks upstream for the stream's usage, so every stream reports it; the
+/// caller's stream is stripped of it again ([`OpenAiEvents`]).
+fn with_usage(mut request: ChatRequest) -> ChatRequest {
+    let options = request
+        .extra_mut()
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !options.is_object() {
+        *options = Value::Object(Default::default());
+    }
+    if let Value::Object(options) = options {
+        options.insert("include_usage".to_owned(), Value::Bool(true));
+    }
+    request
+}
+
+/// Reads OpenAI stream events.
+///
+/// - `data: [DONE]` ends the stream, with or without a finish reason before
+///   it: it is the provider's word that the answer is whole (some compatible
+///   servers send no finish reason).
+/// - `{"error": {...}}` (or an `event: error`) is classified like an error body.
+/// - An empty `data:` is a keep-alive.
+/// - Any other event that is not a valid chunk is malformed (a fault).
+/// - The usage-only chunk after every choice's finish reason is the last:
+///   the stream ends with it, without waiting for `[DONE]`.
+/// - Usage is removed (and usage-only chunks dropped) when the client asked
+///   for it on the caller's behalf.
+#[derive(Debug)]
+pub(crate) struct OpenAiEvents {
+    strip_usage: bool,
+    finishes: Finishes,
+}
+
+impl OpenAiEvents {
+    /// A reader that strips usage when `strip_usage`.
+    pub(crate) fn new(strip_usage: bool) -> Self {
+        OpenAiEvents {
+            strip_usage,
+            finishes: Finishes::default(),
+        }
+    }
+}
+
+impl Decode for OpenAiEvents {
+    const END: &'static str = "[DONE]";
+
+    fn decode(&mut self, event: &str, data: &str, out: &mut VecDeque<Decoded>) {
+        let data = data.trim();
+        if data.is_empty() {
+            return;
+        }
+        if data == "[DONE]" {
+            out.push_back(Decoded::Done);
+            return;
+        }
+        let Ok(value) = serde_json::from_str::<Value>(data) else {
+            out.push_back(Decoded::Malformed);
+            return;
+        };
+        if event == "error" || value.get("error").is_some_and(|e| !e.is_null()) {
+            let wrapped;
+            let value = if value.get("error").is_some() {
+                &value
+            } else {
+                wrapped = serde_json::json!({ "error": value });
+                &wrapped
+            };
+            // The key is scrubbed by the stream reader.
+            if let Some(e) = error::from_json(value, None) {
+                out.push_back(Decoded::Error(e));
+            }
+            return;
+        }
+        let Ok(mut chunk) = serde_json::from_value::<ChatChunk>(value) else {
+            out.push_back(Decoded::Malformed);
+            return;
+        };
+        self.finishes.note(&chunk);
+        let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
+        let stripped = self.strip_usage && chunk.usage.take().is_some() && usage_only;
+        if !stripped {
+            out.push_back(Decoded::Chunk(chunk));
+        }
+        if usage_only && self.finishes.complete() {
+            // The usage chunk is the last one: finalize now rather than wait
+            // for a `[DONE]` that may never come.
+            out.push_back(Decoded::Done);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::malformed::MalformedChunks;
+    use crate::providers::transport::sse::SseChunks;
+    use futures_util::StreamExt;
+
+    fn events(strip_usage: bool) -> OpenAiEvents {
+        OpenAiEvents::new(strip_usage)
+    }
+
+    /// A 200 SSE response that sends `events` and then stays open, silent.
+    fn open_body(events: &[&str]) -> reqwest::Response {
+        let frames: Vec<Result<bytes::Bytes, std::io::Error>> = events
+            .iter()
+            .map(|e| Ok(bytes::Bytes::from(format!("data: {e}\n\n"))))
+            .collect();
+        let body = futures_util::stream::iter(frames).chain(futures_util::stream::pending());
+        let response = http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .unwrap();
+        reqwest::Response::from(response)
+    }
+
+    const WORD: &str = r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+    const FINISH: &str = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+    const USAGE: &str =
+        r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+
+    #[tokio::test]
+    async fn the_usage_chunk_after_the_finish_ends_the_stream_without_done() {
+        let chunks = SseChunks::new(
+            open_body(&[WORD, FINISH, USAGE]),
+            events(false),
+            "m",
+            None,
+            MalformedChunks::new(),
+        );
+        let items: Vec<_> = chunks.collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(items[2].as_ref().unwrap().usage.is_some());
+    }
+
+    #[tokio::test]
+    async fn usage_is_stripped_when_the_caller_did_not_ask() {
+        let chunks = SseChunks::new(
+            open_body(&[WORD, FINISH, USAGE]),
+            events(true),
+            "m",
+            None,
+            MalformedChunks::new(),
+        );
+        let items: Vec<_> = chunks.collect().await;
+        assert_eq!(
+            items.len(),
+            2,
+            "the usage-only chunk is dropped, and the stream ends"
+        );
+        assert!(items.iter().flatten().all(|c| c.usage.is_none()));
+    }
+}
