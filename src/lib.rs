@@ -48,6 +48,7 @@ pub mod layers;
 pub mod providers;
 
 pub mod config;
+pub mod settings;
 pub mod stack;
 pub mod store;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::routes::Route;
+use super::expand::Route;
 use crate::layers::usage::{Limits, RoutingStrategy};
 
 /// `in order: a, b (600 rpm)` or `least busy first, ties weighted: a 75%, b 25%; then in order: c`.

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeSet;
 
+use super::ctx::Ctx;
 use super::expand::route_id;
-use super::resolve::{key_path, Ctx};
 use super::routes::ClientPlan;
 use super::types::ProviderConfig;
 use crate::chat::model::split_model_id;
 use crate::layers::fallback::FallbackGroups;
+use crate::settings::key_path;
 
 /// `fallback.recover_streams`, resolved for the two routing layers.
 #[derive(Debug, Default)]

@@ -1,39 +1,22 @@
 //! Checking a whole config and resolving it into what the stack is built from.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
+use super::ctx::{Ctx, Env};
 use super::describe::summary;
-use super::expand::{dedup, route_id, Expander};
+use super::expand::{dedup, route_id, Expander, Route};
 use super::recovery::{describe_provider, RecoverPlan};
-use super::routes::{ClientPlan, Route};
+use super::routes::ClientPlan;
 use super::sections::GroupsSetting;
-use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
-use super::store::StorePlan;
+use super::settings::ServerPlan;
 use super::types::Config;
-use super::values::PerModelSetting;
 use crate::chat::error::{ConfigError, ErrorKind};
-use crate::chat::model::validate_provider_name;
 use crate::chat::per_model::PerModel;
 use crate::chat::request::Message;
 use crate::layers::fallback::FallbackGroups;
 use crate::layers::route::parse_kind;
-use crate::layers::timeout::StreamDeadlines;
 use crate::layers::usage::{Limits, RoutingStrategy};
-
-/// Looks up an environment variable.
-pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// What checking needs, and the problems found so far.
-pub(crate) struct Ctx<'a> {
-    pub(crate) config: &'a Config,
-    pub(crate) env: Env<'a>,
-    /// Providers supplied as services in code: no client, no key needed.
-    pub(crate) supplied: BTreeSet<String>,
-    /// Every provider name model ids may use.
-    pub(crate) providers: BTreeSet<String>,
-    pub(crate) errors: ConfigError,
-}
+use crate::settings::{key_path, PerModelSetting, Scope};
 
 /// A config, checked, with every alias expanded.
 #[derive(Debug)]
@@ -48,29 +31,19 @@ pub(crate) struct Resolved {
     pub(crate) strategies: Vec<(String, RoutingStrategy, Option<f64>)>,
     /// Model id -> its limits.
     pub(crate) limits: BTreeMap<String, Limits>,
-    /// Where breakers and usage counts live.
-    pub(crate) store: StorePlan,
+    /// What per-model keys may name: providers, aliases and their models.
+    pub(crate) scope: Scope,
     pub(crate) groups: FallbackGroups,
     pub(crate) context_window: KindRoute,
     pub(crate) content_filter: KindRoute,
     pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
     pub(crate) max_fallbacks: Option<usize>,
     pub(crate) max_upstream_calls: Option<usize>,
-    pub(crate) total: Option<Duration>,
-    /// `None` when no model has an attempt deadline.
-    pub(crate) attempt: Option<PerModel<Option<Duration>>>,
-    /// The attempt deadlines of complete (non-streaming) answers.
-    pub(crate) complete: PerModel<Option<Duration>>,
-    /// The deadlines of streamed answers, per model.
-    pub(crate) streams: PerModel<StreamDeadlines>,
     /// Mid-stream recovery.
     pub(crate) recover: RecoverPlan,
     /// The ids the routing layers call that continue a partial answer.
     pub(crate) prefill: Vec<String>,
-    pub(crate) retry: RetryPlan,
-    pub(crate) cooldown: Option<CooldownPlan>,
     pub(crate) messages: PerModel<Vec<Message>>,
-    pub(crate) seed: Option<u64>,
     pub(crate) server: ServerPlan,
     /// Alias -> the concrete models it may call, in order.
     pub(crate) routes: BTreeMap<String, Vec<String>>,
@@ -89,40 +62,13 @@ pub(crate) struct KindRoute {
     pub(crate) per_model: BTreeMap<String, Vec<String>>,
 }
 
-/// A key as it would be written in a dotted path: quoted unless it is bare.
-pub(crate) fn key_path(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}
-
 /// Checks `config`; `supplied` names providers given as services in code.
 pub(crate) fn resolve(
     config: &Config,
     env: Env<'_>,
     supplied: &BTreeSet<String>,
 ) -> (Resolved, ConfigError) {
-    // Invalid names are reported once, not listed as configured.
-    let providers = config
-        .providers
-        .keys()
-        .chain(supplied)
-        .filter(|name| validate_provider_name(name).is_ok() && !name.starts_with('_'))
-        .cloned()
-        .collect();
-    let mut ctx = Ctx {
-        config,
-        env,
-        supplied: supplied.clone(),
-        providers,
-        errors: ConfigError::default(),
-    };
+    let mut ctx = Ctx::new(config, env, supplied);
     let clients = ctx.check_providers();
     let routes = ctx.check_routes();
     let expander = Expander { routes: &routes };
@@ -147,6 +93,12 @@ pub(crate) fn resolve(
                 }
             }
         }
+    }
+    for (alias, models) in &concrete {
+        ctx.scope = ctx
+            .scope
+            .clone()
+            .route(alias.clone(), models.iter().cloned());
     }
     let weighted: Vec<(String, Vec<(String, f64)>)> = routes
         .iter()
@@ -202,17 +154,8 @@ pub(crate) fn resolve(
         ctx.errors
             .push("fallback.max_upstream_calls", "must be at least 1");
     }
-    let super::settings::Timeouts {
-        total,
-        attempt,
-        complete,
-    } = ctx.timeouts(&concrete);
-    let streams = ctx.stream_deadlines(&concrete);
-    let retry = ctx.retry(&concrete);
-    let cooldown = ctx.cooldown(&concrete);
-    let messages = ctx.messages(&concrete);
+    let messages = ctx.messages();
     let server = ctx.server();
-    let store = ctx.store();
 
     let mut listed: BTreeSet<String> = config.models.iter().cloned().collect();
     listed.extend(concrete.values().flatten().cloned());
@@ -252,23 +195,16 @@ pub(crate) fn resolve(
         weighted,
         strategies,
         limits,
-        store,
+        scope: ctx.scope.clone(),
         groups,
         context_window,
         content_filter,
         fallback_on,
         max_fallbacks: fb.max_fallbacks,
         max_upstream_calls: fb.max_upstream_calls.filter(|n| *n > 0),
-        total,
-        attempt,
-        complete,
-        streams,
         recover,
         prefill,
-        retry,
-        cooldown,
         messages,
-        seed: config.seed,
         server,
         routes: concrete,
         summaries,
@@ -376,34 +312,5 @@ impl Ctx<'_> {
             }
         }
         route
-    }
-
-    /// A per-model setting with route aliases among its keys expanded: a
-    /// model's own entry wins over an alias's.
-    pub(crate) fn per_model<T: Clone>(
-        &mut self,
-        path: &str,
-        setting: &PerModelSetting<T>,
-        builtin: T,
-        routes: &BTreeMap<String, Vec<String>>,
-    ) -> PerModel<T> {
-        let mut per = PerModel::new(setting.default.clone().unwrap_or(builtin));
-        let mut own = BTreeSet::new();
-        for (key, value) in &setting.models {
-            if !self.is_alias(key)
-                && self.check_model(&format!("{path}.models.{}", key_path(key)), key)
-            {
-                per.set(key.clone(), value.clone());
-                own.insert(key.clone());
-            }
-        }
-        for (key, value) in setting.models.iter().filter(|(k, _)| self.is_alias(k)) {
-            for model in routes.get(key).into_iter().flatten() {
-                if !own.contains(model) {
-                    per.set(model.clone(), value.clone());
-                }
-            }
-        }
-        per
     }
 }

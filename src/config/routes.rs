@@ -3,14 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::expand::ROUTE_PREFIX;
-use super::resolve::{key_path, Ctx};
+use super::ctx::Ctx;
+use super::expand::{Route, ROUTE_PREFIX};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
-use crate::chat::model::{split_model_id, validate_model_id, validate_provider_name};
+use crate::chat::model::{split_model_id, validate_provider_name};
 use crate::layers::balance::{RouteCandidates, WeightedModel};
 use crate::layers::usage::RoutingStrategy;
 use crate::providers::credentials::{Credential, CredentialConfig};
-use crate::secret::{env_name_problem, ApiKey};
+use crate::secret::ApiKey;
+use crate::settings::key_path;
 
 /// The most candidates a weighted route takes (the balance layer's limit).
 const MAX_WEIGHTED: usize = 64;
@@ -25,18 +26,6 @@ pub(crate) struct ClientPlan {
     /// Several keys (`keys`), rotated; empty for one key or none.
     #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     pub(crate) keys: Vec<Credential>,
-}
-
-/// A route, checked.
-#[derive(Debug)]
-pub(crate) enum Route {
-    Ordered(Vec<String>),
-    Weighted {
-        weights: Vec<(String, f64)>,
-        fallbacks: Vec<String>,
-        strategy: RoutingStrategy,
-        latency_buffer: Option<f64>,
-    },
 }
 
 impl Ctx<'_> {
@@ -139,41 +128,6 @@ impl Ctx<'_> {
             }
         } else if let Some(url) = &p.base_url {
             check_url(self, &format!("{path}.base_url"), url);
-        }
-    }
-
-    /// Whether `name` is a route alias.
-    pub(crate) fn is_alias(&self, name: &str) -> bool {
-        self.config.routes.contains_key(name)
-    }
-
-    /// Checks a model id: well formed, and its provider configured.
-    pub(crate) fn check_model(&mut self, path: &str, id: &str) -> bool {
-        if let Err(e) = validate_model_id(id) {
-            self.errors.push(path, e);
-            return false;
-        }
-        let (provider, _) = split_model_id(id).expect("validated");
-        if self.providers.contains(provider) {
-            return true;
-        }
-        let known: Vec<String> = self.providers.iter().map(|p| format!("{p:?}")).collect();
-        let known = if known.is_empty() {
-            "no provider is configured".to_owned()
-        } else {
-            format!("configured: {}", known.join(", "))
-        };
-        self.errors.push(
-            path,
-            format!("model {id:?} names provider {provider:?}, which is not configured ({known})"),
-        );
-        false
-    }
-
-    /// Checks a model id or a route alias.
-    pub(crate) fn check_target(&mut self, path: &str, id: &str) {
-        if !self.is_alias(id) {
-            self.check_model(path, id);
         }
     }
 
@@ -338,24 +292,6 @@ impl Ctx<'_> {
                 .push(path, "every weight is zero; at least one must be positive");
         }
         pairs
-    }
-
-    /// Reads an environment variable that must be set and not empty.
-    pub(crate) fn env_value(&mut self, path: &str, var: &str) -> Option<String> {
-        if let Some(problem) = env_name_problem(var) {
-            self.errors.push(path, problem);
-            return None;
-        }
-        match (self.env)(var) {
-            Some(value) if !value.trim().is_empty() => Some(value.trim().to_owned()),
-            _ => {
-                self.errors.push(
-                    path,
-                    format!("environment variable {var} is not set or empty"),
-                );
-                None
-            }
-        }
     }
 }
 

@@ -1,8 +1,8 @@
-//! From a resolved config to layers, clients, and the boxed service.
+//! From a config to layers, clients, and the boxed service: each layer
+//! built by its own `from_config`, the global parts checked by `config`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tower::ServiceBuilder;
 
@@ -10,15 +10,16 @@ use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
 use crate::chat::error::ConfigError;
 use crate::chat::per_model::PerModel;
-use crate::config::{resolve, HumanDuration, Resolved};
-use crate::layers::cooldown::CooldownLayer;
+use crate::config::{resolve, Config, Resolved};
+use crate::layers::cooldown::{CooldownLayer, CooldownStore};
 use crate::layers::fallback::ProviderFallbackLayer;
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
-use crate::layers::timeout::{StreamDeadlines, TimeoutLayer};
+use crate::layers::timeout::TimeoutLayer;
 use crate::layers::usage::UsageStore;
 use crate::rng::SharedRng;
-use crate::store::{StoreConfig, Stores};
+use crate::settings::Scope;
+use crate::store::Stores;
 use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
@@ -26,32 +27,16 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     let env = b
         .env
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
-    let (plan, mut errors) = resolve(&b.config, &*env, &supplied);
-    let rng = plan.seed.map(SharedRng::seeded).unwrap_or_default();
-    // The stores given in code win over `[store]`.
-    let stores = stores(&plan);
-    let cooldown_store = b.store.unwrap_or(stores.cooldown);
-    let usage_store = b.usage.unwrap_or(stores.usage);
-    let cooldown = plan.cooldown.as_ref().map(|c| {
-        let b = match c.throttle {
-            Some(t) => CooldownLayer::builder().adaptive_throttle(t),
-            None => CooldownLayer::builder().without_adaptive_throttle(),
-        };
-        b.when_all_cooling(c.all_cooling)
-            .with_rng(rng.clone())
-            .consecutive_failures(c.consecutive_failures.clone())
-            .cooldown(c.cooldown.clone())
-            .failure_ratio_per_model(PerModel::new(c.failure_ratio))
-            .growth_per_model(PerModel::new(c.growth))
-            .max_retry_after(c.max_retry_after)
-            .shared_store(cooldown_store.clone())
-            .build()
-    });
-    let cooldown = cooldown.and_then(|r| keep(r, &mut errors));
+    let config = &b.config;
+    let (plan, mut errors) = resolve(config, &*env, &supplied);
+    let rng = config.seed.map(SharedRng::seeded).unwrap_or_default();
+    let own = Sections::from_config(config, &plan.scope, &*env, &rng, b.store, &mut errors);
+    // The usage store given in code wins over `[store]`.
+    let usage_store = b.usage.unwrap_or(own.stores.usage);
     // Keys cool in the models' store (ids `provider#label`), so replicas
     // sharing it skip a rate-limited key too.
     let keys = Keys {
-        store: cooldown_store,
+        store: own.stores.cooldown,
         rng: rng.clone(),
     };
 
@@ -69,46 +54,43 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     }
     // "No provider" is only news when nothing else went wrong.
     let providers = (registered > 0 || errors.is_empty()).then(|| providers.build());
-    let health = cooldown
-        .as_ref()
-        .map_or_else(Health::always_healthy, CooldownLayer::health);
+    let health = (own.cooldown.as_ref()).map_or_else(Health::always_healthy, CooldownLayer::health);
     let fallback = keep(fallback_layer(&plan, &health), &mut errors);
     let balance = keep(
         balance_layer(&plan, &health, &rng, usage_store),
         &mut errors,
     );
-    let retry = keep(retry_layer(&plan, &rng), &mut errors);
     let prepend = has_messages(&plan.messages)
         .then(|| PrependMessagesLayer::new(plan.messages.clone()))
         .and_then(|r| keep(r, &mut errors));
     let providers = providers.and_then(|p| keep(p, &mut errors));
 
     let (Some(fallback), Some(balance), Some(retry), Some(providers), true) =
-        (fallback, balance, retry, providers, errors.is_empty())
+        (fallback, balance, own.retry, providers, errors.is_empty())
     else {
         return Err(errors);
     };
     let service = ServiceBuilder::new()
         .option_layer(b.select)
-        .option_layer(plan.total.map(TimeoutLayer::total))
+        .option_layer(own.total)
         .layer(fallback)
         .layer(balance)
-        .option_layer(cooldown)
+        .option_layer(own.cooldown)
         .layer(retry)
-        .option_layer(attempt_layer(&plan))
+        .option_layer(own.attempt)
         .option_layer(prepend)
         .service(providers);
     let info = Info {
-        timeouts: describe_timeouts(&plan),
+        timeouts: config.timeout.summary(),
         groups: describe::fallback_groups(&plan),
-        server_summary: describe::server(&b.config, &plan),
+        server_summary: describe::server(config, &plan),
         health,
         routes: plan.routes,
         summaries: plan.summaries,
         providers: plan.provider_summaries,
         models: plan.models,
         server: plan.server,
-        store: plan.store.summary,
+        store: own.store_summary,
     };
     Ok(Stack {
         service: BoxChatService::new(service),
@@ -116,64 +98,77 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     })
 }
 
-/// The stores `[store]` describes (a Redis connection opens on first use).
-fn stores(plan: &Resolved) -> Stores {
-    #[cfg(feature = "redis")]
-    if let Some(connection) = &plan.store.redis {
-        return Stores {
-            cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(connection)),
-            usage: Arc::new(crate::layers::usage::RedisUsage::new(connection)),
-        };
+impl Config {
+    /// Checks everything that can be checked without building the stack,
+    /// reading keys from the process environment.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with_env(|var| std::env::var(var).ok())
     }
-    let _ = plan;
-    StoreConfig::Memory
-        .build()
-        .expect("memory stores always build")
+
+    /// [`validate`](Self::validate), reading environment variables with `env`.
+    pub fn validate_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let (plan, mut errors) = resolve(self, &env, &BTreeSet::new());
+        let rng = SharedRng::default();
+        Sections::from_config(self, &plan.scope, &env, &rng, None, &mut errors);
+        errors.into_result(())
+    }
+}
+
+/// The layers (and stores) built from their own sections of a config;
+/// `None` where a section has problems, which go to `errors`.
+struct Sections {
+    total: Option<TimeoutLayer>,
+    attempt: Option<TimeoutLayer>,
+    retry: Option<RetryLayer>,
+    cooldown: Option<CooldownLayer>,
+    stores: Stores,
+    store_summary: String,
+}
+
+impl Sections {
+    /// `store`, given in code, wins over `[store]` for the breakers.
+    fn from_config(
+        config: &Config,
+        scope: &Scope,
+        env: &dyn Fn(&str) -> Option<String>,
+        rng: &SharedRng,
+        store: Option<Arc<dyn CooldownStore>>,
+        errors: &mut ConfigError,
+    ) -> Sections {
+        let (mut stores, store_summary) =
+            keep(Stores::described(&config.store, env), errors).unwrap_or_else(Stores::memory);
+        if let Some(store) = store {
+            stores.cooldown = store;
+        }
+        let cooldown = CooldownLayer::from_config(
+            &config.cooldown,
+            scope,
+            rng.clone(),
+            stores.cooldown.clone(),
+        );
+        Sections {
+            total: keep(TimeoutLayer::total_from_config(&config.timeout), errors).flatten(),
+            attempt: keep(
+                TimeoutLayer::attempt_from_config(&config.timeout, scope),
+                errors,
+            )
+            .flatten(),
+            retry: keep(
+                RetryLayer::from_config(&config.retry, scope, rng.clone()),
+                errors,
+            ),
+            cooldown: keep(cooldown, errors).flatten(),
+            stores,
+            store_summary,
+        }
+    }
 }
 
 fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T> {
     result.map_err(|e| errors.extend(e)).ok()
-}
-
-/// Each attempt's deadline and the stream deadlines, unless there are none.
-fn attempt_layer(plan: &Resolved) -> Option<TimeoutLayer> {
-    let none = StreamDeadlines::none();
-    let streams = &plan.streams;
-    let complete = &plan.complete;
-    if plan.attempt.is_none()
-        && *streams.default_value() == none
-        && streams.overrides().all(|(_, d)| *d == none)
-        && complete.default_value().is_none()
-        && complete.overrides().all(|(_, d)| d.is_none())
-    {
-        return None;
-    }
-    let attempt = plan.attempt.clone().unwrap_or(PerModel::new(None));
-    Some(
-        TimeoutLayer::per_model(attempt)
-            .with_stream_deadlines(streams.clone())
-            .with_complete_answers(complete.clone()),
-    )
-}
-
-/// The effective default deadlines, for `--check`.
-fn describe_timeouts(plan: &Resolved) -> String {
-    let show =
-        |d: Option<Duration>| d.map_or("none".to_owned(), |d| HumanDuration::from(d).to_string());
-    let streams = plan.streams.default_value();
-    let stream_attempt = plan.attempt.as_ref().and_then(|a| *a.default_value());
-    format!(
-        "total {}; attempt: complete answers {}, streams {}; \
-         streams: headers {}, first token {}, idle {}, total {}; connect {}",
-        show(plan.total),
-        show(*plan.complete.default_value()),
-        show(stream_attempt),
-        show(streams.headers()),
-        show(streams.first_token()),
-        show(streams.idle()),
-        show(streams.total()),
-        show(Some(crate::layers::timeout::DEFAULT_CONNECT)),
-    )
 }
 
 fn has_messages(messages: &PerModel<Vec<crate::Message>>) -> bool {
@@ -262,20 +257,6 @@ fn balance_layer(
         b = b.prefill_supported(id.clone());
     }
     b.build().map_err(|e| prefixed("balance", e))
-}
-
-fn retry_layer(plan: &Resolved, rng: &SharedRng) -> Result<RetryLayer, ConfigError> {
-    let r = &plan.retry;
-    let b = RetryLayer::builder()
-        .max_retries(r.max_retries.clone())
-        .backoff(r.backoff.clone())
-        .max_retry_after(r.max_retry_after)
-        .with_rng(rng.clone());
-    match &r.budget {
-        Some(budget) => b.budget(budget.clone()),
-        None => b.no_budget(),
-    }
-    .build()
 }
 
 /// `e` with every path put under `prefix`.

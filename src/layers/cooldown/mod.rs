@@ -123,6 +123,7 @@
 //! ```
 
 mod breaker;
+mod config;
 mod layer;
 mod memory;
 mod outcome;
@@ -152,6 +153,7 @@ use crate::chat::per_model::PerModel;
 use crate::layers::health::{AllCooling, ForceAttempt, Health, HealthView, Routed};
 use crate::{ChatRequest, ChatResponse};
 
+pub use self::config::{CooldownConfig, FailureRatioConfig, GrowthConfig, ThrottleConfig};
 pub use self::future::ResponseFuture;
 pub use self::layer::{CooldownBuilder, CooldownLayer};
 pub use self::memory::InMemoryStore;

@@ -63,6 +63,7 @@
 
 mod backoff;
 mod budget;
+mod config;
 pub mod future;
 mod layer;
 mod policy;
@@ -76,6 +77,7 @@ use tower_service::Service;
 
 pub use self::backoff::{Backoff, BackoffBuilder, Jitter};
 pub use self::budget::RetryBudget;
+pub use self::config::{BackoffConfig, BudgetConfig, JitterSetting, RetryConfig};
 pub use self::layer::{RetryLayer, RetryLayerBuilder};
 pub use self::policy::{Decision, ExponentialRetry, RetryContext, RetryPolicy};
 

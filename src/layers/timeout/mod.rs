@@ -71,6 +71,7 @@
 //! # }
 //! ```
 
+mod config;
 mod deadlines;
 mod layer;
 mod stream;
@@ -92,6 +93,7 @@ use crate::chat::per_model::PerModel;
 use crate::chat::streaming::HeadersDeadline;
 use crate::{ChatRequest, ChatResponse};
 
+pub use self::config::TimeoutConfig;
 pub use self::deadlines::StreamDeadlines;
 pub use self::future::ResponseFuture;
 pub use self::layer::TimeoutLayer;
