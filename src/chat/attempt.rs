@@ -164,7 +164,7 @@ impl AttemptSummary {
 /// layers stop trying candidates, and the last error is returned.
 ///
 /// The routing layers insert their own cap
-/// ([`FallbackBuilder::max_upstream_calls`](crate::FallbackBuilder::max_upstream_calls),
+/// ([`RouteOptions::max_upstream_calls`](crate::RouteOptions::max_upstream_calls),
 /// default [`MaxUpstreamCalls::DEFAULT`]) unless the request has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxUpstreamCalls(pub usize);

@@ -10,11 +10,11 @@ use super::routes::ClientPlan;
 use super::sections::GroupsSetting;
 use super::settings::ServerPlan;
 use super::types::Config;
-use crate::chat::error::{ConfigError, ErrorKind};
+use crate::chat::error::ConfigError;
 use crate::chat::per_model::PerModel;
 use crate::chat::request::Message;
 use crate::layers::fallback::FallbackGroups;
-use crate::layers::route::parse_kind;
+use crate::layers::route::{parse_kind, RouteOptions};
 use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::settings::{key_path, PerModelSetting, Scope};
 
@@ -36,13 +36,11 @@ pub(crate) struct Resolved {
     pub(crate) groups: FallbackGroups,
     pub(crate) context_window: KindRoute,
     pub(crate) content_filter: KindRoute,
-    pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
-    pub(crate) max_fallbacks: Option<usize>,
-    pub(crate) max_upstream_calls: Option<usize>,
-    /// Mid-stream recovery.
+    /// What both routing layers take from `[fallback]`, and which ids
+    /// continue a partial answer.
+    pub(crate) options: RouteOptions,
+    /// Mid-stream recovery per id, for each routing layer.
     pub(crate) recover: RecoverPlan,
-    /// The ids the routing layers call that continue a partial answer.
-    pub(crate) prefill: Vec<String>,
     pub(crate) messages: PerModel<Vec<Message>>,
     pub(crate) server: ServerPlan,
     /// Alias -> the concrete models it may call, in order.
@@ -137,10 +135,16 @@ pub(crate) fn resolve(
         &fb.content_filter_fallbacks,
         &expander,
     );
-    let mut fallback_on = Vec::new();
+    let mut options = RouteOptions::new().recover_streams(recover.default);
+    if let Some(n) = fb.max_fallbacks {
+        options = options.max_fallbacks(n);
+    }
+    if let Some(n) = fb.max_upstream_calls.filter(|n| *n > 0) {
+        options = options.max_upstream_calls(n);
+    }
     for (name, on) in &fb.fallback_on {
         match parse_kind(name) {
-            Ok(kind) => fallback_on.push((kind, *on)),
+            Ok(kind) => options = options.fallback_on(kind, *on),
             Err(e) => ctx
                 .errors
                 .push(format!("fallback.fallback_on.{}", key_path(name)), e),
@@ -174,7 +178,9 @@ pub(crate) fn resolve(
     let limits = ctx.usage_limits(&listed);
     let named = groups.entries().iter().filter_map(|g| g.name.clone());
     let models: Vec<String> = routes.keys().cloned().chain(named).chain(listed).collect();
-    let prefill = ctx.prefill(&models, &weighted);
+    for id in ctx.prefill(&models, &weighted) {
+        options = options.prefill_supported(id);
+    }
     let summaries = routes
         .iter()
         .map(|(alias, route)| {
@@ -199,11 +205,8 @@ pub(crate) fn resolve(
         groups,
         context_window,
         content_filter,
-        fallback_on,
-        max_fallbacks: fb.max_fallbacks,
-        max_upstream_calls: fb.max_upstream_calls.filter(|n| *n > 0),
+        options,
         recover,
-        prefill,
         messages,
         server,
         routes: concrete,

@@ -40,7 +40,7 @@ pub struct FallbackSettings {
     /// Finish a stream cut or stalled after its first token on the next
     /// candidate (default false): one value, or per route alias, group name
     /// or grouped model id, i.e. per id a request names. See
-    /// [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
+    /// [`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams).
     pub recover_streams: PerModelSetting<bool>,
 }
 

@@ -82,7 +82,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .service(providers);
     let info = Info {
         timeouts: config.timeout.summary(),
-        groups: describe::fallback_groups(&plan),
+        groups: describe::fallback_groups(config, &plan),
         server_summary: describe::server(config, &plan),
         health,
         routes: plan.routes,
@@ -192,23 +192,12 @@ fn fallback_layer(plan: &Resolved, health: &Health) -> Result<ProviderFallbackLa
     for (model, list) in &plan.content_filter.per_model {
         b = b.on_content_filter_for(model.clone(), list.iter().cloned());
     }
-    for (kind, on) in &plan.fallback_on {
-        b = b.fallback_on(*kind, *on);
-    }
-    if let Some(n) = plan.max_fallbacks {
-        b = b.max_fallbacks(n);
-    }
-    if let Some(n) = plan.max_upstream_calls {
-        b = b.max_upstream_calls(n);
-    }
-    b = b.recover_streams(plan.recover.default);
+    let mut options = plan.options.clone();
     for (id, on) in &plan.recover.fallback {
-        b = b.recover_streams_for(id.clone(), *on);
+        options = options.recover_streams_for(id.clone(), *on);
     }
-    for id in &plan.prefill {
-        b = b.prefill_supported(id.clone());
-    }
-    b.with_health(health.clone())
+    b.options(options)
+        .health(health.clone())
         .build()
         .map_err(|e| prefixed("fallback", e))
 }
@@ -225,8 +214,8 @@ fn balance_layer(
     // passes this layer.
     let mut b = WeightedBalanceLayer::builder()
         .by_alias_only()
-        .with_rng(rng.clone())
-        .with_health(health.clone())
+        .rng(rng.clone())
+        .health(health.clone())
         .shared_usage_store(usage);
     for (id, weights) in &plan.weighted {
         b = b.route(id.clone(), weights.iter().cloned());
@@ -240,23 +229,13 @@ fn balance_layer(
     for (model, limits) in &plan.limits {
         b = b.limits(model.clone(), *limits);
     }
-    for (kind, on) in &plan.fallback_on {
-        b = b.fallback_on(*kind, *on);
-    }
-    if let Some(n) = plan.max_fallbacks {
-        b = b.max_fallbacks(n);
-    }
-    if let Some(n) = plan.max_upstream_calls {
-        b = b.max_upstream_calls(n);
-    }
-    b = b.recover_streams(plan.recover.default);
+    let mut options = plan.options.clone();
     for (id, on) in &plan.recover.balance {
-        b = b.recover_streams_for(id.clone(), *on);
+        options = options.recover_streams_for(id.clone(), *on);
     }
-    for id in &plan.prefill {
-        b = b.prefill_supported(id.clone());
-    }
-    b.build().map_err(|e| prefixed("balance", e))
+    b.options(options)
+        .build()
+        .map_err(|e| prefixed("balance", e))
 }
 
 /// `e` with every path put under `prefix`.

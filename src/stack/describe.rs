@@ -6,7 +6,7 @@ use crate::config::{Config, HumanDuration, Resolved, ROUTE_PREFIX};
 /// One line per fallback group and kind route:
 /// `group: azure/gpt-4o <-> openai/gpt-4o`, `route fast: a -> b`,
 /// `context window exceeded: gpt-4o -> openai/gpt-4.1`; `none` without any.
-pub(super) fn fallback_groups(plan: &Resolved) -> String {
+pub(super) fn fallback_groups(config: &Config, plan: &Resolved) -> String {
     let mut lines = Vec::new();
     for g in plan.groups.entries() {
         let (what, sep) = if g.route {
@@ -32,7 +32,7 @@ pub(super) fn fallback_groups(plan: &Resolved) -> String {
             lines.push(format!("{label}: {model} -> {}", list.join(", ")));
         }
     }
-    if let Some(n) = plan.max_fallbacks {
+    if let Some(n) = config.fallback.max_fallbacks {
         lines.push(format!("at most {n} fallbacks per call"));
     }
     if lines.is_empty() {

@@ -27,13 +27,13 @@
 //! assert!(serde_json::from_str::<StoreConfig>(typo).is_err());
 //! let stores = Stores::from_config(&config, &|var| std::env::var(var).ok()).unwrap();
 //! let cooldown = CooldownLayer::builder()
-//!     .shared_store(stores.cooldown.clone())
+//!     .store(stores.cooldown.clone())
 //!     .build()
 //!     .unwrap();
 //! let balance = WeightedBalanceLayer::builder()
 //!     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
 //!     .shared_usage_store(stores.usage.clone())
-//!     .with_health(cooldown.health())
+//!     .health(cooldown.health())
 //!     .build()
 //!     .unwrap();
 //! # let _ = balance;
@@ -59,7 +59,7 @@ pub use self::redis_link::{RedisConnection, RedisConnectionBuilder};
 /// The stores a [`StoreConfig`] describes, ready to hand to the layers.
 #[derive(Clone)]
 pub struct Stores {
-    /// For [`CooldownBuilder::shared_store`](crate::layers::cooldown::CooldownBuilder::shared_store).
+    /// For [`CooldownBuilder::store`](crate::layers::cooldown::CooldownBuilder::store).
     pub cooldown: Arc<dyn CooldownStore>,
     /// For [`BalanceBuilder::shared_usage_store`](crate::BalanceBuilder::shared_usage_store).
     pub usage: Arc<dyn UsageStore>,

@@ -154,9 +154,9 @@ impl CooldownLayer {
         };
         let mut b = CooldownLayer::builder()
             .when_all_cooling(all_cooling)
-            .with_rng(rng)
+            .rng(rng)
             .max_retry_after((config.max_retry_after).map_or(Duration::from_secs(600), |d| d.get()))
-            .shared_store(store);
+            .store(store);
         b = match &config.adaptive_throttle {
             Switch::Off => b.without_adaptive_throttle(),
             Switch::On(t) => {

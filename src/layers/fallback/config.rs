@@ -10,9 +10,8 @@ use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
 use crate::chat::error::{ConfigError, ErrorKind};
 use crate::chat::model::validate_model_id;
-use crate::chat::per_model::PerModel;
 use crate::layers::health::Health;
-use crate::layers::route::{parse_kind, RoutePolicy};
+use crate::layers::route::{check_recovered, RouteOptions};
 
 /// The fallback settings as plain data (serde), e.g. a section of a config file.
 ///
@@ -50,7 +49,7 @@ pub struct FallbackConfig {
     /// At most this many candidates after the first failed one (default: no bound).
     pub max_fallbacks: Option<usize>,
     /// Finish cut, stalled or broken streams on the next candidate, for every
-    /// request (default: false). See [`FallbackBuilder::recover_streams`].
+    /// request (default: false). See [`RouteOptions::recover_streams`].
     pub recover_streams: bool,
     /// The same, per requested model or group name (takes precedence).
     pub recover_streams_for: BTreeMap<String, bool>,
@@ -70,9 +69,8 @@ pub struct FallbackConfig {
 pub struct FallbackBuilder {
     groups: FallbackGroups,
     routes: Vec<(Option<String>, ErrorKind, Vec<String>)>,
-    policy: RoutePolicy,
-    recover_all: bool,
-    recover_for: Vec<(String, bool)>,
+    options: RouteOptions,
+    health: Health,
     errors: ConfigError,
 }
 
@@ -185,100 +183,16 @@ impl FallbackBuilder {
         self
     }
 
-    /// Whether a failure of `kind` moves on to the next candidate (default:
-    /// [`ErrorKind::is_fallbackable`]).
-    pub fn fallback_on(mut self, kind: ErrorKind, on: bool) -> Self {
-        self.policy.set_fallback_on(kind, on);
-        self
-    }
-
-    /// Calls at most `n` candidates after the first failed one; candidates
-    /// skipped while cooling down do not count. Default: no bound.
-    pub fn max_fallbacks(mut self, n: usize) -> Self {
-        self.policy.max_fallbacks = Some(n);
-        self
-    }
-
-    /// Caps the upstream calls of one call, retries and fallbacks together
-    /// (default [`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT),
-    /// 4; skips do not count). A request carrying its own
-    /// [`MaxUpstreamCalls`](crate::MaxUpstreamCalls) keeps it. At least 1.
-    pub fn max_upstream_calls(mut self, n: usize) -> Self {
-        self.policy.max_upstream_calls = Some(n);
-        self
-    }
-
-    /// No cap on upstream calls: only the retry and fallback bounds apply.
-    pub fn no_upstream_call_cap(mut self) -> Self {
-        self.policy.max_upstream_calls = None;
+    /// When to move on, how far, and mid-stream recovery (see
+    /// [`RouteOptions`] for the defaults).
+    pub fn options(mut self, options: RouteOptions) -> Self {
+        self.options = options;
         self
     }
 
     /// Skips candidates that `health` says are cooling down (default: all healthy).
-    pub fn with_health(mut self, health: Health) -> Self {
-        self.policy.health = health;
-        self
-    }
-
-    /// Mid-stream recovery for every request (default: off): when a stream
-    /// that has started (past its first token) is cut, stalls, sends an
-    /// event that cannot be read, or an in-band error of a kind that falls
-    /// back (not a content filter or a bad request), the answer is finished
-    /// on the next candidate of the request's group instead of failing.
-    ///
-    /// - A model declared with [`prefill_supported`](Self::prefill_supported)
-    ///   gets the conversation plus the partial answer as a final assistant
-    ///   message, and only its continuation is streamed.
-    /// - Any other model answers from the beginning; its answer is spliced
-    ///   on only if it begins with exactly the text already delivered (that
-    ///   part is swallowed), else the next candidate is tried.
-    /// - If no candidate finishes the answer, the caller's stream ends with
-    ///   the original fault (the cut, stall or break of the model that served),
-    ///   never a recovery attempt's own error (such as a 400 rejecting the
-    ///   prefill); the attempt log lists them all.
-    ///
-    /// Streams with tool calls, refusals or several choices are never
-    /// spliced. Every chunk keeps the `id`, `created`, `system_fingerprint`
-    /// and `model` (the full id of the model that served first) the caller
-    /// saw first, so the stream stays one consistent answer; the attempt log
-    /// says which model finished it. The usage in the last chunk sums every
-    /// stream that reported one. Stalls are detected
-    /// by an inner [`Timeout`](crate::Timeout) layer with an idle deadline
-    /// ([`StreamDeadlines`](crate::StreamDeadlines)).
-    ///
-    /// ```
-    /// use llm_fallback::ProviderFallbackLayer;
-    ///
-    /// let layer = ProviderFallbackLayer::builder()
-    ///     .group(["azure/gpt-4o-mini", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest"])
-    ///     .recover_streams(true)
-    ///     .prefill_supported("anthropic/claude-3-5-haiku-latest")
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = layer;
-    /// ```
-    pub fn recover_streams(mut self, on: bool) -> Self {
-        self.recover_all = on;
-        self
-    }
-
-    /// Mid-stream recovery for requests naming `id` (a model of a group, or
-    /// a group name); takes precedence over
-    /// [`recover_streams`](Self::recover_streams).
-    pub fn recover_streams_for(mut self, id: impl Into<String>, on: bool) -> Self {
-        self.recover_for.push((id.into(), on));
-        self
-    }
-
-    /// Declares that `model` supports assistant prefill: given a
-    /// conversation ending with a partial assistant message, it continues
-    /// that message. Mid-stream recovery then sends it the partial answer.
-    pub fn prefill_supported(mut self, model: impl Into<String>) -> Self {
-        let model = model.into();
-        if let Err(e) = validate_model_id(&model) {
-            self.errors.push(format!("prefill_supported.{model}"), e);
-        }
-        self.policy.recovery.prefill.insert(model);
+    pub fn health(mut self, health: Health) -> Self {
+        self.health = health;
         self
     }
 
@@ -313,33 +227,25 @@ impl FallbackBuilder {
                 self = self.route_on_for(model.clone(), kind, models.iter().cloned());
             }
         }
-        for (name, on) in &config.fallback_on {
-            match parse_kind(name) {
-                Ok(kind) => self = self.fallback_on(kind, *on),
-                Err(e) => self.errors.push(format!("fallback_on.{name}"), e),
-            }
-        }
+        let mut options = (self.options.clone())
+            .fallback_on_names(&config.fallback_on)
+            .recover_streams(config.recover_streams);
         if let Some(n) = config.max_fallbacks {
-            self = self.max_fallbacks(n);
-        }
-        if config.recover_streams {
-            self = self.recover_streams(true);
+            options = options.max_fallbacks(n);
         }
         for (id, on) in &config.recover_streams_for {
-            self = self.recover_streams_for(id.clone(), *on);
+            options = options.recover_streams_for(id.clone(), *on);
         }
         for model in &config.prefill_supported {
-            self = self.prefill_supported(model.clone());
+            options = options.prefill_supported(model.clone());
         }
-        self
+        self.options(options)
     }
 
     /// The layer, or every problem found.
     pub fn build(self) -> Result<ProviderFallbackLayer, ConfigError> {
         let mut errors = self.errors;
-        if self.policy.max_upstream_calls == Some(0) {
-            errors.push("max_upstream_calls", "must be at least 1");
-        }
+        let (policy, recovered) = self.options.policy(self.health, &mut errors);
         let entries = self.groups.entries();
         self.groups.check(|i, message| {
             let path = match &entries[i].name {
@@ -376,17 +282,12 @@ impl FallbackBuilder {
             }
         }
         let table = Arc::new(Table::new(&self.groups, routes));
-        let mut policy = self.policy;
-        policy.recovery.enabled = PerModel::new(self.recover_all);
-        for (id, on) in self.recover_for {
-            if table.candidates(&id).is_none() {
-                errors.push(
-                    format!("recover_streams_for.{id}"),
-                    format!("{id:?} is neither a model of a fallback group nor a group name"),
-                );
-            }
-            policy.recovery.enabled.set(id, on);
-        }
+        check_recovered(
+            &recovered,
+            |id| table.candidates(id).is_some(),
+            "neither a model of a fallback group nor a group name",
+            &mut errors,
+        );
         errors.into_result(ProviderFallbackLayer::from_parts(table, Arc::new(policy)))
     }
 }

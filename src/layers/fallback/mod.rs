@@ -22,7 +22,7 @@
 //! call (with [`ForceAttempt`](crate::ForceAttempt), never retried); with
 //! `FailFast` the call fails without one. Either way the final error's
 //! `retry_after` is the earliest known recovery. A call makes at most
-//! [`max_upstream_calls`](FallbackBuilder::max_upstream_calls) upstream
+//! [`max_upstream_calls`](crate::RouteOptions::max_upstream_calls) upstream
 //! calls, retries included (4 by default). The next candidate is called at
 //! once: there is no backoff between candidates (that is `Retry`'s
 //! business, per model).
@@ -38,7 +38,7 @@
 //! A stream that fails before its first token falls back like any call. A
 //! stream that is cut or stalls after it can be finished on the next
 //! candidate when mid-stream recovery is on
-//! ([`FallbackBuilder::recover_streams`], off by default); otherwise it ends
+//! ([`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams), off by default); otherwise it ends
 //! with a `StreamInterrupted` item, never silently.
 //!
 //! Groups come from code ([`FallbackGroups`], [`FallbackBuilder`]), from a

@@ -135,7 +135,7 @@ impl RetryLayer {
             .max_retries(max_retries)
             .backoff(backoff)
             .max_retry_after(max_retry_after)
-            .with_rng(rng);
+            .rng(rng);
         let built = match budget {
             Some(budget) => builder.budget(budget),
             None => builder.no_budget(),

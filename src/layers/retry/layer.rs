@@ -148,7 +148,7 @@ impl RetryLayerBuilder {
     }
 
     /// The random source for jitter (default: seeded from the OS).
-    pub fn with_rng(mut self, rng: SharedRng) -> Self {
+    pub fn rng(mut self, rng: SharedRng) -> Self {
         self.rng = Some(rng);
         self
     }

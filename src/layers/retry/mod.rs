@@ -34,7 +34,7 @@
 //!     .max_retries(2)
 //!     .max_retries_for("openai/gpt-4o", 0)
 //!     .backoff(Backoff::builder().base(Duration::from_millis(200)).build().unwrap())
-//!     .with_rng(SharedRng::seeded(1))
+//!     .rng(SharedRng::seeded(1))
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new().layer(retry).service(mock.clone());
