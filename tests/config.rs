@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llm_fallback::config::{GroupsSetting, ProviderKind, RouteConfig};
+use llm_fallback::config::{ProviderKind, RouteConfig};
+use llm_fallback::layers::fallback::GroupsSetting;
 use llm_fallback::layers::retry::JitterSetting;
 use llm_fallback::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 use llm_fallback::{Config, ConfigError, Role, Stack};

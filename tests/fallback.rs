@@ -591,7 +591,7 @@ fn malformed_ids_in_code_and_config_are_rejected_at_build_with_their_path() {
     let config: FallbackConfig = serde_json::from_value(serde_json::json!({
         "groups": [[AZURE, OPENAI]],
         "fallback_on": {"bogus": true},
-        "content_filter_fallbacks_per_model": {"azure": [OPENAI]}
+        "content_filter_fallbacks": {"models": {"azure": [OPENAI]}}
     }))
     .unwrap();
     let e = ProviderFallbackLayer::from_config(&config).unwrap_err();
@@ -608,8 +608,7 @@ fn malformed_ids_in_code_and_config_are_rejected_at_build_with_their_path() {
 #[tokio::test(start_paused = true)]
 async fn a_config_value_builds_the_same_behaviour() {
     let config: FallbackConfig = serde_json::from_value(serde_json::json!({
-        "groups": [[AZURE, OPENAI]],
-        "named_groups": {"fast": [GROQ, OPENAI]},
+        "groups": format!("{AZURE},{OPENAI}; fast={GROQ},{OPENAI}"),
         "context_window_fallbacks": [BIG],
         "fallback_on": {"bad_request": true},
         "max_fallbacks": 2

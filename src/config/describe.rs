@@ -1,8 +1,9 @@
-//! The one-line descriptions of routes that `--check` prints.
+//! The one-line descriptions of routes and providers that `--check` prints.
 
 use std::collections::BTreeMap;
 
 use super::expand::Route;
+use super::routes::ClientPlan;
 use crate::layers::usage::{Limits, RoutingStrategy};
 
 /// `in order: a, b (600 rpm)` or `least busy first, ties weighted: a 75%, b 25%; then in order: c`.
@@ -60,4 +61,26 @@ fn describe_strategy(strategy: RoutingStrategy) -> Option<&'static str> {
         RoutingStrategy::LowestUsage => Some("lowest usage first"),
         RoutingStrategy::LowestLatency => Some("lowest latency first"),
     }
+}
+
+/// One line for `--check`: the kind, where the key comes from (names and
+/// labels, never values), and whether it continues partial answers.
+pub(crate) fn describe_provider(plan: &ClientPlan) -> String {
+    let p = &plan.config;
+    let mut text = p.kind.to_string();
+    if !plan.keys.is_empty() {
+        let keys: Vec<String> = (plan.keys.iter())
+            .map(|k| format!("{} (tier {}, weight {})", k.label, k.tier, k.weight))
+            .collect();
+        let s = if keys.len() == 1 { "" } else { "s" };
+        text.push_str(&format!(", {} key{s}: {}", keys.len(), keys.join(", ")));
+    } else if let Some(var) = &p.api_key_env {
+        text.push_str(&format!(", key from {var}"));
+    } else {
+        text.push_str(", no key");
+    }
+    if p.prefill() {
+        text.push_str(", continues partial answers (prefill)");
+    }
+    text
 }

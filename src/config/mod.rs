@@ -215,7 +215,7 @@ mod types;
 
 use std::path::Path;
 
-pub use self::sections::{FallbackSettings, GroupsSetting, ServerConfig};
+pub use self::sections::ServerConfig;
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use crate::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use super::ctx::Ctx;
 use super::expand::route_id;
-use super::routes::ClientPlan;
 use super::types::ProviderConfig;
 use crate::chat::model::split_model_id;
 use crate::layers::fallback::FallbackGroups;
@@ -93,26 +92,4 @@ impl Ctx<'_> {
             .chain(routes)
             .collect()
     }
-}
-
-/// One line for `--check`: the kind, where the key comes from (names and
-/// labels, never values), and whether it continues partial answers.
-pub(crate) fn describe_provider(plan: &ClientPlan) -> String {
-    let p = &plan.config;
-    let mut text = p.kind.to_string();
-    if !plan.keys.is_empty() {
-        let keys: Vec<String> = (plan.keys.iter())
-            .map(|k| format!("{} (tier {}, weight {})", k.label, k.tier, k.weight))
-            .collect();
-        let s = if keys.len() == 1 { "" } else { "s" };
-        text.push_str(&format!(", {} key{s}: {}", keys.len(), keys.join(", ")));
-    } else if let Some(var) = &p.api_key_env {
-        text.push_str(&format!(", key from {var}"));
-    } else {
-        text.push_str(", no key");
-    }
-    if p.prefill() {
-        text.push_str(", continues partial answers (prefill)");
-    }
-    text
 }

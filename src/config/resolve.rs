@@ -3,17 +3,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ctx::{Ctx, Env};
-use super::describe::summary;
+use super::describe::{describe_provider, summary};
 use super::expand::{dedup, route_id, Expander, Route};
-use super::recovery::{describe_provider, RecoverPlan};
+use super::recovery::RecoverPlan;
 use super::routes::ClientPlan;
-use super::sections::GroupsSetting;
 use super::settings::ServerPlan;
 use super::types::Config;
 use crate::chat::error::ConfigError;
 use crate::chat::per_model::PerModel;
 use crate::chat::request::Message;
-use crate::layers::fallback::FallbackGroups;
+use crate::layers::fallback::{FallbackGroups, GroupsSetting};
 use crate::layers::route::{parse_kind, RouteOptions};
 use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::settings::{key_path, PerModelSetting, Scope};

@@ -6,10 +6,11 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::sections::{FallbackSettings, ServerConfig};
+use super::sections::ServerConfig;
 use crate::chat::request::Message;
 use crate::layers::balance::RouteCandidates;
 use crate::layers::cooldown::CooldownConfig;
+use crate::layers::fallback::FallbackConfig;
 use crate::layers::retry::RetryConfig;
 use crate::layers::timeout::TimeoutConfig;
 use crate::layers::usage::{Limits, RoutingStrategy};
@@ -42,7 +43,7 @@ pub struct Config {
     /// The per-model circuit breaker.
     pub cooldown: CooldownConfig,
     /// Fallback groups and the routes dedicated to error kinds.
-    pub fallback: FallbackSettings,
+    pub fallback: FallbackConfig,
     /// Settings of the HTTP server (the gateway program).
     pub server: ServerConfig,
     /// Where breakers and usage counts live: memory, or Redis to share them

@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::builder::FallbackBuilder;
 use super::candidates::Table;
-use super::config::{FallbackBuilder, FallbackConfig};
 use super::groups::FallbackGroups;
 use super::ProviderFallback;
 use crate::chat::error::ConfigError;
@@ -33,11 +33,6 @@ impl ProviderFallbackLayer {
     /// [`FallbackGroups`] for the format).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().groups_from_env().build()
-    }
-
-    /// Builds the layer from a config value.
-    pub fn from_config(config: &FallbackConfig) -> Result<Self, ConfigError> {
-        Self::builder().config(config).build()
     }
 
     /// Skips candidates that `health` says are cooling down.

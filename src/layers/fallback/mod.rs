@@ -70,6 +70,7 @@
 //! # }
 //! ```
 
+mod builder;
 mod candidates;
 mod config;
 pub mod future;
@@ -83,7 +84,8 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 use tracing::field::Empty;
 
-pub use self::config::{FallbackBuilder, FallbackConfig};
+pub use self::builder::FallbackBuilder;
+pub use self::config::{FallbackConfig, GroupsSetting};
 pub use self::future::ResponseFuture;
 pub use self::groups::FallbackGroups;
 pub use self::layer::ProviderFallbackLayer;
