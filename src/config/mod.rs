@@ -203,6 +203,7 @@
 mod ctx;
 mod describe;
 mod expand;
+mod fallback;
 mod limits;
 mod problems;
 mod recovery;
@@ -219,8 +220,7 @@ pub use self::sections::ServerConfig;
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use crate::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
-pub(crate) use self::expand::ROUTE_PREFIX;
-pub(crate) use self::resolve::{resolve, Resolved};
+pub(crate) use self::resolve::resolve;
 pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::settings::ServerPlan;
 

@@ -1,45 +1,38 @@
-//! Checking a whole config and resolving it into what the stack is built from.
+//! Checking the global parts of a config (providers, routes and their
+//! aliases, `[fallback]`, `[limits]`, `model_messages`, `[server]`), every
+//! problem at once; the layers' own sections are checked by their layers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ctx::{Ctx, Env};
-use super::describe::{describe_provider, summary};
-use super::expand::{dedup, route_id, Expander, Route};
-use super::recovery::RecoverPlan;
+use super::describe::{describe_provider, fallback_summary, summary};
+use super::expand::{route_id, Expander, Route};
+use super::fallback::fallback_builder;
 use super::routes::ClientPlan;
 use super::settings::ServerPlan;
 use super::types::Config;
-use crate::chat::error::ConfigError;
+use crate::chat::error::{ConfigError, ErrorKind};
 use crate::chat::per_model::PerModel;
 use crate::chat::request::Message;
-use crate::layers::fallback::{FallbackGroups, GroupsSetting};
+use crate::layers::balance::BalanceBuilder;
+use crate::layers::fallback::FallbackBuilder;
 use crate::layers::route::{parse_kind, RouteOptions};
 use crate::layers::usage::{Limits, RoutingStrategy};
-use crate::settings::{key_path, PerModelSetting, Scope};
+use crate::settings::{key_path, Scope};
 
-/// A config, checked, with every alias expanded.
+/// The global parts of a config, checked, every alias expanded: the
+/// provider clients to build, the routing layers' builders (configured from
+/// the routes, `[fallback]` and `[limits]`), what per-model keys may name,
+/// and what `--check` and the server list.
 #[derive(Debug)]
-pub(crate) struct Resolved {
+pub(crate) struct Checked {
     pub(crate) clients: Vec<ClientPlan>,
-    /// One-way fallback routes: alias -> fallback-layer ids.
-    pub(crate) fallback_routes: Vec<(String, Vec<String>)>,
-    /// Balance routes: `_route/<alias>` -> weighted models.
-    pub(crate) weighted: Vec<(String, Vec<(String, f64)>)>,
-    /// Balance routes that pick by a strategy: `_route/<alias>` -> it and
-    /// its latency buffer.
-    pub(crate) strategies: Vec<(String, RoutingStrategy, Option<f64>)>,
-    /// Model id -> its limits.
-    pub(crate) limits: BTreeMap<String, Limits>,
+    /// The stack adds the health view.
+    pub(crate) fallback: FallbackBuilder,
+    /// The stack adds the health view, the random source, the usage store.
+    pub(crate) balance: BalanceBuilder,
     /// What per-model keys may name: providers, aliases and their models.
     pub(crate) scope: Scope,
-    pub(crate) groups: FallbackGroups,
-    pub(crate) context_window: KindRoute,
-    pub(crate) content_filter: KindRoute,
-    /// What both routing layers take from `[fallback]`, and which ids
-    /// continue a partial answer.
-    pub(crate) options: RouteOptions,
-    /// Mid-stream recovery per id, for each routing layer.
-    pub(crate) recover: RecoverPlan,
     pub(crate) messages: PerModel<Vec<Message>>,
     pub(crate) server: ServerPlan,
     /// Alias -> the concrete models it may call, in order.
@@ -50,13 +43,8 @@ pub(crate) struct Resolved {
     pub(crate) provider_summaries: BTreeMap<String, String>,
     /// Every alias and model id served.
     pub(crate) models: Vec<String>,
-}
-
-/// A route dedicated to an error kind: for every model, and per model.
-#[derive(Debug, Default)]
-pub(crate) struct KindRoute {
-    pub(crate) global: Vec<String>,
-    pub(crate) per_model: BTreeMap<String, Vec<String>>,
+    /// The fallback groups and kind routes, one a line, for `--check`.
+    pub(crate) groups_summary: String,
 }
 
 /// Checks `config`; `supplied` names providers given as services in code.
@@ -64,7 +52,7 @@ pub(crate) fn resolve(
     config: &Config,
     env: Env<'_>,
     supplied: &BTreeSet<String>,
-) -> (Resolved, ConfigError) {
+) -> (Checked, ConfigError) {
     let mut ctx = Ctx::new(config, env, supplied);
     let clients = ctx.check_providers();
     let routes = ctx.check_routes();
@@ -102,18 +90,6 @@ pub(crate) fn resolve(
         .filter_map(|(alias, route)| match route {
             Route::Weighted { weights, .. } => Some((route_id(alias), weights.clone())),
             Route::Ordered(_) => None,
-        })
-        .collect();
-    let strategies = (routes.iter())
-        .filter_map(|(alias, route)| match route {
-            Route::Weighted {
-                strategy,
-                latency_buffer,
-                ..
-            } if *strategy != RoutingStrategy::Weighted => {
-                Some((route_id(alias), *strategy, *latency_buffer))
-            }
-            _ => None,
         })
         .collect();
     let weighted_aliases: BTreeSet<&str> = (routes.iter())
@@ -194,125 +170,74 @@ pub(crate) fn resolve(
         .map(|c| (c.name.clone(), describe_provider(c)))
         .collect();
 
-    let resolved = Resolved {
+    let groups_summary = fallback_summary(
+        &groups,
+        [&context_window, &content_filter],
+        fb.max_fallbacks,
+    );
+    let mut fallback_options = options.clone();
+    for (id, on) in &recover.fallback {
+        fallback_options = fallback_options.recover_streams_for(id.clone(), *on);
+    }
+    let kind_routes = [
+        (ErrorKind::ContextWindowExceeded, &context_window),
+        (ErrorKind::ContentFilter, &content_filter),
+    ];
+    let fallback = fallback_builder(&fallback_routes, groups, kind_routes, fallback_options);
+    for (id, on) in &recover.balance {
+        options = options.recover_streams_for(id.clone(), *on);
+    }
+    let balance = balance_builder(&routes, &limits, options);
+    let checked = Checked {
         clients,
-        fallback_routes,
-        weighted,
-        strategies,
-        limits,
+        fallback,
+        balance,
         scope: ctx.scope.clone(),
-        groups,
-        context_window,
-        content_filter,
-        options,
-        recover,
         messages,
         server,
         routes: concrete,
         summaries,
         provider_summaries,
         models,
+        groups_summary,
     };
-    (resolved, ctx.errors)
+    (checked, ctx.errors)
 }
 
-impl Ctx<'_> {
-    fn check_groups(&mut self) -> FallbackGroups {
-        let config = self.config;
-        let fb = &config.fallback;
-        let mut groups = match &fb.groups {
-            GroupsSetting::Lists(lists) => {
-                let mut groups = FallbackGroups::new();
-                for (i, list) in lists.iter().enumerate() {
-                    let path = format!("fallback.groups[{i}]");
-                    for model in list {
-                        self.check_model(&path, model);
-                    }
-                    if list.iter().collect::<BTreeSet<_>>().len() < 2 {
-                        self.errors
-                            .push(&path, "a fallback group needs at least two distinct models");
-                    }
-                    groups = groups.group(list.iter().cloned());
-                }
-                groups
-            }
-            GroupsSetting::Spec(spec) => self.parsed_groups("fallback.groups", spec),
+/// The balance layer's builder: the weighted routes (as `_route/<alias>`,
+/// the id the fallback layer calls them by) with their strategies, the
+/// models' limits, and `options`.
+fn balance_builder(
+    routes: &BTreeMap<String, Route>,
+    limits: &BTreeMap<String, Limits>,
+    options: RouteOptions,
+) -> BalanceBuilder {
+    // Routes are one-way: a weighted route's model requested by its id (by a
+    // client, or by the fallback layer for another route) is just that model,
+    // yet it still counts against its limits: every call of every model
+    // passes this layer.
+    let mut b = BalanceBuilder::default().by_alias_only().options(options);
+    for (alias, route) in routes {
+        let Route::Weighted {
+            weights,
+            strategy,
+            latency_buffer,
+            ..
+        } = route
+        else {
+            continue;
         };
-        if fb.groups_from_env {
-            if let Some(spec) = (self.env)(FallbackGroups::ENV_VAR) {
-                groups.extend(self.parsed_groups(FallbackGroups::ENV_VAR, &spec));
-            }
-        }
-        for g in groups.entries() {
-            if let Some(name) = g.name.as_deref().filter(|n| self.is_alias(n)) {
-                self.errors.push(
-                    "fallback.groups",
-                    format!("group name {name:?} is also a route alias"),
-                );
-            }
-        }
-        groups
-    }
-
-    fn parsed_groups(&mut self, path: &str, spec: &str) -> FallbackGroups {
-        match FallbackGroups::parse(spec) {
-            Ok(groups) => {
-                for g in groups.entries() {
-                    for model in &g.models {
-                        self.check_model(path, model);
-                    }
-                }
-                groups
-            }
-            Err(e) => {
-                for p in e.problems() {
-                    self.errors.push(path, &p.message);
-                }
-                FallbackGroups::new()
+        let id = route_id(alias);
+        b = b.route(id.clone(), weights.iter().cloned());
+        if *strategy != RoutingStrategy::Weighted {
+            b = b.strategy_for(id.clone(), *strategy);
+            if let Some(buffer) = latency_buffer {
+                b = b.latency_buffer_for(id, *buffer);
             }
         }
     }
-
-    /// A kind's dedicated route: keys and items may be aliases.
-    fn kind_route(
-        &mut self,
-        path: &str,
-        setting: &PerModelSetting<Vec<String>>,
-        expander: &Expander<'_>,
-    ) -> KindRoute {
-        let expand = |ctx: &mut Self, at: &str, items: &[String]| -> Vec<String> {
-            let mut out = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let item_path = format!("{at}[{i}]");
-                ctx.check_target(&item_path, item);
-                match expander.item(item) {
-                    Ok(ids) => out.extend(ids),
-                    Err(cycle) => ctx
-                        .errors
-                        .push(item_path, format!("cycle: {}", cycle.join(" -> "))),
-                }
-            }
-            dedup(out)
-        };
-        let mut route = KindRoute::default();
-        if let Some(items) = &setting.default {
-            route.global = expand(self, path, items);
-        }
-        for (key, items) in &setting.models {
-            let at = format!("{path}.models.{}", key_path(key));
-            let list = expand(self, &at, items);
-            // What the fallback layer calls for this key.
-            let keys = if self.is_alias(key) {
-                expander.item(key).unwrap_or_default()
-            } else if self.check_model(&at, key) {
-                vec![key.clone()]
-            } else {
-                Vec::new()
-            };
-            for k in keys {
-                route.per_model.insert(k, list.clone());
-            }
-        }
-        route
+    for (model, limits) in limits {
+        b = b.limits(model.clone(), *limits);
     }
+    b
 }

@@ -10,17 +10,15 @@ use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
 use crate::chat::error::ConfigError;
 use crate::chat::per_model::PerModel;
-use crate::config::{resolve, Config, Resolved};
+use crate::config::{resolve, Config};
 use crate::layers::cooldown::{CooldownLayer, CooldownStore};
-use crate::layers::fallback::ProviderFallbackLayer;
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
 use crate::layers::timeout::TimeoutLayer;
-use crate::layers::usage::UsageStore;
 use crate::rng::SharedRng;
 use crate::settings::Scope;
 use crate::store::Stores;
-use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
+use crate::{BoxChatService, Health, Providers};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     let supplied: BTreeSet<String> = b.supplied.keys().cloned().collect();
@@ -28,15 +26,15 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .env
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
     let config = &b.config;
-    let (plan, mut errors) = resolve(config, &*env, &supplied);
+    let (global, mut errors) = resolve(config, &*env, &supplied);
     let rng = config.seed.map(SharedRng::seeded).unwrap_or_default();
-    let own = Sections::from_config(config, &plan.scope, &*env, &rng, b.store, &mut errors);
+    let sections = Sections::from_config(config, &global.scope, &*env, &rng, b.store, &mut errors);
     // The usage store given in code wins over `[store]`.
-    let usage_store = b.usage.unwrap_or(own.stores.usage);
+    let usage_store = b.usage.unwrap_or(sections.stores.usage);
     // Keys cool in the models' store (ids `provider#label`), so replicas
     // sharing it skip a rate-limited key too.
     let keys = Keys {
-        store: own.stores.cooldown,
+        store: sections.stores.cooldown,
         rng: rng.clone(),
     };
 
@@ -46,7 +44,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         providers = providers.provider(name, service);
         registered += 1;
     }
-    for client in &plan.clients {
+    for client in &global.clients {
         if let Some(service) = clients::build(client, &keys, &mut errors) {
             providers = providers.provider(client.name.clone(), service);
             registered += 1;
@@ -54,43 +52,50 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     }
     // "No provider" is only news when nothing else went wrong.
     let providers = (registered > 0 || errors.is_empty()).then(|| providers.build());
-    let health = (own.cooldown.as_ref()).map_or_else(Health::always_healthy, CooldownLayer::health);
-    let fallback = keep(fallback_layer(&plan, &health), &mut errors);
-    let balance = keep(
-        balance_layer(&plan, &health, &rng, usage_store),
-        &mut errors,
-    );
-    let prepend = has_messages(&plan.messages)
-        .then(|| PrependMessagesLayer::new(plan.messages.clone()))
+    let health =
+        (sections.cooldown.as_ref()).map_or_else(Health::always_healthy, CooldownLayer::health);
+    let fallback = global.fallback.health(health.clone()).build();
+    let fallback = keep(fallback.map_err(|e| prefixed("fallback", e)), &mut errors);
+    let balance = (global.balance.health(health.clone()).rng(rng))
+        .shared_usage_store(usage_store)
+        .build();
+    let balance = keep(balance.map_err(|e| prefixed("balance", e)), &mut errors);
+    let prepend = has_messages(&global.messages)
+        .then(|| PrependMessagesLayer::new(global.messages.clone()))
         .and_then(|r| keep(r, &mut errors));
     let providers = providers.and_then(|p| keep(p, &mut errors));
 
-    let (Some(fallback), Some(balance), Some(retry), Some(providers), true) =
-        (fallback, balance, own.retry, providers, errors.is_empty())
-    else {
+    let (Some(fallback), Some(balance), Some(retry), Some(providers), true) = (
+        fallback,
+        balance,
+        sections.retry,
+        providers,
+        errors.is_empty(),
+    ) else {
         return Err(errors);
     };
     let service = ServiceBuilder::new()
         .option_layer(b.select)
-        .option_layer(own.total)
+        .option_layer(sections.total)
         .layer(fallback)
         .layer(balance)
-        .option_layer(own.cooldown)
+        .option_layer(sections.cooldown)
         .layer(retry)
-        .option_layer(own.attempt)
+        .option_layer(sections.attempt)
         .option_layer(prepend)
         .service(providers);
+    let server_summary = describe::server(config, &global.server);
     let info = Info {
         timeouts: config.timeout.summary(),
-        groups: describe::fallback_groups(config, &plan),
-        server_summary: describe::server(config, &plan),
+        groups: global.groups_summary,
+        server_summary,
         health,
-        routes: plan.routes,
-        summaries: plan.summaries,
-        providers: plan.provider_summaries,
-        models: plan.models,
-        server: plan.server,
-        store: own.store_summary,
+        routes: global.routes,
+        summaries: global.summaries,
+        providers: global.provider_summaries,
+        models: global.models,
+        server: global.server,
+        store: sections.store_summary,
     };
     Ok(Stack {
         service: BoxChatService::new(service),
@@ -110,9 +115,9 @@ impl Config {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let (plan, mut errors) = resolve(self, &env, &BTreeSet::new());
+        let (global, mut errors) = resolve(self, &env, &BTreeSet::new());
         let rng = SharedRng::default();
-        Sections::from_config(self, &plan.scope, &env, &rng, None, &mut errors);
+        Sections::from_config(self, &global.scope, &env, &rng, None, &mut errors);
         errors.into_result(())
     }
 }
@@ -173,69 +178,6 @@ fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T
 
 fn has_messages(messages: &PerModel<Vec<crate::Message>>) -> bool {
     !messages.default_value().is_empty() || messages.overrides().next().is_some()
-}
-
-fn fallback_layer(plan: &Resolved, health: &Health) -> Result<ProviderFallbackLayer, ConfigError> {
-    let mut b = ProviderFallbackLayer::builder().groups(plan.groups.clone());
-    for (alias, list) in &plan.fallback_routes {
-        b = b.route(alias.clone(), list.iter().cloned());
-    }
-    if !plan.context_window.global.is_empty() {
-        b = b.on_context_window_exceeded(plan.context_window.global.iter().cloned());
-    }
-    for (model, list) in &plan.context_window.per_model {
-        b = b.on_context_window_exceeded_for(model.clone(), list.iter().cloned());
-    }
-    if !plan.content_filter.global.is_empty() {
-        b = b.on_content_filter(plan.content_filter.global.iter().cloned());
-    }
-    for (model, list) in &plan.content_filter.per_model {
-        b = b.on_content_filter_for(model.clone(), list.iter().cloned());
-    }
-    let mut options = plan.options.clone();
-    for (id, on) in &plan.recover.fallback {
-        options = options.recover_streams_for(id.clone(), *on);
-    }
-    b.options(options)
-        .health(health.clone())
-        .build()
-        .map_err(|e| prefixed("fallback", e))
-}
-
-fn balance_layer(
-    plan: &Resolved,
-    health: &Health,
-    rng: &SharedRng,
-    usage: Arc<dyn UsageStore>,
-) -> Result<WeightedBalanceLayer, ConfigError> {
-    // Routes are one-way: a weighted route's model requested by its id (by a
-    // client, or by the fallback layer for another route) is just that model,
-    // yet it still counts against its limits: every call of every model
-    // passes this layer.
-    let mut b = WeightedBalanceLayer::builder()
-        .by_alias_only()
-        .rng(rng.clone())
-        .health(health.clone())
-        .shared_usage_store(usage);
-    for (id, weights) in &plan.weighted {
-        b = b.route(id.clone(), weights.iter().cloned());
-    }
-    for (id, strategy, buffer) in &plan.strategies {
-        b = b.strategy_for(id.clone(), *strategy);
-        if let Some(buffer) = buffer {
-            b = b.latency_buffer_for(id.clone(), *buffer);
-        }
-    }
-    for (model, limits) in &plan.limits {
-        b = b.limits(model.clone(), *limits);
-    }
-    let mut options = plan.options.clone();
-    for (id, on) in &plan.recover.balance {
-        options = options.recover_streams_for(id.clone(), *on);
-    }
-    b.options(options)
-        .build()
-        .map_err(|e| prefixed("balance", e))
 }
 
 /// `e` with every path put under `prefix`.
