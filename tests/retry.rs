@@ -613,7 +613,10 @@ async fn every_retry_drives_the_inner_service_ready_again() {
         ready: false,
         pending_next: true,
     };
-    let response = Retry::new(inner, 2).oneshot(request(A)).await.unwrap();
+    let response = Retry::new(inner, RetryLayer::new(2))
+        .oneshot(request(A))
+        .await
+        .unwrap();
     assert_eq!(response.text().as_deref(), Some("ok"));
     assert_eq!(mock.call_count(A), 3);
 }

@@ -227,9 +227,10 @@ impl HealthView for StoreHealth {
 }
 
 impl<S> Cooldown<S> {
-    /// Wraps `inner` with the default settings and a new in-memory store.
-    pub fn new(inner: S) -> Self {
-        tower_layer::Layer::layer(&CooldownLayer::new(), inner)
+    /// Wraps `inner` with the settings and store of `layer` (built by
+    /// [`CooldownLayer::new`] or [`CooldownLayer::builder`]).
+    pub fn new(inner: S, layer: CooldownLayer) -> Self {
+        tower_layer::Layer::layer(&layer, inner)
     }
 
     /// Which models are cooling down, for balance and fallback layers.

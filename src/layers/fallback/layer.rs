@@ -5,7 +5,6 @@ use tower_layer::Layer;
 
 use super::builder::FallbackBuilder;
 use super::candidates::Table;
-use super::groups::FallbackGroups;
 use super::ProviderFallback;
 use crate::chat::error::ConfigError;
 use crate::layers::health::Health;
@@ -24,13 +23,8 @@ impl ProviderFallbackLayer {
         FallbackBuilder::default()
     }
 
-    /// Falls back within `groups`, with every other setting at its default.
-    pub fn new(groups: FallbackGroups) -> Result<Self, ConfigError> {
-        Self::builder().groups(groups).build()
-    }
-
     /// Falls back within the groups of `MODEL_FALLBACK_GROUPS` (see
-    /// [`FallbackGroups`] for the format).
+    /// [`FallbackGroups`](super::FallbackGroups) for the format).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().groups_from_env().build()
     }
@@ -50,7 +44,7 @@ impl<S> Layer<S> for ProviderFallbackLayer {
     type Service = ProviderFallback<S>;
 
     fn layer(&self, inner: S) -> ProviderFallback<S> {
-        ProviderFallback::from_layer(inner, self.clone())
+        ProviderFallback::new(inner, self.clone())
     }
 }
 

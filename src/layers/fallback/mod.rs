@@ -91,7 +91,6 @@ pub use self::groups::FallbackGroups;
 pub use self::layer::ProviderFallbackLayer;
 
 use self::candidates::Table;
-use crate::chat::error::ConfigError;
 use crate::layers::route::future::RouteFuture;
 use crate::layers::route::RoutePolicy;
 use crate::{ChatError, ChatRequest, ChatResponse};
@@ -106,13 +105,9 @@ pub struct ProviderFallback<S> {
 }
 
 impl<S> ProviderFallback<S> {
-    /// Wraps `inner`, falling back within `groups` (other settings at their
-    /// defaults; use [`ProviderFallbackLayer::builder`] for the rest).
-    pub fn new(inner: S, groups: FallbackGroups) -> Result<Self, ConfigError> {
-        Ok(Self::from_layer(inner, ProviderFallbackLayer::new(groups)?))
-    }
-
-    fn from_layer(inner: S, layer: ProviderFallbackLayer) -> Self {
+    /// Wraps `inner` with the groups and settings of `layer` (built by
+    /// [`ProviderFallbackLayer::builder`]).
+    pub fn new(inner: S, layer: ProviderFallbackLayer) -> Self {
         ProviderFallback {
             inner,
             table: layer.table,

@@ -7,7 +7,7 @@
 //! wait), nor are errors that would fail the same way again. Each retry
 //! waits per the model's [`Backoff`], and at least as long as the provider's
 //! `Retry-After`; a provider asking for more than
-//! [`max_retry_after`](RetryLayerBuilder::max_retry_after) (10 s) is not
+//! [`max_retry_after`](RetryBuilder::max_retry_after) (10 s) is not
 //! retried, so a fallback can serve the call at once. A retry never starts
 //! if its delay would reach the deadline stamped by an outer `Timeout`: the
 //! error goes back immediately instead. A shared [`RetryBudget`] stops retry
@@ -78,7 +78,7 @@ use tower_service::Service;
 pub use self::backoff::{Backoff, BackoffBuilder, Jitter};
 pub use self::budget::RetryBudget;
 pub use self::config::{BackoffConfig, BudgetConfig, JitterSetting, RetryConfig};
-pub use self::layer::{RetryLayer, RetryLayerBuilder};
+pub use self::layer::{RetryBuilder, RetryLayer};
 pub use self::policy::{Decision, ExponentialRetry, RetryContext, RetryPolicy};
 
 use self::future::ResponseFuture;
@@ -101,9 +101,10 @@ struct Shared {
 }
 
 impl<S> Retry<S> {
-    /// Retries up to `max_retries` times with the defaults of [`RetryLayer`].
-    pub fn new(inner: S, max_retries: u32) -> Self {
-        RetryLayer::new(max_retries).layer(inner)
+    /// Wraps `inner` with the settings of `layer` (built by
+    /// [`RetryLayer::new`] or [`RetryLayer::builder`]).
+    pub fn new(inner: S, layer: RetryLayer) -> Self {
+        layer.layer(inner)
     }
 
     /// The inner service.

@@ -132,14 +132,10 @@ pub(crate) enum Budget {
 }
 
 impl<S> Timeout<S> {
-    /// A per-attempt deadline for every model.
-    pub fn new(inner: S, timeout: Duration) -> Self {
-        Timeout {
-            inner,
-            budget: Budget::Attempt(Arc::new(PerModel::new(Some(timeout)))),
-            streams: None,
-            complete: None,
-        }
+    /// Wraps `inner` with the deadlines of `layer` (e.g.
+    /// [`TimeoutLayer::attempt`], [`TimeoutLayer::total`]).
+    pub fn new(inner: S, layer: TimeoutLayer) -> Self {
+        tower_layer::Layer::layer(&layer, inner)
     }
 
     /// The inner service.
