@@ -16,7 +16,7 @@ use crate::chat::per_model::PerModel;
 use crate::chat::request::Message;
 use crate::layers::balance::BalanceBuilder;
 use crate::layers::fallback::FallbackBuilder;
-use crate::layers::route::{parse_kind, RouteOptions};
+use crate::layers::route::RouteOptions;
 use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::settings::{key_path, Scope};
 
@@ -110,28 +110,9 @@ pub(crate) fn resolve(
         &fb.content_filter_fallbacks,
         &expander,
     );
-    let mut options = RouteOptions::new().recover_streams(recover.default);
-    if let Some(n) = fb.max_fallbacks {
-        options = options.max_fallbacks(n);
-    }
-    if let Some(n) = fb.max_upstream_calls.filter(|n| *n > 0) {
-        options = options.max_upstream_calls(n);
-    }
-    for (name, on) in &fb.fallback_on {
-        match parse_kind(name) {
-            Ok(kind) => options = options.fallback_on(kind, *on),
-            Err(e) => ctx
-                .errors
-                .push(format!("fallback.fallback_on.{}", key_path(name)), e),
-        }
-    }
+    let mut options = fb.route_options(RouteOptions::new(), "fallback.", &mut ctx.errors);
     for (i, model) in config.models.iter().enumerate() {
         ctx.check_model(&format!("models[{i}]"), model);
-    }
-
-    if config.fallback.max_upstream_calls == Some(0) {
-        ctx.errors
-            .push("fallback.max_upstream_calls", "must be at least 1");
     }
     let messages = ctx.messages();
     let server = ctx.server();

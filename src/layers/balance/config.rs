@@ -107,6 +107,7 @@ pub struct BalanceBuilder {
     rng: Option<SharedRng>,
     by_alias_only: bool,
     pub(super) usage: UsageSettings,
+    errors: ConfigError,
 }
 
 impl BalanceBuilder {
@@ -172,7 +173,8 @@ impl BalanceBuilder {
         for (alias, candidates) in &config.routes {
             self = self.route(alias.clone(), candidates.pairs());
         }
-        let mut options = self.options.clone().fallback_on_names(&config.fallback_on);
+        let options = self.options.clone();
+        let mut options = options.fallback_on_names(&config.fallback_on, "", &mut self.errors);
         if let Some(n) = config.max_fallbacks {
             options = options.max_fallbacks(n);
         }
@@ -192,7 +194,7 @@ impl BalanceBuilder {
 
     /// The layer, or every problem found.
     pub fn build(self) -> Result<WeightedBalanceLayer, ConfigError> {
-        let mut errors = ConfigError::default();
+        let mut errors = self.errors;
         let (policy, recovered) = self.options.policy(self.health, &mut errors);
         let candidates: HashSet<&str> = self
             .routes

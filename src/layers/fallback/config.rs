@@ -8,6 +8,7 @@ use super::builder::FallbackBuilder;
 use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
 use crate::chat::error::{ConfigError, ErrorKind};
+use crate::layers::route::RouteOptions;
 use crate::settings::PerModelSetting;
 
 /// `[fallback]`: groups of equivalent models, the routes dedicated to error
@@ -79,6 +80,29 @@ impl Default for GroupsSetting {
     }
 }
 
+impl FallbackConfig {
+    /// `options` with what this section sets for both routing layers, but
+    /// the per-id `recover_streams` (whose keys a stack expands); problems
+    /// go to `errors` under `<prefix><field>`.
+    pub(crate) fn route_options(
+        &self,
+        mut options: RouteOptions,
+        prefix: &str,
+        errors: &mut ConfigError,
+    ) -> RouteOptions {
+        options = options.fallback_on_names(&self.fallback_on, prefix, errors);
+        if let Some(n) = self.max_fallbacks {
+            options = options.max_fallbacks(n);
+        }
+        match self.max_upstream_calls {
+            Some(0) => errors.push(format!("{prefix}max_upstream_calls"), "must be at least 1"),
+            Some(n) => options = options.max_upstream_calls(n),
+            None => {}
+        }
+        options.recover_streams(self.recover_streams.default.unwrap_or(false))
+    }
+}
+
 impl ProviderFallbackLayer {
     /// Builds the layer from a config value (every problem at once).
     pub fn from_config(config: &FallbackConfig) -> Result<Self, ConfigError> {
@@ -121,15 +145,7 @@ impl FallbackBuilder {
                 self = self.route_on_for(model.clone(), kind, models.iter().cloned());
             }
         }
-        let mut options = (self.options.clone())
-            .fallback_on_names(&config.fallback_on)
-            .recover_streams(config.recover_streams.default.unwrap_or(false));
-        if let Some(n) = config.max_fallbacks {
-            options = options.max_fallbacks(n);
-        }
-        if let Some(n) = config.max_upstream_calls {
-            options = options.max_upstream_calls(n);
-        }
+        let mut options = config.route_options(self.options.clone(), "", &mut self.errors);
         for (id, on) in &config.recover_streams.models {
             options = options.recover_streams_for(id.clone(), *on);
         }

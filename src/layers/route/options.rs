@@ -7,6 +7,7 @@ use crate::chat::error::{ConfigError, ErrorKind};
 use crate::chat::model::validate_model_id;
 use crate::chat::per_model::PerModel;
 use crate::layers::health::Health;
+use crate::settings::key_path;
 
 /// The options of the two routing layers
 /// ([`FallbackBuilder::options`](crate::FallbackBuilder::options),
@@ -59,13 +60,18 @@ impl RouteOptions {
     }
 
     /// [`fallback_on`](Self::fallback_on) for kinds given by name
-    /// (`bad_request`), as config files give them; an unknown name is
-    /// reported under `fallback_on.<name>`.
-    pub fn fallback_on_names(mut self, kinds: &BTreeMap<String, bool>) -> Self {
+    /// (`bad_request`), as config files give them; an unknown name goes to
+    /// `errors` under `<prefix>fallback_on.<name>`.
+    pub(crate) fn fallback_on_names(
+        mut self,
+        kinds: &BTreeMap<String, bool>,
+        prefix: &str,
+        errors: &mut ConfigError,
+    ) -> Self {
         for (name, on) in kinds {
             match parse_kind(name) {
                 Ok(kind) => self = self.fallback_on(kind, *on),
-                Err(e) => self.errors.push(format!("fallback_on.{name}"), e),
+                Err(e) => errors.push(format!("{prefix}fallback_on.{}", key_path(name)), e),
             }
         }
         self
