@@ -7,7 +7,7 @@ use super::ctx::Ctx;
 use super::expand::{Route, ROUTE_PREFIX};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 use crate::chat::model::{split_model_id, validate_provider_name};
-use crate::layers::balance::{RouteCandidates, WeightedModel};
+use crate::layers::balance::RouteCandidates;
 use crate::layers::usage::RoutingStrategy;
 use crate::providers::credentials::{Credential, CredentialConfig};
 use crate::secret::ApiKey;
@@ -245,16 +245,7 @@ impl Ctx<'_> {
     }
 
     fn check_weights(&mut self, path: &str, weights: &RouteCandidates) -> Vec<(String, f64)> {
-        let pairs: Vec<(String, f64)> = match weights {
-            RouteCandidates::Map(map) => map.iter().map(|(m, w)| (m.clone(), *w)).collect(),
-            RouteCandidates::List(list) => list
-                .iter()
-                .map(|c| match c {
-                    WeightedModel::Model(m) => (m.clone(), 1.0),
-                    WeightedModel::Weighted { model, weight } => (model.clone(), *weight),
-                })
-                .collect(),
-        };
+        let pairs = weights.pairs();
         if pairs.is_empty() {
             self.errors.push(path, "the route has no candidate");
         } else if pairs.len() > MAX_WEIGHTED {

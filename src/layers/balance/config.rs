@@ -79,7 +79,8 @@ pub enum WeightedModel {
 }
 
 impl RouteCandidates {
-    fn pairs(&self) -> Vec<(String, f64)> {
+    /// `(model id, weight)` pairs, weight 1 where none is given.
+    pub(crate) fn pairs(&self) -> Vec<(String, f64)> {
         match self {
             RouteCandidates::Map(map) => map.iter().map(|(m, w)| (m.clone(), *w)).collect(),
             RouteCandidates::List(list) => list
