@@ -21,8 +21,7 @@ use tower::util::{BoxCloneSyncService, Oneshot};
 use tower::ServiceExt;
 use tower_service::Service;
 
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::model::{split_model_id, validate_provider_name};
+use crate::chat::{split_model_id, validate_provider_name, ChatError, ConfigError, ErrorKind};
 use crate::{ChatRequest, ChatResponse};
 
 /// A boxed, cloneable chat service: what a built stack or a provider client is

@@ -8,8 +8,7 @@ use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
-use crate::chat::error::ConfigError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, PerModel};
 use crate::config::{resolve, HumanDuration, Resolved};
 use crate::layers::cooldown::CooldownLayer;
 use crate::layers::fallback::ProviderFallbackLayer;

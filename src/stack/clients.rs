@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::build::{prefixed, under};
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 use crate::config::ProviderKind;
 use crate::config::{key_path, ClientPlan, ProviderConfig};

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::cooldown::{CooldownStore, InMemoryStore};
 use crate::layers::usage::{InMemoryUsage, UsageStore};
 

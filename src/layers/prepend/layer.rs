@@ -4,10 +4,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::{Lists, PrependMessages};
-use crate::chat::error::ConfigError;
-use crate::chat::model::validate_model_id;
-use crate::chat::per_model::PerModel;
-use crate::chat::request::{Message, Role};
+use crate::chat::{validate_model_id, ConfigError, Message, PerModel, Role};
 
 /// Applies [`PrependMessages`] to a service. Cheap to clone: the lists are shared.
 #[derive(Clone)]

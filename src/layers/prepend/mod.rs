@@ -52,8 +52,7 @@ use tower_service::Service;
 
 pub use self::layer::{PrependBuilder, PrependMessagesLayer};
 
-use crate::chat::per_model::PerModel;
-use crate::chat::request::Message;
+use crate::chat::{Message, PerModel};
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// The per-model lists, `None` for "no messages".

@@ -14,8 +14,7 @@ use tracing::Span;
 
 use super::recover::Recover;
 use super::{cooling_until, CandidateSource, RoutePolicy};
-use crate::chat::attempt::{Attempt, AttemptLog, LogScope, MaxUpstreamCalls};
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{Attempt, AttemptLog, ChatError, ErrorKind, LogScope, MaxUpstreamCalls};
 use crate::layers::health::{AllCooling, ForceAttempt, Routed};
 use crate::{ChatRequest, ChatResponse};
 

@@ -37,10 +37,10 @@ use super::future::Routing;
 use super::identity::Identity;
 use super::splice::{Answer, Verdict};
 use super::CandidateSource;
-use crate::chat::error::{ChatError, ErrorKind, StreamFault};
-use crate::chat::request::Message;
-use crate::chat::response::{ChatChunk, ChatStream, ResponseBody};
 use crate::chat::streaming::record_stream_fault;
+use crate::chat::{
+    ChatChunk, ChatError, ChatStream, ErrorKind, Message, ResponseBody, StreamFault,
+};
 use crate::layers::health::ForceAttempt;
 use crate::{ChatRequest, ChatResponse};
 

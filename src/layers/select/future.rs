@@ -13,7 +13,7 @@ use tracing::Span;
 
 use super::layer::Shared;
 use super::policy::Choice;
-use crate::chat::error::{ChatError, TimeoutKind};
+use crate::chat::{ChatError, TimeoutKind};
 use crate::{ChatRequest, ChatResponse};
 
 /// Response future of [`SelectModel`](super::SelectModel): waits for the

@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use super::policy::{BoxError, FnSelector, Selector, ServiceSelector};
 use super::SelectModel;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::ChatRequest;
 
 /// What every [`SelectModel`] built from one layer shares.

@@ -11,9 +11,7 @@ use tower_service::Service;
 
 use super::stream::AnthropicEvents;
 use super::{request, response};
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::future::ChatFuture;
-use crate::chat::response::ChatCompletion;
+use crate::chat::{ChatCompletion, ChatError, ChatFuture, ConfigError, ErrorKind};
 use crate::providers::transport::{join, parse_base_url, Options, Transport, Wire};
 use crate::secret::ApiKey;
 use crate::{ChatRequest, ChatResponse};

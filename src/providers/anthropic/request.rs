@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::messages::conversation;
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{ChatError, ErrorKind};
 use crate::ChatRequest;
 
 /// The request fields translated; every other one is dropped (and logged).

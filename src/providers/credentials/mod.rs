@@ -84,8 +84,7 @@ use tower_service::Service;
 
 use self::plan::{KeyMeta, Pick, Plan};
 use self::policy::RotationPolicy;
-use crate::chat::error::ChatError;
-use crate::chat::future::ChatFuture;
+use crate::chat::{ChatError, ChatFuture};
 use crate::layers::cooldown::CooldownStore;
 use crate::{ChatRequest, ChatResponse};
 

@@ -10,8 +10,7 @@ use tracing::Instrument;
 
 use super::policy::Judgement;
 use super::Shared;
-use crate::chat::attempt::{AttemptLog, LogScope};
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{AttemptLog, ChatError, ErrorKind, LogScope};
 use crate::layers::cooldown::{
     Admission, BreakerSettings, CooldownStore, Permit, PermitKind, Transition, Verdict,
 };

@@ -9,8 +9,7 @@ use reqwest::Url;
 use tower_service::Service;
 
 use super::wire::OpenAiWire;
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::future::ChatFuture;
+use crate::chat::{ChatError, ChatFuture, ConfigError, ErrorKind};
 use crate::providers::transport::{join, parse_base_url, Options, Transport};
 use crate::secret::ApiKey;
 use crate::{ChatRequest, ChatResponse};

@@ -23,10 +23,10 @@ use tokio::time::Instant;
 
 use self::error::EXCERPT_CHARS;
 use self::sse::{Decode, SseChunks};
-use crate::chat::error::{ChatError, ConfigError, ErrorKind, TimeoutKind};
-use crate::chat::malformed::MalformedChunks;
-use crate::chat::response::ChatCompletion;
 use crate::chat::streaming::HeadersDeadline;
+use crate::chat::{
+    ChatCompletion, ChatError, ConfigError, ErrorKind, MalformedChunks, TimeoutKind,
+};
 use crate::providers::http_error::{excerpt, send_error};
 use crate::secret::ApiKey;
 use crate::{ChatRequest, ChatResponse};
