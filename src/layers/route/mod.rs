@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::chat::{ChatError, ErrorKind, MaxUpstreamCalls, PerModel};
 use crate::layers::health::Health;
 
+mod candidates;
 pub(crate) mod future;
 mod identity;
 mod recover;
