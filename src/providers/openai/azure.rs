@@ -10,7 +10,9 @@ use tower_service::Service;
 
 use super::wire::OpenAiWire;
 use crate::chat::{ChatError, ChatFuture, ConfigError, ErrorKind};
-use crate::providers::transport::{join, parse_base_url, Options, Transport};
+use crate::providers::transport::{
+    checked, join, parse_base_url, shared_setters, Options, Transport,
+};
 use crate::secret::ApiKey;
 use crate::{ChatRequest, ChatResponse};
 
@@ -119,25 +121,12 @@ impl AzureBuilder {
         self
     }
 
-    /// The key, sent in the `api-key` header. (For Entra ID tokens, set an
-    /// `authorization` [`header`](Self::header) instead.)
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.options.key = Some(key.into());
-        self
-    }
-
-    /// A header sent with every call. Values are treated as secrets.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sends through `client`. Default: a new `reqwest::Client` with a
-    /// connect timeout of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT)
-    /// and a read timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.options.client = Some(client);
-        self
+    shared_setters! {
+        /// The key, sent in the `api-key` header. (For Entra ID tokens, set an
+        /// `authorization` [`header`](Self::header) instead.)
+        api_key;
+        /// A header sent with every call. Values are treated as secrets.
+        header;
     }
 
     /// The client, or every problem found.
@@ -165,16 +154,14 @@ impl AzureBuilder {
             ApiKey::header_value,
             &mut errors,
         );
-        match (endpoint, transport) {
-            (Some(endpoint), Some(transport)) if errors.is_empty() => Ok(Azure {
-                inner: Arc::new(Inner {
-                    endpoint,
-                    api_version,
-                    transport,
-                }),
+        let (endpoint, transport) = checked(errors, endpoint, transport)?;
+        Ok(Azure {
+            inner: Arc::new(Inner {
+                endpoint,
+                api_version,
+                transport,
             }),
-            _ => Err(errors),
-        }
+        })
     }
 }
 
