@@ -78,7 +78,11 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     );
     let retry = keep(retry_layer(&plan, &rng), &mut errors);
     let prepend = has_messages(&plan.messages)
-        .then(|| PrependMessagesLayer::new(plan.messages.clone()))
+        .then(|| {
+            PrependMessagesLayer::builder()
+                .per_model(plan.messages.clone())
+                .build()
+        })
         .and_then(|r| keep(r, &mut errors));
     let providers = providers.and_then(|p| keep(p, &mut errors));
 

@@ -35,7 +35,7 @@ pub(super) fn build(
     }
     let before = errors.problems().len();
     let mut rotation = Credentials::builder(plan.name.clone())
-        .shared_store(keys.store.clone())
+        .store(keys.store.clone())
         .rng(keys.rng.clone());
     for c in &plan.keys {
         match client(&plan.config, Some(c.key.clone())) {

@@ -17,17 +17,6 @@ impl PrependMessagesLayer {
     pub fn builder() -> PrependBuilder {
         PrependBuilder::default()
     }
-
-    /// The lists of `messages`: the default for every model, and per-model
-    /// overrides (an empty override means "none for this model"). This is
-    /// Not Diamond's `model_messages`, global or per model.
-    pub fn new(messages: PerModel<Vec<Message>>) -> Result<Self, ConfigError> {
-        let mut builder = Self::builder().all_models(messages.default_value().clone());
-        for (model, list) in messages.overrides() {
-            builder = builder.model(model, list.clone());
-        }
-        builder.build()
-    }
 }
 
 impl<S> Layer<S> for PrependMessagesLayer {
@@ -75,6 +64,19 @@ impl PrependBuilder {
     ) -> Self {
         self.models
             .push((model.into(), messages.into_iter().collect()));
+        self
+    }
+
+    /// The lists of `messages`: the default for every model, and per-model
+    /// overrides (an empty override means "none for this model"), replacing
+    /// those set so far. This is Not Diamond's `model_messages`, global or
+    /// per model.
+    pub fn per_model(mut self, messages: PerModel<Vec<Message>>) -> Self {
+        self.default = messages.default_value().clone();
+        self.models = messages
+            .overrides()
+            .map(|(model, list)| (model.to_owned(), list.clone()))
+            .collect();
         self
     }
 
