@@ -66,8 +66,8 @@ impl ChatRequest {
         self
     }
 
-    /// The caller's messages, without any prepended by
-    /// [`PrependMessages`](crate) for the called model.
+    /// The caller's messages, without the [`prepended`](Self::prepended)
+    /// ones.
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }
@@ -78,7 +78,10 @@ impl ChatRequest {
         Arc::make_mut(&mut self.messages)
     }
 
-    /// The messages placed before the caller's for the model being called.
+    /// The messages placed before the caller's for the model being called
+    /// (a layer sets them per model; every provider sends them first). Kept
+    /// apart from the caller's so that setting them is O(1) and never
+    /// copies or changes the conversation.
     pub fn prepended(&self) -> &[Message] {
         self.prepended.as_deref().unwrap_or(&[])
     }
