@@ -46,5 +46,7 @@ pub use self::request::{ChatRequest, Deadline};
 pub use self::response::{ChatResponse, ResponseBody};
 pub use self::stream::ChatStream;
 
-pub(crate) use self::chunk::{check_indexes, Finishes};
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+pub(crate) use self::chunk::check_indexes;
+pub(crate) use self::chunk::Finishes;
 pub(crate) use self::model::validate_all;
