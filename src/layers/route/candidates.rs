@@ -12,9 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{cooling_until, CandidateSource, RoutePolicy};
-use crate::chat::{Attempt, ChatError, ErrorKind, LogScope, MaxUpstreamCalls};
+use crate::chat::{Attempt, ChatError, ChatRequest, ErrorKind, LogScope, MaxUpstreamCalls};
 use crate::layers::health::{AllCooling, ForceAttempt};
-use crate::ChatRequest;
 
 /// The candidate state of one call, kept between attempts.
 pub(super) struct Candidates<C> {

@@ -15,9 +15,8 @@ use tracing::Span;
 use super::candidates::Candidates;
 use super::recover::{Continuation, Recover};
 use super::{CandidateSource, RoutePolicy};
-use crate::chat::{AttemptLog, ChatError, MaxUpstreamCalls};
+use crate::chat::{AttemptLog, ChatError, ChatRequest, ChatResponse, MaxUpstreamCalls};
 use crate::layers::health::Routed;
-use crate::{ChatRequest, ChatResponse};
 
 /// Either the inner service's own future (the request was not routed) or the
 /// engine trying candidates in turn.

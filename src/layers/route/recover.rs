@@ -39,9 +39,9 @@ use super::splice::{Answer, Verdict};
 use super::CandidateSource;
 use crate::chat::streaming::record_stream_fault;
 use crate::chat::{
-    ChatChunk, ChatError, ChatStream, ErrorKind, Message, ResponseBody, StreamFault,
+    ChatChunk, ChatError, ChatRequest, ChatResponse, ChatStream, ErrorKind, Message, ResponseBody,
+    StreamFault,
 };
-use crate::{ChatRequest, ChatResponse};
 
 /// What recovery needs of the routed call to go on: the candidates left
 /// (picked by the rules of the first attempt, logged in the call's log) and

@@ -11,12 +11,13 @@ use tower_service::Service;
 
 use super::stream::AnthropicEvents;
 use super::{request, response};
-use crate::chat::{ChatCompletion, ChatError, ChatFuture, ConfigError, ErrorKind};
+use crate::chat::{
+    ChatCompletion, ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError, ErrorKind,
+};
 use crate::providers::transport::{
     checked, join, parse_base_url, shared_setters, Options, Transport, Wire,
 };
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// The base URL used when none is set; calls go to `{base}/v1/messages`.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";

@@ -9,12 +9,11 @@ use reqwest::Url;
 use tower_service::Service;
 
 use super::wire::OpenAiWire;
-use crate::chat::{ChatError, ChatFuture, ConfigError, ErrorKind};
+use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError, ErrorKind};
 use crate::providers::transport::{
     checked, join, parse_base_url, shared_setters, Options, Transport,
 };
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// The `api-version` used when none is set: the latest generally available
 /// version of the Azure OpenAI data-plane API when this crate was written.

@@ -9,12 +9,11 @@ use reqwest::Url;
 use tower_service::Service;
 
 use super::wire::OpenAiWire;
-use crate::chat::{ChatError, ChatFuture, ConfigError};
+use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError};
 use crate::providers::transport::{
     checked, join, parse_base_url, shared_setters, Options, Transport,
 };
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// The base URL used when none is set.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";

@@ -5,11 +5,10 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use crate::chat::{ChatChunk, ChatCompletion, ChatError, ErrorKind, Finishes};
+use crate::chat::{ChatChunk, ChatCompletion, ChatError, ChatRequest, ErrorKind, Finishes};
 use crate::providers::transport::error;
 use crate::providers::transport::sse::{Decode, Decoded};
 use crate::providers::transport::Wire;
-use crate::ChatRequest;
 
 /// The OpenAI chat-completions format, shared by the OpenAI and Azure clients.
 #[derive(Clone, Copy, Debug, Default)]

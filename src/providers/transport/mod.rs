@@ -25,10 +25,11 @@ pub(crate) use self::options::{checked, join, parse_base_url, shared_setters, Op
 use self::error::EXCERPT_CHARS;
 use self::sse::{Decode, SseChunks};
 use crate::chat::streaming::HeadersDeadline;
-use crate::chat::{ChatCompletion, ChatError, ErrorKind, MalformedChunks, TimeoutKind};
+use crate::chat::{
+    ChatCompletion, ChatError, ChatRequest, ChatResponse, ErrorKind, MalformedChunks, TimeoutKind,
+};
 use crate::providers::http_error::{excerpt, send_error};
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// What differs between provider APIs.
 pub(crate) trait Wire: Send + Sync + 'static {
