@@ -191,13 +191,14 @@ where
         let latency = self
             .attempt_started
             .map_or(Duration::ZERO, |started| started.elapsed());
-        let log = self.candidates.log().clone();
+        let log = self.candidates.log();
         log.record_if_missing(before, &model, &result, latency);
+        let attempts = log.len();
         let e = match result {
             Ok(response) => {
-                self.finish(Some(response.model()), log.len());
+                self.finish(Some(response.model()), attempts);
                 let mut result = Ok(response);
-                log.attach(&mut result);
+                self.candidates.log().attach(&mut result);
                 return Some(result);
             }
             Err(e) => e,
@@ -205,7 +206,7 @@ where
         let kind = e.kind();
         tracing::debug!(
             model = &*model,
-            attempt = log.len(),
+            attempt = attempts,
             outcome = %kind,
             latency_ms = latency.as_secs_f64() * 1e3,
             "candidate failed"
@@ -221,8 +222,8 @@ where
         }
         // The kind does not fall back: the caller sees the reason as it is.
         let mut e = e;
-        self.finish(None, log.len());
-        log.attach_error(&mut e);
+        self.finish(None, self.candidates.log().len());
+        self.candidates.log().attach_error(&mut e);
         Some(Err(e))
     }
 
