@@ -1,6 +1,6 @@
 //! Model ids: `<provider>/<model>`.
 
-use crate::chat::error::ConfigError;
+use crate::chat::config_error::ConfigError;
 
 /// Splits `provider/model` at the first `/`. `None` when either side is empty
 /// or there is no `/`. The model part may itself contain `/`

@@ -6,8 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::types::Config;
-use crate::chat::error::ConfigError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, PerModel};
 use crate::settings::{env_value, PerModelSetting, Scope};
 
 /// Looks up an environment variable.
@@ -33,7 +32,7 @@ impl<'a> Ctx<'a> {
         let providers: BTreeSet<String> = (config.providers.keys())
             .chain(supplied)
             .filter(|name| {
-                crate::chat::model::validate_provider_name(name).is_ok() && !name.starts_with('_')
+                crate::chat::validate_provider_name(name).is_ok() && !name.starts_with('_')
             })
             .cloned()
             .collect();

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ctx::Ctx;
 use super::expand::{dedup, Expander};
-use crate::chat::error::ErrorKind;
+use crate::chat::ErrorKind;
 use crate::layers::fallback::{FallbackBuilder, FallbackGroups, GroupsSetting};
 use crate::layers::route::RouteOptions;
 use crate::settings::{key_path, PerModelSetting};

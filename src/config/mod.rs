@@ -224,7 +224,7 @@ pub(crate) use self::resolve::resolve;
 pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::settings::ServerPlan;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 
 impl Config {
     /// Reads a config in TOML.

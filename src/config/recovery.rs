@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::ctx::Ctx;
 use super::expand::route_id;
 use super::types::ProviderConfig;
-use crate::chat::model::split_model_id;
+use crate::chat::split_model_id;
 use crate::layers::fallback::FallbackGroups;
 use crate::settings::key_path;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ctx::Ctx;
 use super::expand::{Route, ROUTE_PREFIX};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
-use crate::chat::model::{split_model_id, validate_provider_name};
+use crate::chat::{split_model_id, validate_provider_name};
 use crate::layers::balance::RouteCandidates;
 use crate::layers::usage::RoutingStrategy;
 use crate::providers::credentials::{Credential, CredentialConfig};

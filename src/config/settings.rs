@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::ctx::Ctx;
-use crate::chat::per_model::PerModel;
-use crate::chat::request::{Message, Role};
+use crate::chat::{Message, PerModel, Role};
 use crate::secret::ApiKey;
 use crate::settings::key_path;
 

@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::sections::ServerConfig;
-use crate::chat::request::Message;
+use crate::chat::Message;
 use crate::layers::balance::RouteCandidates;
 use crate::layers::cooldown::CooldownConfig;
 use crate::layers::fallback::FallbackConfig;

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::values::PerModelSetting;
-use crate::chat::error::ConfigError;
-use crate::chat::model::{split_model_id, validate_model_id};
-use crate::chat::per_model::PerModel;
+use crate::chat::{split_model_id, validate_model_id, ConfigError, PerModel};
 use crate::secret::env_name_problem;
 
 /// What per-model keys may name: model ids of the configured providers, and

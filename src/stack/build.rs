@@ -8,8 +8,7 @@ use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
-use crate::chat::error::ConfigError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, Message, PerModel};
 use crate::config::{resolve, Config};
 use crate::layers::cooldown::{CooldownLayer, CooldownStore};
 use crate::layers::prepend::PrependMessagesLayer;
@@ -61,7 +60,11 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .build();
     let balance = keep(balance.map_err(|e| prefixed("balance", e)), &mut errors);
     let prepend = has_messages(&global.messages)
-        .then(|| PrependMessagesLayer::new(global.messages.clone()))
+        .then(|| {
+            PrependMessagesLayer::builder()
+                .per_model(global.messages.clone())
+                .build()
+        })
         .and_then(|r| keep(r, &mut errors));
     let providers = providers.and_then(|p| keep(p, &mut errors));
 
@@ -176,7 +179,7 @@ fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T
     result.map_err(|e| errors.extend(e)).ok()
 }
 
-fn has_messages(messages: &PerModel<Vec<crate::Message>>) -> bool {
+fn has_messages(messages: &PerModel<Vec<Message>>) -> bool {
     !messages.default_value().is_empty() || messages.overrides().next().is_some()
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Stores;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::cooldown::InMemoryStore;
 use crate::layers::usage::InMemoryUsage;
 use crate::secret::EnvName;

@@ -6,7 +6,7 @@ use tower_layer::Layer;
 use super::candidates::BalanceTable;
 use super::config::{BalanceBuilder, BalanceConfig};
 use super::WeightedBalance;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::health::Health;
 use crate::layers::route::RoutePolicy;
 use crate::layers::usage::tracker::Tracker;

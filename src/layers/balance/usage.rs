@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use super::candidates::Route;
 use super::config::BalanceBuilder;
-use crate::chat::error::ConfigError;
-use crate::chat::model::validate_model_id;
+use crate::chat::{validate_model_id, ConfigError};
 use crate::layers::usage::tracker::{Pick, Tracker};
 use crate::layers::usage::{InMemoryUsage, Limits, RoutingStrategy, UsageStore};
 

@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     AdaptiveThrottle, BreakerSettings, CooldownLayer, CooldownStore, FailureRatio, Growth,
 };
-use crate::chat::error::ConfigError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, PerModel};
 use crate::layers::health::AllCooling;
 use crate::rng::SharedRng;
 use crate::settings::{key_path, positive, HumanDuration, PerModelSetting, Scope, Switch};

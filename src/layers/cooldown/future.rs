@@ -16,8 +16,7 @@ use super::store::{Admission, Permit, PermitKind, StoreFuture, Transition};
 use super::stream::Judged;
 use super::throttle::Shed;
 use super::Shared;
-use crate::chat::attempt::LogScope;
-use crate::chat::error::ChatError;
+use crate::chat::{ChatError, LogScope};
 use crate::layers::health::SingleAttempt;
 use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
 

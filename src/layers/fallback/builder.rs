@@ -6,8 +6,7 @@ use std::sync::Arc;
 use super::candidates::{dedup, KindRoutes, List, Table};
 use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
-use crate::chat::error::{ConfigError, ErrorKind};
-use crate::chat::model::validate_model_id;
+use crate::chat::{validate_model_id, ConfigError, ErrorKind};
 use crate::layers::health::Health;
 use crate::layers::route::{check_recovered, RouteOptions};
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::builder::FallbackBuilder;
 use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
-use crate::chat::error::{ConfigError, ErrorKind};
+use crate::chat::{ConfigError, ErrorKind};
 use crate::layers::route::RouteOptions;
 use crate::settings::PerModelSetting;
 

@@ -6,7 +6,7 @@ use tower_layer::Layer;
 use super::builder::FallbackBuilder;
 use super::candidates::Table;
 use super::ProviderFallback;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::health::Health;
 use crate::layers::route::RoutePolicy;
 

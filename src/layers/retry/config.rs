@@ -6,8 +6,7 @@ use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use super::{Backoff, Jitter, RetryBudget, RetryLayer};
-use crate::chat::error::{ConfigError, Problem};
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, PerModel, Problem};
 use crate::rng::SharedRng;
 use crate::settings::{
     from_value, key_path, positive, HumanDuration, PerModelSetting, Scope, Switch,

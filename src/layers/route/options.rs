@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{parse_kind, RoutePolicy};
-use crate::chat::error::{ConfigError, ErrorKind};
-use crate::chat::model::validate_model_id;
-use crate::chat::per_model::PerModel;
+use crate::chat::{validate_model_id, ConfigError, ErrorKind, PerModel};
 use crate::layers::health::Health;
 use crate::settings::key_path;
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{StreamDeadlines, TimeoutLayer, DEFAULT_ATTEMPT, DEFAULT_CONNECT};
-use crate::chat::error::ConfigError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, PerModel};
 use crate::settings::{key_path, positive, HumanDuration, PerModelSetting, Scope, TimeLimit};
 
 /// `[timeout]`: the total budget of a call, the deadline of each attempt,

@@ -11,8 +11,7 @@ use tokio::time::Instant;
 use super::config::Limits;
 use super::store::Grant;
 use super::tracker::{text_tokens, ModelStats, Tracker};
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::response::{ChatChunk, ChatStream, ResponseBody};
+use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody};
 use crate::ChatResponse;
 
 /// One counted call: in flight until it ends (a stream: until the stream

@@ -14,7 +14,7 @@ use tower_service::Service;
 use super::guard::{over_limit, Guard};
 use super::store::Reservation;
 use super::tracker::{estimate_tokens, prompt_tokens, Tracker};
-use crate::chat::error::ChatError;
+use crate::chat::ChatError;
 use crate::layers::cooldown::StoreFuture;
 use crate::{ChatRequest, ChatResponse};
 

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::config::{Limits, RoutingStrategy};
 use super::store::UsageStore;
-use crate::chat::request::{Content, ContentPart};
+use crate::chat::{Content, ContentPart};
 use crate::clamp;
 use crate::ChatRequest;
 
