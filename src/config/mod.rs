@@ -205,24 +205,24 @@ mod describe;
 mod expand;
 mod fallback;
 mod limits;
+mod messages;
 mod problems;
 mod recovery;
 mod redact;
 mod resolve;
 mod routes;
-mod sections;
-mod settings;
+mod server;
 mod types;
 
 use std::path::Path;
 
-pub use self::sections::ServerConfig;
+pub use self::server::ServerConfig;
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use crate::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
 pub(crate) use self::resolve::resolve;
 pub(crate) use self::routes::ClientPlan;
-pub(crate) use self::settings::ServerPlan;
+pub(crate) use self::server::ServerSetup;
 
 use crate::chat::ConfigError;
 

@@ -1,5 +1,5 @@
 //! Checking the global parts of a config (providers, routes and their
-//! aliases, `[fallback]`, `[limits]`, `model_messages`, `[server]`), every
+//! aliases, `[fallback]`, `[limits]`, `model_messages`), every
 //! problem at once; the layers' own sections are checked by their layers.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +9,6 @@ use super::describe::{describe_provider, fallback_summary, summary};
 use super::expand::{route_id, Expander, Route};
 use super::fallback::fallback_builder;
 use super::routes::ClientPlan;
-use super::settings::ServerPlan;
 use super::types::Config;
 use crate::chat::{ConfigError, ErrorKind, Message, PerModel};
 use crate::layers::balance::BalanceBuilder;
@@ -21,7 +20,7 @@ use crate::settings::{key_path, Scope};
 /// The global parts of a config, checked, every alias expanded: the
 /// provider clients to build, the routing layers' builders (configured from
 /// the routes, `[fallback]` and `[limits]`), what per-model keys may name,
-/// and what `--check` and the server list.
+/// and what `--check` and the server list of them.
 #[derive(Debug)]
 pub(crate) struct Checked {
     pub(crate) clients: Vec<ClientPlan>,
@@ -32,7 +31,6 @@ pub(crate) struct Checked {
     /// What per-model keys may name: providers, aliases and their models.
     pub(crate) scope: Scope,
     pub(crate) messages: PerModel<Vec<Message>>,
-    pub(crate) server: ServerPlan,
     /// Alias -> the concrete models it may call, in order.
     pub(crate) routes: BTreeMap<String, Vec<String>>,
     /// Alias -> a one-line description, for `--check`.
@@ -113,7 +111,6 @@ pub(crate) fn resolve(
         ctx.check_model(&format!("models[{i}]"), model);
     }
     let messages = ctx.messages();
-    let server = ctx.server();
 
     let mut listed: BTreeSet<String> = config.models.iter().cloned().collect();
     listed.extend(concrete.values().flatten().cloned());
@@ -173,7 +170,6 @@ pub(crate) fn resolve(
         balance,
         scope: ctx.scope.clone(),
         messages,
-        server,
         routes: concrete,
         summaries,
         provider_summaries,

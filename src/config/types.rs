@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::sections::ServerConfig;
+use super::server::ServerConfig;
 use crate::chat::Message;
 use crate::layers::balance::RouteCandidates;
 use crate::layers::cooldown::CooldownConfig;

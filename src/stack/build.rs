@@ -9,7 +9,7 @@ use tower::ServiceBuilder;
 use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
 use crate::chat::{ConfigError, Message, PerModel};
-use crate::config::{resolve, Config};
+use crate::config::{resolve, Config, ServerSetup};
 use crate::layers::cooldown::{CooldownLayer, CooldownStore};
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
@@ -87,7 +87,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .option_layer(sections.attempt)
         .option_layer(prepend)
         .service(providers);
-    let server_summary = describe::server(config, &global.server);
+    let server_summary = describe::server(config, &sections.server);
     let info = Info {
         timeouts: config.timeout.summary(),
         groups: global.groups_summary,
@@ -97,7 +97,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         summaries: global.summaries,
         providers: global.provider_summaries,
         models: global.models,
-        server: global.server,
+        server: sections.server,
         store: sections.store_summary,
     };
     Ok(Stack {
@@ -132,6 +132,7 @@ struct Sections {
     attempt: Option<TimeoutLayer>,
     retry: Option<RetryLayer>,
     cooldown: Option<CooldownLayer>,
+    server: ServerSetup,
     stores: Stores,
     store_summary: String,
 }
@@ -169,6 +170,7 @@ impl Sections {
                 errors,
             ),
             cooldown: keep(cooldown, errors).flatten(),
+            server: keep(ServerSetup::from_config(&config.server, env), errors).unwrap_or_default(),
             stores,
             store_summary,
         }

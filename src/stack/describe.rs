@@ -1,11 +1,11 @@
 //! The one-line description `llm-fallback check` prints of the server
 //! settings (names of variables, never their values).
 
-use crate::config::{Config, HumanDuration, ServerPlan};
+use crate::config::{Config, HumanDuration, ServerSetup};
 
 /// The `[server]` section in one line:
 /// `listen 127.0.0.1:8080; client key from GATEWAY_API_KEY; body limit 4194304 bytes; shutdown grace 20s`.
-pub(super) fn server(config: &Config, s: &ServerPlan) -> String {
+pub(super) fn server(config: &Config, s: &ServerSetup) -> String {
     let listen = s
         .listen
         .map_or("listen not set".to_owned(), |a| format!("listen {a}"));
