@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::expand::{Route, ROUTE_PREFIX};
 use super::fallback::KindRoute;
-use super::routes::ClientPlan;
+use super::providers::CheckedProvider;
 use crate::layers::fallback::FallbackGroups;
 use crate::layers::usage::{Limits, RoutingStrategy};
 
@@ -68,7 +68,7 @@ fn describe_strategy(strategy: RoutingStrategy) -> Option<&'static str> {
 
 /// One line for `--check`: the kind, where the key comes from (names and
 /// labels, never values), and whether it continues partial answers.
-pub(crate) fn describe_provider(plan: &ClientPlan) -> String {
+pub(crate) fn describe_provider(plan: &CheckedProvider) -> String {
     let p = &plan.config;
     let mut text = p.kind.to_string();
     if !plan.keys.is_empty() {

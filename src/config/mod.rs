@@ -207,6 +207,7 @@ mod fallback;
 mod limits;
 mod messages;
 mod problems;
+mod providers;
 mod recovery;
 mod redact;
 mod resolve;
@@ -220,8 +221,8 @@ pub use self::server::ServerConfig;
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use crate::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
+pub(crate) use self::providers::CheckedProvider;
 pub(crate) use self::resolve::resolve;
-pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::server::ServerSetup;
 
 use crate::chat::ConfigError;

@@ -12,7 +12,7 @@ use crate::settings::key_path;
 
 /// `fallback.recover_streams`, resolved for the two routing layers.
 #[derive(Debug, Default)]
-pub(crate) struct RecoverPlan {
+pub(crate) struct RecoverStreams {
     /// For every request not listed.
     pub(crate) default: bool,
     /// Per id the fallback layer is asked for: aliases, group names, grouped models.
@@ -21,7 +21,7 @@ pub(crate) struct RecoverPlan {
     pub(crate) balance: Vec<(String, bool)>,
 }
 
-impl RecoverPlan {
+impl RecoverStreams {
     /// Whether a request for `alias` recovers.
     pub(crate) fn for_alias(&self, alias: &str) -> bool {
         (self.fallback.iter().rev())
@@ -37,12 +37,12 @@ impl Ctx<'_> {
         &mut self,
         groups: &FallbackGroups,
         weighted: &BTreeSet<&str>,
-    ) -> RecoverPlan {
+    ) -> RecoverStreams {
         let config = self.config;
         let setting = &config.fallback.recover_streams;
-        let mut plan = RecoverPlan {
+        let mut plan = RecoverStreams {
             default: setting.default.unwrap_or(false),
-            ..RecoverPlan::default()
+            ..RecoverStreams::default()
         };
         let entries = groups.entries();
         let grouped: BTreeSet<&str> = (entries.iter())

@@ -8,7 +8,7 @@ use super::ctx::{Ctx, Env};
 use super::describe::{describe_provider, fallback_summary, summary};
 use super::expand::{route_id, Expander, Route};
 use super::fallback::fallback_builder;
-use super::routes::ClientPlan;
+use super::providers::CheckedProvider;
 use super::types::Config;
 use crate::chat::{ConfigError, ErrorKind, Message, PerModel};
 use crate::layers::balance::BalanceBuilder;
@@ -23,7 +23,7 @@ use crate::settings::{key_path, Scope};
 /// and what `--check` and the server list of them.
 #[derive(Debug)]
 pub(crate) struct Checked {
-    pub(crate) clients: Vec<ClientPlan>,
+    pub(crate) clients: Vec<CheckedProvider>,
     /// The stack adds the health view.
     pub(crate) fallback: FallbackBuilder,
     /// The stack adds the health view, the random source, the usage store.
