@@ -1,7 +1,7 @@
 //! What the checks of a config share: the config, the environment, the
 //! scope of model ids, and the problems found so far. The checks
 //! (`providers`, `routes`, `fallback`, `recovery`, `limits`, `messages`)
-//! build on this and not on each other; `resolve` runs them in order.
+//! build on this and not on each other; `check` runs them in order.
 
 use std::collections::BTreeSet;
 

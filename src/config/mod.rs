@@ -200,6 +200,7 @@
 //! assert!(e.contains(r#"routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative"#), "{e}");
 //! ```
 
+mod check;
 mod ctx;
 mod describe;
 mod expand;
@@ -210,7 +211,6 @@ mod problems;
 mod providers;
 mod recovery;
 mod redact;
-mod resolve;
 mod routes;
 mod server;
 mod types;
@@ -221,8 +221,8 @@ pub use self::server::ServerConfig;
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 pub use crate::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
+pub(crate) use self::check::check;
 pub(crate) use self::providers::CheckedProvider;
-pub(crate) use self::resolve::resolve;
 pub(crate) use self::server::ServerSetup;
 
 use crate::chat::ConfigError;

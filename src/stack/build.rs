@@ -9,7 +9,7 @@ use tower::ServiceBuilder;
 use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder};
 use crate::chat::{ConfigError, Message, PerModel};
-use crate::config::{resolve, Config, ServerSetup};
+use crate::config::{check, Config, ServerSetup};
 use crate::layers::cooldown::{CooldownLayer, CooldownStore};
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
@@ -25,7 +25,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .env
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
     let config = &b.config;
-    let (global, mut errors) = resolve(config, &*env, &supplied);
+    let (global, mut errors) = check(config, &*env, &supplied);
     let rng = config.seed.map(SharedRng::seeded).unwrap_or_default();
     let sections = Sections::from_config(config, &global.scope, &*env, &rng, b.store, &mut errors);
     // The usage store given in code wins over `[store]`.
@@ -118,7 +118,7 @@ impl Config {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let (global, mut errors) = resolve(self, &env, &BTreeSet::new());
+        let (global, mut errors) = check(self, &env, &BTreeSet::new());
         let rng = SharedRng::default();
         Sections::from_config(self, &global.scope, &env, &rng, None, &mut errors);
         errors.into_result(())

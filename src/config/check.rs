@@ -44,7 +44,7 @@ pub(crate) struct Checked {
 }
 
 /// Checks `config`; `supplied` names providers given as services in code.
-pub(crate) fn resolve(
+pub(crate) fn check(
     config: &Config,
     env: Env<'_>,
     supplied: &BTreeSet<String>,
