@@ -15,6 +15,10 @@
 //! cooldown, or a growing one if configured). A probe that is cancelled
 //! frees its slot for the next call.
 //!
+//! From code: [`CooldownLayer::builder`]; from a config file's
+//! `[cooldown]`: [`CooldownConfig`], checked and built by
+//! [`CooldownLayer::from_config`].
+//!
 //! # Admission: why not a hard skip on the first fault
 //!
 //! A breaker that opens on one 429 or 401 refuses requests that would have

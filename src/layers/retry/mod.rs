@@ -17,6 +17,9 @@
 //! and runs in a `retry_attempt` `tracing` span (model, attempt, outcome,
 //! latency); each decision is a debug event with the chosen delay.
 //!
+//! From code: [`RetryLayer::builder`]; from a config file's `[retry]`:
+//! [`RetryConfig`], checked and built by [`RetryLayer::from_config`].
+//!
 //! # Example
 //!
 //! ```

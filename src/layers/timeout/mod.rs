@@ -44,6 +44,9 @@
 //! by [`DEFAULT_ATTEMPT`], and streams by [`StreamDeadlines`]' defaults. The
 //! README's "Timeouts" section has every default in one table.
 //!
+//! From a config file's `[timeout]`: [`TimeoutConfig`], checked and built by
+//! [`TimeoutLayer::total_from_config`] and [`TimeoutLayer::attempt_from_config`].
+//!
 //! # Example
 //!
 //! ```
