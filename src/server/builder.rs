@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -35,7 +36,15 @@ pub struct ServerBuilder {
     keys: Vec<String>,
     body_limit: usize,
     allow_unlisted: bool,
+    metrics: Option<Metrics>,
     errors: ConfigError,
+}
+
+/// Whether `GET /metrics` needs the client key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Metrics {
+    WithKey,
+    Open,
 }
 
 impl ServerBuilder {
@@ -49,6 +58,7 @@ impl ServerBuilder {
             keys: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             allow_unlisted: false,
+            metrics: None,
             errors: ConfigError::default(),
         }
     }
@@ -164,6 +174,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves Prometheus metrics on `GET /metrics` (text format 0.0.4),
+    /// behind the client key when one is set. Default: off.
+    ///
+    /// Each chat call is recorded once when it ends, from its outcome, its
+    /// attempt log and its usage; breakers are read from the
+    /// [`health`](Self::health) view when scraped. The registry is the
+    /// server's own: nothing global is installed. Model labels take only the
+    /// listed models, route aliases and candidates, or `other`.
+    pub fn metrics(mut self) -> Self {
+        self.metrics.get_or_insert(Metrics::WithKey);
+        self
+    }
+
+    /// Serves metrics as [`metrics`](Self::metrics) does, without the client
+    /// key (for a scraper that cannot send one; the series name models and
+    /// routes, no keys or content).
+    pub fn metrics_without_key(mut self) -> Self {
+        self.metrics = Some(Metrics::Open);
+        self
+    }
+
     /// The router, or every problem found in the options.
     pub fn build(self) -> Result<Router, ConfigError> {
         let ServerBuilder {
@@ -174,6 +205,7 @@ impl ServerBuilder {
             keys,
             body_limit,
             allow_unlisted,
+            metrics,
             errors,
         } = self;
         for alias in routes.keys() {
@@ -189,6 +221,11 @@ impl ServerBuilder {
             .map(|id| ModelEntry::new(id, created))
             .collect();
         let listed: HashSet<String> = entries.iter().map(|m| m.id().to_owned()).collect();
+        let series = metrics.map(|_| {
+            let candidates = routes.values().flatten().map(String::as_str);
+            let named = listed.iter().map(String::as_str).chain(candidates);
+            Arc::new(super::metrics::Metrics::new(named, health.clone()))
+        });
         let app = App {
             stack,
             body_limit,
@@ -197,8 +234,10 @@ impl ServerBuilder {
             models: entries.into(),
             routes,
             health,
+            metrics: series,
         };
-        errors.into_result(super::router(app, ApiKeys::new(keys)))
+        let open = metrics == Some(Metrics::Open);
+        errors.into_result(super::router(app, ApiKeys::new(keys), open))
     }
 }
 
@@ -220,6 +259,7 @@ impl fmt::Debug for ServerBuilder {
             .field("api_keys", &format_args!("{} redacted", self.keys.len()))
             .field("body_limit", &self.body_limit)
             .field("allow_unlisted_models", &self.allow_unlisted)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
