@@ -463,3 +463,91 @@ async fn metrics_need_the_client_key_unless_opened_and_can_be_turned_off() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn limited_skips_and_stream_recoveries_are_counted_apart() {
+    let (a, b) = mocks().await;
+    a.always("capped", ServerReply::text("within the limit"));
+    a.always(
+        "cutter",
+        ServerReply::text("one two three four")
+            .in_chunks(4)
+            .cut_after(2),
+    );
+    // Recovery passes on a restarted answer past the text already sent.
+    b.always("same", ServerReply::text("one two three four"));
+    let gw = Gateway::start(&format!(
+        r#"
+        [providers.a]
+        kind = "openai"
+        base_url = "{}"
+        api_key_env = "A_KEY"
+        [providers.b]
+        kind = "openai"
+        base_url = "{}"
+        api_key_env = "B_KEY"
+        [routes]
+        capped = ["a/capped", "b/good"]
+        recover = ["a/cutter", "b/same"]
+        [limits]
+        "a/capped" = {{ rpm = 1 }}
+        [fallback]
+        recover_streams = true
+        [retry]
+        max_retries = 0
+        [cooldown]
+        enabled = false
+        [server]
+        api_key_env = "GW_KEY"
+        "#,
+        a.base_url(),
+        b.base_url()
+    ))
+    .await;
+
+    assert_eq!(gw.chat("capped").await.status(), StatusCode::OK);
+    // Over its rpm now: passed over without a call.
+    assert_eq!(gw.chat("capped").await.status(), StatusCode::OK);
+    assert_eq!(a.call_count("capped"), 1);
+    let r = gw
+        .post(json!({"model": "recover", "stream": true,
+                     "messages": [{"role": "user", "content": "hi there"}]}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+
+    let m = gw.scrape().await;
+    let model = |id| [("gen_ai_request_model", id)];
+    let limited = [("gen_ai_request_model", "a/capped"), ("reason", "limited")];
+    assert_eq!(m.value("llm_fallback_skips_total", &limited), 1.0);
+    assert_eq!(m.total("llm_fallback_skips_total", &[]), 1.0);
+    assert_eq!(
+        m.value("llm_fallback_recoveries_total", &model("a/cutter")),
+        1.0
+    );
+    assert_eq!(m.total("llm_fallback_recoveries_total", &[]), 1.0);
+    let attempts = "llm_fallback_upstream_attempts_total";
+    let cut = [
+        ("gen_ai_request_model", "a/cutter"),
+        ("outcome", "stream_interrupted"),
+    ];
+    assert_eq!(m.value(attempts, &cut), 1.0);
+    assert_eq!(
+        m.value("llm_fallback_fallbacks_total", &model("recover")),
+        1.0
+    );
+    assert_eq!(m.total("llm_fallback_fallbacks_total", &[]), 1.0);
+    let recovered = [
+        ("gen_ai_request_model", "recover"),
+        ("gen_ai_response_model", "b/same"),
+        ("outcome", "completed"),
+    ];
+    assert_eq!(m.value("llm_fallback_requests_total", &recovered), 1.0);
+    assert_eq!(
+        m.total(
+            "gen_ai_server_time_to_first_token_seconds_count",
+            &model("recover")
+        ),
+        1.0
+    );
+}
