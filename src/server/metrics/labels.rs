@@ -139,7 +139,7 @@ impl Upstream {
 
 /// An upstream attempt and its outcome: `ok` or the error's kind.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct Attempt {
+pub(super) struct Attempted {
     #[prometheus(flatten)]
     pub(super) model: Upstream,
     pub(super) outcome: &'static str,

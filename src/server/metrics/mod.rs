@@ -29,10 +29,10 @@ use prometheus_client::registry::{Registry, Unit};
 
 use self::breakers::Breakers;
 use self::labels::{
-    Attempt, Call, Ended, Models, Operation, Route, Skip, Status, Tokens, Upstream,
+    Attempted, Call, Ended, Model, Models, Operation, Route, Skip, Status, Tokens, Upstream,
 };
 use super::request_log::Outcome;
-use crate::{ErrorKind, Health, Usage};
+use crate::{Attempt, ErrorKind, Health, Usage};
 
 /// OpenTelemetry's advised buckets for `gen_ai.client.operation.duration`, in seconds.
 const DURATION_BUCKETS: [f64; 14] = [
@@ -54,7 +54,7 @@ type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 pub(crate) struct Finished<'a> {
     pub(crate) model: &'a str,
     pub(crate) served: &'a str,
-    pub(crate) attempts: &'a [crate::Attempt],
+    pub(crate) attempts: &'a [Attempt],
     pub(crate) status: u16,
     pub(crate) outcome: Outcome,
     pub(crate) total: Duration,
@@ -72,7 +72,7 @@ pub(crate) struct Metrics {
     duration: Histograms<Operation>,
     first_token: Histograms<Call>,
     tokens: Histograms<Tokens>,
-    attempts: Family<Attempt, Counter>,
+    attempts: Family<Attempted, Counter>,
     attempt_duration: Histograms<Upstream>,
     skips: Family<Skip, Counter>,
     retries: Family<Upstream, Counter>,
@@ -84,9 +84,9 @@ impl Metrics {
     /// The series for a server whose options name `models`, with the
     /// breakers of `health`.
     pub(crate) fn new<'a>(models: impl IntoIterator<Item = &'a str>, health: Health) -> Self {
-        let models = Models::new(models);
-        let mut registry = Registry::default();
-        let metrics = Metrics {
+        let mut metrics = Metrics {
+            registry: Registry::default(),
+            models: Models::new(models),
             requests: Family::default(),
             rejected: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
@@ -98,81 +98,82 @@ impl Metrics {
             retries: Family::default(),
             fallbacks: Family::default(),
             recoveries: Family::default(),
-            registry: Registry::default(),
-            models,
         };
+        metrics.register(health);
+        metrics
+    }
+
+    /// Registers every series, and the breakers of `health`.
+    fn register(&mut self, health: Health) {
+        let registry = &mut self.registry;
         let seconds = Unit::Seconds;
         registry.register_with_unit(
             "gen_ai_client_operation_duration",
             "Duration of chat calls, from the request to the end of the answer",
             seconds.clone(),
-            metrics.duration.clone(),
+            self.duration.clone(),
         );
         registry.register_with_unit(
             "gen_ai_server_time_to_first_token",
             "Time from the request to the first content sent, for streams",
             seconds.clone(),
-            metrics.first_token.clone(),
+            self.first_token.clone(),
         );
         registry.register(
             "gen_ai_client_token_usage",
             "Tokens per chat call, by type (input or output), as the answer reported them",
-            metrics.tokens.clone(),
+            self.tokens.clone(),
         );
         registry.register(
             "llm_fallback_requests",
             "Chat calls that reached the stack, by route, served model, status and outcome",
-            metrics.requests.clone(),
+            self.requests.clone(),
         );
         registry.register(
             "llm_fallback_rejected_requests",
             "Chat calls answered 4xx before the stack (bad body, unknown model, too large)",
-            metrics.rejected.clone(),
+            self.rejected.clone(),
         );
         registry.register(
             "llm_fallback_upstream_attempts",
             "Upstream calls, by model and outcome (ok or the error's kind)",
-            metrics.attempts.clone(),
+            self.attempts.clone(),
         );
         registry.register_with_unit(
             "llm_fallback_upstream_attempt_duration",
             "Duration of each upstream call, by model",
             seconds,
-            metrics.attempt_duration.clone(),
+            self.attempt_duration.clone(),
         );
         registry.register(
             "llm_fallback_skips",
             "Models passed over without a call: cooling (breaker open), limited (rpm/tpm) or shed (adaptive throttle)",
-            metrics.skips.clone(),
+            self.skips.clone(),
         );
         registry.register(
             "llm_fallback_retries",
             "Upstream calls that repeated an earlier call of the same model in one chat call (key rotations not counted)",
-            metrics.retries.clone(),
+            self.retries.clone(),
         );
         registry.register(
             "llm_fallback_fallbacks",
             "Other models called after the first, by the route asked for",
-            metrics.fallbacks.clone(),
+            self.fallbacks.clone(),
         );
         registry.register(
             "llm_fallback_recoveries",
             "Streams cut mid-answer and finished by another model, by the model that was cut",
-            metrics.recoveries.clone(),
+            self.recoveries.clone(),
         );
-        let upstream = metrics.models.upstream();
+        let upstream = self.models.upstream();
         // Zeros from the start for every configured model, so rates and
         // alerts see the first event.
         for model in &upstream {
             let labels = Upstream::of(model);
-            let _ = metrics.attempt_duration.get_or_create(&labels);
-            let _ = metrics.retries.get_or_create(&labels);
+            let _ = self.attempt_duration.get_or_create(&labels);
+            let _ = self.retries.get_or_create(&labels);
         }
         registry.register_collector(Box::new(Breakers::new(upstream, health)));
-        Metrics {
-            registry,
-            ..metrics
-        }
     }
 
     /// Records a call that reached the stack.
@@ -226,8 +227,8 @@ impl Metrics {
         self.record_attempts(call.attempts, route);
     }
 
-    fn record_attempts(&self, attempts: &[crate::Attempt], route: &labels::Model) {
-        let finished = attempts.iter().any(crate::Attempt::is_success);
+    fn record_attempts(&self, attempts: &[Attempt], route: &Model) {
+        let finished = attempts.iter().any(Attempt::is_success);
         // The models called so far, and whether each one's last call moved
         // on to its next key (the call after it is not a retry).
         let mut called: Vec<(&str, bool)> = Vec::new();
@@ -255,7 +256,7 @@ impl Metrics {
                 None => called.push((&a.model, a.rotated)),
             }
             self.attempts
-                .get_or_create(&Attempt { model, outcome })
+                .get_or_create(&Attempted { model, outcome })
                 .inc();
         }
         if called.len() > 1 {
