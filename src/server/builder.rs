@@ -181,7 +181,42 @@ impl ServerBuilder {
     /// attempt log and its usage; breakers are read from the
     /// [`health`](Self::health) view when scraped. The registry is the
     /// server's own: nothing global is installed. Model labels take only the
-    /// listed models, route aliases and candidates, or `other`.
+    /// listed models, route aliases and candidates, or `other`. The attempt
+    /// series (attempts, retries, skips, fallbacks, recoveries) need a stack
+    /// with a layer that keeps the attempt log (retry, cooldown, fallback,
+    /// balance), as the gateway built from a config has.
+    ///
+    /// ```
+    /// use http::{header, Request, StatusCode};
+    /// use llm_fallback::mock::{MockProvider, MockReply};
+    /// use llm_fallback::server::Server;
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let stack = MockProvider::new();
+    /// stack.always("openai/gpt-4o-mini", MockReply::text("hello"));
+    /// let app = Server::builder(stack)
+    ///     .models(["openai/gpt-4o-mini"])
+    ///     .metrics()
+    ///     .build()
+    ///     .expect("valid server options");
+    ///
+    /// let chat = Request::post("/v1/chat/completions")
+    ///     .header(header::CONTENT_TYPE, "application/json")
+    ///     .body(r#"{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#.to_owned())
+    ///     .unwrap();
+    /// assert_eq!(app.clone().oneshot(chat).await.unwrap().status(), StatusCode::OK);
+    ///
+    /// let scrape = Request::get("/metrics").body(String::new()).unwrap();
+    /// let response = app.oneshot(scrape).await.unwrap();
+    /// let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    /// let text = String::from_utf8(body.to_vec()).unwrap();
+    /// let served = "llm_fallback_requests_total{gen_ai_request_model=\"openai/gpt-4o-mini\",\
+    ///     gen_ai_response_model=\"openai/gpt-4o-mini\",gen_ai_provider_name=\"openai\",\
+    ///     http_response_status_code=\"200\",outcome=\"completed\",error_type=\"\"} 1";
+    /// assert!(text.contains(served), "{text}");
+    /// # }
+    /// ```
     pub fn metrics(mut self) -> Self {
         self.metrics.get_or_insert(Metrics::WithKey);
         self
