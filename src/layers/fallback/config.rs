@@ -10,6 +10,7 @@ use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
 use crate::chat::{validate_model_id, ConfigError, ErrorKind, PerModel};
 use crate::layers::health::Health;
+use crate::layers::hedge::Hedge;
 use crate::layers::route::{parse_kind, RoutePolicy};
 
 /// The fallback settings as plain data (serde), e.g. a section of a config file.
@@ -209,6 +210,15 @@ impl FallbackBuilder {
     /// No cap on upstream calls: only the retry and fallback bounds apply.
     pub fn no_upstream_call_cap(mut self) -> Self {
         self.policy.max_upstream_calls = None;
+        self
+    }
+
+    /// Hedges calls (default: off): a candidate that has not answered (its
+    /// first content chunk for a stream) within the hedge's delay races
+    /// the next model of the group, and the first to answer serves. See
+    /// [`layers::hedge`](crate::layers::hedge).
+    pub fn hedge(mut self, hedge: Hedge) -> Self {
+        self.policy.set_hedge(hedge);
         self
     }
 

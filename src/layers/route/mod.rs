@@ -20,11 +20,14 @@ use tokio::time::Instant;
 
 use crate::chat::{ChatError, ErrorKind, MaxUpstreamCalls, PerModel};
 use crate::layers::health::Health;
+use crate::layers::hedge::Hedge;
 
 mod candidates;
 pub(crate) mod future;
+mod hedge;
 mod identity;
 mod recover;
+mod routing;
 mod splice;
 
 /// The candidates of one request, produced one at a time.
@@ -58,6 +61,8 @@ pub(crate) struct RoutePolicy {
     pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
     /// Mid-stream recovery.
     pub(crate) recovery: Recovery,
+    /// Hedged calls; `None` when off.
+    pub(crate) hedge: Option<Arc<Hedge>>,
 }
 
 /// Whether and how a committed stream that is cut or stalls is finished on
@@ -90,11 +95,17 @@ impl Default for RoutePolicy {
             max_upstream_calls: Some(MaxUpstreamCalls::DEFAULT),
             fallback_on: Vec::new(),
             recovery: Recovery::default(),
+            hedge: None,
         }
     }
 }
 
 impl RoutePolicy {
+    /// Sets the hedge (off when it hedges nothing).
+    pub(crate) fn set_hedge(&mut self, hedge: Hedge) {
+        self.hedge = (!hedge.is_off()).then(|| Arc::new(hedge));
+    }
+
     /// Whether an error of `kind` moves the call on to the next candidate.
     pub(crate) fn falls_back_on(&self, kind: ErrorKind) -> bool {
         self.fallback_on
