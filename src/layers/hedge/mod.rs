@@ -64,6 +64,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tower::retry::budget::{Budget, TpsBudget};
@@ -71,16 +72,25 @@ use tower::retry::budget::{Budget, TpsBudget};
 use crate::chat::ConfigError;
 use crate::layers::retry::RetryBudget;
 
+mod learned;
+
+pub use self::learned::{LearnedDelay, LearnedDelayBuilder};
+
 /// When a routed call is hedged, and how many hedges may be made.
 ///
 /// The delay is looked up for the candidate being waited on: its own
 /// delay ([`delay_for`](Self::delay_for) with its model id) if it has one,
 /// else that of the requested id (a group or route name), else the default.
+/// With a [`LearnedDelay`], a model whose delay has been learned is hedged
+/// after that one instead (where a fixed delay applies at all).
+///
+/// Clones share the learned delays.
 #[derive(Clone, Debug)]
 pub struct Hedge {
     default: Option<Duration>,
     per_id: BTreeMap<String, Option<Duration>>,
     budget: HedgeBudget,
+    learned: Option<Arc<LearnedDelay>>,
 }
 
 impl Hedge {
@@ -91,6 +101,7 @@ impl Hedge {
             default: Some(delay),
             per_id: BTreeMap::new(),
             budget: HedgeBudget::default(),
+            learned: None,
         }
     }
 
@@ -100,6 +111,7 @@ impl Hedge {
             default: None,
             per_id: BTreeMap::new(),
             budget: HedgeBudget::default(),
+            learned: None,
         }
     }
 
@@ -117,14 +129,49 @@ impl Hedge {
         self
     }
 
+    /// Learns the delay per model from the time its calls take to answer
+    /// (default: the fixed delays only).
+    pub fn learned(mut self, learned: LearnedDelay) -> Self {
+        self.learned = Some(Arc::new(learned));
+        self
+    }
+
     /// The delay after which a call to `model`, for a request naming
     /// `requested`, is hedged; `None` for never.
     pub fn delay(&self, model: &str, requested: &str) -> Option<Duration> {
-        self.per_id
+        let fixed = self
+            .per_id
             .get(model)
             .or_else(|| self.per_id.get(requested))
             .copied()
-            .unwrap_or(self.default)
+            .unwrap_or(self.default)?;
+        let learned = self.learned.as_ref().and_then(|l| l.delay(model));
+        Some(learned.unwrap_or(fixed))
+    }
+
+    /// Notes that a call to `model` answered after `took`, for the learned
+    /// delay if there is one.
+    pub(crate) fn observe(&self, model: &str, took: Duration) {
+        if let Some(learned) = &self.learned {
+            learned.observe(model, took);
+        }
+    }
+
+    /// Notes that a call to `model` (for `requested`) was cancelled after
+    /// `ran`, another racer having answered. Its answer would have taken at
+    /// least that long: once that is past its delay, it is observed as such,
+    /// so the slow answers that hedging cuts short still count and the
+    /// learned delay does not slide down (those cut short earlier tell
+    /// nothing, and are not).
+    pub(crate) fn observe_cancelled(&self, model: &str, requested: &str, ran: Duration) {
+        if let Some(learned) = &self.learned {
+            if self
+                .delay(model, requested)
+                .is_some_and(|delay| ran >= delay)
+            {
+                learned.observe(model, ran);
+            }
+        }
     }
 
     /// Whether no call is ever hedged.

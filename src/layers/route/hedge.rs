@@ -128,7 +128,7 @@ where
 
     /// Drops every racer still running (closing its upstream call), logs
     /// each as cancelled, and joins every racer's log to the call's.
-    pub(super) fn cancel_all(&mut self) {
+    pub(super) fn cancel_all(&mut self, requested: &str) {
         self.armed = false;
         if let Some(waiting) = self.waiting.take() {
             // Never called: nothing to log.
@@ -142,7 +142,9 @@ where
                 started,
             } = racer;
             drop(future);
-            log_cancelled(&log, 0, &model, started.elapsed());
+            let ran = started.elapsed();
+            self.settings.observe_cancelled(&model, requested, ran);
+            log_cancelled(&log, 0, &model, ran);
             self.unjoined.push(log);
         }
         self.join_ended();
@@ -189,14 +191,15 @@ where
 {
     /// `model`, which ran in `lane`, answered first: every other racer is
     /// cancelled. Returns the log index of its attempt.
-    pub(super) fn won(&mut self, model: &str, lane: Lane) -> usize {
+    pub(super) fn won(&mut self, model: &str, lane: Lane, took: Duration) -> usize {
         let Some(hedging) = self.hedging.as_mut() else {
             return self.candidates.log().len().saturating_sub(1);
         };
+        hedging.settings.observe(model, took);
         let hedges = hedging.started;
         // The main call's entry is the last before the racers' join.
         let main = self.candidates.log().len().saturating_sub(1);
-        hedging.cancel_all();
+        hedging.cancel_all(self.candidates.template().model());
         let index = match lane {
             Lane::Main { .. } => main,
             Lane::Hedge(log) => {
@@ -217,6 +220,12 @@ where
             let latency = self
                 .attempt_started
                 .map_or(Duration::ZERO, |started| started.elapsed());
+            if let Some(hedging) = &self.hedging {
+                let requested = self.candidates.template().model();
+                hedging
+                    .settings
+                    .observe_cancelled(&model, requested, latency);
+            }
             log_cancelled(self.candidates.log(), before, &model, latency);
         }
         if let Some(hedging) = self.hedging.as_mut() {

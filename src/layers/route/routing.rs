@@ -83,7 +83,7 @@ where
         }
         let e = match result {
             Ok(response) => {
-                let index = self.won(&model, lane);
+                let index = self.won(&model, lane, latency);
                 self.finish(Some(response.model()), self.candidates.log().len());
                 let mut result = Ok(response);
                 self.candidates.log().attach(&mut result);
