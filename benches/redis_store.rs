@@ -4,6 +4,7 @@
 //! rpm limit is counted on Redis (one more). Needs a running Redis.
 //! Results: docs/PERFORMANCE.md.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -50,7 +51,7 @@ fn redis_store(c: &mut Criterion) {
             .service(InstantLeaf::new()),
     );
     let on_redis = CooldownLayer::builder()
-        .store(RedisStore::new(&redis))
+        .store(Arc::new(RedisStore::new(&redis)))
         .build()
         .unwrap();
     let shared = Svc::new(
@@ -65,7 +66,7 @@ fn redis_store(c: &mut Criterion) {
             Limits::default().with_rpm(u64::MAX / 2),
         )
         .usage_store(RedisUsage::new(&redis))
-        .with_health(on_redis.health())
+        .health(on_redis.health())
         .build()
         .unwrap();
     let both = Svc::new(

@@ -48,6 +48,7 @@ pub mod layers;
 pub mod providers;
 
 pub mod config;
+pub mod settings;
 pub mod stack;
 pub mod store;
 
@@ -78,6 +79,7 @@ pub use layers::fallback::{
 pub use layers::health::{AllCooling, ForceAttempt, Health, HealthView, SingleAttempt};
 pub use layers::prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
 pub use layers::retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
+pub use layers::route::RouteOptions;
 pub use layers::select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 pub use layers::timeout::{StreamDeadlines, Timeout, TimeoutLayer};
 pub use layers::usage::{Limits, RoutingStrategy};

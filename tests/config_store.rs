@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llm_fallback::config::{RouteConfig, StoreKind};
+use llm_fallback::config::RouteConfig;
 use llm_fallback::layers::usage::{Limits, RoutingStrategy};
+use llm_fallback::store::StoreKind;
 use llm_fallback::{Config, ConfigError, Stack};
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {

@@ -9,7 +9,8 @@ use llm_fallback::layers::hedge::{Hedge, HedgeBudget};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
     AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, FallbackBuilder,
-    Health, HealthView, Message, ProviderFallbackLayer, SharedRng, WeightedBalanceLayer,
+    Health, HealthView, Message, ProviderFallbackLayer, RouteOptions, SharedRng,
+    WeightedBalanceLayer,
 };
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -34,7 +35,7 @@ fn every_call() -> HedgeBudget {
 fn hedged(delay: Duration) -> FallbackBuilder {
     ProviderFallbackLayer::builder()
         .group([PRIMARY, BACKUP, THIRD])
-        .hedge(Hedge::new(delay).budget(every_call()))
+        .options(RouteOptions::new().hedge(Hedge::new(delay).budget(every_call())))
 }
 
 fn service(
@@ -133,7 +134,7 @@ async fn a_cancelled_loser_counts_toward_no_breaker_or_throttle() {
         .adaptive_throttle(AdaptiveThrottle::new(1.0, Duration::from_secs(60)).with_min_requests(1))
         .build()
         .unwrap();
-    let fallback = hedged(ms(500)).with_health(cooldown.health());
+    let fallback = hedged(ms(500)).health(cooldown.health());
     let svc = ServiceBuilder::new()
         .layer(fallback.build().unwrap())
         .layer(cooldown.clone())
@@ -231,7 +232,7 @@ async fn the_budget_stops_hedging_when_it_is_spent() {
     let budget = HedgeBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
     let fallback = ProviderFallbackLayer::builder()
         .group([PRIMARY, BACKUP])
-        .hedge(Hedge::new(ms(500)).budget(budget));
+        .options(RouteOptions::new().hedge(Hedge::new(ms(500)).budget(budget)));
     let svc = service(fallback, &mock);
 
     let mut served = Vec::new();
@@ -253,7 +254,7 @@ async fn no_hedge_when_the_route_has_no_other_candidate() {
     );
     let fallback = ProviderFallbackLayer::builder()
         .route("solo", [PRIMARY])
-        .hedge(Hedge::new(ms(500)).budget(every_call()));
+        .options(RouteOptions::new().hedge(Hedge::new(ms(500)).budget(every_call())));
     let svc = service(fallback, &mock);
 
     let start = Instant::now();
@@ -285,8 +286,8 @@ async fn no_hedge_to_a_cooling_candidate_not_even_the_last_resort() {
         .with_all_cooling(AllCooling::TryEarliest);
     let fallback = ProviderFallbackLayer::builder()
         .group([PRIMARY, BACKUP])
-        .with_health(health)
-        .hedge(Hedge::new(ms(500)).budget(every_call()));
+        .health(health)
+        .options(RouteOptions::new().hedge(Hedge::new(ms(500)).budget(every_call())));
     let svc = service(fallback, &mock);
 
     let response = svc.oneshot(request(PRIMARY)).await.unwrap();
@@ -359,8 +360,8 @@ async fn the_balance_layer_hedges_over_its_route_too() {
     );
     let balance = WeightedBalanceLayer::builder()
         .route("smart", [(PRIMARY, 1.0), (BACKUP, 1.0)])
-        .with_rng(SharedRng::seeded(7))
-        .hedge(Hedge::new(ms(500)).budget(every_call()))
+        .rng(SharedRng::seeded(7))
+        .options(RouteOptions::new().hedge(Hedge::new(ms(500)).budget(every_call())))
         .build()
         .unwrap();
     let svc = ServiceBuilder::new().layer(balance).service(mock.clone());

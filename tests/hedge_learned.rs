@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use llm_fallback::layers::hedge::{Hedge, HedgeBudget, LearnedDelay};
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::{ChatRequest, Message, ProviderFallbackLayer, SharedRng};
+use llm_fallback::{ChatRequest, Message, ProviderFallbackLayer, RouteOptions, SharedRng};
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -50,7 +50,7 @@ async fn a_learned_delay_converges_to_the_percentile_and_then_hedges_a_slow_call
         .budget(every_call());
     let fallback = ProviderFallbackLayer::builder()
         .group([PRIMARY, BACKUP])
-        .hedge(hedge.clone())
+        .options(RouteOptions::new().hedge(hedge.clone()))
         .build()
         .unwrap();
     let svc = ServiceBuilder::new().layer(fallback).service(mock.clone());

@@ -40,7 +40,7 @@ fn big(stream: bool) -> ChatRequest {
 fn service(mock: &MockProvider, store: Arc<dyn UsageStore>) -> Svc {
     let layer = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(A, 1.0), (B, 1.0)])
-        .with_rng(SharedRng::seeded(5))
+        .rng(SharedRng::seeded(5))
         .limits(A, Limits::default().with_tpm(100))
         .shared_usage_store(store)
         .build()

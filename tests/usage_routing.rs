@@ -39,7 +39,7 @@ fn ms(n: u64) -> Duration {
 fn balance(models: &[(&str, f64)]) -> BalanceBuilder {
     WeightedBalanceLayer::builder()
         .route("gpt-4o", models.iter().map(|(m, w)| (*m, *w)))
-        .with_rng(SharedRng::seeded(11))
+        .rng(SharedRng::seeded(11))
 }
 
 fn service(builder: BalanceBuilder, mock: &MockProvider) -> Svc {
@@ -302,7 +302,7 @@ async fn each_route_picks_by_its_own_strategy() {
         WeightedBalanceLayer::builder()
             .route("busy", [(A, 10.0), (B, 1.0)])
             .route("drawn", [(C, 1.0), ("openai/gpt-4o-mini", 0.0)])
-            .with_rng(SharedRng::seeded(5))
+            .rng(SharedRng::seeded(5))
             .strategy_for("busy", RoutingStrategy::LeastBusy),
         &mock,
     );

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::resolve::{key_path, Ctx};
+use super::ctx::Ctx;
 use crate::layers::usage::Limits;
+use crate::settings::key_path;
 
 impl Ctx<'_> {
     /// Checks `[limits]`: keys are model ids that something serves (`served`).

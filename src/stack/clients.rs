@@ -7,11 +7,12 @@ use super::build::{prefixed, under};
 use crate::chat::ConfigError;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 use crate::config::ProviderKind;
-use crate::config::{key_path, ClientPlan, ProviderConfig};
+use crate::config::{CheckedProvider, ProviderConfig};
 use crate::layers::cooldown::CooldownStore;
 use crate::providers::credentials::{Credentials, Key};
 use crate::rng::SharedRng;
 use crate::secret::ApiKey;
+use crate::settings::key_path;
 use crate::BoxChatService;
 
 /// What every provider's key rotation shares with the stack.
@@ -24,7 +25,7 @@ pub(super) struct Keys {
 
 /// A configured provider's service; its problems go under `providers.<name>`.
 pub(super) fn build(
-    plan: &ClientPlan,
+    plan: &CheckedProvider,
     keys: &Keys,
     errors: &mut ConfigError,
 ) -> Option<BoxChatService> {

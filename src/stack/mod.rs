@@ -91,7 +91,7 @@ use std::time::Duration;
 use tower_service::Service;
 
 use crate::chat::ConfigError;
-use crate::config::{Config, ServerPlan};
+use crate::config::{Config, ServerSetup};
 use crate::layers::cooldown::CooldownStore;
 use crate::layers::select::SelectModelLayer;
 use crate::layers::usage::UsageStore;
@@ -112,7 +112,7 @@ struct Info {
     summaries: BTreeMap<String, String>,
     providers: BTreeMap<String, String>,
     models: Vec<String>,
-    server: ServerPlan,
+    server: ServerSetup,
     store: String,
     groups: String,
     server_summary: String,

@@ -8,33 +8,32 @@
 //! all of them. A Redis outage never fails a call: each operation has a time
 //! budget and falls back to a local view.
 //!
-//! [`StoreConfig`] is the plain-data form, for config files; a gateway
-//! [`Config`](crate::Config) has its own `[store]` section
-//! ([`StoreSettings`](crate::config::StoreSettings): durations like the rest of
-//! the file, and the URL from an environment variable).
+//! [`StoreConfig`] is the plain-data form, the `[store]` section of a
+//! [`Config`](crate::Config); [`Stores::from_config`] builds the stores it
+//! describes.
 //!
 //! # Example
 //!
 //! ```
-//! use llm_fallback::store::StoreConfig;
+//! use llm_fallback::store::{StoreConfig, StoreKind, Stores};
 //! use llm_fallback::{CooldownLayer, WeightedBalanceLayer};
 //!
 //! let config: StoreConfig = serde_json::from_str(r#"{"type": "memory"}"#).unwrap();
 //! let redis: StoreConfig = serde_json::from_str(
-//!     r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": "gw", "op_timeout_ms": 5}"#,
+//!     r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": "gw", "op_timeout": "5ms"}"#,
 //! ).unwrap();
-//! assert!(matches!(redis, StoreConfig::Redis { .. }));
-//! let typo = r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "op_timeout": 5}"#;
+//! assert_eq!(redis.kind, StoreKind::Redis);
+//! let typo = r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "op_timeout_ms": 5}"#;
 //! assert!(serde_json::from_str::<StoreConfig>(typo).is_err());
-//! let stores = config.build().unwrap();
+//! let stores = Stores::from_config(&config, &|var| std::env::var(var).ok()).unwrap();
 //! let cooldown = CooldownLayer::builder()
-//!     .shared_store(stores.cooldown.clone())
+//!     .store(stores.cooldown.clone())
 //!     .build()
 //!     .unwrap();
 //! let balance = WeightedBalanceLayer::builder()
 //!     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
 //!     .shared_usage_store(stores.usage.clone())
-//!     .with_health(cooldown.health())
+//!     .health(cooldown.health())
 //!     .build()
 //!     .unwrap();
 //! # let _ = balance;
@@ -43,110 +42,27 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use crate::layers::cooldown::CooldownStore;
+use crate::layers::usage::UsageStore;
 
-use crate::chat::ConfigError;
-use crate::layers::cooldown::{CooldownStore, InMemoryStore};
-use crate::layers::usage::{InMemoryUsage, UsageStore};
-
+mod config;
 #[cfg(feature = "redis")]
 mod redis_link;
+
+pub use self::config::{StoreConfig, StoreKind};
 
 #[cfg(feature = "redis")]
 pub(crate) use self::redis_link::Link;
 #[cfg(feature = "redis")]
 pub use self::redis_link::{RedisConnection, RedisConnectionBuilder};
 
-/// Which store to keep shared state in, as plain data (serde).
-///
-/// `{"type": "memory"}` (the default), or
-/// `{"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": "gw", "op_timeout_ms": 5}`
-/// (`prefix` and `op_timeout_ms` optional: `llm-fallback` and 5 ms).
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StoreConfig {
-    /// In this process's memory.
-    #[default]
-    Memory,
-    /// On a Redis server, shared by every process with the same URL and prefix.
-    Redis {
-        /// `redis://host:port/db`.
-        url: String,
-        /// The key prefix (default `llm-fallback`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        prefix: Option<String>,
-        /// The time budget of one store operation, in ms (default 5).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        op_timeout_ms: Option<u64>,
-    },
-}
-
 /// The stores a [`StoreConfig`] describes, ready to hand to the layers.
 #[derive(Clone)]
 pub struct Stores {
-    /// For [`CooldownBuilder::shared_store`](crate::layers::cooldown::CooldownBuilder::shared_store).
+    /// For [`CooldownBuilder::store`](crate::layers::cooldown::CooldownBuilder::store).
     pub cooldown: Arc<dyn CooldownStore>,
     /// For [`BalanceBuilder::shared_usage_store`](crate::BalanceBuilder::shared_usage_store).
     pub usage: Arc<dyn UsageStore>,
-}
-
-impl StoreConfig {
-    /// Builds the stores; both share one connection for Redis (not opened
-    /// yet: an unreachable server is not an error, only a bad URL is).
-    pub fn build(&self) -> Result<Stores, ConfigError> {
-        match self {
-            StoreConfig::Memory => Ok(Stores {
-                cooldown: Arc::new(InMemoryStore::new()),
-                usage: Arc::new(InMemoryUsage::new()),
-            }),
-            #[cfg(feature = "redis")]
-            StoreConfig::Redis {
-                url,
-                prefix,
-                op_timeout_ms,
-            } => {
-                let mut builder = RedisConnection::builder(url.clone());
-                if let Some(prefix) = prefix {
-                    builder = builder.prefix(prefix.clone());
-                }
-                if let Some(ms) = op_timeout_ms {
-                    builder = builder.op_timeout(std::time::Duration::from_millis(*ms));
-                }
-                let connection = builder.build()?;
-                Ok(Stores {
-                    cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(&connection)),
-                    usage: Arc::new(crate::layers::usage::RedisUsage::new(&connection)),
-                })
-            }
-            #[cfg(not(feature = "redis"))]
-            StoreConfig::Redis { .. } => {
-                let mut errors = ConfigError::default();
-                errors.push("store", "this build has no Redis support (feature `redis`)");
-                Err(errors)
-            }
-        }
-    }
-}
-
-impl fmt::Debug for StoreConfig {
-    // The URL may hold a password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreConfig::Memory => f.write_str("Memory"),
-            StoreConfig::Redis {
-                url,
-                prefix,
-                op_timeout_ms,
-            } => {
-                let host = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
-                f.debug_struct("Redis")
-                    .field("host", &host)
-                    .field("prefix", prefix)
-                    .field("op_timeout_ms", op_timeout_ms)
-                    .finish()
-            }
-        }
-    }
 }
 
 impl fmt::Debug for Stores {

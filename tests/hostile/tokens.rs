@@ -35,7 +35,7 @@ async fn a_max_tokens_near_u64_max_is_a_large_estimate_not_an_overflow() {
         .limits(A, Limits::default().with_tpm(1_000_000))
         .strategy(RoutingStrategy::LowestUsage)
         .shared_usage_store(usage.clone())
-        .with_rng(SharedRng::seeded(3))
+        .rng(SharedRng::seeded(3))
         .build()
         .unwrap();
     let svc = ServiceBuilder::new().layer(layer).service(mock.clone());

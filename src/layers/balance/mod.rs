@@ -25,7 +25,7 @@
 //! [`ChatError::all_failed`](crate::ChatError::all_failed). Calls, attempts
 //! and errors are handled by the same engine as
 //! [`ProviderFallback`](crate::ProviderFallback), mid-stream recovery
-//! included ([`BalanceBuilder::recover_streams`], off by default).
+//! included ([`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams), off by default).
 //!
 //! Beside the weighted draw, the layer can route by usage: per-deployment
 //! limits (`.limits(model, Limits)`, requests and tokens per minute) skip a
@@ -51,7 +51,7 @@
 //!
 //! let balance = WeightedBalanceLayer::builder()
 //!     .route("gpt-4o", [("azure/gpt-4o", 0.7), ("openai/gpt-4o", 0.3)])
-//!     .with_rng(SharedRng::seeded(1))
+//!     .rng(SharedRng::seeded(1))
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new().layer(balance).service(upstream);

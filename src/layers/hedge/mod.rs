@@ -4,10 +4,11 @@
 //!
 //! A provider that never answers, or sends its first token late, otherwise
 //! costs the caller a whole deadline before the fallback starts. A [`Hedge`]
-//! set on a routing layer
-//! ([`FallbackBuilder::hedge`](crate::FallbackBuilder::hedge),
-//! [`BalanceBuilder::hedge`](crate::BalanceBuilder::hedge)) bounds that cost
-//! by its delay:
+//! set in a routing layer's options
+//! ([`RouteOptions::hedge`](crate::RouteOptions::hedge), for
+//! [`ProviderFallback`](crate::ProviderFallback) and
+//! [`WeightedBalance`](crate::WeightedBalance) alike) bounds that cost by
+//! its delay:
 //!
 //! - A candidate *answers* at the commit point: for a stream, its first
 //!   content chunk (the response head arrives long before the first token,
@@ -39,7 +40,7 @@
 //! use std::time::Duration;
 //! use llm_fallback::layers::hedge::Hedge;
 //! use llm_fallback::mock::{MockProvider, MockReply};
-//! use llm_fallback::{ChatRequest, Message, ProviderFallbackLayer};
+//! use llm_fallback::{ChatRequest, Message, ProviderFallbackLayer, RouteOptions};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -48,7 +49,7 @@
 //!
 //! let fallback = ProviderFallbackLayer::builder()
 //!     .group(["azure/gpt-4o-mini", "openai/gpt-4o-mini"])
-//!     .hedge(Hedge::new(Duration::from_millis(500)))
+//!     .options(RouteOptions::new().hedge(Hedge::new(Duration::from_millis(500))))
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new().layer(fallback).service(upstream.clone());

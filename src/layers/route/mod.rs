@@ -26,9 +26,13 @@ mod candidates;
 pub(crate) mod future;
 mod hedge;
 mod identity;
+mod options;
 mod recover;
 mod routing;
 mod splice;
+
+pub(crate) use self::options::check_recovered;
+pub use self::options::RouteOptions;
 
 /// The candidates of one request, produced one at a time.
 pub(crate) trait CandidateSource: Send + 'static {
