@@ -73,8 +73,10 @@ use tower::retry::budget::{Budget, TpsBudget};
 use crate::chat::ConfigError;
 use crate::layers::retry::RetryBudget;
 
+mod config;
 mod learned;
 
+pub use self::config::{HedgeBudgetConfig, HedgeConfig, LearnedConfig};
 pub use self::learned::{LearnedDelay, LearnedDelayBuilder};
 
 /// When a routed call is hedged, and how many hedges may be made.
