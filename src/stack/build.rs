@@ -54,11 +54,11 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     let health =
         (sections.cooldown.as_ref()).map_or_else(Health::always_healthy, CooldownLayer::health);
     let fallback = global.fallback.health(health.clone()).build();
-    let fallback = keep(fallback.map_err(|e| prefixed("fallback", e)), &mut errors);
+    let fallback = keep(fallback.map_err(|e| e.under("fallback")), &mut errors);
     let balance = (global.balance.health(health.clone()).rng(rng))
         .shared_usage_store(usage_store)
         .build();
-    let balance = keep(balance.map_err(|e| prefixed("balance", e)), &mut errors);
+    let balance = keep(balance.map_err(|e| e.under("balance")), &mut errors);
     let prepend = has_messages(&global.messages)
         .then(|| {
             PrependMessagesLayer::builder()
@@ -183,21 +183,4 @@ fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T
 
 fn has_messages(messages: &PerModel<Vec<Message>>) -> bool {
     !messages.default_value().is_empty() || messages.overrides().next().is_some()
-}
-
-/// `e` with every path put under `prefix`.
-pub(super) fn prefixed(prefix: &str, e: ConfigError) -> ConfigError {
-    let mut out = ConfigError::default();
-    for p in e.problems() {
-        out.push(under(prefix, &p.path), &p.message);
-    }
-    out
-}
-
-/// `path` under `prefix`.
-pub(super) fn under(prefix: &str, path: &str) -> String {
-    match path {
-        "" => prefix.to_owned(),
-        rest => format!("{prefix}.{rest}"),
-    }
 }

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use super::build::{prefixed, under};
-use crate::chat::ConfigError;
+use crate::chat::{join_path, ConfigError};
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 use crate::config::ProviderKind;
 use crate::config::{CheckedProvider, ProviderConfig};
@@ -32,7 +31,7 @@ pub(super) fn build(
     let path = format!("providers.{}", key_path(&plan.name));
     if plan.keys.is_empty() {
         let built = client(&plan.config, plan.key.clone());
-        return built.map_err(|e| errors.extend(prefixed(&path, e))).ok();
+        return built.map_err(|e| errors.extend(e.under(&path))).ok();
     }
     let before = errors.problems().len();
     let mut rotation = Credentials::builder(plan.name.clone())
@@ -49,7 +48,7 @@ pub(super) fn build(
                 for p in e.problems() {
                     let at = match p.path.starts_with("api_key") {
                         true => format!("{path}.keys.{}", key_path(&c.label)),
-                        false => under(&path, &p.path),
+                        false => join_path(&path, &p.path),
                     };
                     let seen =
                         (errors.problems().iter()).any(|q| q.path == at && q.message == p.message);
@@ -64,7 +63,7 @@ pub(super) fn build(
         return None;
     }
     let built = rotation.build().map(BoxChatService::new);
-    built.map_err(|e| errors.extend(prefixed(&path, e))).ok()
+    built.map_err(|e| errors.extend(e.under(&path))).ok()
 }
 
 /// One client of `p`'s kind, holding `key`.
