@@ -9,7 +9,8 @@ use super::{Hedge, HedgeBudget, LearnedDelay};
 use crate::chat::ConfigError;
 use crate::settings::{positive, HumanDuration, PerModelSetting, Scope, TimeLimit};
 
-/// Where the section sits in a config file: its problems are named so.
+/// Where the section sits in a config file: its problems are named so (the
+/// builders name theirs `hedge.<field>`, so they go under `fallback`).
 const PATH: &str = "fallback.hedge";
 
 /// `[fallback.hedge]`: hedged calls (see [`layers::hedge`](super)).
@@ -115,7 +116,7 @@ impl Hedge {
         );
         match budget {
             Ok(budget) => hedge = hedge.budget(budget),
-            Err(e) => prefixed(e, &mut errors),
+            Err(e) => errors.extend(e.under("fallback")),
         }
         if let Some(l) = &config.learned {
             let mut builder = LearnedDelay::builder();
@@ -136,18 +137,10 @@ impl Hedge {
             }
             match builder.build() {
                 Ok(learned) => hedge = hedge.learned(learned),
-                Err(e) => prefixed(e, &mut errors),
+                Err(e) => errors.extend(e.under("fallback")),
             }
         }
         errors.into_result(hedge)
-    }
-}
-
-/// The problems of a builder (named `hedge.<field>`) under the section's path.
-fn prefixed(e: ConfigError, errors: &mut ConfigError) {
-    for p in e.problems() {
-        let field = p.path.strip_prefix("hedge").unwrap_or(&p.path);
-        errors.push(format!("{PATH}{field}"), &p.message);
     }
 }
 
