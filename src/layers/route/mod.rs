@@ -12,6 +12,10 @@
 //! ([`MaxUpstreamCalls`]), decides from the error's kind whether to move
 //! on, and builds the final error, stamped with the earliest known
 //! recovery of its candidates as `retry_after`.
+//!
+//! With a [`Hedge`] set, a candidate that has not answered within its delay
+//! races the next available one (`hedge.rs`); the main call and the
+//! hedges each record in their own attempt log until they are done.
 
 use std::collections::HashSet;
 use std::sync::Arc;
