@@ -4,13 +4,14 @@
 //! Outermost first, as [`Stack`](crate::Stack) assembles them:
 //! [`select`], [`timeout`] (total), [`fallback`], [`balance`], [`cooldown`],
 //! [`retry`], [`timeout`] (attempt), [`prepend`]. `route` is the candidate
-//! engine that fallback and balance share; `health` is the read-only view of
+//! engine that fallback and balance share (with [`hedge`]d calls); `health` is the read-only view of
 //! the breakers that they rank by.
 
 pub mod balance;
 pub mod cooldown;
 pub mod fallback;
 pub(crate) mod health;
+pub mod hedge;
 pub mod prepend;
 pub mod retry;
 pub(crate) mod route;
