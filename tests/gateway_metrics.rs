@@ -9,102 +9,18 @@
     feature = "toml"
 ))]
 
-use std::collections::HashMap;
-use std::time::Duration;
+mod metrics_support;
 
-use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::server;
-use llm_fallback::{Config, Stack};
-use reqwest::{Response, StatusCode};
+use llm_fallback::mock::MockServer;
+use metrics_support::{mocks, providers, Gateway, KEY};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-
-mod prometheus_text;
-use prometheus_text::Scrape;
-
-const KEY: &str = "metrics-test-key";
-
-/// A gateway serving on 127.0.0.1:0 until dropped.
-struct Gateway {
-    base: String,
-    http: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Gateway {
-    async fn start(toml: &str) -> Gateway {
-        let config = Config::from_toml_str(toml).unwrap();
-        let env: HashMap<&str, &str> = [("A_KEY", "ak"), ("B_KEY", "bk"), ("GW_KEY", KEY)].into();
-        let stack = Stack::builder()
-            .config(config)
-            .env(move |var| env.get(var).map(|v| v.to_string()))
-            .build()
-            .unwrap_or_else(|e| panic!("the config is valid:\n{e}"));
-        let router = stack.server().build().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server::serve(
-            listener,
-            router,
-            async {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(1),
-        ));
-        Gateway {
-            base,
-            http: reqwest::Client::new(),
-            _stop: stop,
-        }
-    }
-
-    async fn post(&self, body: Value) -> Response {
-        self.http
-            .post(format!("{}/v1/chat/completions", self.base))
-            .bearer_auth(KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn chat(&self, model: &str) -> Response {
-        self.post(json!({"model": model, "messages": [{"role": "user", "content": "hi there"}]}))
-            .await
-    }
-
-    async fn scrape_with(&self, key: Option<&str>) -> Response {
-        let mut request = self.http.get(format!("{}/metrics", self.base));
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn scrape(&self) -> Scrape {
-        let r = self.scrape_with(Some(KEY)).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(
-            content_type.starts_with("text/plain; version=0.0.4"),
-            "{content_type}"
-        );
-        Scrape::parse(&r.text().await.unwrap())
-    }
-}
 
 fn config(a: &MockServer, b: &MockServer, server: &str) -> String {
+    let providers = providers(a, b);
     format!(
         r#"
-        [providers.a]
-        kind = "openai"
-        base_url = "{}"
-        api_key_env = "A_KEY"
-        [providers.b]
-        kind = "openai"
-        base_url = "{}"
-        api_key_env = "B_KEY"
+        {providers}
 
         [routes]
         ok = ["a/good"]
@@ -123,29 +39,8 @@ fn config(a: &MockServer, b: &MockServer, server: &str) -> String {
         [server]
         api_key_env = "GW_KEY"
         {server}
-        "#,
-        a.base_url(),
-        b.base_url()
+        "#
     )
-}
-
-async fn mocks() -> (MockServer, MockServer) {
-    let a = MockServer::start().await;
-    let b = MockServer::start().await;
-    a.always("good", ServerReply::text("fine"));
-    a.always("down", ServerReply::status(503));
-    a.script(
-        "flaky",
-        [ServerReply::status(503), ServerReply::text("second time")],
-    );
-    b.always("good", ServerReply::text("backup"));
-    b.always(
-        "streamer",
-        ServerReply::text("one two three four")
-            .in_chunks(4)
-            .first_token_after(Duration::from_millis(20)),
-    );
-    (a, b)
 }
 
 #[tokio::test]
@@ -326,93 +221,5 @@ async fn metrics_need_the_client_key_unless_opened_and_can_be_turned_off() {
     assert_eq!(
         off.scrape_with(Some(KEY)).await.status(),
         StatusCode::NOT_FOUND
-    );
-}
-
-#[tokio::test]
-async fn limited_skips_and_stream_recoveries_are_counted_apart() {
-    let (a, b) = mocks().await;
-    a.always("capped", ServerReply::text("within the limit"));
-    a.always(
-        "cutter",
-        ServerReply::text("one two three four")
-            .in_chunks(4)
-            .cut_after(2),
-    );
-    // Recovery passes on a restarted answer past the text already sent.
-    b.always("same", ServerReply::text("one two three four"));
-    let gw = Gateway::start(&format!(
-        r#"
-        [providers.a]
-        kind = "openai"
-        base_url = "{}"
-        api_key_env = "A_KEY"
-        [providers.b]
-        kind = "openai"
-        base_url = "{}"
-        api_key_env = "B_KEY"
-        [routes]
-        capped = ["a/capped", "b/good"]
-        recover = ["a/cutter", "b/same"]
-        [limits]
-        "a/capped" = {{ rpm = 1 }}
-        [fallback]
-        recover_streams = true
-        [retry]
-        max_retries = 0
-        [cooldown]
-        enabled = false
-        [server]
-        api_key_env = "GW_KEY"
-        "#,
-        a.base_url(),
-        b.base_url()
-    ))
-    .await;
-
-    assert_eq!(gw.chat("capped").await.status(), StatusCode::OK);
-    // Over its rpm now: passed over without a call.
-    assert_eq!(gw.chat("capped").await.status(), StatusCode::OK);
-    assert_eq!(a.call_count("capped"), 1);
-    let r = gw
-        .post(json!({"model": "recover", "stream": true,
-                     "messages": [{"role": "user", "content": "hi there"}]}))
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
-
-    let m = gw.scrape().await;
-    let model = |id| [("gen_ai_request_model", id)];
-    let limited = [("gen_ai_request_model", "a/capped"), ("reason", "limited")];
-    assert_eq!(m.value("llm_fallback_skips_total", &limited), 1.0);
-    assert_eq!(m.total("llm_fallback_skips_total", &[]), 1.0);
-    assert_eq!(
-        m.value("llm_fallback_recoveries_total", &model("a/cutter")),
-        1.0
-    );
-    assert_eq!(m.total("llm_fallback_recoveries_total", &[]), 1.0);
-    let attempts = "llm_fallback_upstream_attempts_total";
-    let cut = [
-        ("gen_ai_request_model", "a/cutter"),
-        ("outcome", "stream_interrupted"),
-    ];
-    assert_eq!(m.value(attempts, &cut), 1.0);
-    assert_eq!(
-        m.value("llm_fallback_fallbacks_total", &model("recover")),
-        1.0
-    );
-    assert_eq!(m.total("llm_fallback_fallbacks_total", &[]), 1.0);
-    let recovered = [
-        ("gen_ai_request_model", "recover"),
-        ("gen_ai_response_model", "b/same"),
-        ("outcome", "completed"),
-    ];
-    assert_eq!(m.value("llm_fallback_requests_total", &recovered), 1.0);
-    assert_eq!(
-        m.total(
-            "gen_ai_server_time_to_first_token_seconds_count",
-            &model("recover")
-        ),
-        1.0
     );
 }

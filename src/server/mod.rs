@@ -73,8 +73,10 @@
 //! | `llm_fallback_upstream_attempt_duration_seconds` (histogram) | model | each upstream call |
 //! | `llm_fallback_skips_total` | model, `reason` (`cooling`, `limited`, `shed`) | models passed over without a call |
 //! | `llm_fallback_retries_total` | model | calls repeating an earlier one of the same model (key rotations aside) |
-//! | `llm_fallback_fallbacks_total` | `gen_ai_request_model` (the route) | other models called after the first |
+//! | `llm_fallback_fallbacks_total` | `gen_ai_request_model` (the route) | other models called after the first (hedges included, as in [`FALLBACKS_HEADER`]) |
 //! | `llm_fallback_recoveries_total` | model (the one cut) | streams cut and finished by another model |
+//! | `llm_fallback_hedges_total` | model (the hedge) | models called as a hedge |
+//! | `llm_fallback_hedges_won_total` | model (the hedge) | calls a hedge served |
 //! | `llm_fallback_breaker_open` (gauge) | model | 1 while the model is cooling down, read at scrape time |
 //!
 //! "call" is `gen_ai_request_model` (the route or model asked for),

@@ -78,6 +78,8 @@ pub(crate) struct Metrics {
     retries: Family<Upstream, Counter>,
     fallbacks: Family<Route, Counter>,
     recoveries: Family<Upstream, Counter>,
+    hedges: Family<Upstream, Counter>,
+    hedges_won: Family<Upstream, Counter>,
 }
 
 impl Metrics {
@@ -98,6 +100,8 @@ impl Metrics {
             retries: Family::default(),
             fallbacks: Family::default(),
             recoveries: Family::default(),
+            hedges: Family::default(),
+            hedges_won: Family::default(),
         };
         metrics.register(health);
         metrics
@@ -157,13 +161,23 @@ impl Metrics {
         );
         registry.register(
             "llm_fallback_fallbacks",
-            "Other models called after the first, by the route asked for",
+            "Other models called after the first (hedges included, as in x-llm-fallback-fallbacks), by the route asked for",
             self.fallbacks.clone(),
         );
         registry.register(
             "llm_fallback_recoveries",
             "Streams cut mid-answer and finished by another model, by the model that was cut",
             self.recoveries.clone(),
+        );
+        registry.register(
+            "llm_fallback_hedges",
+            "Models called as a hedge (racing a candidate that had not answered within the hedge delay)",
+            self.hedges.clone(),
+        );
+        registry.register(
+            "llm_fallback_hedges_won",
+            "Calls served by a hedge, by the model that served",
+            self.hedges_won.clone(),
         );
         let upstream = self.models.upstream();
         // Zeros from the start for every configured model, so rates and
@@ -228,7 +242,12 @@ impl Metrics {
     }
 
     fn record_attempts(&self, attempts: &[Attempt], route: &Model) {
-        let finished = attempts.iter().any(Attempt::is_success);
+        let winner = attempts.iter().rev().find(|a| a.is_success());
+        let finished = winner.is_some();
+        if let Some(winner) = winner.filter(|a| a.hedge) {
+            let model = Upstream::of(self.models.get(&winner.model));
+            self.hedges_won.get_or_create(&model).inc();
+        }
         // The models called so far, and whether each one's last call moved
         // on to its next key (the call after it is not a retry).
         let mut called: Vec<(&str, bool)> = Vec::new();
@@ -253,7 +272,13 @@ impl Metrics {
                     }
                     *rotated = a.rotated;
                 }
-                None => called.push((&a.model, a.rotated)),
+                None => {
+                    // A hedge's retries are the same hedge.
+                    if a.hedge {
+                        self.hedges.get_or_create(&model).inc();
+                    }
+                    called.push((&a.model, a.rotated));
+                }
             }
             self.attempts
                 .get_or_create(&Attempted { model, outcome })
