@@ -3,14 +3,30 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use serde_json::Map;
 
-use super::provider::Outcome;
 use crate::chat::{
     ChatChunk, ChatCompletion, ChatError, ChatStream, Choice, ChunkChoice, Delta, ErrorKind,
     Message, Role, StreamFault, Usage,
 };
 use crate::{ChatResponse, ResponseBody};
+
+/// What a scripted reply does once its delay has passed.
+#[derive(Clone, Debug)]
+pub(super) enum Outcome {
+    Text(String),
+    Error {
+        kind: ErrorKind,
+        status: Option<StatusCode>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    StreamCut {
+        text: String,
+        after_chunks: usize,
+    },
+}
 
 /// `response` once the first content chunk of its stream, sent `delay`
 /// after the head, is there.

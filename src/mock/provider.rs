@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::answer::{answer, late_commit, words};
+use super::answer::{answer, late_commit, words, Outcome};
 use crate::chat::{ChatError, ChatFuture, ErrorKind, Message};
 use crate::{ChatRequest, ChatResponse};
 
@@ -72,21 +72,6 @@ pub struct MockReply {
     /// For a stream: from the head to the first content chunk.
     first_token: Duration,
     outcome: Outcome,
-}
-
-#[derive(Clone, Debug)]
-pub(super) enum Outcome {
-    Text(String),
-    Error {
-        kind: ErrorKind,
-        status: Option<StatusCode>,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    StreamCut {
-        text: String,
-        after_chunks: usize,
-    },
 }
 
 impl MockReply {

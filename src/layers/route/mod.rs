@@ -31,6 +31,7 @@ pub(crate) mod future;
 mod hedge;
 mod identity;
 mod options;
+mod race;
 mod recover;
 mod routing;
 mod splice;
