@@ -248,10 +248,10 @@ impl Metrics {
             let model = Upstream::of(self.models.get(&winner.model));
             self.hedges_won.get_or_create(&model).inc();
         }
-        // The models called so far, and whether each one's last call moved
-        // on to its next key (the call after it is not a retry).
-        let mut called: Vec<(&str, bool)> = Vec::new();
-        for a in attempts {
+        // Distinct models called; counted by looking back (a log holds a
+        // handful of attempts), so recording allocates nothing.
+        let mut models_called = 0u64;
+        for (i, a) in attempts.iter().enumerate() {
             let model = Upstream::of(self.models.get(&a.model));
             if !a.upstream {
                 let reason = skip_reason(&a.message);
@@ -265,31 +265,34 @@ impl Metrics {
             if finished && a.error == Some(ErrorKind::StreamInterrupted) {
                 self.recoveries.get_or_create(&model).inc();
             }
-            match called.iter_mut().find(|(m, _)| *m == a.model) {
-                Some((_, rotated)) => {
-                    if !*rotated {
-                        self.retries.get_or_create(&model).inc();
-                    }
-                    *rotated = a.rotated;
+            let before = attempts[..i]
+                .iter()
+                .rev()
+                .find(|b| b.upstream && b.model == a.model);
+            match before {
+                // A call after its model's key moved on is the same try.
+                Some(before) if before.rotated => {}
+                Some(_) => {
+                    self.retries.get_or_create(&model).inc();
                 }
                 None => {
+                    models_called += 1;
                     // A hedge's retries are the same hedge.
                     if a.hedge {
                         self.hedges.get_or_create(&model).inc();
                     }
-                    called.push((&a.model, a.rotated));
                 }
             }
             self.attempts
                 .get_or_create(&Attempted { model, outcome })
                 .inc();
         }
-        if called.len() > 1 {
+        if models_called > 1 {
             self.fallbacks
                 .get_or_create(&Route {
                     gen_ai_request_model: route.id.clone(),
                 })
-                .inc_by(called.len() as u64 - 1);
+                .inc_by(models_called - 1);
         }
     }
 
