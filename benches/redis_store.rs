@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
-use llm_fallback::layers::usage::{Limits, RedisUsage};
+use llm_fallback::layers::limit::{LimitLayer, Limits, RedisUsage};
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{ChatRequest, WeightedBalanceLayer};
 use tower::{ServiceBuilder, ServiceExt};
@@ -58,19 +58,24 @@ fn redis_store(c: &mut Criterion) {
             .layer(on_redis.clone())
             .service(InstantLeaf::new()),
     );
-    let limited = WeightedBalanceLayer::builder()
-        .route("gpt-4o-mini", [("azure/gpt-4o-mini", 1.0)])
+    let limit = LimitLayer::builder()
         .limits(
             "azure/gpt-4o-mini",
             Limits::default().with_rpm(u64::MAX / 2),
         )
-        .usage_store(RedisUsage::new(&redis))
+        .store(RedisUsage::new(&redis))
+        .build()
+        .unwrap();
+    let limited = WeightedBalanceLayer::builder()
+        .route("gpt-4o-mini", [("azure/gpt-4o-mini", 1.0)])
+        .usage(limit.usage())
         .with_health(on_redis.health())
         .build()
         .unwrap();
     let both = Svc::new(
         ServiceBuilder::new()
             .layer(limited)
+            .layer(limit)
             .layer(on_redis)
             .service(InstantLeaf::new()),
     );

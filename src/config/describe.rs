@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::routes::Route;
-use crate::layers::usage::{Limits, RoutingStrategy};
+use crate::layers::balance::RoutingStrategy;
+use crate::layers::limit::Limits;
 
 /// `in order: a, b (600 rpm)` or `least busy first, ties weighted: a 75%, b 25%; then in order: c`.
 pub(crate) fn summary(route: &Route, limits: &BTreeMap<String, Limits>) -> String {

@@ -16,10 +16,11 @@ use crate::chat::error::{ConfigError, ErrorKind};
 use crate::chat::model::validate_provider_name;
 use crate::chat::per_model::PerModel;
 use crate::chat::request::Message;
+use crate::layers::balance::RoutingStrategy;
 use crate::layers::fallback::FallbackGroups;
+use crate::layers::limit::LimitConfig;
 use crate::layers::route::parse_kind;
 use crate::layers::timeout::StreamDeadlines;
-use crate::layers::usage::{Limits, RoutingStrategy};
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -46,8 +47,8 @@ pub(crate) struct Resolved {
     /// Balance routes that pick by a strategy: `_route/<alias>` -> it and
     /// its latency buffer.
     pub(crate) strategies: Vec<(String, RoutingStrategy, Option<f64>)>,
-    /// Model id -> its limits.
-    pub(crate) limits: BTreeMap<String, Limits>,
+    /// Model id -> its limits, checked.
+    pub(crate) limits: LimitConfig,
     /// Where breakers and usage counts live.
     pub(crate) store: StorePlan,
     pub(crate) groups: FallbackGroups,

@@ -7,8 +7,8 @@ use super::expand::ROUTE_PREFIX;
 use super::resolve::{key_path, Ctx};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
 use crate::chat::model::{split_model_id, validate_model_id, validate_provider_name};
+use crate::layers::balance::RoutingStrategy;
 use crate::layers::balance::{RouteCandidates, WeightedModel};
-use crate::layers::usage::RoutingStrategy;
 use crate::providers::credentials::{Credential, CredentialConfig};
 use crate::secret::{env_name_problem, ApiKey};
 
@@ -149,13 +149,16 @@ impl Ctx<'_> {
 
     /// Checks a model id: well formed, and its provider configured.
     pub(crate) fn check_model(&mut self, path: &str, id: &str) -> bool {
-        if let Err(e) = validate_model_id(id) {
-            self.errors.push(path, e);
-            return false;
-        }
+        let problem = self.model_problem(id);
+        problem.map_err(|e| self.errors.push(path, e)).is_ok()
+    }
+
+    /// What is wrong with a model id: malformed, or its provider not configured.
+    pub(crate) fn model_problem(&self, id: &str) -> Result<(), String> {
+        validate_model_id(id)?;
         let (provider, _) = split_model_id(id).expect("validated");
         if self.providers.contains(provider) {
-            return true;
+            return Ok(());
         }
         let known: Vec<String> = self.providers.iter().map(|p| format!("{p:?}")).collect();
         let known = if known.is_empty() {
@@ -163,11 +166,9 @@ impl Ctx<'_> {
         } else {
             format!("configured: {}", known.join(", "))
         };
-        self.errors.push(
-            path,
-            format!("model {id:?} names provider {provider:?}, which is not configured ({known})"),
-        );
-        false
+        Err(format!(
+            "model {id:?} names provider {provider:?}, which is not configured ({known})"
+        ))
     }
 
     /// Checks a model id or a route alias.

@@ -13,7 +13,8 @@ use super::store::StoreSettings;
 use super::values::PerModelSetting;
 use crate::chat::request::Message;
 use crate::layers::balance::RouteCandidates;
-use crate::layers::usage::{Limits, RoutingStrategy};
+use crate::layers::balance::RoutingStrategy;
+use crate::layers::limit::LimitConfig;
 use crate::providers::credentials::CredentialConfig;
 use crate::secret::EnvName;
 
@@ -49,7 +50,7 @@ pub struct Config {
     pub store: StoreSettings,
     /// Model id -> its requests and tokens per minute (`{ rpm = 600, tpm =
     /// 90000 }`), held wherever the model is called.
-    pub limits: BTreeMap<String, Limits>,
+    pub limits: LimitConfig,
 }
 
 /// Which API a provider speaks.

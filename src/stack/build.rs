@@ -7,18 +7,17 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
-use super::{describe, Info, Stack, StackBuilder};
+use super::{describe, Info, Stack, StackBuilder, Stores};
 use crate::chat::error::ConfigError;
 use crate::chat::per_model::PerModel;
 use crate::config::{resolve, HumanDuration, Resolved};
 use crate::layers::cooldown::CooldownLayer;
 use crate::layers::fallback::ProviderFallbackLayer;
+use crate::layers::limit::{LimitLayer, UsageView};
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
 use crate::layers::timeout::{StreamDeadlines, TimeoutLayer};
-use crate::layers::usage::UsageStore;
 use crate::rng::SharedRng;
-use crate::store::{StoreConfig, Stores};
 use crate::{BoxChatService, Health, Providers, WeightedBalanceLayer};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
@@ -73,10 +72,14 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .as_ref()
         .map_or_else(Health::always_healthy, CooldownLayer::health);
     let fallback = keep(fallback_layer(&plan, &health), &mut errors);
-    let balance = keep(
-        balance_layer(&plan, &health, &rng, usage_store),
-        &mut errors,
-    );
+    // Every call of a limited model passes the limit layer, right below
+    // the balance: drawn by a weighted route, or requested by its id (by a
+    // client, or by the fallback layer for another route) and passed through.
+    let limit = (!plan.limits.is_empty())
+        .then(|| LimitLayer::from_config(&plan.limits, usage_store, |_| Ok(())))
+        .and_then(|r| keep(r, &mut errors));
+    let usage = limit.as_ref().map(LimitLayer::usage);
+    let balance = keep(balance_layer(&plan, &health, &rng, usage), &mut errors);
     let retry = keep(retry_layer(&plan, &rng), &mut errors);
     let prepend = has_messages(&plan.messages)
         .then(|| PrependMessagesLayer::new(plan.messages.clone()))
@@ -93,6 +96,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .option_layer(plan.total.map(TimeoutLayer::total))
         .layer(fallback)
         .layer(balance)
+        .option_layer(limit)
         .option_layer(cooldown)
         .layer(retry)
         .option_layer(attempt_layer(&plan))
@@ -120,15 +124,10 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
 fn stores(plan: &Resolved) -> Stores {
     #[cfg(feature = "redis")]
     if let Some(connection) = &plan.store.redis {
-        return Stores {
-            cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(connection)),
-            usage: Arc::new(crate::layers::usage::RedisUsage::new(connection)),
-        };
+        return Stores::redis(connection);
     }
     let _ = plan;
-    StoreConfig::Memory
-        .build()
-        .expect("memory stores always build")
+    Stores::memory()
 }
 
 fn keep<T>(result: Result<T, ConfigError>, errors: &mut ConfigError) -> Option<T> {
@@ -222,17 +221,17 @@ fn balance_layer(
     plan: &Resolved,
     health: &Health,
     rng: &SharedRng,
-    usage: Arc<dyn UsageStore>,
+    usage: Option<UsageView>,
 ) -> Result<WeightedBalanceLayer, ConfigError> {
     // Routes are one-way: a weighted route's model requested by its id (by a
-    // client, or by the fallback layer for another route) is just that model,
-    // yet it still counts against its limits: every call of every model
-    // passes this layer.
+    // client, or by the fallback layer for another route) is just that model.
     let mut b = WeightedBalanceLayer::builder()
         .by_alias_only()
         .with_rng(rng.clone())
-        .with_health(health.clone())
-        .shared_usage_store(usage);
+        .with_health(health.clone());
+    if let Some(usage) = usage {
+        b = b.usage(usage);
+    }
     for (id, weights) in &plan.weighted {
         b = b.route(id.clone(), weights.iter().cloned());
     }
@@ -241,9 +240,6 @@ fn balance_layer(
         if let Some(buffer) = buffer {
             b = b.latency_buffer_for(id.clone(), *buffer);
         }
-    }
-    for (model, limits) in &plan.limits {
-        b = b.limits(model.clone(), *limits);
     }
     for (kind, on) in &plan.fallback_on {
         b = b.fallback_on(*kind, *on);

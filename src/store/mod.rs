@@ -1,23 +1,30 @@
 //! Where shared state lives: in this process's memory, or on Redis for several processes.
 //!
-//! The [`Cooldown`](crate::Cooldown) layer keeps breakers in a
-//! [`CooldownStore`], the balance layer keeps usage counts in a
-//! [`UsageStore`]. Both are in memory by default. With several gateway
-//! replicas, point them at one Redis ([`RedisConnection`], feature `redis`):
-//! a breaker tripped by one replica is open for all, and limits hold across
-//! all of them. A Redis outage never fails a call: each operation has a time
-//! budget and falls back to a local view.
+//! The plumbing the layers' stores share, and nothing of the layers
+//! themselves: [`StoreFuture`], the answer of a store operation (ready at
+//! once in memory, later over the network), and, with the feature `redis`,
+//! one [`RedisConnection`] with the time budget and outage handling every
+//! Redis operation goes through. The [`Cooldown`](crate::Cooldown) layer
+//! keeps breakers in a store of its own kind, the [`Limit`](crate::Limit)
+//! layer keeps usage counts in another; both are in memory by default. With
+//! several gateway replicas, point them at one Redis: a breaker tripped by
+//! one replica is open for all, and limits hold across all of them. A Redis
+//! outage never fails a call: each operation has a time budget and falls
+//! back to a local view.
 //!
 //! [`StoreConfig`] is the plain-data form, for config files; a gateway
 //! [`Config`](crate::Config) has its own `[store]` section
 //! ([`StoreSettings`](crate::config::StoreSettings): durations like the rest of
 //! the file, and the URL from an environment variable).
+//! [`Stores::from_config`](crate::stack::Stores::from_config) builds the
+//! stores of both layers from it.
 //!
 //! # Example
 //!
 //! ```
+//! use llm_fallback::stack::Stores;
 //! use llm_fallback::store::StoreConfig;
-//! use llm_fallback::{CooldownLayer, WeightedBalanceLayer};
+//! use llm_fallback::{CooldownLayer, LimitLayer, Limits, WeightedBalanceLayer};
 //!
 //! let config: StoreConfig = serde_json::from_str(r#"{"type": "memory"}"#).unwrap();
 //! let redis: StoreConfig = serde_json::from_str(
@@ -26,14 +33,19 @@
 //! assert!(matches!(redis, StoreConfig::Redis { .. }));
 //! let typo = r#"{"type": "redis", "url": "redis://127.0.0.1:6379", "op_timeout": 5}"#;
 //! assert!(serde_json::from_str::<StoreConfig>(typo).is_err());
-//! let stores = config.build().unwrap();
+//! let stores = Stores::from_config(&config).unwrap();
 //! let cooldown = CooldownLayer::builder()
 //!     .shared_store(stores.cooldown.clone())
 //!     .build()
 //!     .unwrap();
+//! let limit = LimitLayer::builder()
+//!     .limits("azure/gpt-4o", Limits::default().with_rpm(600))
+//!     .store(stores.usage.clone())
+//!     .build()
+//!     .unwrap();
 //! let balance = WeightedBalanceLayer::builder()
 //!     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
-//!     .shared_usage_store(stores.usage.clone())
+//!     .usage(limit.usage())
 //!     .with_health(cooldown.health())
 //!     .build()
 //!     .unwrap();
@@ -41,17 +53,16 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::chat::error::ConfigError;
-use crate::layers::cooldown::{CooldownStore, InMemoryStore};
-use crate::layers::usage::{InMemoryUsage, UsageStore};
 
+mod future;
 #[cfg(feature = "redis")]
 mod redis_link;
 
+pub use self::future::StoreFuture;
 #[cfg(feature = "redis")]
 pub(crate) use self::redis_link::Link;
 #[cfg(feature = "redis")]
@@ -81,50 +92,27 @@ pub enum StoreConfig {
     },
 }
 
-/// The stores a [`StoreConfig`] describes, ready to hand to the layers.
-#[derive(Clone)]
-pub struct Stores {
-    /// For [`CooldownBuilder::shared_store`](crate::layers::cooldown::CooldownBuilder::shared_store).
-    pub cooldown: Arc<dyn CooldownStore>,
-    /// For [`BalanceBuilder::shared_usage_store`](crate::BalanceBuilder::shared_usage_store).
-    pub usage: Arc<dyn UsageStore>,
-}
-
 impl StoreConfig {
-    /// Builds the stores; both share one connection for Redis (not opened
-    /// yet: an unreachable server is not an error, only a bad URL is).
-    pub fn build(&self) -> Result<Stores, ConfigError> {
-        match self {
-            StoreConfig::Memory => Ok(Stores {
-                cooldown: Arc::new(InMemoryStore::new()),
-                usage: Arc::new(InMemoryUsage::new()),
-            }),
-            #[cfg(feature = "redis")]
-            StoreConfig::Redis {
-                url,
-                prefix,
-                op_timeout_ms,
-            } => {
-                let mut builder = RedisConnection::builder(url.clone());
-                if let Some(prefix) = prefix {
-                    builder = builder.prefix(prefix.clone());
-                }
-                if let Some(ms) = op_timeout_ms {
-                    builder = builder.op_timeout(std::time::Duration::from_millis(*ms));
-                }
-                let connection = builder.build()?;
-                Ok(Stores {
-                    cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(&connection)),
-                    usage: Arc::new(crate::layers::usage::RedisUsage::new(&connection)),
-                })
-            }
-            #[cfg(not(feature = "redis"))]
-            StoreConfig::Redis { .. } => {
-                let mut errors = ConfigError::default();
-                errors.push("store", "this build has no Redis support (feature `redis`)");
-                Err(errors)
-            }
+    /// The Redis connection this describes (`None` for memory), not opened
+    /// yet: an unreachable server is not an error, only a bad URL is.
+    #[cfg(feature = "redis")]
+    pub fn connection(&self) -> Result<Option<RedisConnection>, ConfigError> {
+        let StoreConfig::Redis {
+            url,
+            prefix,
+            op_timeout_ms,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let mut builder = RedisConnection::builder(url.clone());
+        if let Some(prefix) = prefix {
+            builder = builder.prefix(prefix.clone());
         }
+        if let Some(ms) = op_timeout_ms {
+            builder = builder.op_timeout(std::time::Duration::from_millis(*ms));
+        }
+        builder.build().map(Some)
     }
 }
 
@@ -146,11 +134,5 @@ impl fmt::Debug for StoreConfig {
                     .finish()
             }
         }
-    }
-}
-
-impl fmt::Debug for Stores {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Stores").finish_non_exhaustive()
     }
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{BalanceTable, Route, MAX_CANDIDATES};
-use super::usage::UsageSettings;
+use super::ranking::RankingSettings;
+use super::strategy::RoutingStrategy;
 use super::WeightedBalanceLayer;
 use crate::chat::error::{ConfigError, ErrorKind};
 use crate::chat::model::validate_model_id;
 use crate::chat::per_model::PerModel;
 use crate::layers::health::Health;
 use crate::layers::route::{parse_kind, RoutePolicy};
-use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::rng::SharedRng;
 
 /// The balance settings as plain data (serde).
@@ -26,8 +26,7 @@ use crate::rng::SharedRng;
 ///         "mini": [{"model": "azure/gpt-4o-mini", "weight": 2}, "openai/gpt-4o-mini"]
 ///     },
 ///     "seed": 7,
-///     "strategy": "least_busy",
-///     "limits": {"azure/gpt-4o": {"rpm": 600, "tpm": 150000}}
+///     "strategy": "least_busy"
 /// })).unwrap();
 /// let layer = WeightedBalanceLayer::from_config(&config).unwrap();
 /// # let _ = layer;
@@ -48,10 +47,6 @@ pub struct BalanceConfig {
     /// For `lowest_latency`: the share within which candidates count as
     /// equally fast (default 0.1).
     pub latency_buffer: Option<f64>,
-    /// Model id -> its limits per minute (`{"rpm": 600, "tpm": 150000}`).
-    /// The store the counts live in is not part of this: see
-    /// [`StoreConfig`](crate::store::StoreConfig).
-    pub limits: BTreeMap<String, Limits>,
 }
 
 /// A route's candidates: a map from model id to weight, or a list.
@@ -99,14 +94,14 @@ impl RouteCandidates {
 ///
 /// Defaults: no route, another draw on the kinds of
 /// [`ErrorKind::is_fallbackable`], no bound on draws, draws seeded by the OS,
-/// every model healthy, the weighted strategy for every route, no limits.
+/// every model healthy, the weighted strategy for every route, no usage view.
 #[derive(Debug, Default)]
 pub struct BalanceBuilder {
     routes: Vec<(String, Vec<(String, f64)>)>,
     policy: RoutePolicy,
     rng: Option<SharedRng>,
     by_alias_only: bool,
-    pub(super) usage: UsageSettings,
+    pub(super) ranking: RankingSettings,
     recover_all: bool,
     recover_for: Vec<(String, bool)>,
     errors: ConfigError,
@@ -129,8 +124,7 @@ impl BalanceBuilder {
     /// Routes only requests naming a route's alias. By default a request
     /// naming one of a route's candidates is routed too (that candidate
     /// first, then draws among the others); with this, it passes through to
-    /// the inner service (counted against its [`limits`](Self::limits), if
-    /// any), so routes work one way only.
+    /// the inner service, so routes work one way only.
     pub fn by_alias_only(mut self) -> Self {
         self.by_alias_only = true;
         self
@@ -237,9 +231,6 @@ impl BalanceBuilder {
         if let Some(buffer) = config.latency_buffer {
             self = self.latency_buffer(buffer);
         }
-        for (model, limits) in &config.limits {
-            self = self.limits(model.clone(), *limits);
-        }
         self
     }
 
@@ -277,11 +268,11 @@ impl BalanceBuilder {
                 Route {
                     models: list.iter().map(|(m, _)| Arc::from(m.as_str())).collect(),
                     weights: list.iter().map(|(_, w)| *w).collect(),
-                    pick: self.usage.pick(alias),
+                    pick: self.ranking.pick(alias),
                 },
             ));
         }
-        let tracker = self.usage.build(&routes, &mut errors);
+        let ranking = self.ranking.build(&routes, &mut errors);
         let mut policy = self.policy;
         policy.recovery.enabled = PerModel::new(self.recover_all);
         for (id, on) in self.recover_for {
@@ -297,7 +288,7 @@ impl BalanceBuilder {
             Arc::new(BalanceTable::new(routes, !self.by_alias_only)),
             Arc::new(policy),
             self.rng.unwrap_or_else(SharedRng::from_os),
-            tracker,
+            ranking,
         ))
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::config::Limits;
 use super::store::{Grant, Reservation, UsageStore, WindowUsage};
 use crate::clamp::after;
-use crate::layers::cooldown::StoreFuture;
+use crate::store::StoreFuture;
 
 /// The length of a usage window.
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);

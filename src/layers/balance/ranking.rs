@@ -1,25 +1,24 @@
-//! The usage-aware part of a [`BalanceBuilder`]: strategies, limits, usage store.
+//! The ranking part of a [`BalanceBuilder`]: strategies, and the usage view they read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use super::candidates::Route;
 use super::config::BalanceBuilder;
+use super::load::Load;
+use super::strategy::{Pick, Ranking, RoutingStrategy};
 use crate::chat::error::ConfigError;
-use crate::chat::model::validate_model_id;
-use crate::layers::usage::tracker::{Pick, Tracker};
-use crate::layers::usage::{InMemoryUsage, Limits, RoutingStrategy, UsageStore};
+use crate::layers::limit::UsageView;
 
-/// The builder's usage settings.
+/// The builder's ranking settings.
 #[derive(Default)]
-pub(super) struct UsageSettings {
+pub(super) struct RankingSettings {
     strategy: RoutingStrategy,
     latency_buffer: Option<f64>,
     strategy_for: Vec<(String, RoutingStrategy)>,
     latency_buffer_for: Vec<(String, f64)>,
-    limits: Vec<(String, Limits)>,
-    store: Option<Arc<dyn UsageStore>>,
+    usage: Option<UsageView>,
 }
 
 /// Candidates within 10 % of the fastest share the load.
@@ -27,9 +26,9 @@ const DEFAULT_LATENCY_BUFFER: f64 = 0.1;
 
 impl BalanceBuilder {
     /// How every route picks among its available candidates (default
-    /// [`RoutingStrategy::Weighted`]). See [`usage`](crate::layers::usage).
+    /// [`RoutingStrategy::Weighted`]).
     pub fn strategy(mut self, strategy: RoutingStrategy) -> Self {
-        self.usage.strategy = strategy;
+        self.ranking.strategy = strategy;
         self
     }
 
@@ -37,8 +36,7 @@ impl BalanceBuilder {
     /// overrides [`strategy`](Self::strategy) for that route.
     ///
     /// ```
-    /// use llm_fallback::layers::usage::RoutingStrategy;
-    /// use llm_fallback::WeightedBalanceLayer;
+    /// use llm_fallback::{RoutingStrategy, WeightedBalanceLayer};
     ///
     /// let layer = WeightedBalanceLayer::builder()
     ///     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
@@ -48,7 +46,7 @@ impl BalanceBuilder {
     /// assert!(layer.is_ok());
     /// ```
     pub fn strategy_for(mut self, alias: impl Into<String>, strategy: RoutingStrategy) -> Self {
-        self.usage.strategy_for.push((alias.into(), strategy));
+        self.ranking.strategy_for.push((alias.into(), strategy));
         self
     }
 
@@ -56,42 +54,28 @@ impl BalanceBuilder {
     /// latency is within this share of the fastest's (0.1: 10 % slower at
     /// most) share the load. Default 0.1.
     pub fn latency_buffer(mut self, buffer: f64) -> Self {
-        self.usage.latency_buffer = Some(buffer);
+        self.ranking.latency_buffer = Some(buffer);
         self
     }
 
     /// [`latency_buffer`](Self::latency_buffer) for the route `alias` only.
     pub fn latency_buffer_for(mut self, alias: impl Into<String>, buffer: f64) -> Self {
-        self.usage.latency_buffer_for.push((alias.into(), buffer));
+        self.ranking.latency_buffer_for.push((alias.into(), buffer));
         self
     }
 
-    /// Never sends `model` more than `limits` per minute through this
-    /// layer: when a call would exceed one, the model is skipped like a
-    /// cooling one. The limits hold wherever the model is called: drawn by
-    /// any route, or requested by its id and passed through (e.g. by an
-    /// ordered fallback route above), so `model` need not be a candidate.
-    pub fn limits(mut self, model: impl Into<String>, limits: Limits) -> Self {
-        let model = model.into();
-        self.usage.limits.retain(|(m, _)| *m != model);
-        self.usage.limits.push((model, limits));
-        self
-    }
-
-    /// Counts usage in `store` instead of a new [`InMemoryUsage`], e.g. a
-    /// [`RedisUsage`](crate::layers::usage::RedisUsage) shared by several processes.
-    pub fn usage_store(self, store: impl UsageStore) -> Self {
-        self.shared_usage_store(Arc::new(store))
-    }
-
-    /// Counts usage in a store shared with other layers.
-    pub fn shared_usage_store(mut self, store: Arc<dyn UsageStore>) -> Self {
-        self.usage.store = Some(store);
+    /// Reads the limits and usage of a [`LimitLayer`](crate::layers::limit::LimitLayer)
+    /// (its [`usage`](crate::layers::limit::LimitLayer::usage) view): a
+    /// candidate whose last known usage fills a limit is not drawn while
+    /// others are available, and [`RoutingStrategy::LowestUsage`] ranks by
+    /// it. The limit layer, below this one, is what holds the limits.
+    pub fn usage(mut self, view: UsageView) -> Self {
+        self.ranking.usage = Some(view);
         self
     }
 }
 
-impl UsageSettings {
+impl RankingSettings {
     /// How the route `alias` picks.
     pub(super) fn pick(&self, alias: &str) -> Pick {
         fn last<T: Copy>(list: &[(String, T)], alias: &str) -> Option<T> {
@@ -105,13 +89,13 @@ impl UsageSettings {
         }
     }
 
-    /// The tracker for these settings over `routes`, if any is needed;
-    /// problems go to `errors`.
+    /// What ranking reads over `routes`, and the load to measure, if any is
+    /// needed; problems go to `errors`.
     pub(super) fn build(
         self,
         routes: &[(String, Route)],
         errors: &mut ConfigError,
-    ) -> Option<Arc<Tracker>> {
+    ) -> (Option<Arc<Ranking>>, Option<Arc<Load>>) {
         let aliases: HashSet<&str> = routes.iter().map(|(a, _)| a.as_str()).collect();
         let buffers = (self
             .latency_buffer
@@ -141,47 +125,31 @@ impl UsageSettings {
                 );
             }
         }
-        let mut limits = HashMap::new();
-        for (model, l) in self.limits {
-            let path = format!("limits.{model}");
-            if let Err(e) = validate_model_id(&model) {
-                errors.push(&path, e);
-            }
-            if l.rpm == Some(0) || l.tpm == Some(0) {
-                errors.push(&path, "a limit of 0 would never admit a call");
-            }
-            limits.insert(model, l);
+        // Every candidate, when a route ranks by what this layer measures.
+        let measured = routes.iter().any(|(_, r)| r.pick.strategy.measures_load());
+        let load = measured.then(|| {
+            let models = routes.iter().flat_map(|(_, r)| r.models.iter().cloned());
+            Arc::new(Load::new(models))
+        });
+        if load.is_none() && self.usage.is_none() {
+            return (None, None);
         }
-        let ranked = |r: &Route| r.pick.strategy != RoutingStrategy::Weighted;
-        if limits.is_empty() && !routes.iter().any(|(_, r)| ranked(r)) {
-            return None;
-        }
-        // Every candidate (in flight and latency are measured for all), and
-        // the limited models called by their ids.
-        let mut models: HashMap<Arc<str>, bool> = HashMap::new();
-        for (_, route) in routes {
-            let by_usage = route.pick.strategy.counts_usage();
-            for model in &route.models[..] {
-                *models.entry(model.clone()).or_default() |= by_usage;
-            }
-        }
-        for model in limits.keys() {
-            models.entry(Arc::from(model.as_str())).or_default();
-        }
-        let store = self.store.unwrap_or_else(|| Arc::new(InMemoryUsage::new()));
-        Some(Arc::new(Tracker::new(models, &limits, store)))
+        let ranking = Ranking {
+            load: load.clone(),
+            usage: self.usage,
+        };
+        (Some(Arc::new(ranking)), load)
     }
 }
 
-impl fmt::Debug for UsageSettings {
+impl fmt::Debug for RankingSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UsageSettings")
+        f.debug_struct("RankingSettings")
             .field("strategy", &self.strategy)
             .field("latency_buffer", &self.latency_buffer)
             .field("strategy_for", &self.strategy_for)
             .field("latency_buffer_for", &self.latency_buffer_for)
-            .field("limits", &self.limits)
-            .field("store", &self.store.as_ref().map(|_| ".."))
+            .field("usage", &self.usage)
             .finish()
     }
 }
