@@ -90,18 +90,7 @@ pub(crate) struct KindRoute {
     pub(crate) per_model: BTreeMap<String, Vec<String>>,
 }
 
-/// A key as it would be written in a dotted path: quoted unless it is bare.
-pub(crate) fn key_path(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}
+pub(crate) use crate::chat::model::key_path;
 
 /// Checks `config`; `supplied` names providers given as services in code.
 pub(crate) fn resolve(

@@ -7,6 +7,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 
 use crate::chat::error::ConfigError;
+use crate::chat::model::key_path;
 
 /// A deployment's limits per minute, as its provider enforces them. `None`:
 /// no limit of that kind.
@@ -126,16 +127,5 @@ impl LimitConfig {
             }
         }
         out
-    }
-}
-
-/// A table key as a config path shows it: bare when it may be, else quoted.
-fn key_path(key: &str) -> String {
-    let bare =
-        !key.is_empty() && (key.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
     }
 }
