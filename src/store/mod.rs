@@ -56,6 +56,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "redis")]
 use crate::chat::error::ConfigError;
 
 mod future;

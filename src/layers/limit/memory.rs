@@ -13,7 +13,7 @@ use crate::clamp::after;
 use crate::store::StoreFuture;
 
 /// The length of a usage window.
-pub(crate) const WINDOW: Duration = Duration::from_secs(60);
+const WINDOW: Duration = Duration::from_secs(60);
 
 /// Usage counts in memory, in one-minute windows counted from the store's
 /// creation. One small mutex per model under a read-mostly map; entries of
