@@ -12,8 +12,7 @@ use super::sections::{
 use super::store::StoreSettings;
 use super::values::PerModelSetting;
 use crate::chat::request::Message;
-use crate::layers::balance::RouteCandidates;
-use crate::layers::balance::RoutingStrategy;
+use crate::layers::balance::{RouteCandidates, RoutingStrategy};
 use crate::layers::limit::LimitConfig;
 use crate::providers::credentials::CredentialConfig;
 use crate::secret::EnvName;
