@@ -56,19 +56,13 @@ pub mod mock;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use chat::attempt::{Attempt, AttemptLog, AttemptSummary, LogScope, MaxUpstreamCalls};
-pub use chat::error::{ChatError, ConfigError, ErrorKind, Problem, StreamFault, TimeoutKind};
-pub use chat::future::ChatFuture;
-pub use chat::malformed::MalformedChunks;
-pub use chat::model::{split_model_id, validate_model_id, validate_provider_name};
-pub use chat::per_model::PerModel;
-pub use chat::request::{
-    ChatRequest, Content, ContentPart, Deadline, FunctionCall, ImagePart, ImageUrl, Message, Role,
-    TextPart, ToolCall,
-};
-pub use chat::response::{
-    ChatChunk, ChatCompletion, ChatResponse, ChatStream, Choice, ChunkChoice, Delta,
-    FunctionCallDelta, ResponseBody, ToolCallDelta, Usage,
+pub use chat::{
+    split_model_id, validate_model_id, validate_provider_name, Attempt, AttemptLog, AttemptSummary,
+    ChatChunk, ChatCompletion, ChatError, ChatFuture, ChatRequest, ChatResponse, ChatStream,
+    Choice, ChunkChoice, ConfigError, Content, ContentPart, Deadline, Delta, ErrorKind,
+    FunctionCall, FunctionCallDelta, ImagePart, ImageUrl, LogScope, MalformedChunks,
+    MaxUpstreamCalls, Message, PerModel, Problem, ResponseBody, Role, StreamFault, TextPart,
+    TimeoutKind, ToolCall, ToolCallDelta, Usage,
 };
 pub use config::Config;
 pub use layers::balance::{

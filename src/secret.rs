@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 
 /// A provider credential.
 ///

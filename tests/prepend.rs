@@ -138,7 +138,9 @@ async fn a_default_applies_to_every_model_without_its_own_list() {
         .with(AZURE, vec![Message::system("azure rules")])
         .with(CLAUDE, vec![]);
     let mock = MockProvider::new();
-    let service = PrependMessagesLayer::new(messages)
+    let service = PrependMessagesLayer::builder()
+        .per_model(messages)
+        .build()
         .unwrap()
         .layer(mock.clone());
 

@@ -1,13 +1,14 @@
 //! Assembling a completion from stream chunks, for
-//! [`ChatStream::collect_completion`](crate::ChatStream::collect_completion).
+//! [`ChatStream::collect_completion`](crate::chat::ChatStream::collect_completion).
 
 use serde_json::{Map, Value};
 
-use crate::chat::request::{Content, FunctionCall, Message, ToolCall};
-use crate::chat::response::{ChatChunk, ChatCompletion, Choice};
+use crate::chat::chunk::ChatChunk;
+use crate::chat::completion::{ChatCompletion, Choice};
+use crate::chat::message::{Content, FunctionCall, Message, ToolCall};
 
 /// Adds `chunk` to `out`; the caller has checked its indexes
-/// (`streaming::check_indexes`), so the vectors stay small.
+/// (`chunk::check_indexes`), so the vectors stay small.
 pub(crate) fn merge_chunk(out: &mut ChatCompletion, chunk: ChatChunk) {
     if out.id.is_empty() {
         out.id = chunk.id;

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::{ChatError, ChatResponse};
+use crate::chat::error::ChatError;
+use crate::chat::response::ChatResponse;
 
 /// A boxed future resolving to a chat response, for services whose future is
 /// an `async` block (the provider clients, the mock provider).

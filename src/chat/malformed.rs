@@ -10,10 +10,10 @@ use std::sync::Arc;
 ///
 /// Such an event may have carried content, so it is never skipped: before
 /// the commit point (the first content chunk) it fails the attempt with
-/// kind [`Server`](crate::ErrorKind::Server), so retry and fallback apply;
+/// kind [`Server`](crate::chat::ErrorKind::Server), so retry and fallback apply;
 /// after it, the stream ends with a
-/// [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted) item
-/// ([`StreamFault::Protocol`](crate::StreamFault::Protocol)), which
+/// [`StreamInterrupted`](crate::chat::ErrorKind::StreamInterrupted) item
+/// ([`StreamFault::Protocol`](crate::chat::StreamFault::Protocol)), which
 /// mid-stream recovery can finish, and which the HTTP server sends as an
 /// in-band error event with no `[DONE]`. Only what provably carries nothing
 /// is skipped, uncounted: SSE comments, keep-alives (empty `data:`), and
@@ -26,10 +26,10 @@ use std::sync::Arc;
 /// | the provider's error event | the attempt fails, as classified | `StreamInterrupted`, `Protocol` |
 ///
 /// The attempt layer copies the count into
-/// [`Attempt::malformed`](crate::Attempt::malformed).
+/// [`Attempt::malformed`](crate::chat::Attempt::malformed).
 ///
 /// The provider clients put one in every streamed response's
-/// [`extensions`](crate::ChatResponse::extensions); it keeps counting while
+/// [`extensions`](crate::chat::ChatResponse::extensions); it keeps counting while
 /// the stream is read. When the request's extensions already hold one (an
 /// outer layer inserted it to count across attempts, e.g. for the attempt
 /// log), the client counts into that one and hands it back instead.

@@ -2,15 +2,52 @@
 //! streamed), the error and its kinds, and the log of attempts a call made.
 //!
 //! This module is the bottom of the crate: it imports nothing from the
-//! layers, the providers, the config or the server.
+//! layers, the providers, the config or the server. Inside it, each file
+//! imports only the files listed before it:
+//!
+//! `limits`, `kind`, `config_error`, `model`, `per_model`, `malformed`,
+//! `message` → `attempt` → `error` → `request`, `completion` → `chunk` →
+//! `collect` → `stream` → `response` → `future`, `log` → `streaming`.
 
-pub(crate) mod attempt;
-pub(crate) mod collect;
-pub(crate) mod error;
-pub(crate) mod future;
-pub(crate) mod malformed;
-pub(crate) mod model;
-pub(crate) mod per_model;
-pub(crate) mod request;
-pub(crate) mod response;
+mod attempt;
+mod chunk;
+mod collect;
+mod completion;
+mod config_error;
+mod error;
+mod future;
+mod kind;
+mod limits;
+mod log;
+mod malformed;
+mod message;
+mod model;
+mod per_model;
+mod request;
+mod response;
+mod stream;
 pub mod streaming;
+
+pub use self::attempt::{Attempt, AttemptSummary};
+pub use self::chunk::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+pub use self::completion::{ChatCompletion, Choice, Usage};
+pub use self::config_error::{ConfigError, Problem};
+pub use self::error::ChatError;
+pub use self::future::ChatFuture;
+pub use self::kind::{ErrorKind, StreamFault, TimeoutKind};
+pub use self::log::{AttemptLog, LogScope, MaxUpstreamCalls};
+pub use self::malformed::MalformedChunks;
+pub use self::message::{
+    Content, ContentPart, FunctionCall, ImagePart, ImageUrl, Message, Role, TextPart, ToolCall,
+};
+pub use self::model::{split_model_id, validate_model_id, validate_provider_name};
+pub use self::per_model::PerModel;
+pub use self::request::{ChatRequest, Deadline};
+pub use self::response::{ChatResponse, ResponseBody};
+pub use self::stream::ChatStream;
+
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+pub(crate) use self::chunk::check_indexes;
+pub(crate) use self::chunk::Finishes;
+pub(crate) use self::config_error::key_path;
+pub(crate) use self::model::validate_all;

@@ -1,20 +1,6 @@
 //! Model ids: `<provider>/<model>`.
 
-use crate::chat::error::ConfigError;
-
-/// A key (a model id, an alias) as a config problem's dotted path shows it:
-/// quoted unless it is bare.
-pub(crate) fn key_path(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}
+use crate::chat::config_error::ConfigError;
 
 /// Splits `provider/model` at the first `/`. `None` when either side is empty
 /// or there is no `/`. The model part may itself contain `/`

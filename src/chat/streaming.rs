@@ -5,24 +5,24 @@
 //!   before that, every fault is an ordinary error that retry and fallback
 //!   handle.
 //! - After it, a fault is an error item of kind
-//!   [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted), never a
+//!   [`StreamInterrupted`](crate::chat::ErrorKind::StreamInterrupted), never a
 //!   silent end.
 //! - Deadlines for streams (headers, first token, idle gap, total) are set
-//!   per model on the attempt [`Timeout`](crate::Timeout) layer with
-//!   [`StreamDeadlines`](crate::layers::timeout::StreamDeadlines); the headers
+//!   per model on the attempt `Timeout` layer with
+//!   `StreamDeadlines`; the headers
 //!   deadline reaches the clients as a [`HeadersDeadline`] extension.
 //! - Mid-stream recovery (opt-in, on
-//!   [`ProviderFallback`](crate::ProviderFallback)) finishes a cut or stalled
+//!   `ProviderFallback`) finishes a cut or stalled
 //!   answer on the next candidate; see
-//!   [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
+//!   `FallbackBuilder::recover_streams`.
 //!
 //! # What a stream may hold
 //!
 //! Every buffer fed by a provider's stream has a limit. Exceeding one is a
 //! fault of the attempt: before the commit point an error of kind
-//! [`Server`](crate::ErrorKind::Server) (retry and fallback apply), after it
-//! a [`StreamInterrupted`](crate::ErrorKind::StreamInterrupted) item
-//! ([`StreamFault::Protocol`](crate::StreamFault::Protocol)).
+//! [`Server`](crate::chat::ErrorKind::Server) (retry and fallback apply), after it
+//! a [`StreamInterrupted`](crate::chat::ErrorKind::StreamInterrupted) item
+//! ([`StreamFault::Protocol`](crate::chat::StreamFault::Protocol)).
 //!
 //! | buffer | limit |
 //! |---|---|
@@ -43,75 +43,15 @@ use futures_core::Stream;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use crate::chat::attempt::AttemptLog;
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::response::{ChatChunk, ChatStream};
+pub use crate::chat::limits::{
+    MAX_CHOICES, MAX_EVENT_BYTES, MAX_PREAMBLE_BYTES, MAX_RECOVERY_TEXT, MAX_TOOL_CALLS,
+};
 
-/// The largest server-sent event the provider clients read: 4 MiB.
-pub const MAX_EVENT_BYTES: usize = 4 << 20;
-
-/// The most [`commit`] holds back before the first content chunk: 1 MiB of
-/// chunks (as JSON).
-pub const MAX_PREAMBLE_BYTES: usize = 1 << 20;
-
-/// Choice indexes a stream may use are below this: 128, OpenAI's largest `n`.
-pub const MAX_CHOICES: u32 = 128;
-
-/// Tool-call indexes within one choice are below this: 128.
-pub const MAX_TOOL_CALLS: u32 = 128;
-
-/// The most text of an answer kept for mid-stream recovery: 4 MiB. A longer
-/// answer that breaks is not resumed.
-pub const MAX_RECOVERY_TEXT: usize = 4 << 20;
-
-/// What is wrong with `chunk`'s indexes, if anything.
-pub(crate) fn check_indexes(chunk: &ChatChunk) -> Result<(), String> {
-    for choice in &chunk.choices {
-        if choice.index >= MAX_CHOICES {
-            return Err(format!(
-                "choice index {} is not below {MAX_CHOICES}",
-                choice.index
-            ));
-        }
-        for call in choice.delta.tool_calls.iter().flatten() {
-            if call.index >= MAX_TOOL_CALLS {
-                return Err(format!(
-                    "tool-call index {} is not below {MAX_TOOL_CALLS}",
-                    call.index
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Which choices of a stream have started and finished: the answer is
-/// complete once every choice seen has its finish reason.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Finishes {
-    started: u128,
-    finished: u128,
-}
-
-impl Finishes {
-    /// Notes `chunk`'s choices (indexes at or above [`MAX_CHOICES`] are ignored).
-    pub(crate) fn note(&mut self, chunk: &ChatChunk) {
-        for choice in &chunk.choices {
-            let Some(bit) = 1u128.checked_shl(choice.index) else {
-                continue;
-            };
-            self.started |= bit;
-            if choice.finish_reason.is_some() {
-                self.finished |= bit;
-            }
-        }
-    }
-
-    /// Whether every choice seen has finished (and at least one has).
-    pub(crate) fn complete(&self) -> bool {
-        self.finished != 0 && self.started & !self.finished == 0
-    }
-}
+use crate::chat::chunk::{ChatChunk, Finishes};
+use crate::chat::error::ChatError;
+use crate::chat::kind::ErrorKind;
+use crate::chat::log::AttemptLog;
+use crate::chat::stream::ChatStream;
 
 /// Counts the bytes written, to size a chunk without keeping its JSON.
 struct Counter(usize);
@@ -140,9 +80,9 @@ fn json_size(chunk: &ChatChunk) -> usize {
 /// When the response head of a streamed call must have arrived (connect,
 /// request sent, status and headers received).
 ///
-/// The attempt [`Timeout`](crate::Timeout) layer puts it in the request's
+/// The attempt `Timeout` layer puts it in the request's
 /// extensions when the model has a headers deadline; the provider clients
-/// fail with [`TimeoutKind::Headers`](crate::TimeoutKind::Headers) when it
+/// fail with [`TimeoutKind::Headers`](crate::chat::TimeoutKind::Headers) when it
 /// passes. A leaf service that has no response head may ignore it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeadersDeadline(pub Instant);
@@ -230,8 +170,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::response::{ChunkChoice, Delta};
-    use crate::Role;
+    use crate::chat::chunk::{ChunkChoice, Delta};
+    use crate::chat::message::Role;
 
     fn role_only() -> ChatChunk {
         ChatChunk {

@@ -231,7 +231,7 @@ pub(crate) use self::resolve::{key_path, resolve, Resolved};
 pub(crate) use self::routes::ClientPlan;
 pub(crate) use self::settings::ServerPlan;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 
 impl Config {
     /// Reads a config in TOML.

@@ -8,7 +8,7 @@
 
 use serde_path_to_error::Segment;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 
 use super::types::Config;
 

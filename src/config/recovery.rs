@@ -7,7 +7,7 @@ use super::expand::route_id;
 use super::resolve::{key_path, Ctx};
 use super::routes::ClientPlan;
 use super::types::ProviderConfig;
-use crate::chat::model::split_model_id;
+use crate::chat::split_model_id;
 use crate::layers::fallback::FallbackGroups;
 
 /// `fallback.recover_streams`, resolved for the two routing layers.

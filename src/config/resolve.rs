@@ -12,10 +12,7 @@ use super::settings::{CooldownPlan, RetryPlan, ServerPlan};
 use super::store::StorePlan;
 use super::types::Config;
 use super::values::PerModelSetting;
-use crate::chat::error::{ConfigError, ErrorKind};
-use crate::chat::model::validate_provider_name;
-use crate::chat::per_model::PerModel;
-use crate::chat::request::Message;
+use crate::chat::{validate_provider_name, ConfigError, ErrorKind, Message, PerModel};
 use crate::layers::balance::RoutingStrategy;
 use crate::layers::fallback::FallbackGroups;
 use crate::layers::limit::LimitConfig;
@@ -90,7 +87,7 @@ pub(crate) struct KindRoute {
     pub(crate) per_model: BTreeMap<String, Vec<String>>,
 }
 
-pub(crate) use crate::chat::model::key_path;
+pub(crate) use crate::chat::key_path;
 
 /// Checks `config`; `supplied` names providers given as services in code.
 pub(crate) fn resolve(

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::expand::ROUTE_PREFIX;
 use super::resolve::{key_path, Ctx};
 use super::types::{ProviderConfig, ProviderKind, RouteConfig, RouteTable};
-use crate::chat::model::{split_model_id, validate_model_id, validate_provider_name};
+use crate::chat::{split_model_id, validate_model_id, validate_provider_name};
 use crate::layers::balance::{RouteCandidates, RoutingStrategy, WeightedModel};
 use crate::providers::credentials::{Credential, CredentialConfig};
 use crate::secret::{env_name_problem, ApiKey};

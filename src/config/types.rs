@@ -11,7 +11,7 @@ use super::sections::{
 };
 use super::store::StoreSettings;
 use super::values::PerModelSetting;
-use crate::chat::request::Message;
+use crate::chat::Message;
 use crate::layers::balance::{RouteCandidates, RoutingStrategy};
 use crate::layers::limit::LimitConfig;
 use crate::providers::credentials::CredentialConfig;

@@ -6,7 +6,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::chat::request::Message;
+use crate::chat::Message;
 
 /// Headers whose values [`ServerCall`]'s `Debug` never prints.
 const SECRET_HEADERS: &[&str] = &[

@@ -9,11 +9,9 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::error::{ChatError, ErrorKind, StreamFault};
-use crate::chat::future::ChatFuture;
-use crate::chat::request::{Message, Role};
-use crate::chat::response::{
-    ChatChunk, ChatCompletion, ChatStream, Choice, ChunkChoice, Delta, Usage,
+use crate::chat::{
+    ChatChunk, ChatCompletion, ChatError, ChatFuture, ChatStream, Choice, ChunkChoice, Delta,
+    ErrorKind, Message, Role, StreamFault, Usage,
 };
 use crate::{ChatRequest, ChatResponse};
 

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 
-use crate::chat::error::ErrorKind;
+use crate::chat::ErrorKind;
 use crate::clamp;
 
 /// The longest wait [`retry_after`] reports: one day. A provider asking for
@@ -121,7 +121,7 @@ pub(crate) use transport::{body_error, send_error};
 mod transport {
     use std::error::Error as StdError;
 
-    use crate::chat::error::{ChatError, ErrorKind};
+    use crate::chat::{ChatError, ErrorKind};
 
     /// A request that got no response head: refused, reset, DNS, TLS, or a
     /// connection closed before the head (all `Connect`); a timeout set on a

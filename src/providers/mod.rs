@@ -21,9 +21,10 @@ use tower::util::{BoxCloneSyncService, Oneshot};
 use tower::ServiceExt;
 use tower_service::Service;
 
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::model::{split_model_id, validate_provider_name};
-use crate::{ChatRequest, ChatResponse};
+use crate::chat::{
+    split_model_id, validate_provider_name, ChatError, ChatRequest, ChatResponse, ConfigError,
+    ErrorKind,
+};
 
 /// A boxed, cloneable chat service: what a built stack or a provider client is
 /// erased to.

@@ -12,9 +12,7 @@ use serde_json::Map;
 
 use super::error::ApiError;
 use super::request_log::{Outcome, RequestLog};
-use crate::chat::response::{
-    ChatChunk, ChatCompletion, ChatStream, ChunkChoice, Delta, ToolCallDelta,
-};
+use crate::chat::{ChatChunk, ChatCompletion, ChatStream, ChunkChoice, Delta, ToolCallDelta};
 use crate::{ChatError, FunctionCallDelta, StreamFault};
 
 const DONE: &[u8] = b"data: [DONE]\n\n";

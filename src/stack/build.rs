@@ -8,8 +8,7 @@ use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
 use super::{describe, Info, Stack, StackBuilder, Stores};
-use crate::chat::error::ConfigError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ConfigError, PerModel};
 use crate::config::{resolve, HumanDuration, Resolved};
 use crate::layers::cooldown::CooldownLayer;
 use crate::layers::fallback::ProviderFallbackLayer;
@@ -82,7 +81,11 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     let balance = keep(balance_layer(&plan, &health, &rng, usage), &mut errors);
     let retry = keep(retry_layer(&plan, &rng), &mut errors);
     let prepend = has_messages(&plan.messages)
-        .then(|| PrependMessagesLayer::new(plan.messages.clone()))
+        .then(|| {
+            PrependMessagesLayer::builder()
+                .per_model(plan.messages.clone())
+                .build()
+        })
         .and_then(|r| keep(r, &mut errors));
     let providers = providers.and_then(|p| keep(p, &mut errors));
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::build::{prefixed, under};
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 use crate::config::ProviderKind;
 use crate::config::{key_path, ClientPlan, ProviderConfig};
@@ -35,7 +35,7 @@ pub(super) fn build(
     }
     let before = errors.problems().len();
     let mut rotation = Credentials::builder(plan.name.clone())
-        .shared_store(keys.store.clone())
+        .store(keys.store.clone())
         .rng(keys.rng.clone());
     for c in &plan.keys {
         match client(&plan.config, Some(c.key.clone())) {

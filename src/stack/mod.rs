@@ -92,7 +92,7 @@ use std::time::Duration;
 
 use tower_service::Service;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::config::{Config, ServerPlan};
 use crate::layers::cooldown::CooldownStore;
 use crate::layers::limit::UsageStore;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::cooldown::{CooldownStore, InMemoryStore};
 use crate::layers::limit::{InMemoryUsage, UsageStore};
 #[cfg(feature = "redis")]

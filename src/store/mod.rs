@@ -57,7 +57,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "redis")]
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 
 mod future;
 #[cfg(feature = "redis")]

@@ -11,7 +11,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, RedisResult};
 use tokio::time::Instant;
 
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
+use crate::chat::{ChatError, ConfigError, ErrorKind};
 use crate::clamp::after;
 
 /// A connection to Redis shared by the stores built on it (the cooldown

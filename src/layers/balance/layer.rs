@@ -8,7 +8,7 @@ use super::config::{BalanceBuilder, BalanceConfig};
 use super::load::Load;
 use super::strategy::Ranking;
 use super::WeightedBalance;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::health::Health;
 use crate::layers::route::RoutePolicy;
 use crate::rng::SharedRng;

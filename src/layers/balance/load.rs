@@ -15,8 +15,7 @@ use pin_project::pin_project;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::response::{ChatChunk, ChatStream, ResponseBody};
+use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody};
 use crate::{ChatRequest, ChatResponse};
 
 /// How much a new latency sample weighs in the moving average.

@@ -8,7 +8,7 @@ use super::candidates::Route;
 use super::config::BalanceBuilder;
 use super::load::Load;
 use super::strategy::{Pick, Ranking, RoutingStrategy};
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::limit::UsageView;
 
 /// The builder's ranking settings.

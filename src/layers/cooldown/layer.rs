@@ -9,9 +9,7 @@ use super::policy::{BreakerSettings, Classifier, FailureRatio, Growth, KindSets,
 use super::store::CooldownStore;
 use super::throttle::{AdaptiveThrottle, Throttles};
 use super::{Cooldown, InMemoryStore, Shared};
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::model::validate_model_id;
-use crate::chat::per_model::PerModel;
+use crate::chat::{validate_model_id, ChatError, ConfigError, ErrorKind, PerModel};
 use crate::layers::health::{AllCooling, Health};
 use crate::rng::SharedRng;
 

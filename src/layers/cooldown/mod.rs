@@ -144,11 +144,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::attempt::AttemptLog;
-use crate::chat::error::ChatError;
 #[cfg(doc)]
-use crate::chat::error::ErrorKind;
-use crate::chat::per_model::PerModel;
+use crate::chat::ErrorKind;
+use crate::chat::{AttemptLog, ChatError, PerModel};
 use crate::layers::health::{AllCooling, ForceAttempt, Health, HealthView, Routed};
 use crate::{ChatRequest, ChatResponse};
 

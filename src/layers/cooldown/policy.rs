@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chat::error::{ChatError, ErrorKind, TimeoutKind};
+use crate::chat::{ChatError, ErrorKind, TimeoutKind};
 
 /// What one outcome says about a model's health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

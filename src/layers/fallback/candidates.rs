@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::groups::FallbackGroups;
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{ChatError, ErrorKind};
 use crate::layers::health::Health;
 use crate::layers::route::CandidateSource;
 

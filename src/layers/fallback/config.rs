@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::candidates::{dedup, KindRoutes, List, Table};
 use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
-use crate::chat::error::{ConfigError, ErrorKind};
-use crate::chat::model::validate_model_id;
-use crate::chat::per_model::PerModel;
+use crate::chat::{validate_model_id, ConfigError, ErrorKind, PerModel};
 use crate::layers::health::Health;
 use crate::layers::route::{parse_kind, RoutePolicy};
 

@@ -2,8 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::chat::error::ConfigError;
-use crate::chat::model::validate_model_id;
+use crate::chat::{validate_model_id, ConfigError};
 
 /// Ordered lists of equivalent models (list order = priority), some of them
 /// named.

@@ -7,7 +7,7 @@ use super::candidates::Table;
 use super::config::{FallbackBuilder, FallbackConfig};
 use super::groups::FallbackGroups;
 use super::ProviderFallback;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::health::Health;
 use crate::layers::route::RoutePolicy;
 

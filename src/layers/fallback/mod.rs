@@ -89,7 +89,7 @@ pub use self::groups::FallbackGroups;
 pub use self::layer::ProviderFallbackLayer;
 
 use self::candidates::Table;
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::layers::route::future::RouteFuture;
 use crate::layers::route::RoutePolicy;
 use crate::{ChatError, ChatRequest, ChatResponse};

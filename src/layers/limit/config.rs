@@ -6,8 +6,7 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::error::ConfigError;
-use crate::chat::model::key_path;
+use crate::chat::{key_path, ConfigError};
 
 /// A deployment's limits per minute, as its provider enforces them. `None`:
 /// no limit of that kind.

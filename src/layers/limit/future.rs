@@ -12,7 +12,7 @@ use tower_service::Service;
 use super::guard::{over_limit, Guard};
 use super::store::Reservation;
 use super::view::Shared;
-use crate::chat::error::ChatError;
+use crate::chat::ChatError;
 use crate::store::StoreFuture;
 use crate::{ChatRequest, ChatResponse};
 

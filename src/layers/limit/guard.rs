@@ -13,8 +13,7 @@ use super::config::Limits;
 use super::store::Grant;
 use super::tokens::text_tokens;
 use super::view::Shared;
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::response::{ChatChunk, ChatStream, ResponseBody};
+use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody};
 use crate::ChatResponse;
 
 /// One counted call, settled with the usage the response reports.

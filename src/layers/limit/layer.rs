@@ -11,8 +11,7 @@ use super::memory::InMemoryUsage;
 use super::store::UsageStore;
 use super::view::{Shared, UsageView};
 use super::Limit;
-use crate::chat::error::ConfigError;
-use crate::chat::model::validate_model_id;
+use crate::chat::{validate_model_id, ConfigError};
 
 /// Applies [`Limit`] to a service. Cheap to clone: every service it makes
 /// shares its limits and its store.

@@ -97,7 +97,7 @@ use self::future::Reserving;
 use self::guard::{over_limit, Guard};
 use self::tokens::{estimate_tokens, prompt_tokens};
 use self::view::Shared;
-use crate::chat::error::ChatError;
+use crate::chat::ChatError;
 use crate::{ChatRequest, ChatResponse};
 
 /// Refuses a call that would exceed its model's limits, and counts the

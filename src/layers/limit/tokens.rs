@@ -1,6 +1,6 @@
 //! Token estimates, before a call and for an answer that reported no usage.
 
-use crate::chat::request::{Content, ContentPart};
+use crate::chat::{Content, ContentPart};
 use crate::clamp;
 use crate::ChatRequest;
 

@@ -4,10 +4,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::{Lists, PrependMessages};
-use crate::chat::error::ConfigError;
-use crate::chat::model::validate_model_id;
-use crate::chat::per_model::PerModel;
-use crate::chat::request::{Message, Role};
+use crate::chat::{validate_model_id, ConfigError, Message, PerModel, Role};
 
 /// Applies [`PrependMessages`] to a service. Cheap to clone: the lists are shared.
 #[derive(Clone)]
@@ -19,17 +16,6 @@ impl PrependMessagesLayer {
     /// Starts a builder. Default: no message for any model.
     pub fn builder() -> PrependBuilder {
         PrependBuilder::default()
-    }
-
-    /// The lists of `messages`: the default for every model, and per-model
-    /// overrides (an empty override means "none for this model"). This is
-    /// Not Diamond's `model_messages`, global or per model.
-    pub fn new(messages: PerModel<Vec<Message>>) -> Result<Self, ConfigError> {
-        let mut builder = Self::builder().all_models(messages.default_value().clone());
-        for (model, list) in messages.overrides() {
-            builder = builder.model(model, list.clone());
-        }
-        builder.build()
     }
 }
 
@@ -78,6 +64,19 @@ impl PrependBuilder {
     ) -> Self {
         self.models
             .push((model.into(), messages.into_iter().collect()));
+        self
+    }
+
+    /// The lists of `messages`: the default for every model, and per-model
+    /// overrides (an empty override means "none for this model"), replacing
+    /// those set so far. This is Not Diamond's `model_messages`, global or
+    /// per model.
+    pub fn per_model(mut self, messages: PerModel<Vec<Message>>) -> Self {
+        self.default = messages.default_value().clone();
+        self.models = messages
+            .overrides()
+            .map(|(model, list)| (model.to_owned(), list.clone()))
+            .collect();
         self
     }
 

@@ -52,9 +52,7 @@ use tower_service::Service;
 
 pub use self::layer::{PrependBuilder, PrependMessagesLayer};
 
-use crate::chat::per_model::PerModel;
-use crate::chat::request::Message;
-use crate::{ChatError, ChatRequest, ChatResponse};
+use crate::chat::{ChatError, ChatRequest, ChatResponse, Message, PerModel};
 
 /// The per-model lists, `None` for "no messages".
 pub(crate) type Lists = Arc<PerModel<Option<Arc<[Message]>>>>;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::clamp;
 use crate::rng::SharedRng;
 

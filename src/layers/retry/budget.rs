@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tower::retry::budget::{Budget, TpsBudget};
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 
 /// A shared limit on retries: each call deposits into it, each retry
 /// withdraws, and a retry the budget cannot pay for is not made.

@@ -14,7 +14,7 @@ use tracing::{debug, field, Span};
 
 use super::policy::{Decision, RetryContext};
 use super::Shared;
-use crate::chat::attempt::{AttemptLog, LogScope, MaxUpstreamCalls};
+use crate::chat::{AttemptLog, LogScope, MaxUpstreamCalls};
 use crate::layers::health::{ForceAttempt, SingleAttempt};
 use crate::{ChatError, ChatRequest, ChatResponse};
 

@@ -8,9 +8,7 @@ use super::backoff::Backoff;
 use super::budget::RetryBudget;
 use super::policy::{ExponentialRetry, RetryPolicy};
 use super::{Retry, Shared};
-use crate::chat::error::{ChatError, ConfigError};
-use crate::chat::model::validate_all;
-use crate::chat::per_model::PerModel;
+use crate::chat::{validate_all, ChatError, ConfigError, PerModel};
 use crate::rng::SharedRng;
 
 /// Applies [`Retry`] to a service. Services made from one layer share its

@@ -80,7 +80,7 @@ pub use self::layer::{RetryLayer, RetryLayerBuilder};
 pub use self::policy::{Decision, ExponentialRetry, RetryContext, RetryPolicy};
 
 use self::future::ResponseFuture;
-use crate::chat::attempt::AttemptLog;
+use crate::chat::AttemptLog;
 use crate::rng::SharedRng;
 use crate::{ChatError, ChatRequest, ChatResponse};
 

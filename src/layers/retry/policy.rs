@@ -7,8 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use crate::chat::error::ChatError;
-use crate::chat::per_model::PerModel;
+use crate::chat::{ChatError, PerModel};
 use crate::rng::SharedRng;
 
 /// Decides, after a failed attempt, whether to call the same model again and

@@ -12,12 +12,11 @@ use tokio::time::Instant;
 use tower_service::Service;
 use tracing::Span;
 
-use super::recover::Recover;
-use super::{cooling_until, CandidateSource, RoutePolicy};
-use crate::chat::attempt::{Attempt, AttemptLog, LogScope, MaxUpstreamCalls};
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::layers::health::{AllCooling, ForceAttempt, Routed};
-use crate::{ChatRequest, ChatResponse};
+use super::candidates::Candidates;
+use super::recover::{Continuation, Recover};
+use super::{CandidateSource, RoutePolicy};
+use crate::chat::{AttemptLog, ChatError, ChatRequest, ChatResponse, MaxUpstreamCalls};
+use crate::layers::health::Routed;
 
 /// Either the inner service's own future (the request was not routed) or the
 /// engine trying candidates in turn.
@@ -41,12 +40,9 @@ where
 /// Everything the engine keeps between attempts. Boxed: one allocation costs
 /// less than moving ~600 bytes through every layer's future on the way out.
 pub(crate) struct Routing<S, C> {
-    pub(super) svc: S,
+    svc: S,
     svc_ready: bool,
-    pub(super) template: ChatRequest,
-    pub(super) source: C,
-    pub(super) policy: Arc<RoutePolicy>,
-    pub(super) log: LogScope,
+    candidates: Candidates<C>,
     span: Span,
     /// When the first call started (cooling skips before it take no time).
     started: Option<Instant>,
@@ -56,15 +52,6 @@ pub(crate) struct Routing<S, C> {
     attempt_started: Option<Instant>,
     /// The request waiting for the service to be ready.
     pending: Option<ChatRequest>,
-    /// Failed upstream calls (cooling skips and refusals are not counted).
-    upstream: usize,
-    /// The cooling candidate that recovers first, for the last resort.
-    earliest_cooling: Option<(Arc<str>, Instant)>,
-    /// The earliest known recovery of any candidate (cooling, limited, or
-    /// rate limited with a `Retry-After`): the final error's `retry_after`.
-    earliest_recovery: Option<Instant>,
-    /// Whether the last resort (one call to a cooling candidate) was used.
-    pub(super) forced: bool,
     last_error: Option<ChatError>,
     done: bool,
 }
@@ -101,19 +88,12 @@ where
             state: Some(Box::new(Routing {
                 svc,
                 svc_ready: true,
-                template: request,
-                source,
-                policy,
-                log,
+                candidates: Candidates::new(request, source, policy, log),
                 span,
                 started: None,
                 current: None,
                 attempt_started: None,
                 pending: None,
-                upstream: 0,
-                earliest_cooling: None,
-                earliest_recovery: None,
-                forced: false,
                 last_error: None,
                 done: false,
             })),
@@ -143,9 +123,13 @@ where
                 let result = ready!(future.poll(cx));
                 call.set(None);
                 match st.settle(result) {
-                    Some(Ok(response)) if response.is_stream() && st.recovers() => {
+                    Some(Ok(response)) if response.is_stream() && st.candidates.recovers() => {
                         let routing = state.take().expect("the routing state");
-                        return Poll::Ready(Ok(Recover::wrap(response, routing)));
+                        let rest = Continuation {
+                            svc: routing.svc,
+                            candidates: routing.candidates,
+                        };
+                        return Poll::Ready(Ok(Recover::wrap(response, rest)));
                     }
                     Some(out) => return Poll::Ready(out),
                     None => {}
@@ -185,102 +169,16 @@ impl<S, C> Routing<S, C>
 where
     C: CandidateSource,
 {
-    /// Whether a stream that served may be finished on another candidate.
-    fn recovers(&self) -> bool {
-        self.policy.recovery.enabled_for(self.template.model())
-    }
-
     /// The request for the next candidate to call, or the final error.
     fn pick(&mut self) -> Result<ChatRequest, ChatError> {
-        match self.next_candidate() {
-            Some((model, force)) => Ok(self.request_for(model, force)),
+        match self.candidates.next() {
+            Some((model, force)) => {
+                let request = self.candidates.request_for(&model, force);
+                self.current = Some((model, self.candidates.log().len()));
+                self.attempt_started = None;
+                Ok(request)
+            }
             None => Err(self.give_up()),
-        }
-    }
-
-    /// The next model to call and whether it is the forced last resort, or
-    /// `None` when the call must end. The same rules for the first attempt
-    /// and for mid-stream recovery: cooling candidates are skipped (and
-    /// logged as skips); once no other candidate is left, the
-    /// [`AllCooling`] policy decides whether the one that recovers first
-    /// gets a single forced call; the fallback bound and the call's
-    /// upstream-call cap end the call early.
-    pub(super) fn next_candidate(&mut self) -> Option<(Arc<str>, bool)> {
-        let within_budget = self
-            .policy
-            .max_fallbacks
-            .is_none_or(|max| self.upstream <= max);
-        if self.forced || !within_budget || MaxUpstreamCalls::reached(&self.template, &self.log) {
-            return None;
-        }
-        while let Some(model) = self.source.next(&self.policy.health) {
-            if let Some(until) = cooling_until(&self.policy.health, &model) {
-                let refusal = ChatError::cooling_down(&*model, until);
-                self.log
-                    .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
-                tracing::debug!(model = &*model, "skipped: cooling down");
-                self.note_cooling(model, until);
-                continue;
-            }
-            return Some((model, false));
-        }
-        if self.policy.health.all_cooling() != AllCooling::TryEarliest {
-            return None;
-        }
-        let (model, _) = self.earliest_cooling.clone()?;
-        self.forced = true;
-        tracing::debug!(
-            model = &*model,
-            "no candidate left but cooling ones: one call to the earliest"
-        );
-        Some((model, true))
-    }
-
-    fn request_for(&mut self, model: Arc<str>, force: bool) -> ChatRequest {
-        let mut request = self.template.clone();
-        if request.model() != &*model {
-            request.set_model(&*model);
-        }
-        if force {
-            request.extensions_mut().insert(ForceAttempt);
-        }
-        self.current = Some((model, self.log.len()));
-        self.attempt_started = None;
-        request
-    }
-
-    pub(super) fn note_cooling(&mut self, model: Arc<str>, until: Instant) {
-        self.note_recovery(until);
-        match &self.earliest_cooling {
-            Some((_, earliest)) if *earliest <= until => {}
-            _ => self.earliest_cooling = Some((model, until)),
-        }
-    }
-
-    /// Notes when some candidate may serve again.
-    pub(super) fn note_recovery(&mut self, at: Instant) {
-        if self.earliest_recovery.is_none_or(|earliest| at < earliest) {
-            self.earliest_recovery = Some(at);
-        }
-    }
-
-    /// Notes what a failure says about its model's recovery.
-    pub(super) fn note_error(&mut self, model: &Arc<str>, e: &ChatError) {
-        match (e.kind(), e.cooling_until(), e.retry_after()) {
-            (ErrorKind::CoolingDown, Some(until), _) => self.note_cooling(model.clone(), until),
-            (_, _, Some(wait)) => {
-                if let Some(at) = Instant::now().checked_add(wait) {
-                    self.note_recovery(at);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Stamps the earliest known recovery on the error that ends the call.
-    pub(super) fn stamp_recovery(&self, e: &mut ChatError) {
-        if let Some(at) = self.earliest_recovery {
-            e.set_retry_after(Some(at.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -293,12 +191,14 @@ where
         let latency = self
             .attempt_started
             .map_or(Duration::ZERO, |started| started.elapsed());
-        self.log.record_if_missing(before, &model, &result, latency);
+        let log = self.candidates.log();
+        log.record_if_missing(before, &model, &result, latency);
+        let attempts = log.len();
         let e = match result {
             Ok(response) => {
-                self.finish(Some(response.model()), self.log.len());
+                self.finish(Some(response.model()), attempts);
                 let mut result = Ok(response);
-                self.log.attach(&mut result);
+                self.candidates.log().attach(&mut result);
                 return Some(result);
             }
             Err(e) => e,
@@ -306,62 +206,33 @@ where
         let kind = e.kind();
         tracing::debug!(
             model = &*model,
-            attempt = self.log.len(),
+            attempt = attempts,
             outcome = %kind,
             latency_ms = latency.as_secs_f64() * 1e3,
             "candidate failed"
         );
-        self.note_error(&model, &e);
-        if kind != ErrorKind::CoolingDown {
-            self.upstream += 1;
-        }
-        if self.forced {
+        self.candidates.note_failure(&model, &e);
+        if self.candidates.forced() {
             self.last_error = Some(e);
             return Some(Err(self.give_up()));
         }
-        if self.source.reroute(&model, &e) || self.policy.falls_back_on(kind) {
+        if self.candidates.moves_on(&model, &e) {
             self.last_error = Some(e);
             return None;
         }
         // The kind does not fall back: the caller sees the reason as it is.
         let mut e = e;
-        self.finish(None, self.log.len());
-        self.log.attach_error(&mut e);
+        self.finish(None, self.candidates.log().len());
+        self.candidates.log().attach_error(&mut e);
         Some(Err(e))
     }
 
-    /// The error when no candidate is left: `all_failed` once more than one
-    /// model was involved, else the single model's own error.
-    pub(super) fn give_up(&mut self) -> ChatError {
-        let attempts = self.log.snapshot();
+    /// The error when no candidate is left (see [`Candidates::final_error`]).
+    fn give_up(&mut self) -> ChatError {
+        let attempts = self.candidates.log().snapshot();
         self.finish(None, attempts.len());
-        // Candidates whose failure tripped their breaker recover then.
-        for a in attempts.iter().filter(|a| a.upstream) {
-            if let Some(until) = cooling_until(&self.policy.health, &a.model) {
-                self.note_recovery(until);
-            }
-        }
-        let last = self.last_error.take().or_else(|| {
-            // Every candidate cooled and none was called (`FailFast`).
-            let (model, until) = self.earliest_cooling.as_ref()?;
-            Some(ChatError::cooling_down(&**model, *until))
-        });
-        let Some(mut last) = last else {
-            let mut e = ChatError::new(
-                ErrorKind::NotFound,
-                format!("no candidate is available for {:?}", self.template.model()),
-            );
-            e.set_attempts(attempts);
-            return e;
-        };
-        self.stamp_recovery(&mut last);
-        let first = attempts.first().map(|a| a.model.as_str());
-        if attempts.iter().any(|a| Some(a.model.as_str()) != first) {
-            ChatError::all_failed(last, attempts)
-        } else {
-            last.set_attempts(attempts);
-            last
-        }
+        let last = self.last_error.take();
+        self.candidates.final_error(last, attempts)
     }
 
     fn finish(&mut self, served: Option<&str>, attempts: usize) {
@@ -393,9 +264,9 @@ where
                 state: Some(state), ..
             } => f
                 .debug_struct("RouteFuture::Routing")
-                .field("requested", &state.template.model())
+                .field("requested", &state.candidates.template().model())
                 .field("calling", &state.current.as_ref().map(|c| &c.0))
-                .field("failed_upstream", &state.upstream)
+                .field("failed_upstream", &state.candidates.failed_upstream())
                 .finish(),
         }
     }

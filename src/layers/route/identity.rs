@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::chat::response::ChatChunk;
+use crate::chat::ChatChunk;
 
 const FINGERPRINT: &str = "system_fingerprint";
 

@@ -18,11 +18,10 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::chat::attempt::MaxUpstreamCalls;
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::per_model::PerModel;
+use crate::chat::{ChatError, ErrorKind, MaxUpstreamCalls, PerModel};
 use crate::layers::health::Health;
 
+mod candidates;
 pub(crate) mod future;
 mod identity;
 mod recover;

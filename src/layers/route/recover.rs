@@ -33,23 +33,32 @@ use futures_core::Stream;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::future::Routing;
+use super::candidates::Candidates;
 use super::identity::Identity;
 use super::splice::{Answer, Verdict};
 use super::CandidateSource;
-use crate::chat::error::{ChatError, ErrorKind, StreamFault};
-use crate::chat::request::Message;
-use crate::chat::response::{ChatChunk, ChatStream, ResponseBody};
 use crate::chat::streaming::record_stream_fault;
-use crate::layers::health::ForceAttempt;
-use crate::{ChatRequest, ChatResponse};
+use crate::chat::{
+    ChatChunk, ChatError, ChatRequest, ChatResponse, ChatStream, ErrorKind, Message, ResponseBody,
+    StreamFault,
+};
+
+/// What recovery needs of the routed call to go on: the candidates left
+/// (picked by the rules of the first attempt, logged in the call's log) and
+/// the inner service to call them through.
+pub(super) struct Continuation<S, C> {
+    /// The inner service, the same stack the first attempt went through.
+    pub(super) svc: S,
+    /// The call's candidates, as the engine left them.
+    pub(super) candidates: Candidates<C>,
+}
 
 /// The stream of a routed call that may be finished on another candidate.
 pub(super) struct Recover<S, C>
 where
     S: Service<ChatRequest>,
 {
-    routing: Box<Routing<S, C>>,
+    rest: Continuation<S, C>,
     state: State<S::Future>,
     answer: Answer,
     /// The model producing the chunks now.
@@ -64,6 +73,10 @@ where
     before: usize,
     started: Instant,
 }
+
+// Nothing in a `Recover` is ever pinned: the inner call's future is boxed,
+// and the service is only called through `&mut`.
+impl<S, C> Unpin for Recover<S, C> where S: Service<ChatRequest> {}
 
 enum State<F> {
     Streaming(ChatStream),
@@ -80,16 +93,16 @@ where
     C: CandidateSource,
 {
     /// Makes the stream of `response` recoverable over the candidates left in
-    /// `routing`.
-    pub(super) fn wrap(mut response: ChatResponse, routing: Box<Routing<S, C>>) -> ChatResponse {
+    /// `rest`.
+    pub(super) fn wrap(mut response: ChatResponse, rest: Continuation<S, C>) -> ChatResponse {
         let body = response.body_mut();
         let ResponseBody::Stream(stream) = body else {
             return response;
         };
         let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
-        let index = routing.log.len().saturating_sub(1);
+        let index = rest.candidates.log().len().saturating_sub(1);
         let recover = Recover {
-            routing,
+            rest,
             state: State::Streaming(stream),
             answer: Answer::new(),
             model: Arc::from(response.model()),
@@ -105,7 +118,7 @@ where
 
     /// The stream being read ended with `error`: `Some` ends the stream.
     fn on_fault(&mut self, mut error: ChatError) -> Option<ChatError> {
-        record_stream_fault(&self.routing.log, self.index, &error, None);
+        record_stream_fault(self.rest.candidates.log(), self.index, &error, None);
         let resumable = error.kind() == ErrorKind::StreamInterrupted
             && match error.stream_fault() {
                 Some((StreamFault::Cut | StreamFault::Stall, _)) => true,
@@ -126,7 +139,7 @@ where
             error.set_model(&*self.model);
             if !resumable {
                 self.state = State::Done;
-                error.set_attempts(self.routing.log.snapshot());
+                error.set_attempts(self.rest.candidates.log().snapshot());
                 return Some(error);
             }
             self.original = Some(error);
@@ -147,7 +160,7 @@ where
         let error =
             ChatError::stream_interrupted(StreamFault::Protocol, 0, why).with_model(&*self.model);
         record_stream_fault(
-            &self.routing.log,
+            self.rest.candidates.log(),
             self.index,
             &error,
             Some(self.started.elapsed()),
@@ -159,16 +172,12 @@ where
     /// candidates skipped, then the [`AllCooling`](crate::AllCooling) last
     /// resort, within the call's caps), or gives up.
     fn next(&mut self) -> Option<ChatError> {
-        let routing = &mut self.routing;
-        let Some((model, force)) = routing.next_candidate() else {
+        let candidates = &mut self.rest.candidates;
+        let Some((model, force)) = candidates.next() else {
             return Some(self.give_up());
         };
-        let prefill = routing.policy.recovery.prefills(&model);
-        let mut request = routing.template.clone();
-        request.set_model(&*model);
-        if force {
-            request.extensions_mut().insert(ForceAttempt);
-        }
+        let prefill = candidates.prefills(&model);
+        let mut request = candidates.request_for(&model, force);
         if prefill {
             let partial = Message::assistant(self.answer.text());
             request.messages_mut().push(partial);
@@ -192,7 +201,7 @@ where
             .original
             .take()
             .unwrap_or_else(|| ChatError::new(ErrorKind::StreamInterrupted, "stream failed"));
-        error.set_attempts(self.routing.log.snapshot());
+        error.set_attempts(self.rest.candidates.log().snapshot());
         error
     }
 }
@@ -241,12 +250,12 @@ where
                     }
                     None => this.diverged("the restarted answer ended before repeating the text"),
                 },
-                State::Ready(request) => match ready!(this.routing.svc.poll_ready(cx)) {
+                State::Ready(request) => match ready!(this.rest.svc.poll_ready(cx)) {
                     Ok(()) => {
                         let request = request.take().expect("a request is pending");
-                        this.before = this.routing.log.len();
+                        this.before = this.rest.candidates.log().len();
                         this.started = Instant::now();
-                        let call = this.routing.svc.call(request);
+                        let call = this.rest.svc.call(request);
                         this.state = State::Calling(Box::pin(call));
                         None
                     }
@@ -254,7 +263,7 @@ where
                 },
                 State::Calling(call) => {
                     let result = ready!(call.as_mut().poll(cx));
-                    let log = &this.routing.log;
+                    let log = this.rest.candidates.log();
                     let latency = this.started.elapsed();
                     log.record_if_missing(this.before, &this.model, &result, latency);
                     if let Ok(response) = &result {
@@ -278,7 +287,7 @@ where
                         }
                         Err(e) => {
                             let model = this.model.clone();
-                            this.routing.note_error(&model, &e);
+                            this.rest.candidates.note_error(&model, &e);
                             this.failed(&e)
                         }
                     }

@@ -1,8 +1,8 @@
 //! What the caller of a recovered stream has received, and how the chunks of
 //! the model that takes over fit after it.
 
-use crate::chat::response::{ChatChunk, Usage};
 use crate::chat::streaming::MAX_RECOVERY_TEXT;
+use crate::chat::{ChatChunk, Usage};
 
 /// How the chunks of the stream being read reach the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,8 +13,7 @@ use tracing::Span;
 
 use super::layer::Shared;
 use super::policy::Choice;
-use crate::chat::error::{ChatError, TimeoutKind};
-use crate::{ChatRequest, ChatResponse};
+use crate::chat::{ChatError, ChatRequest, ChatResponse, TimeoutKind};
 
 /// Response future of [`SelectModel`](super::SelectModel): waits for the
 /// routing function (or its deadline), then for the inner call.

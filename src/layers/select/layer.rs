@@ -8,8 +8,7 @@ use tower_service::Service;
 
 use super::policy::{BoxError, FnSelector, Selector, ServiceSelector};
 use super::SelectModel;
-use crate::chat::error::ConfigError;
-use crate::ChatRequest;
+use crate::chat::{ChatRequest, ConfigError};
 
 /// What every [`SelectModel`] built from one layer shares.
 pub(crate) struct Shared {

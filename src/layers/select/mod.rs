@@ -68,8 +68,8 @@ pub use self::future::ResponseFuture;
 pub use self::layer::{SelectModelBuilder, SelectModelLayer};
 
 use self::layer::Shared;
+use crate::chat::{ChatError, ChatRequest, ChatResponse};
 use crate::clamp::after;
-use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Sets each request's model to the routing function's choice, or to the
 /// default. See the [module docs](self).

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use crate::ChatRequest;
+use crate::chat::ChatRequest;
 
 /// Any error a routing function returns.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;

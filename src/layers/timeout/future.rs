@@ -10,9 +10,7 @@ use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use super::stream::{Guarded, StreamPlan};
-use crate::chat::attempt::LogScope;
-use crate::chat::error::{ChatError, TimeoutKind};
-use crate::chat::response::ResponseBody;
+use crate::chat::{ChatError, LogScope, ResponseBody, TimeoutKind};
 use crate::ChatResponse;
 
 /// Response future of [`Timeout`](super::Timeout): the inner future raced

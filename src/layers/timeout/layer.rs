@@ -4,7 +4,7 @@ use std::time::Duration;
 use tower_layer::Layer;
 
 use super::{Budget, StreamDeadlines, Timeout};
-use crate::chat::per_model::PerModel;
+use crate::chat::PerModel;
 
 /// Applies [`Timeout`] to a service: a per-attempt deadline per model, or the
 /// total budget of the whole call.

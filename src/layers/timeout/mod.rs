@@ -85,11 +85,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::attempt::AttemptLog;
-use crate::chat::error::{ChatError, TimeoutKind};
-use crate::chat::malformed::MalformedChunks;
-use crate::chat::per_model::PerModel;
 use crate::chat::streaming::HeadersDeadline;
+use crate::chat::{AttemptLog, ChatError, MalformedChunks, PerModel, TimeoutKind};
 use crate::{ChatRequest, ChatResponse};
 
 pub use self::deadlines::StreamDeadlines;

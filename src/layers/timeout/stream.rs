@@ -9,11 +9,11 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::chat::attempt::AttemptLog;
-use crate::chat::error::{ChatError, StreamFault, TimeoutKind};
-use crate::chat::malformed::MalformedChunks;
-use crate::chat::response::{ChatChunk, ChatStream};
-use crate::chat::streaming::{record_stream_fault, Finishes};
+use crate::chat::streaming::record_stream_fault;
+use crate::chat::{
+    AttemptLog, ChatChunk, ChatError, ChatStream, Finishes, MalformedChunks, StreamFault,
+    TimeoutKind,
+};
 
 /// What an attempt's stream is watched for, decided when the attempt starts.
 #[derive(Clone, Debug)]

@@ -11,12 +11,13 @@ use tower_service::Service;
 
 use super::stream::AnthropicEvents;
 use super::{request, response};
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::future::ChatFuture;
-use crate::chat::response::ChatCompletion;
-use crate::providers::transport::{join, parse_base_url, Options, Transport, Wire};
+use crate::chat::{
+    ChatCompletion, ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError, ErrorKind,
+};
+use crate::providers::transport::{
+    checked, join, parse_base_url, shared_setters, Options, Transport, Wire,
+};
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// The base URL used when none is set; calls go to `{base}/v1/messages`.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -151,13 +152,6 @@ impl AnthropicBuilder {
         self
     }
 
-    /// The key, sent as `x-api-key`. Default: none (a proxy in front may
-    /// authenticate otherwise; Anthropic itself answers 401).
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.options.key = Some(key.into());
-        self
-    }
-
     /// The `anthropic-version` header. Default: [`ANTHROPIC_VERSION`].
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
@@ -171,21 +165,14 @@ impl AnthropicBuilder {
         self
     }
 
-    /// A header sent with every call (`anthropic-beta` ...). Values are
-    /// treated as secrets: never logged or printed. A header named like one
-    /// the client sets (`x-api-key`, `anthropic-version`) replaces it.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sends through `client` (shared pool, proxies, TLS and timeouts of
-    /// your choice). Default: a new `reqwest::Client` with a connect timeout
-    /// of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT) and a read
-    /// timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.options.client = Some(client);
-        self
+    shared_setters! {
+        /// The key, sent as `x-api-key`. Default: none (a proxy in front may
+        /// authenticate otherwise; Anthropic itself answers 401).
+        api_key;
+        /// A header sent with every call (`anthropic-beta` ...). Values are
+        /// treated as secrets: never logged or printed. A header named like one
+        /// the client sets (`x-api-key`, `anthropic-version`) replaces it.
+        header;
     }
 
     /// The client, or every problem found (a base URL that is not an
@@ -217,17 +204,15 @@ impl AnthropicBuilder {
             ApiKey::header_value,
             &mut errors,
         );
-        match (url, transport) {
-            (Some(base), Some(transport)) if errors.is_empty() => Ok(Anthropic {
-                inner: Arc::new(Inner {
-                    url: join(&base, &["v1", "messages"]),
-                    version,
-                    wire: AnthropicWire { default_max_tokens },
-                    transport,
-                }),
+        let (base, transport) = checked(errors, url, transport)?;
+        Ok(Anthropic {
+            inner: Arc::new(Inner {
+                url: join(&base, &["v1", "messages"]),
+                version,
+                wire: AnthropicWire { default_max_tokens },
+                transport,
             }),
-            _ => Err(errors),
-        }
+        })
     }
 }
 

@@ -2,8 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::request::{Content, ContentPart, ImagePart, Message, Role, ToolCall};
+use crate::chat::{ChatError, Content, ContentPart, ErrorKind, ImagePart, Message, Role, ToolCall};
 
 /// A conversation in Anthropic's shape.
 #[derive(Debug)]

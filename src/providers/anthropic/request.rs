@@ -3,8 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::messages::conversation;
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::ChatRequest;
+use crate::chat::{ChatError, ChatRequest, ErrorKind};
 
 /// The request fields translated; every other one is dropped (and logged).
 const TRANSLATED: &[&str] = &[

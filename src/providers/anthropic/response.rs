@@ -5,8 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::chat::request::{Content, FunctionCall, Message, Role, ToolCall};
-use crate::chat::response::{ChatCompletion, Choice, Usage};
+use crate::chat::{ChatCompletion, Choice, Content, FunctionCall, Message, Role, ToolCall, Usage};
 
 /// Translates a 2xx body, or says what is wrong with it.
 pub(super) fn completion(body: Value) -> Result<ChatCompletion, String> {

@@ -5,10 +5,10 @@ use std::collections::{HashMap, VecDeque};
 use serde_json::{Map, Value};
 
 use super::response::{finish_reason, unix_now, usage};
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::request::Role;
-use crate::chat::response::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
 use crate::chat::streaming::MAX_TOOL_CALLS;
+use crate::chat::{
+    ChatChunk, ChatError, ChunkChoice, Delta, ErrorKind, FunctionCallDelta, Role, ToolCallDelta,
+};
 use crate::providers::transport::error;
 use crate::providers::transport::sse::{Decode, Decoded};
 

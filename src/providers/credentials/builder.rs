@@ -10,8 +10,7 @@ use super::config::Credential;
 use super::plan::{KeyMeta, Pick};
 use super::policy::RotationPolicy;
 use super::{Credentials, Shared};
-use crate::chat::error::{ConfigError, ErrorKind};
-use crate::chat::model::validate_provider_name;
+use crate::chat::{validate_provider_name, ConfigError, ErrorKind};
 use crate::layers::cooldown::{CooldownStore, InMemoryStore};
 use crate::rng::SharedRng;
 use crate::secret::ApiKey;
@@ -166,15 +165,11 @@ impl<S> CredentialsBuilder<S> {
         self
     }
 
-    /// Keeps the keys' breakers in `store` instead of a new [`InMemoryStore`].
-    pub fn store(self, store: impl CooldownStore) -> Self {
-        self.shared_store(Arc::new(store))
-    }
-
-    /// Keeps the keys' breakers in a shared store (e.g. the
+    /// Keeps the keys' breakers in `store` instead of a new [`InMemoryStore`]:
+    /// one of their own, or one shared (e.g. the
     /// [`CooldownLayer`](crate::CooldownLayer)'s, or Redis for several
     /// processes). Breaker ids are `provider#label`, apart from model ids.
-    pub fn shared_store(mut self, store: Arc<dyn CooldownStore>) -> Self {
+    pub fn store(mut self, store: Arc<dyn CooldownStore>) -> Self {
         self.store = Some(store);
         self
     }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::secret::{env_name_problem, ApiKey, EnvName};
 
 /// One or several keys of a provider, as written in a config file.

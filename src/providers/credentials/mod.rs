@@ -84,10 +84,8 @@ use tower_service::Service;
 
 use self::plan::{KeyMeta, Pick, Plan};
 use self::policy::RotationPolicy;
-use crate::chat::error::ChatError;
-use crate::chat::future::ChatFuture;
+use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse};
 use crate::layers::cooldown::CooldownStore;
-use crate::{ChatRequest, ChatResponse};
 
 pub use self::builder::{CredentialsBuilder, Key};
 pub use self::config::{Credential, CredentialConfig};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{ChatError, ErrorKind};
 
 /// What one key's outcome means for the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

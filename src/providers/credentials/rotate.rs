@@ -10,13 +10,11 @@ use tracing::Instrument;
 
 use super::policy::Judgement;
 use super::Shared;
-use crate::chat::attempt::{AttemptLog, LogScope};
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{AttemptLog, ChatError, ChatRequest, ChatResponse, ErrorKind, LogScope};
 use crate::layers::cooldown::{
     Admission, BreakerSettings, CooldownStore, Permit, PermitKind, Transition, Verdict,
 };
 use crate::layers::health::ForceAttempt;
-use crate::{ChatRequest, ChatResponse};
 
 /// Serves `request` with the first key that does not fail on its own account.
 pub(super) async fn rotate<S>(

@@ -9,11 +9,11 @@ use reqwest::Url;
 use tower_service::Service;
 
 use super::wire::OpenAiWire;
-use crate::chat::error::{ChatError, ConfigError, ErrorKind};
-use crate::chat::future::ChatFuture;
-use crate::providers::transport::{join, parse_base_url, Options, Transport};
+use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError, ErrorKind};
+use crate::providers::transport::{
+    checked, join, parse_base_url, shared_setters, Options, Transport,
+};
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// The `api-version` used when none is set: the latest generally available
 /// version of the Azure OpenAI data-plane API when this crate was written.
@@ -120,25 +120,12 @@ impl AzureBuilder {
         self
     }
 
-    /// The key, sent in the `api-key` header. (For Entra ID tokens, set an
-    /// `authorization` [`header`](Self::header) instead.)
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.options.key = Some(key.into());
-        self
-    }
-
-    /// A header sent with every call. Values are treated as secrets.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sends through `client`. Default: a new `reqwest::Client` with a
-    /// connect timeout of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT)
-    /// and a read timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.options.client = Some(client);
-        self
+    shared_setters! {
+        /// The key, sent in the `api-key` header. (For Entra ID tokens, set an
+        /// `authorization` [`header`](Self::header) instead.)
+        api_key;
+        /// A header sent with every call. Values are treated as secrets.
+        header;
     }
 
     /// The client, or every problem found.
@@ -166,16 +153,14 @@ impl AzureBuilder {
             ApiKey::header_value,
             &mut errors,
         );
-        match (endpoint, transport) {
-            (Some(endpoint), Some(transport)) if errors.is_empty() => Ok(Azure {
-                inner: Arc::new(Inner {
-                    endpoint,
-                    api_version,
-                    transport,
-                }),
+        let (endpoint, transport) = checked(errors, endpoint, transport)?;
+        Ok(Azure {
+            inner: Arc::new(Inner {
+                endpoint,
+                api_version,
+                transport,
             }),
-            _ => Err(errors),
-        }
+        })
     }
 }
 

@@ -9,11 +9,11 @@ use reqwest::Url;
 use tower_service::Service;
 
 use super::wire::OpenAiWire;
-use crate::chat::error::{ChatError, ConfigError};
-use crate::chat::future::ChatFuture;
-use crate::providers::transport::{join, parse_base_url, Options, Transport};
+use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError};
+use crate::providers::transport::{
+    checked, join, parse_base_url, shared_setters, Options, Transport,
+};
 use crate::secret::ApiKey;
-use crate::{ChatRequest, ChatResponse};
 
 /// The base URL used when none is set.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -94,28 +94,14 @@ impl OpenAiBuilder {
         self
     }
 
-    /// The key, sent as `Authorization: Bearer <key>`. Default: none (local
-    /// servers often need none).
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.options.key = Some(key.into());
-        self
-    }
-
-    /// A header sent with every call (`OpenAI-Organization`,
-    /// `HTTP-Referer` ...). Values are treated as secrets: never logged or
-    /// printed. A header of the same name as the key's replaces it.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.options.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sends through `client` (shared pool, proxies, TLS and timeouts of
-    /// your choice). Default: a new `reqwest::Client` with a connect timeout
-    /// of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT) and a read
-    /// timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.options.client = Some(client);
-        self
+    shared_setters! {
+        /// The key, sent as `Authorization: Bearer <key>`. Default: none (local
+        /// servers often need none).
+        api_key;
+        /// A header sent with every call (`OpenAI-Organization`,
+        /// `HTTP-Referer` ...). Values are treated as secrets: never logged or
+        /// printed. A header of the same name as the key's replaces it.
+        header;
     }
 
     /// The client, or every problem found (a base URL that is not an
@@ -130,15 +116,13 @@ impl OpenAiBuilder {
             ApiKey::bearer_header_value,
             &mut errors,
         );
-        match (url, transport) {
-            (Some(base), Some(transport)) if errors.is_empty() => Ok(OpenAi {
-                inner: Arc::new(Inner {
-                    url: join(&base, &["chat", "completions"]),
-                    transport,
-                }),
+        let (base, transport) = checked(errors, url, transport)?;
+        Ok(OpenAi {
+            inner: Arc::new(Inner {
+                url: join(&base, &["chat", "completions"]),
+                transport,
             }),
-            _ => Err(errors),
-        }
+        })
     }
 }
 

@@ -5,13 +5,10 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use crate::chat::error::{ChatError, ErrorKind};
-use crate::chat::response::{ChatChunk, ChatCompletion};
-use crate::chat::streaming::Finishes;
+use crate::chat::{ChatChunk, ChatCompletion, ChatError, ChatRequest, ErrorKind, Finishes};
 use crate::providers::transport::error;
 use crate::providers::transport::sse::{Decode, Decoded};
 use crate::providers::transport::Wire;
-use crate::ChatRequest;
 
 /// The OpenAI chat-completions format, shared by the OpenAI and Azure clients.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,7 +43,7 @@ impl Wire for OpenAiWire {
         if completion.choices.is_empty() {
             return Err("a chat completion without choices".to_owned());
         }
-        let says_nothing = |c: &crate::chat::response::Choice| {
+        let says_nothing = |c: &crate::chat::Choice| {
             c.finish_reason.is_none()
                 && c.message.content.is_none()
                 && c.message.tool_calls.is_none()
@@ -168,7 +165,7 @@ impl Decode for OpenAiEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::malformed::MalformedChunks;
+    use crate::chat::MalformedChunks;
     use crate::providers::transport::sse::SseChunks;
     use futures_util::StreamExt;
 

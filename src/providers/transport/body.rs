@@ -1,7 +1,7 @@
 //! Reading a response body with a limit: a provider decides how many bytes
 //! it sends, so the clients never buffer more than they are willing to hold.
 
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{ChatError, ErrorKind};
 use crate::providers::http_error::{body_error, MAX_COMPLETION_BYTES, MAX_ERROR_BYTES};
 
 /// The first `limit` bytes of `response`'s body, and whether there was more

@@ -5,7 +5,7 @@
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use crate::chat::error::{ChatError, ErrorKind};
+use crate::chat::{ChatError, ErrorKind};
 use crate::providers::http_error::{
     excerpt, kind_for_status, mentions_context_window, retry_after,
 };

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::events::{Event, EventParser, SseError};
 use super::sse::{Decode, Decoded, SseChunks};
-use crate::chat::malformed::MalformedChunks;
+use crate::chat::MalformedChunks;
 use crate::providers::anthropic::stream::AnthropicEvents;
 use crate::providers::openai::wire::OpenAiEvents;
 
@@ -234,7 +234,7 @@ proptest! {
         }
         for decoded in out {
             if let Decoded::Chunk(chunk) = decoded {
-                prop_assert!(crate::chat::streaming::check_indexes(&chunk).is_ok());
+                prop_assert!(crate::chat::check_indexes(&chunk).is_ok());
             }
         }
     }

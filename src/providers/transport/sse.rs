@@ -10,10 +10,10 @@ use futures_core::Stream;
 
 use super::error;
 use super::events::{EventParser, SseError};
-use crate::chat::error::{ChatError, ErrorKind, StreamFault};
-use crate::chat::malformed::MalformedChunks;
-use crate::chat::response::ChatChunk;
-use crate::chat::streaming::{check_indexes, Finishes, MAX_EVENT_BYTES};
+use crate::chat::streaming::MAX_EVENT_BYTES;
+use crate::chat::{
+    check_indexes, ChatChunk, ChatError, ErrorKind, Finishes, MalformedChunks, StreamFault,
+};
 use crate::secret::ApiKey;
 
 type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;

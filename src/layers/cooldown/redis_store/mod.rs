@@ -16,7 +16,7 @@ use self::script::{millis, ms, record_args, ProbeIds, Reply, SCRIPT};
 use super::memory::InMemoryStore;
 use super::policy::{BreakerSettings, Verdict};
 use super::store::{Admission, CooldownStore, Permit, PermitKind, Transition};
-use crate::chat::error::ConfigError;
+use crate::chat::ConfigError;
 use crate::clamp::after;
 use crate::layers::health::HealthView;
 use crate::store::{Link, RedisConnection, StoreFuture};

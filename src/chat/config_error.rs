@@ -1,0 +1,96 @@
+//! A configuration that cannot be built, with every problem found.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A configuration that cannot be built. Lists every problem found, each with
+/// the path of the setting it concerns (`routes.gpt-4o-mini.weights`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigError {
+    problems: Vec<Problem>,
+}
+
+/// One problem of a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: a dotted path in the configuration, or the builder method.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// A configuration error with one problem.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![Problem {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
+    }
+
+    /// Adds a problem.
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Adds every problem of `other`.
+    pub fn extend(&mut self, other: ConfigError) {
+        self.problems.extend(other.problems);
+    }
+
+    /// The problems.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// Whether there is no problem.
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// `Ok(value)` when there is no problem, `Err(self)` otherwise.
+    pub fn into_result<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if p.path.is_empty() {
+                f.write_str(&p.message)?;
+            } else {
+                write!(f, "{}: {}", p.path, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StdError for ConfigError {}
+
+/// A key (a model id, an alias) as a config problem's dotted path shows it:
+/// quoted unless it is bare.
+pub(crate) fn key_path(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}

@@ -1,0 +1,114 @@
+//! A streamed answer: the chunks, and the error item that ends a stream
+//! whose delivery failed.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use crate::chat::chunk::{check_indexes, ChatChunk};
+use crate::chat::completion::ChatCompletion;
+use crate::chat::error::ChatError;
+use crate::chat::kind::StreamFault;
+
+type BoxChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ChatError>> + Send>>;
+
+/// A stream of chunks. After the first content chunk, a fault is never a
+/// silent end: the stream yields an error item instead.
+pub struct ChatStream {
+    inner: BoxChunkStream,
+}
+
+impl ChatStream {
+    /// Wraps any stream of chunks.
+    pub fn new<S>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<ChatChunk, ChatError>> + Send + 'static,
+    {
+        ChatStream {
+            inner: Box::pin(stream),
+        }
+    }
+
+    /// The next chunk, or `None` once the stream has ended: reads the stream
+    /// without depending on `futures` for its `StreamExt` trait (a
+    /// `ChatStream` is a `futures_core::Stream`, so with `StreamExt` in
+    /// scope `.next()` and every combinator work too). After the first
+    /// content chunk a fault is an `Err` item (`StreamInterrupted`), never a
+    /// silent `None`.
+    ///
+    /// ```
+    /// use llm_fallback::mock::{MockProvider, MockReply};
+    /// use llm_fallback::{ChatRequest, Message};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), llm_fallback::ChatError> {
+    /// let provider = MockProvider::new();
+    /// provider.always("gpt-4o-mini", MockReply::text("Paris is the capital"));
+    /// let request = ChatRequest::new("gpt-4o-mini", [Message::user("Capital of France?")])
+    ///     .with_stream(true);
+    /// let mut stream = provider.oneshot(request).await?.into_stream().expect("asked for a stream");
+    /// let mut answer = String::new();
+    /// while let Some(chunk) = stream.next_chunk().await {
+    ///     answer.push_str(&chunk?.text());
+    /// }
+    /// assert_eq!(answer, "Paris is the capital");
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_chunk(&mut self) -> Option<Result<ChatChunk, ChatError>> {
+        futures_util::StreamExt::next(self).await
+    }
+
+    /// A stream that yields the given items, then ends.
+    pub fn from_items(items: Vec<Result<ChatChunk, ChatError>>) -> Self {
+        Self::new(futures_util::stream::iter(items))
+    }
+
+    /// Reads the whole stream and assembles the answer it spells: text and
+    /// tool calls of every choice, finish reasons, usage. Fails with the first
+    /// error item.
+    ///
+    /// Choice indexes must be below
+    /// [`MAX_CHOICES`](crate::chat::streaming::MAX_CHOICES) and tool-call indexes
+    /// below [`MAX_TOOL_CALLS`](crate::chat::streaming::MAX_TOOL_CALLS) (one entry is allocated per index): a chunk
+    /// beyond them fails the collection with a
+    /// [`StreamInterrupted`](crate::chat::ErrorKind::StreamInterrupted) error
+    /// ([`StreamFault::Protocol`]). Deltas are appended in place, so
+    /// collecting is linear in the answer's length.
+    pub async fn collect_completion(mut self) -> Result<ChatCompletion, ChatError> {
+        let mut out = ChatCompletion::default();
+        let mut chunks = 0usize;
+        while let Some(item) = self.next_chunk().await {
+            let chunk = item?;
+            if let Err(why) = check_indexes(&chunk) {
+                return Err(ChatError::stream_interrupted(
+                    StreamFault::Protocol,
+                    chunks,
+                    why,
+                ));
+            }
+            chunks += usize::from(chunk.has_content());
+            crate::chat::collect::merge_chunk(&mut out, chunk);
+        }
+        Ok(out)
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatChunk, ChatError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream").finish_non_exhaustive()
+    }
+}
