@@ -1,9 +1,11 @@
 //! What sharing state on Redis adds per request: the happy path through
 //! Cooldown over the instant leaf with the in-memory store and with the Redis
-//! store (127.0.0.1:6379, one round trip per call), and a balance layer whose
-//! rpm limit is counted on Redis (one more). Needs a running Redis.
+//! store (127.0.0.1:6379, one round trip per call), and a balance layer over
+//! a limit layer whose rpm limit is counted on Redis (one more). Needs a
+//! running Redis.
 //! Results: docs/PERFORMANCE.md.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -63,7 +65,7 @@ fn redis_store(c: &mut Criterion) {
             "azure/gpt-4o-mini",
             Limits::default().with_rpm(u64::MAX / 2),
         )
-        .store(RedisUsage::new(&redis))
+        .store(Arc::new(RedisUsage::new(&redis)))
         .build()
         .unwrap();
     let limited = WeightedBalanceLayer::builder()

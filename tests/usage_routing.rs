@@ -364,7 +364,7 @@ async fn replica(prefix: &str, mock: &MockProvider) -> Svc {
         limits()
             .limits(A, five)
             .limits(B, five)
-            .store(RedisUsage::new(&connection)),
+            .store(Arc::new(RedisUsage::new(&connection))),
         mock,
     )
 }
@@ -409,7 +409,7 @@ async fn usage_on_redis_is_settled_from_the_response_and_its_keys_expire_with_th
         balance(&[(A, 1.0), (B, 1.0)]),
         limits()
             .limits(A, Limits::default().with_tpm(1000))
-            .store(RedisUsage::new(&connection)),
+            .store(Arc::new(RedisUsage::new(&connection))),
         &mock,
     );
     let big = ChatRequest::new(A, [Message::user("x".repeat(400))]);

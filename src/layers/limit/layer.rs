@@ -101,11 +101,11 @@ impl LimitBuilder {
         self
     }
 
-    /// Counts usage in `store` instead of a new [`InMemoryUsage`], e.g. a
-    /// [`RedisUsage`](super::RedisUsage) shared by several processes, or an
-    /// `Arc` of a store shared with other layers.
-    pub fn store(mut self, store: impl UsageStore) -> Self {
-        self.store = Some(Arc::new(store));
+    /// Counts usage in `store` instead of a new [`InMemoryUsage`]: one of
+    /// its own, or one shared (with other limit layers, or a
+    /// [`RedisUsage`](super::RedisUsage) for several processes).
+    pub fn store(mut self, store: Arc<dyn UsageStore>) -> Self {
+        self.store = Some(store);
         self
     }
 

@@ -68,18 +68,3 @@ pub struct WindowUsage {
     /// When the window ends and the counts start over.
     pub resets_at: Instant,
 }
-
-/// A shared store: several layers (or the caller) keep a handle on it.
-impl<T: UsageStore + ?Sized> UsageStore for std::sync::Arc<T> {
-    fn reserve(&self, model: &str, limits: &Limits, tokens: u64) -> StoreFuture<Reservation> {
-        (**self).reserve(model, limits, tokens)
-    }
-
-    fn settle(&self, model: &str, grant: Grant, requests: u64, tokens: u64) {
-        (**self).settle(model, grant, requests, tokens);
-    }
-
-    fn usage(&self, model: &str) -> Option<WindowUsage> {
-        (**self).usage(model)
-    }
-}

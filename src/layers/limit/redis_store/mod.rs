@@ -32,13 +32,14 @@ const LOCAL: u64 = 1 << 63;
 /// deployment may see up to one full limit per process.
 ///
 /// ```no_run
+/// use std::sync::Arc;
 /// use llm_fallback::store::RedisConnection;
 /// use llm_fallback::layers::limit::{LimitLayer, Limits, RedisUsage};
 ///
 /// let redis = RedisConnection::builder("redis://127.0.0.1:6379").build().unwrap();
 /// let limit = LimitLayer::builder()
 ///     .limits("azure/gpt-4o", Limits::default().with_rpm(600))
-///     .store(RedisUsage::new(&redis))
+///     .store(Arc::new(RedisUsage::new(&redis)))
 ///     .build()
 ///     .unwrap();
 /// # let _ = limit;
