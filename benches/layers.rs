@@ -77,7 +77,7 @@ fn layers(c: &mut Criterion) {
             layered(
                 WeightedBalanceLayer::builder()
                     .route("smart", [("azure/gpt-4o", 0.7), ("openai/gpt-4o", 0.3)])
-                    .with_rng(SharedRng::seeded(7))
+                    .rng(SharedRng::seeded(7))
                     .build()
                     .unwrap(),
             ),

@@ -52,7 +52,7 @@ fn redis_store(c: &mut Criterion) {
             .service(InstantLeaf::new()),
     );
     let on_redis = CooldownLayer::builder()
-        .store(RedisStore::new(&redis))
+        .store(Arc::new(RedisStore::new(&redis)))
         .build()
         .unwrap();
     let shared = Svc::new(
@@ -71,7 +71,7 @@ fn redis_store(c: &mut Criterion) {
     let limited = WeightedBalanceLayer::builder()
         .route("gpt-4o-mini", [("azure/gpt-4o-mini", 1.0)])
         .usage(limit.usage())
-        .with_health(on_redis.health())
+        .health(on_redis.health())
         .build()
         .unwrap();
     let both = Svc::new(

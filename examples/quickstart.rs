@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(
             ProviderFallbackLayer::builder()
                 .group(["azure/gpt-4o-mini", "openai/gpt-4o-mini"])
-                .with_health(cooldown.health())
+                .health(cooldown.health())
                 .build()?,
         )
         .layer(cooldown)

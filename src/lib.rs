@@ -48,6 +48,7 @@ pub mod layers;
 pub mod providers;
 
 pub mod config;
+pub mod settings;
 pub mod stack;
 pub mod store;
 
@@ -79,6 +80,7 @@ pub use layers::health::{AllCooling, ForceAttempt, Health, HealthView, SingleAtt
 pub use layers::limit::{Limit, LimitLayer, Limits};
 pub use layers::prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
 pub use layers::retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
+pub use layers::route::RouteOptions;
 pub use layers::select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 pub use layers::timeout::{StreamDeadlines, Timeout, TimeoutLayer};
 #[cfg(feature = "anthropic")]

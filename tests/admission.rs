@@ -10,7 +10,7 @@ use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
     AllCooling, AttemptLog, AttemptSummary, BoxChatService, ChatError, ChatRequest, ChatResponse,
-    CooldownLayer, ErrorKind, Message, ProviderFallbackLayer, RetryLayer, SharedRng,
+    CooldownLayer, ErrorKind, Message, ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
 };
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -37,7 +37,7 @@ fn retry(max: u32) -> RetryLayer {
                 .unwrap(),
         )
         .no_budget()
-        .with_rng(SharedRng::seeded(7))
+        .rng(SharedRng::seeded(7))
         .build()
         .unwrap()
 }
@@ -81,7 +81,7 @@ async fn scattered_faults_are_admitted_and_a_dead_provider_is_shed() {
     let cooldown = CooldownLayer::builder()
         .consecutive_failures(0)
         .without_failure_ratio()
-        .with_rng(SharedRng::seeded(3))
+        .rng(SharedRng::seeded(3))
         .build()
         .unwrap();
     let service = stack(None, &cooldown, 0, &mock);
@@ -119,12 +119,12 @@ async fn a_dead_provider_in_a_route_gets_a_few_probes_while_the_others_serve() {
     mock.script(C, scattered(400));
     let cooldown = CooldownLayer::builder()
         .cooldown(secs(5))
-        .with_rng(SharedRng::seeded(3))
+        .rng(SharedRng::seeded(3))
         .build()
         .unwrap();
     let fallback = ProviderFallbackLayer::builder()
         .named_group("route", [A, B, C])
-        .with_health(cooldown.health())
+        .health(cooldown.health())
         .build()
         .unwrap();
     let service = stack(Some(fallback), &cooldown, 1, &mock);
@@ -200,7 +200,7 @@ async fn a_call_makes_at_most_four_upstream_calls_by_default() {
     let cooldown = CooldownLayer::builder().build().unwrap();
     let fallback = ProviderFallbackLayer::builder()
         .named_group("route", [A, B, C])
-        .with_health(cooldown.health())
+        .health(cooldown.health())
         .build()
         .unwrap();
     let service = stack(Some(fallback), &cooldown, 2, &mock);
@@ -215,7 +215,7 @@ async fn a_call_makes_at_most_four_upstream_calls_by_default() {
     mock.clear_calls();
     let fallback = ProviderFallbackLayer::builder()
         .named_group("route", [A, B, C])
-        .max_upstream_calls(2)
+        .options(RouteOptions::new().max_upstream_calls(2))
         .build()
         .unwrap();
     let service = stack(Some(fallback), &cooldown, 0, &mock);
@@ -234,7 +234,7 @@ async fn the_attempt_log_counts_skips_apart_from_upstream_calls() {
         .unwrap();
     let fallback = ProviderFallbackLayer::builder()
         .named_group("route", [A, B])
-        .with_health(cooldown.health())
+        .health(cooldown.health())
         .build()
         .unwrap();
     let service = stack(Some(fallback), &cooldown, 1, &mock);

@@ -102,17 +102,17 @@ async fn run_until(
                 .unwrap(),
         )
         .no_budget()
-        .with_rng(SharedRng::seeded(9))
+        .rng(SharedRng::seeded(9))
         .build()
         .unwrap();
     let cooldown = CooldownLayer::builder()
         .cooldown(Duration::from_secs(2))
-        .with_rng(SharedRng::seeded(5))
+        .rng(SharedRng::seeded(5))
         .build()
         .unwrap();
     let mut fallback = ProviderFallbackLayer::builder().named_group("route", MODELS);
     if breakers {
-        fallback = fallback.with_health(cooldown.health());
+        fallback = fallback.health(cooldown.health());
     }
     let service = BoxChatService::new(
         ServiceBuilder::new()

@@ -12,7 +12,7 @@ use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
     AllCooling, BoxChatService, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind,
-    Message, PerModel, ProviderFallbackLayer, RetryLayer, SharedRng,
+    Message, PerModel, ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
 };
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -38,8 +38,8 @@ fn cooldown(policy: AllCooling) -> CooldownLayer {
 fn stack(cooldown: &CooldownLayer, mock: &MockProvider) -> BoxChatService {
     let fallback = ProviderFallbackLayer::builder()
         .named_group("route", [A, B])
-        .recover_streams(true)
-        .with_health(cooldown.health())
+        .options(RouteOptions::new().recover_streams(true))
+        .health(cooldown.health())
         .build()
         .unwrap();
     let retry = RetryLayer::builder()
@@ -51,7 +51,7 @@ fn stack(cooldown: &CooldownLayer, mock: &MockProvider) -> BoxChatService {
                 .unwrap(),
         )
         .no_budget()
-        .with_rng(SharedRng::seeded(1))
+        .rng(SharedRng::seeded(1))
         .build()
         .unwrap();
     BoxChatService::new(

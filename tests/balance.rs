@@ -24,7 +24,7 @@ fn request(model: &str) -> ChatRequest {
 fn layer(weights: [(&str, f64); 3], seed: u64) -> WeightedBalanceLayer {
     WeightedBalanceLayer::builder()
         .route("gpt-4o", weights)
-        .with_rng(SharedRng::seeded(seed))
+        .rng(SharedRng::seeded(seed))
         .build()
         .unwrap()
 }
@@ -130,7 +130,7 @@ async fn zero_weight_candidates_are_only_used_when_named() {
     mock.always(A, MockReply::error(ErrorKind::Server));
     let mut service = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(A, 1.0), (Z, 0.0)])
-        .with_rng(SharedRng::seeded(1))
+        .rng(SharedRng::seeded(1))
         .build()
         .unwrap()
         .layer(mock.clone());
@@ -175,7 +175,7 @@ async fn by_alias_only_a_named_candidate_is_just_that_model() {
     let mut service = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(A, 0.5), (B, 0.3), (C, 0.2)])
         .by_alias_only()
-        .with_rng(SharedRng::seeded(3))
+        .rng(SharedRng::seeded(3))
         .build()
         .unwrap()
         .layer(mock.clone());

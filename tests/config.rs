@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llm_fallback::config::{
-    GroupsSetting, HumanDuration, JitterSetting, PerModelSetting, ProviderKind, RouteConfig,
-    Switch, TimeLimit,
-};
+use llm_fallback::config::{ProviderKind, RouteConfig};
+use llm_fallback::layers::fallback::GroupsSetting;
+use llm_fallback::layers::retry::JitterSetting;
+use llm_fallback::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 use llm_fallback::{Config, ConfigError, Role, Stack};
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llm_fallback::config::{RouteConfig, StoreKind};
+use llm_fallback::config::RouteConfig;
+use llm_fallback::store::StoreKind;
 use llm_fallback::{Config, ConfigError, Stack};
 use llm_fallback::{Limits, RoutingStrategy};
 

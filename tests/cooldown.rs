@@ -1,5 +1,6 @@
 //! Cooldown: per-model circuit breaking, half-open probes, health for the routing layers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -592,7 +593,7 @@ async fn a_store_that_answers_later_is_awaited_before_calling_and_after_the_outc
     let builder = CooldownLayer::builder()
         .consecutive_failures(2)
         .without_failure_ratio()
-        .store(RemoteLike(InMemoryStore::new()));
+        .store(Arc::new(RemoteLike(InMemoryStore::new())));
     let (layer, service) = stack(builder, &mock);
 
     let start = Instant::now();

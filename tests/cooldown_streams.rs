@@ -246,7 +246,7 @@ async fn a_stream_verdict_for_a_store_that_answers_later_is_recorded_in_the_back
         .when_all_cooling(AllCooling::FailFast)
         .consecutive_failures(2)
         .without_failure_ratio()
-        .store(Remote(Arc::new(InMemoryStore::new())))
+        .store(Arc::new(Remote(Arc::new(InMemoryStore::new()))))
         .build()
         .unwrap();
     let service = stack(&layer, &mock);

@@ -143,7 +143,7 @@ async fn no_key_value_reaches_a_log_line_an_error_or_a_debug_output() {
             "azure/gpt-4o",
         ])
         .named_group("doomed", ["openai/gpt-4o", "anthropic/claude-3-5-haiku"])
-        .with_health(cooldown.health())
+        .health(cooldown.health())
         .build()
         .unwrap();
     let stack = ServiceBuilder::new()

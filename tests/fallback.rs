@@ -7,7 +7,7 @@ use std::time::Duration;
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
     Attempt, AttemptLog, ChatError, ChatRequest, ChatResponse, ErrorKind, FallbackConfig,
-    FallbackGroups, ForceAttempt, Health, HealthView, Message, ProviderFallbackLayer,
+    FallbackGroups, ForceAttempt, Health, HealthView, Message, ProviderFallbackLayer, RouteOptions,
 };
 use tokio::time::Instant;
 use tower::{service_fn, Layer, Service, ServiceExt};
@@ -269,7 +269,7 @@ async fn which_kinds_fall_back_can_be_overridden_per_kind() {
     failing(&mock, AZURE, ErrorKind::BadRequest);
     let layer = ProviderFallbackLayer::builder()
         .group([AZURE, OPENAI])
-        .fallback_on(ErrorKind::BadRequest, true)
+        .options(RouteOptions::new().fallback_on(ErrorKind::BadRequest, true))
         .build()
         .unwrap();
     let response = send(&layer, mock.clone(), AZURE).await.unwrap();
@@ -279,7 +279,7 @@ async fn which_kinds_fall_back_can_be_overridden_per_kind() {
     failing(&mock, AZURE, ErrorKind::Server);
     let layer = ProviderFallbackLayer::builder()
         .group([AZURE, OPENAI])
-        .fallback_on(ErrorKind::Server, false)
+        .options(RouteOptions::new().fallback_on(ErrorKind::Server, false))
         .build()
         .unwrap();
     let e = send(&layer, mock.clone(), AZURE).await.unwrap_err();
@@ -349,7 +349,7 @@ async fn max_fallbacks_bounds_the_candidates_called() {
     }
     let layer = ProviderFallbackLayer::builder()
         .group([AZURE, OPENAI, GROQ, BIG])
-        .max_fallbacks(1)
+        .options(RouteOptions::new().max_fallbacks(1))
         .build()
         .unwrap();
 
@@ -367,7 +367,7 @@ async fn cooling_candidates_are_skipped_without_a_call_and_not_counted() {
     health.cool(AZURE, Duration::from_secs(10));
     let layer = ProviderFallbackLayer::builder()
         .group([AZURE, OPENAI, GROQ])
-        .max_fallbacks(1)
+        .options(RouteOptions::new().max_fallbacks(1))
         .build()
         .unwrap()
         .with_health(Health::new(health));
@@ -393,7 +393,7 @@ async fn when_every_candidate_cools_the_earliest_ending_one_is_called_with_force
     health.cool(GROQ, Duration::from_secs(20));
     let layer = ProviderFallbackLayer::builder()
         .group([AZURE, OPENAI, GROQ])
-        .with_health(Health::new(health))
+        .health(Health::new(health))
         .build()
         .unwrap();
     let (inner, seen) = spy(mock.clone());
@@ -413,7 +413,7 @@ async fn a_cooling_down_refusal_from_below_moves_on_without_counting() {
     mock.always(AZURE, MockReply::error(ErrorKind::CoolingDown));
     let layer = ProviderFallbackLayer::builder()
         .group([AZURE, OPENAI])
-        .max_fallbacks(0)
+        .options(RouteOptions::new().max_fallbacks(0))
         .build()
         .unwrap();
 
@@ -591,7 +591,7 @@ fn malformed_ids_in_code_and_config_are_rejected_at_build_with_their_path() {
     let config: FallbackConfig = serde_json::from_value(serde_json::json!({
         "groups": [[AZURE, OPENAI]],
         "fallback_on": {"bogus": true},
-        "content_filter_fallbacks_per_model": {"azure": [OPENAI]}
+        "content_filter_fallbacks": {"models": {"azure": [OPENAI]}}
     }))
     .unwrap();
     let e = ProviderFallbackLayer::from_config(&config).unwrap_err();
@@ -608,8 +608,7 @@ fn malformed_ids_in_code_and_config_are_rejected_at_build_with_their_path() {
 #[tokio::test(start_paused = true)]
 async fn a_config_value_builds_the_same_behaviour() {
     let config: FallbackConfig = serde_json::from_value(serde_json::json!({
-        "groups": [[AZURE, OPENAI]],
-        "named_groups": {"fast": [GROQ, OPENAI]},
+        "groups": format!("{AZURE},{OPENAI}; fast={GROQ},{OPENAI}"),
         "context_window_fallbacks": [BIG],
         "fallback_on": {"bad_request": true},
         "max_fallbacks": 2

@@ -43,7 +43,7 @@ async fn hostile_strings_from_clients_and_providers_are_logged_escaped() {
     let cooldown = CooldownLayer::new();
     let balance = WeightedBalanceLayer::builder()
         .route("chat", [("openai/gpt-4o", 1.0)])
-        .with_health(cooldown.health())
+        .health(cooldown.health())
         .build()
         .unwrap();
     let stack = ServiceBuilder::new()

@@ -7,6 +7,7 @@
 
 mod redis_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
@@ -55,15 +56,15 @@ fn replica(connection: &RedisConnection, cooldown: Duration) -> Replica {
         .consecutive_failures(1)
         .cooldown(cooldown)
         .without_failure_ratio()
-        .store(store)
+        .store(Arc::new(store))
         .build()
         .unwrap();
     let health = layer.health();
     let mock = MockProvider::new();
     let balance = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(AZURE, 1.0), (OPENAI, 1.0)])
-        .with_rng(SharedRng::seeded(3))
-        .with_health(health.clone())
+        .rng(SharedRng::seeded(3))
+        .health(health.clone())
         .build()
         .unwrap();
     let service = ServiceBuilder::new()
@@ -195,7 +196,7 @@ async fn every_key_carries_a_ttl_and_expires_once_its_state_is_over() {
         .unwrap();
     let layer = CooldownLayer::builder()
         .cooldown(ms(500))
-        .store(store)
+        .store(Arc::new(store))
         .build()
         .unwrap();
     let mock = MockProvider::new();
@@ -242,7 +243,7 @@ async fn a_dead_redis_never_fails_a_request_and_the_local_view_still_trips() {
     let layer = CooldownLayer::builder()
         .when_all_cooling(AllCooling::FailFast)
         .cooldown(Duration::from_secs(30))
-        .store(RedisStore::new(&connection))
+        .store(Arc::new(RedisStore::new(&connection)))
         .build()
         .unwrap();
     let health = layer.health();
@@ -277,7 +278,7 @@ async fn redis_vanishing_mid_run_costs_no_request_and_the_local_trips_are_pushed
     let layer = CooldownLayer::builder()
         .when_all_cooling(AllCooling::FailFast)
         .cooldown(Duration::from_secs(30))
-        .store(RedisStore::new(&connection))
+        .store(Arc::new(RedisStore::new(&connection)))
         .build()
         .unwrap();
     let mock = MockProvider::new();

@@ -64,7 +64,7 @@ async fn an_outage_warns_once_per_interval_and_its_end_is_reported_once() {
         .build()
         .unwrap();
     let layer = CooldownLayer::builder()
-        .store(RedisStore::new(&connection))
+        .store(Arc::new(RedisStore::new(&connection)))
         .build()
         .unwrap();
     let service = ServiceBuilder::new()

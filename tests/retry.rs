@@ -46,7 +46,7 @@ fn layer(max_retries: u32) -> RetryLayer {
     RetryLayer::builder()
         .max_retries(max_retries)
         .backoff(exact_backoff())
-        .with_rng(SharedRng::seeded(1))
+        .rng(SharedRng::seeded(1))
         .build()
         .unwrap()
 }
@@ -240,7 +240,7 @@ async fn full_jitter_delays_stay_under_the_curve_and_spread_over_it() {
             .max_retries(5)
             .backoff(curve)
             .no_budget()
-            .with_rng(SharedRng::seeded(seed))
+            .rng(SharedRng::seeded(seed))
             .build()
             .unwrap();
         let _ = retry.layer(mock.clone()).oneshot(request(A)).await;
@@ -274,7 +274,7 @@ async fn decorrelated_jitter_waits_between_base_and_factor_times_the_previous_de
             .max_retries(6)
             .backoff(curve)
             .no_budget()
-            .with_rng(SharedRng::seeded(seed))
+            .rng(SharedRng::seeded(seed))
             .build()
             .unwrap();
         let _ = retry.layer(mock.clone()).oneshot(request(A)).await;
@@ -613,7 +613,10 @@ async fn every_retry_drives_the_inner_service_ready_again() {
         ready: false,
         pending_next: true,
     };
-    let response = Retry::new(inner, 2).oneshot(request(A)).await.unwrap();
+    let response = Retry::new(inner, RetryLayer::new(2))
+        .oneshot(request(A))
+        .await
+        .unwrap();
     assert_eq!(response.text().as_deref(), Some("ok"));
     assert_eq!(mock.call_count(A), 3);
 }

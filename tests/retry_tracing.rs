@@ -31,7 +31,7 @@ fn layer(max_retries: u32) -> RetryLayer {
     RetryLayer::builder()
         .max_retries(max_retries)
         .backoff(backoff)
-        .with_rng(SharedRng::seeded(1))
+        .rng(SharedRng::seeded(1))
         .build()
         .unwrap()
 }

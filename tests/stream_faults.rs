@@ -12,7 +12,7 @@ use llm_fallback::mock::MockServer;
 use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::{
     AttemptLog, BoxChatService, ChatResponse, ErrorKind, ProviderFallbackLayer, Providers,
-    StreamDeadlines, StreamFault, TimeoutLayer,
+    RouteOptions, StreamDeadlines, StreamFault, TimeoutLayer,
 };
 use tower::ServiceBuilder;
 
@@ -42,7 +42,7 @@ async fn rig(recover: bool) -> Rig {
         .unwrap();
     let fallback = ProviderFallbackLayer::builder()
         .group([PRIMARY, BACKUP])
-        .recover_streams(recover)
+        .options(RouteOptions::new().recover_streams(recover))
         .build()
         .unwrap();
     // Generous deadlines: a fault must be reported as itself, long before.

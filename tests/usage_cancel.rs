@@ -45,7 +45,7 @@ fn service(mock: &MockProvider, store: Arc<dyn UsageStore>) -> Svc {
         .unwrap();
     let layer = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(A, 1.0), (B, 1.0)])
-        .with_rng(SharedRng::seeded(5))
+        .rng(SharedRng::seeded(5))
         .usage(limit.usage())
         .build()
         .unwrap();

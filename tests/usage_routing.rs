@@ -13,9 +13,10 @@ use llm_fallback::layers::limit::{
     InMemoryUsage, LimitBuilder, LimitConfig, Limits, RedisUsage, UsageStore,
 };
 use llm_fallback::mock::{MockProvider, MockReply};
+use llm_fallback::settings::Scope;
 use llm_fallback::{
-    validate_model_id, BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse,
-    ErrorKind, LimitLayer, Message, RoutingStrategy, SharedRng, WeightedBalanceLayer,
+    BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, LimitLayer,
+    Message, RoutingStrategy, SharedRng, WeightedBalanceLayer,
 };
 use redis_support::{
     cleanup, connect, hget, keys, poll_until, pttl, unique_prefix, within_one_minute, REDIS,
@@ -41,7 +42,7 @@ fn ms(n: u64) -> Duration {
 fn balance(models: &[(&str, f64)]) -> BalanceBuilder {
     WeightedBalanceLayer::builder()
         .route("gpt-4o", models.iter().map(|(m, w)| (*m, *w)))
-        .with_rng(SharedRng::seeded(11))
+        .rng(SharedRng::seeded(11))
 }
 
 fn service(builder: BalanceBuilder, mock: &MockProvider) -> Svc {
@@ -270,7 +271,13 @@ fn config_sets_strategy_and_limits_and_rejects_bad_ones() {
     assert_eq!(config.strategy, RoutingStrategy::LowestLatency);
     assert_eq!(section[A], Limits::default().with_rpm(60).with_tpm(90_000));
     WeightedBalanceLayer::from_config(&config).unwrap();
-    LimitLayer::from_config(&section, Arc::new(InMemoryUsage::new()), validate_model_id).unwrap();
+    LimitLayer::from_config(
+        &section,
+        &Scope::new(),
+        |_| true,
+        Arc::new(InMemoryUsage::new()),
+    )
+    .unwrap();
 
     let bad: BalanceConfig = serde_json::from_value(serde_json::json!({
         "routes": {"gpt-4o": {A: 1, B: 1}},
@@ -327,7 +334,7 @@ async fn each_route_picks_by_its_own_strategy() {
         WeightedBalanceLayer::builder()
             .route("busy", [(A, 10.0), (B, 1.0)])
             .route("drawn", [(C, 1.0), ("openai/gpt-4o-mini", 0.0)])
-            .with_rng(SharedRng::seeded(5))
+            .rng(SharedRng::seeded(5))
             .strategy_for("busy", RoutingStrategy::LeastBusy),
         &mock,
     );

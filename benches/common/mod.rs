@@ -98,15 +98,15 @@ pub fn canonical(leaf: InstantLeaf, retries: u32) -> Svc {
             ProviderFallbackLayer::builder()
                 .group(["azure/gpt-4o-mini", "openai/gpt-4o-mini"])
                 .group(["failing/gpt-4o-mini", "openai/gpt-4o-mini"])
-                .with_health(health.clone())
+                .health(health.clone())
                 .build()
                 .unwrap(),
         )
         .layer(
             WeightedBalanceLayer::builder()
                 .route("smart", [("azure/gpt-4o", 0.7), ("openai/gpt-4o", 0.3)])
-                .with_rng(SharedRng::seeded(7))
-                .with_health(health)
+                .rng(SharedRng::seeded(7))
+                .health(health)
                 .build()
                 .unwrap(),
         )

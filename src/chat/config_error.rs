@@ -53,6 +53,19 @@ impl ConfigError {
         self.problems.is_empty()
     }
 
+    /// The same problems, each with its path put under `prefix`.
+    pub(crate) fn under(self, prefix: &str) -> ConfigError {
+        let problems = self
+            .problems
+            .into_iter()
+            .map(|p| Problem {
+                path: join_path(prefix, &p.path),
+                message: p.message,
+            })
+            .collect();
+        ConfigError { problems }
+    }
+
     /// `Ok(value)` when there is no problem, `Err(self)` otherwise.
     pub fn into_result<T>(self, value: T) -> Result<T, ConfigError> {
         if self.is_empty() {
@@ -60,6 +73,14 @@ impl ConfigError {
         } else {
             Err(self)
         }
+    }
+}
+
+/// `path` under `prefix`: `prefix.path`, or `prefix` alone for an empty path.
+pub(crate) fn join_path(prefix: &str, path: &str) -> String {
+    match path {
+        "" => prefix.to_owned(),
+        rest => format!("{prefix}.{rest}"),
     }
 }
 
@@ -80,17 +101,3 @@ impl fmt::Display for ConfigError {
 }
 
 impl StdError for ConfigError {}
-
-/// A key (a model id, an alias) as a config problem's dotted path shows it:
-/// quoted unless it is bare.
-pub(crate) fn key_path(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
-}

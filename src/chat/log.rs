@@ -17,7 +17,7 @@ use crate::chat::response::ChatResponse;
 /// layers stop trying candidates, and the last error is returned.
 ///
 /// The routing layers insert their own cap
-/// (`FallbackBuilder::max_upstream_calls`,
+/// (`RouteOptions::max_upstream_calls`,
 /// default [`MaxUpstreamCalls::DEFAULT`]) unless the request has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxUpstreamCalls(pub usize);

@@ -49,5 +49,5 @@ pub use self::stream::ChatStream;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 pub(crate) use self::chunk::check_indexes;
 pub(crate) use self::chunk::Finishes;
-pub(crate) use self::config_error::key_path;
+pub(crate) use self::config_error::join_path;
 pub(crate) use self::model::validate_all;

@@ -14,7 +14,7 @@
 //! - Mid-stream recovery (opt-in, on
 //!   `ProviderFallback`) finishes a cut or stalled
 //!   answer on the next candidate; see
-//!   `FallbackBuilder::recover_streams`.
+//!   `RouteOptions::recover_streams`.
 //!
 //! # What a stream may hold
 //!

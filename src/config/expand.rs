@@ -3,7 +3,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::routes::Route;
+use crate::layers::balance::RoutingStrategy;
+
+/// A route, checked.
+#[derive(Debug)]
+pub(crate) enum Route {
+    Ordered(Vec<String>),
+    Weighted {
+        weights: Vec<(String, f64)>,
+        fallbacks: Vec<String>,
+        strategy: RoutingStrategy,
+        latency_buffer: Option<f64>,
+    },
+}
 
 /// The provider prefix of the ids that stand for weighted routes inside the
 /// stack: the fallback layer calls `_route/<alias>`, which the balance layer

@@ -200,36 +200,30 @@
 //! assert!(e.contains(r#"routes.gpt-4o.weights: weight for "azure/gpt-4o" is negative"#), "{e}");
 //! ```
 
+mod check;
+mod ctx;
 mod describe;
 mod expand;
+mod fallback;
 mod limits;
+mod messages;
 mod problems;
+mod providers;
 mod recovery;
 mod redact;
-mod resolve;
 mod routes;
-mod sections;
-mod settings;
-mod store;
+mod server;
 mod types;
-mod values;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
-pub use self::sections::{
-    BackoffSettings, BudgetSettings, CooldownSettings, FailureRatioSettings, FallbackSettings,
-    GroupsSetting, GrowthSettings, JitterSetting, RetrySettings, ServerSettings, ThrottleSettings,
-    TimeoutSettings,
-};
-pub use self::store::{StoreKind, StoreSettings};
+pub use self::server::ServerConfig;
 pub use self::types::{Config, ProviderConfig, ProviderKind, RouteConfig, RouteTable};
-pub use self::values::{HumanDuration, PerModelSetting, Switch, TimeLimit};
+pub use crate::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
 
-pub(crate) use self::expand::ROUTE_PREFIX;
-pub(crate) use self::resolve::{key_path, resolve, Resolved};
-pub(crate) use self::routes::ClientPlan;
-pub(crate) use self::settings::ServerPlan;
+pub(crate) use self::check::check;
+pub(crate) use self::providers::CheckedProvider;
+pub(crate) use self::server::ServerSetup;
 
 use crate::chat::ConfigError;
 
@@ -281,20 +275,5 @@ impl Config {
                 "unknown file type: use .toml or .json (convert YAML with `yq -o=json`)",
             )),
         }
-    }
-
-    /// Checks everything that can be checked without building the stack,
-    /// reading keys from the process environment.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_with_env(|var| std::env::var(var).ok())
-    }
-
-    /// [`validate`](Self::validate), reading environment variables with `env`.
-    pub fn validate_with_env(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        let (_, errors) = resolve(self, &env, &BTreeSet::new());
-        errors.into_result(())
     }
 }

@@ -102,7 +102,7 @@ fn dotted(path: &[Segment]) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(&super::key_path(key));
+                out.push_str(&crate::settings::key_path(key));
             }
             Segment::Enum { .. } | Segment::Unknown => {}
         }

@@ -3,16 +3,16 @@
 
 use std::collections::BTreeSet;
 
+use super::ctx::Ctx;
 use super::expand::route_id;
-use super::resolve::{key_path, Ctx};
-use super::routes::ClientPlan;
 use super::types::ProviderConfig;
 use crate::chat::split_model_id;
 use crate::layers::fallback::FallbackGroups;
+use crate::settings::key_path;
 
 /// `fallback.recover_streams`, resolved for the two routing layers.
 #[derive(Debug, Default)]
-pub(crate) struct RecoverPlan {
+pub(crate) struct RecoverStreams {
     /// For every request not listed.
     pub(crate) default: bool,
     /// Per id the fallback layer is asked for: aliases, group names, grouped models.
@@ -21,7 +21,7 @@ pub(crate) struct RecoverPlan {
     pub(crate) balance: Vec<(String, bool)>,
 }
 
-impl RecoverPlan {
+impl RecoverStreams {
     /// Whether a request for `alias` recovers.
     pub(crate) fn for_alias(&self, alias: &str) -> bool {
         (self.fallback.iter().rev())
@@ -37,12 +37,12 @@ impl Ctx<'_> {
         &mut self,
         groups: &FallbackGroups,
         weighted: &BTreeSet<&str>,
-    ) -> RecoverPlan {
+    ) -> RecoverStreams {
         let config = self.config;
         let setting = &config.fallback.recover_streams;
-        let mut plan = RecoverPlan {
+        let mut plan = RecoverStreams {
             default: setting.default.unwrap_or(false),
-            ..RecoverPlan::default()
+            ..RecoverStreams::default()
         };
         let entries = groups.entries();
         let grouped: BTreeSet<&str> = (entries.iter())
@@ -92,26 +92,4 @@ impl Ctx<'_> {
             .chain(routes)
             .collect()
     }
-}
-
-/// One line for `--check`: the kind, where the key comes from (names and
-/// labels, never values), and whether it continues partial answers.
-pub(crate) fn describe_provider(plan: &ClientPlan) -> String {
-    let p = &plan.config;
-    let mut text = p.kind.to_string();
-    if !plan.keys.is_empty() {
-        let keys: Vec<String> = (plan.keys.iter())
-            .map(|k| format!("{} (tier {}, weight {})", k.label, k.tier, k.weight))
-            .collect();
-        let s = if keys.len() == 1 { "" } else { "s" };
-        text.push_str(&format!(", {} key{s}: {}", keys.len(), keys.join(", ")));
-    } else if let Some(var) = &p.api_key_env {
-        text.push_str(&format!(", key from {var}"));
-    } else {
-        text.push_str(", no key");
-    }
-    if p.prefill() {
-        text.push_str(", continues partial answers (prefill)");
-    }
-    text
 }

@@ -6,16 +6,18 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::sections::{
-    CooldownSettings, FallbackSettings, RetrySettings, ServerSettings, TimeoutSettings,
-};
-use super::store::StoreSettings;
-use super::values::PerModelSetting;
+use super::server::ServerConfig;
 use crate::chat::Message;
 use crate::layers::balance::{RouteCandidates, RoutingStrategy};
+use crate::layers::cooldown::CooldownConfig;
+use crate::layers::fallback::FallbackConfig;
 use crate::layers::limit::LimitConfig;
+use crate::layers::retry::RetryConfig;
+use crate::layers::timeout::TimeoutConfig;
 use crate::providers::credentials::CredentialConfig;
 use crate::secret::EnvName;
+use crate::settings::PerModelSetting;
+use crate::store::StoreConfig;
 
 /// The whole configuration. See the [module docs](super) for the file format.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -35,18 +37,18 @@ pub struct Config {
     /// Seeds weighted draws and backoff jitter, for reproducible runs.
     pub seed: Option<u64>,
     /// Deadlines.
-    pub timeout: TimeoutSettings,
+    pub timeout: TimeoutConfig,
     /// Retries of the same model.
-    pub retry: RetrySettings,
+    pub retry: RetryConfig,
     /// The per-model circuit breaker.
-    pub cooldown: CooldownSettings,
+    pub cooldown: CooldownConfig,
     /// Fallback groups and the routes dedicated to error kinds.
-    pub fallback: FallbackSettings,
+    pub fallback: FallbackConfig,
     /// Settings of the HTTP server (the gateway program).
-    pub server: ServerSettings,
+    pub server: ServerConfig,
     /// Where breakers and usage counts live: memory, or Redis to share them
     /// between replicas.
-    pub store: StoreSettings,
+    pub store: StoreConfig,
     /// Model id -> its requests and tokens per minute (`{ rpm = 600, tpm =
     /// 90000 }`), held wherever the model is called.
     pub limits: LimitConfig,

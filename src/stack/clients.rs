@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use super::build::{prefixed, under};
-use crate::chat::ConfigError;
+use crate::chat::{join_path, ConfigError};
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 use crate::config::ProviderKind;
-use crate::config::{key_path, ClientPlan, ProviderConfig};
+use crate::config::{CheckedProvider, ProviderConfig};
 use crate::layers::cooldown::CooldownStore;
 use crate::providers::credentials::{Credentials, Key};
 use crate::rng::SharedRng;
 use crate::secret::ApiKey;
+use crate::settings::key_path;
 use crate::BoxChatService;
 
 /// What every provider's key rotation shares with the stack.
@@ -24,14 +24,14 @@ pub(super) struct Keys {
 
 /// A configured provider's service; its problems go under `providers.<name>`.
 pub(super) fn build(
-    plan: &ClientPlan,
+    plan: &CheckedProvider,
     keys: &Keys,
     errors: &mut ConfigError,
 ) -> Option<BoxChatService> {
     let path = format!("providers.{}", key_path(&plan.name));
     if plan.keys.is_empty() {
         let built = client(&plan.config, plan.key.clone());
-        return built.map_err(|e| errors.extend(prefixed(&path, e))).ok();
+        return built.map_err(|e| errors.extend(e.under(&path))).ok();
     }
     let before = errors.problems().len();
     let mut rotation = Credentials::builder(plan.name.clone())
@@ -48,7 +48,7 @@ pub(super) fn build(
                 for p in e.problems() {
                     let at = match p.path.starts_with("api_key") {
                         true => format!("{path}.keys.{}", key_path(&c.label)),
-                        false => under(&path, &p.path),
+                        false => join_path(&path, &p.path),
                     };
                     let seen =
                         (errors.problems().iter()).any(|q| q.path == at && q.message == p.message);
@@ -63,7 +63,7 @@ pub(super) fn build(
         return None;
     }
     let built = rotation.build().map(BoxChatService::new);
-    built.map_err(|e| errors.extend(prefixed(&path, e))).ok()
+    built.map_err(|e| errors.extend(e.under(&path))).ok()
 }
 
 /// One client of `p`'s kind, holding `key`.

@@ -93,7 +93,7 @@ use std::time::Duration;
 use tower_service::Service;
 
 use crate::chat::ConfigError;
-use crate::config::{Config, ServerPlan};
+use crate::config::{Config, ServerSetup};
 use crate::layers::cooldown::CooldownStore;
 use crate::layers::limit::UsageStore;
 use crate::layers::select::SelectModelLayer;
@@ -116,7 +116,7 @@ struct Info {
     summaries: BTreeMap<String, String>,
     providers: BTreeMap<String, String>,
     models: Vec<String>,
-    server: ServerPlan,
+    server: ServerSetup,
     store: String,
     groups: String,
     server_summary: String,

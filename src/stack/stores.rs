@@ -1,4 +1,4 @@
-//! The stores of the cooldown and limit layers, built from a [`StoreConfig`].
+//! The stores of the cooldown and limit layers, where a [`StoreConfig`] says.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,54 +6,55 @@ use std::sync::Arc;
 use crate::chat::ConfigError;
 use crate::layers::cooldown::{CooldownStore, InMemoryStore};
 use crate::layers::limit::{InMemoryUsage, UsageStore};
-#[cfg(feature = "redis")]
-use crate::store::RedisConnection;
-use crate::store::StoreConfig;
+use crate::store::{Backend, StoreConfig, MEMORY};
 
 /// The stores a [`StoreConfig`] describes, ready to hand to the layers.
 #[derive(Clone)]
 pub struct Stores {
-    /// For [`CooldownBuilder::shared_store`](crate::layers::cooldown::CooldownBuilder::shared_store).
+    /// For [`CooldownBuilder::store`](crate::layers::cooldown::CooldownBuilder::store).
     pub cooldown: Arc<dyn CooldownStore>,
     /// For [`LimitBuilder::store`](crate::layers::limit::LimitBuilder::store).
     pub usage: Arc<dyn UsageStore>,
 }
 
 impl Stores {
-    /// Both stores in this process's memory.
-    pub fn memory() -> Stores {
-        Stores {
-            cooldown: Arc::new(InMemoryStore::new()),
-            usage: Arc::new(InMemoryUsage::new()),
+    /// The stores `[store]` describes, reading `url_env` with `env`; both
+    /// share one Redis connection (not opened yet: an unreachable server is
+    /// not an error, only a bad setting is).
+    pub fn from_config(
+        config: &StoreConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Stores, ConfigError> {
+        config.backend(env).map(|backend| Stores::on(&backend))
+    }
+
+    /// New stores on `backend`.
+    pub fn on(backend: &Backend) -> Stores {
+        match backend {
+            Backend::Memory => Stores {
+                cooldown: Arc::new(InMemoryStore::new()),
+                usage: Arc::new(InMemoryUsage::new()),
+            },
+            #[cfg(feature = "redis")]
+            Backend::Redis(connection) => Stores {
+                cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(connection)),
+                usage: Arc::new(crate::layers::limit::RedisUsage::new(connection)),
+            },
         }
     }
 
-    /// Both stores on one Redis connection.
-    #[cfg(feature = "redis")]
-    pub fn redis(connection: &RedisConnection) -> Stores {
-        Stores {
-            cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(connection)),
-            usage: Arc::new(crate::layers::limit::RedisUsage::new(connection)),
-        }
+    /// The stores, and one line for `--check` (without the password).
+    pub(crate) fn described(
+        config: &StoreConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Stores, String), ConfigError> {
+        let (backend, summary) = config.described(env)?;
+        Ok((Stores::on(&backend), summary))
     }
 
-    /// Builds the stores; both share one connection for Redis (not opened
-    /// yet: an unreachable server is not an error, only a bad URL is).
-    pub fn from_config(config: &StoreConfig) -> Result<Stores, ConfigError> {
-        #[cfg(feature = "redis")]
-        return Ok(match config.connection()? {
-            Some(connection) => Stores::redis(&connection),
-            None => Stores::memory(),
-        });
-        #[cfg(not(feature = "redis"))]
-        match config {
-            StoreConfig::Memory => Ok(Stores::memory()),
-            StoreConfig::Redis { .. } => {
-                let mut errors = ConfigError::default();
-                errors.push("store", "this build has no Redis support (feature `redis`)");
-                Err(errors)
-            }
-        }
+    /// New stores in this process's memory, and their `--check` line.
+    pub(crate) fn memory() -> (Stores, String) {
+        (Stores::on(&Backend::Memory), MEMORY.to_owned())
     }
 }
 

@@ -17,8 +17,8 @@ use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::server::Server;
 use llm_fallback::{
     Backoff, BoxChatService, ChatChunk, ChatError, ChatRequest, ChatResponse, CooldownLayer,
-    Message, ProviderFallbackLayer, Providers, RetryLayer, SharedRng, StreamDeadlines,
-    TimeoutLayer,
+    Message, ProviderFallbackLayer, Providers, RetryLayer, RouteOptions, SharedRng,
+    StreamDeadlines, TimeoutLayer,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -114,16 +114,17 @@ impl Rig {
             .build()
             .unwrap();
         let cooldown = CooldownLayer::builder().build().unwrap();
-        let mut fallback = ProviderFallbackLayer::builder()
-            .group([PRIMARY, BACKUP])
-            .with_health(cooldown.health())
-            .recover_streams(setup.recover);
+        let mut options = RouteOptions::new().recover_streams(setup.recover);
         if setup.prefill {
-            fallback = fallback.prefill_supported(BACKUP);
+            options = options.prefill_supported(BACKUP);
         }
+        let fallback = ProviderFallbackLayer::builder()
+            .group([PRIMARY, BACKUP])
+            .health(cooldown.health())
+            .options(options);
         let retry = RetryLayer::builder()
             .backoff(setup.backoff)
-            .with_rng(SharedRng::seeded(7))
+            .rng(SharedRng::seeded(7))
             .build()
             .unwrap();
         let stack = ServiceBuilder::new()

@@ -31,7 +31,7 @@ fn stack(server: &MockServer, openai: Credentials<OpenAi>, retries: u32) -> BoxC
     let cooldown = CooldownLayer::new();
     let fallback = ProviderFallbackLayer::builder()
         .group([ID, AZURE])
-        .with_health(cooldown.health())
+        .health(cooldown.health())
         .build()
         .unwrap();
     BoxChatService::new(

@@ -39,7 +39,7 @@ async fn a_max_tokens_near_u64_max_is_a_large_estimate_not_an_overflow() {
         .route("gpt-4o", [(A, 1.0), (B, 1.0)])
         .strategy(RoutingStrategy::LowestUsage)
         .usage(limit.usage())
-        .with_rng(SharedRng::seeded(3))
+        .rng(SharedRng::seeded(3))
         .build()
         .unwrap();
     let svc = ServiceBuilder::new()

@@ -9,9 +9,9 @@ use super::candidates::{BalanceTable, Route, MAX_CANDIDATES};
 use super::ranking::RankingSettings;
 use super::strategy::RoutingStrategy;
 use super::WeightedBalanceLayer;
-use crate::chat::{validate_model_id, ConfigError, ErrorKind, PerModel};
+use crate::chat::{validate_model_id, ConfigError};
 use crate::layers::health::Health;
-use crate::layers::route::{parse_kind, RoutePolicy};
+use crate::layers::route::{check_recovered, RouteOptions};
 use crate::rng::SharedRng;
 
 /// The balance settings as plain data (serde).
@@ -73,7 +73,8 @@ pub enum WeightedModel {
 }
 
 impl RouteCandidates {
-    fn pairs(&self) -> Vec<(String, f64)> {
+    /// `(model id, weight)` pairs, weight 1 where none is given.
+    pub(crate) fn pairs(&self) -> Vec<(String, f64)> {
         match self {
             RouteCandidates::Map(map) => map.iter().map(|(m, w)| (m.clone(), *w)).collect(),
             RouteCandidates::List(list) => list
@@ -91,17 +92,16 @@ impl RouteCandidates {
 /// [`build`](Self::build), together.
 ///
 /// Defaults: no route, another draw on the kinds of
-/// [`ErrorKind::is_fallbackable`], no bound on draws, draws seeded by the OS,
+/// [`ErrorKind::is_fallbackable`](crate::ErrorKind::is_fallbackable), no bound on draws, draws seeded by the OS,
 /// every model healthy, the weighted strategy for every route, no usage view.
 #[derive(Debug, Default)]
 pub struct BalanceBuilder {
     routes: Vec<(String, Vec<(String, f64)>)>,
-    policy: RoutePolicy,
+    options: RouteOptions,
+    health: Health,
     rng: Option<SharedRng>,
     by_alias_only: bool,
     pub(super) ranking: RankingSettings,
-    recover_all: bool,
-    recover_for: Vec<(String, bool)>,
     errors: ConfigError,
 }
 
@@ -129,82 +129,36 @@ impl BalanceBuilder {
     }
 
     /// Draws with `rng` (seed it for reproducible draws).
-    pub fn with_rng(mut self, rng: SharedRng) -> Self {
+    pub fn rng(mut self, rng: SharedRng) -> Self {
         self.rng = Some(rng);
         self
     }
 
     /// Draws only among candidates that `health` says are not cooling down.
-    pub fn with_health(mut self, health: Health) -> Self {
-        self.policy.health = health;
+    pub fn health(mut self, health: Health) -> Self {
+        self.health = health;
         self
     }
 
-    /// Whether a failure of `kind` leads to another draw (default:
-    /// [`ErrorKind::is_fallbackable`]).
-    pub fn fallback_on(mut self, kind: ErrorKind, on: bool) -> Self {
-        self.policy.set_fallback_on(kind, on);
-        self
-    }
-
-    /// Calls at most `n` candidates after the first failed one. Default: no bound.
-    pub fn max_fallbacks(mut self, n: usize) -> Self {
-        self.policy.max_fallbacks = Some(n);
-        self
-    }
-
-    /// Caps the upstream calls of one call, retries and fallbacks together
-    /// (default [`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT),
-    /// 4; skips do not count). A request carrying its own
-    /// [`MaxUpstreamCalls`](crate::MaxUpstreamCalls) keeps it. At least 1.
-    pub fn max_upstream_calls(mut self, n: usize) -> Self {
-        self.policy.max_upstream_calls = Some(n);
-        self
-    }
-
-    /// No cap on upstream calls: only the retry and fallback bounds apply.
-    pub fn no_upstream_call_cap(mut self) -> Self {
-        self.policy.max_upstream_calls = None;
-        self
-    }
-
-    /// Mid-stream recovery for every route (default: off): a stream cut or
+    /// When to draw again, how often, and mid-stream recovery (see
+    /// [`RouteOptions`] for the defaults). With recovery on, a stream cut or
     /// stalled after its first token is finished on another candidate of
-    /// the route, by the rules of
-    /// [`FallbackBuilder::recover_streams`](crate::FallbackBuilder::recover_streams).
-    pub fn recover_streams(mut self, on: bool) -> Self {
-        self.recover_all = on;
-        self
-    }
-
-    /// Mid-stream recovery for requests naming `id` (an alias or a
-    /// candidate); takes precedence over [`recover_streams`](Self::recover_streams).
+    /// the route.
     ///
     /// ```
-    /// use llm_fallback::WeightedBalanceLayer;
+    /// use llm_fallback::{RouteOptions, WeightedBalanceLayer};
     ///
     /// let routes = || {
     ///     WeightedBalanceLayer::builder()
     ///         .route("gpt-4o", [("azure/gpt-4o", 3.0), ("openai/gpt-4o", 1.0)])
     /// };
-    /// assert!(routes().recover_streams_for("gpt-4o", true).build().is_ok());
-    /// let e = routes().recover_streams_for("gpt-5", true).build().unwrap_err();
+    /// let recover = |id| RouteOptions::new().recover_streams_for(id, true);
+    /// assert!(routes().options(recover("gpt-4o")).build().is_ok());
+    /// let e = routes().options(recover("gpt-5")).build().unwrap_err();
     /// assert!(e.to_string().contains("neither a route alias nor a candidate"), "{e}");
     /// ```
-    pub fn recover_streams_for(mut self, id: impl Into<String>, on: bool) -> Self {
-        self.recover_for.push((id.into(), on));
-        self
-    }
-
-    /// Declares that `model` continues a partial answer sent as a final
-    /// assistant message (see
-    /// [`FallbackBuilder::prefill_supported`](crate::FallbackBuilder::prefill_supported)).
-    pub fn prefill_supported(mut self, model: impl Into<String>) -> Self {
-        let model = model.into();
-        if let Err(e) = validate_model_id(&model) {
-            self.errors.push(format!("prefill_supported.{model}"), e);
-        }
-        self.policy.recovery.prefill.insert(model);
+    pub fn options(mut self, options: RouteOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -213,17 +167,14 @@ impl BalanceBuilder {
         for (alias, candidates) in &config.routes {
             self = self.route(alias.clone(), candidates.pairs());
         }
-        for (name, on) in &config.fallback_on {
-            match parse_kind(name) {
-                Ok(kind) => self = self.fallback_on(kind, *on),
-                Err(e) => self.errors.push(format!("fallback_on.{name}"), e),
-            }
-        }
+        let options = self.options.clone();
+        let mut options = options.fallback_on_names(&config.fallback_on, "", &mut self.errors);
         if let Some(n) = config.max_fallbacks {
-            self = self.max_fallbacks(n);
+            options = options.max_fallbacks(n);
         }
+        self = self.options(options);
         if let Some(seed) = config.seed {
-            self = self.with_rng(SharedRng::seeded(seed));
+            self = self.rng(SharedRng::seeded(seed));
         }
         self = self.strategy(config.strategy);
         if let Some(buffer) = config.latency_buffer {
@@ -235,9 +186,7 @@ impl BalanceBuilder {
     /// The layer, or every problem found.
     pub fn build(self) -> Result<WeightedBalanceLayer, ConfigError> {
         let mut errors = self.errors;
-        if self.policy.max_upstream_calls == Some(0) {
-            errors.push("max_upstream_calls", "must be at least 1");
-        }
+        let (policy, recovered) = self.options.policy(self.health, &mut errors);
         let candidates: HashSet<&str> = self
             .routes
             .iter()
@@ -271,17 +220,12 @@ impl BalanceBuilder {
             ));
         }
         let ranking = self.ranking.build(&routes, &mut errors);
-        let mut policy = self.policy;
-        policy.recovery.enabled = PerModel::new(self.recover_all);
-        for (id, on) in self.recover_for {
-            if !aliases.contains(id.as_str()) && !candidates.contains(id.as_str()) {
-                errors.push(
-                    format!("recover_streams_for.{id}"),
-                    format!("{id:?} is neither a route alias nor a candidate"),
-                );
-            }
-            policy.recovery.enabled.set(id, on);
-        }
+        check_recovered(
+            &recovered,
+            |id| aliases.contains(id) || candidates.contains(id),
+            "neither a route alias nor a candidate",
+            &mut errors,
+        );
         errors.into_result(WeightedBalanceLayer::from_parts(
             Arc::new(BalanceTable::new(routes, !self.by_alias_only)),
             Arc::new(policy),

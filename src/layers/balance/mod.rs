@@ -24,7 +24,7 @@
 //! [`ChatError::all_failed`](crate::ChatError::all_failed). Calls, attempts
 //! and errors are handled by the same engine as
 //! [`ProviderFallback`](crate::ProviderFallback), mid-stream recovery
-//! included ([`BalanceBuilder::recover_streams`], off by default).
+//! included ([`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams), off by default).
 //!
 //! Beside the weighted draw, `.strategy(..)` (or `.strategy_for(alias, ..)`,
 //! per route) ranks the available candidates: the [`RoutingStrategy`] picks
@@ -53,7 +53,7 @@
 //!
 //! let balance = WeightedBalanceLayer::builder()
 //!     .route("gpt-4o", [("azure/gpt-4o", 0.7), ("openai/gpt-4o", 0.3)])
-//!     .with_rng(SharedRng::seeded(1))
+//!     .rng(SharedRng::seeded(1))
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new().layer(balance).service(upstream);

@@ -216,18 +216,14 @@ impl CooldownBuilder {
     }
 
     /// The random source of the throttle's draws (default: seeded from the OS).
-    pub fn with_rng(mut self, rng: SharedRng) -> Self {
+    pub fn rng(mut self, rng: SharedRng) -> Self {
         self.rng = Some(rng);
         self
     }
 
-    /// Keeps breaker state in `store` instead of a new [`InMemoryStore`].
-    pub fn store(self, store: impl CooldownStore) -> Self {
-        self.shared_store(Arc::new(store))
-    }
-
-    /// Keeps breaker state in a store shared with other layers.
-    pub fn shared_store(mut self, store: Arc<dyn CooldownStore>) -> Self {
+    /// Keeps breaker state in `store` (which other layers may share)
+    /// instead of a new [`InMemoryStore`].
+    pub fn store(mut self, store: Arc<dyn CooldownStore>) -> Self {
         self.store = Some(store);
         self
     }

@@ -15,6 +15,10 @@
 //! cooldown, or a growing one if configured). A probe that is cancelled
 //! frees its slot for the next call.
 //!
+//! From code: [`CooldownLayer::builder`]; from a config file's
+//! `[cooldown]`: [`CooldownConfig`], checked and built by
+//! [`CooldownLayer::from_config`].
+//!
 //! # Admission: why not a hard skip on the first fault
 //!
 //! A breaker that opens on one 429 or 401 refuses requests that would have
@@ -123,6 +127,7 @@
 //! ```
 
 mod breaker;
+mod config;
 mod layer;
 mod memory;
 mod outcome;
@@ -150,6 +155,7 @@ use crate::chat::{AttemptLog, ChatError, PerModel};
 use crate::layers::health::{AllCooling, ForceAttempt, Health, HealthView, Routed};
 use crate::{ChatRequest, ChatResponse};
 
+pub use self::config::{CooldownConfig, FailureRatioConfig, GrowthConfig, ThrottleConfig};
 pub use self::future::ResponseFuture;
 pub use self::layer::{CooldownBuilder, CooldownLayer};
 pub use self::memory::InMemoryStore;
@@ -223,9 +229,10 @@ impl HealthView for StoreHealth {
 }
 
 impl<S> Cooldown<S> {
-    /// Wraps `inner` with the default settings and a new in-memory store.
-    pub fn new(inner: S) -> Self {
-        tower_layer::Layer::layer(&CooldownLayer::new(), inner)
+    /// Wraps `inner` with the settings and store of `layer` (built by
+    /// [`CooldownLayer::new`] or [`CooldownLayer::builder`]).
+    pub fn new(inner: S, layer: CooldownLayer) -> Self {
+        tower_layer::Layer::layer(&layer, inner)
     }
 
     /// Which models are cooling down, for balance and fallback layers.

@@ -89,7 +89,7 @@ impl FallbackGroups {
     /// use llm_fallback::{FallbackGroups, ProviderFallbackLayer};
     /// let groups = FallbackGroups::new()
     ///     .route("fast", ["groq/llama-3.1-8b", "openai/gpt-4o-mini", "openai/gpt-4o"]);
-    /// let layer = ProviderFallbackLayer::new(groups).unwrap();
+    /// let layer = ProviderFallbackLayer::builder().groups(groups).build().unwrap();
     /// # let _ = layer;
     /// ```
     pub fn route<I>(self, name: impl Into<String>, models: I) -> Self

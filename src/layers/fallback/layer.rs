@@ -3,9 +3,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::builder::FallbackBuilder;
 use super::candidates::Table;
-use super::config::{FallbackBuilder, FallbackConfig};
-use super::groups::FallbackGroups;
 use super::ProviderFallback;
 use crate::chat::ConfigError;
 use crate::layers::health::Health;
@@ -24,20 +23,10 @@ impl ProviderFallbackLayer {
         FallbackBuilder::default()
     }
 
-    /// Falls back within `groups`, with every other setting at its default.
-    pub fn new(groups: FallbackGroups) -> Result<Self, ConfigError> {
-        Self::builder().groups(groups).build()
-    }
-
     /// Falls back within the groups of `MODEL_FALLBACK_GROUPS` (see
-    /// [`FallbackGroups`] for the format).
+    /// [`FallbackGroups`](super::FallbackGroups) for the format).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().groups_from_env().build()
-    }
-
-    /// Builds the layer from a config value.
-    pub fn from_config(config: &FallbackConfig) -> Result<Self, ConfigError> {
-        Self::builder().config(config).build()
     }
 
     /// Skips candidates that `health` says are cooling down.
@@ -55,7 +44,7 @@ impl<S> Layer<S> for ProviderFallbackLayer {
     type Service = ProviderFallback<S>;
 
     fn layer(&self, inner: S) -> ProviderFallback<S> {
-        ProviderFallback::from_layer(inner, self.clone())
+        ProviderFallback::new(inner, self.clone())
     }
 }
 

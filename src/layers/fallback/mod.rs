@@ -22,7 +22,7 @@
 //! call (with [`ForceAttempt`](crate::ForceAttempt), never retried); with
 //! `FailFast` the call fails without one. Either way the final error's
 //! `retry_after` is the earliest known recovery. A call makes at most
-//! [`max_upstream_calls`](FallbackBuilder::max_upstream_calls) upstream
+//! [`max_upstream_calls`](crate::RouteOptions::max_upstream_calls) upstream
 //! calls, retries included (4 by default). The next candidate is called at
 //! once: there is no backoff between candidates (that is `Retry`'s
 //! business, per model).
@@ -38,7 +38,7 @@
 //! A stream that fails before its first token falls back like any call. A
 //! stream that is cut or stalls after it can be finished on the next
 //! candidate when mid-stream recovery is on
-//! ([`FallbackBuilder::recover_streams`], off by default); otherwise it ends
+//! ([`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams), off by default); otherwise it ends
 //! with a `StreamInterrupted` item, never silently.
 //!
 //! Groups come from code ([`FallbackGroups`], [`FallbackBuilder`]), from a
@@ -70,6 +70,7 @@
 //! # }
 //! ```
 
+mod builder;
 mod candidates;
 mod config;
 pub mod future;
@@ -83,13 +84,13 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 use tracing::field::Empty;
 
-pub use self::config::{FallbackBuilder, FallbackConfig};
+pub use self::builder::FallbackBuilder;
+pub use self::config::{FallbackConfig, GroupsSetting};
 pub use self::future::ResponseFuture;
 pub use self::groups::FallbackGroups;
 pub use self::layer::ProviderFallbackLayer;
 
 use self::candidates::Table;
-use crate::chat::ConfigError;
 use crate::layers::route::future::RouteFuture;
 use crate::layers::route::RoutePolicy;
 use crate::{ChatError, ChatRequest, ChatResponse};
@@ -104,13 +105,9 @@ pub struct ProviderFallback<S> {
 }
 
 impl<S> ProviderFallback<S> {
-    /// Wraps `inner`, falling back within `groups` (other settings at their
-    /// defaults; use [`ProviderFallbackLayer::builder`] for the rest).
-    pub fn new(inner: S, groups: FallbackGroups) -> Result<Self, ConfigError> {
-        Ok(Self::from_layer(inner, ProviderFallbackLayer::new(groups)?))
-    }
-
-    fn from_layer(inner: S, layer: ProviderFallbackLayer) -> Self {
+    /// Wraps `inner` with the groups and settings of `layer` (built by
+    /// [`ProviderFallbackLayer::builder`]).
+    pub fn new(inner: S, layer: ProviderFallbackLayer) -> Self {
         ProviderFallback {
             inner,
             table: layer.table,

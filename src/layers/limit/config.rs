@@ -6,7 +6,8 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{key_path, ConfigError};
+use crate::chat::ConfigError;
+use crate::settings::{key_path, Scope};
 
 /// A deployment's limits per minute, as its provider enforces them. `None`:
 /// no limit of that kind.
@@ -96,19 +97,30 @@ impl<K: Into<String>> FromIterator<(K, Limits)> for LimitConfig {
 
 impl LimitConfig {
     /// The entries that pass every check; each problem goes to `errors`,
-    /// under `limits.<model id>`. `known` says whether a key names a model
-    /// that something serves (`Err`: why not).
+    /// under `limits.<model id>`. Keys are model ids of `scope` (not its
+    /// aliases) that something serves (`served`).
     pub(super) fn check(
         &self,
-        known: impl Fn(&str) -> Result<(), String>,
+        scope: &Scope,
+        served: impl Fn(&str) -> bool,
         errors: &mut ConfigError,
     ) -> BTreeMap<String, Limits> {
         let mut out = BTreeMap::new();
         for (model, limits) in &self.0 {
             let path = format!("limits.{}", key_path(model));
             let before = errors.problems().len();
-            if let Err(e) = known(model) {
-                errors.push(&path, e);
+            if scope.is_alias(model) {
+                errors.push(
+                    &path,
+                    format!("limits take model ids; {model:?} is a route alias (give each of its models its own limits)"),
+                );
+            } else if scope.check_model(&path, model, errors) && !served(model) {
+                errors.push(
+                    &path,
+                    format!(
+                        "{model:?} is not served by any route, fallback group or `models` entry"
+                    ),
+                );
             }
             if !limits.is_limited() {
                 errors.push(&path, "gives neither `rpm` nor `tpm`");

@@ -12,6 +12,7 @@ use super::store::UsageStore;
 use super::view::{Shared, UsageView};
 use super::Limit;
 use crate::chat::{validate_model_id, ConfigError};
+use crate::settings::Scope;
 
 /// Applies [`Limit`] to a service. Cheap to clone: every service it makes
 /// shares its limits and its store.
@@ -27,29 +28,30 @@ impl LimitLayer {
     }
 
     /// Builds the layer from the `[limits]` section, counting in `store`.
-    /// `known` says whether a key names a model that something serves
-    /// ([`validate_model_id`] when any well-formed id will do); every problem
-    /// is reported under `limits.<model id>`.
+    /// Keys must be model ids of `scope` (not its route aliases) that
+    /// something serves (`served`; `|_| true` when anything is); every
+    /// problem is reported under `limits.<model id>`.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use llm_fallback::layers::limit::{InMemoryUsage, LimitConfig, LimitLayer};
-    /// use llm_fallback::validate_model_id;
+    /// use llm_fallback::settings::Scope;
     ///
     /// let config: LimitConfig = serde_json::from_str(
     ///     r#"{"azure/gpt-4o": {"rpm": 600, "tpm": 150000}, "openai/gpt-4o": {"rpm": 0}}"#,
     /// ).unwrap();
     /// let store = Arc::new(InMemoryUsage::new());
-    /// let e = LimitLayer::from_config(&config, store, validate_model_id).unwrap_err();
+    /// let e = LimitLayer::from_config(&config, &Scope::new(), |_| true, store).unwrap_err();
     /// assert_eq!(e.to_string(), r#"limits."openai/gpt-4o".rpm: must be at least 1 (leave it out for no limit)"#);
     /// ```
     pub fn from_config(
         config: &LimitConfig,
+        scope: &Scope,
+        served: impl Fn(&str) -> bool,
         store: Arc<dyn UsageStore>,
-        known: impl Fn(&str) -> Result<(), String>,
     ) -> Result<LimitLayer, ConfigError> {
         let mut errors = ConfigError::default();
-        let limits = config.check(known, &mut errors);
+        let limits = config.check(scope, served, &mut errors);
         errors.into_result(LimitLayer::new(limits, store))
     }
 

@@ -29,8 +29,8 @@ impl RetryLayer {
     }
 
     /// Starts configuring a layer.
-    pub fn builder() -> RetryLayerBuilder {
-        RetryLayerBuilder {
+    pub fn builder() -> RetryBuilder {
+        RetryBuilder {
             exponential: ExponentialRetry::default(),
             exponential_settings: Vec::new(),
             policy: None,
@@ -69,7 +69,7 @@ impl fmt::Debug for RetryLayer {
 /// Configures a [`RetryLayer`]. Every setting has a default: 2 retries per
 /// model, [`Backoff::default`], `Retry-After` honoured up to 10 s, the default
 /// [`RetryBudget`], an OS-seeded random source.
-pub struct RetryLayerBuilder {
+pub struct RetryBuilder {
     exponential: ExponentialRetry,
     /// Which built-in settings were used, to refuse them next to a custom policy.
     exponential_settings: Vec<&'static str>,
@@ -78,7 +78,7 @@ pub struct RetryLayerBuilder {
     rng: Option<SharedRng>,
 }
 
-impl RetryLayerBuilder {
+impl RetryBuilder {
     fn built_in(mut self, setting: &'static str, f: impl FnOnce(&mut ExponentialRetry)) -> Self {
         f(&mut self.exponential);
         if !self.exponential_settings.contains(&setting) {
@@ -146,7 +146,7 @@ impl RetryLayerBuilder {
     }
 
     /// The random source for jitter (default: seeded from the OS).
-    pub fn with_rng(mut self, rng: SharedRng) -> Self {
+    pub fn rng(mut self, rng: SharedRng) -> Self {
         self.rng = Some(rng);
         self
     }
@@ -189,9 +189,9 @@ impl RetryLayerBuilder {
     }
 }
 
-impl fmt::Debug for RetryLayerBuilder {
+impl fmt::Debug for RetryBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryLayerBuilder")
+        f.debug_struct("RetryBuilder")
             .field("exponential", &self.exponential)
             .field("custom_policy", &self.policy.is_some())
             .field("budget", &self.budget)

@@ -7,7 +7,7 @@
 //! wait), nor are errors that would fail the same way again. Each retry
 //! waits per the model's [`Backoff`], and at least as long as the provider's
 //! `Retry-After`; a provider asking for more than
-//! [`max_retry_after`](RetryLayerBuilder::max_retry_after) (10 s) is not
+//! [`max_retry_after`](RetryBuilder::max_retry_after) (10 s) is not
 //! retried, so a fallback can serve the call at once. A retry never starts
 //! if its delay would reach the deadline stamped by an outer `Timeout`: the
 //! error goes back immediately instead. A shared [`RetryBudget`] stops retry
@@ -16,6 +16,9 @@
 //! Every attempt is recorded in the request's [`AttemptLog`]
 //! and runs in a `retry_attempt` `tracing` span (model, attempt, outcome,
 //! latency); each decision is a debug event with the chosen delay.
+//!
+//! From code: [`RetryLayer::builder`]; from a config file's `[retry]`:
+//! [`RetryConfig`], checked and built by [`RetryLayer::from_config`].
 //!
 //! # Example
 //!
@@ -34,7 +37,7 @@
 //!     .max_retries(2)
 //!     .max_retries_for("openai/gpt-4o", 0)
 //!     .backoff(Backoff::builder().base(Duration::from_millis(200)).build().unwrap())
-//!     .with_rng(SharedRng::seeded(1))
+//!     .rng(SharedRng::seeded(1))
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new().layer(retry).service(mock.clone());
@@ -63,6 +66,7 @@
 
 mod backoff;
 mod budget;
+mod config;
 pub mod future;
 mod layer;
 mod policy;
@@ -76,7 +80,8 @@ use tower_service::Service;
 
 pub use self::backoff::{Backoff, BackoffBuilder, Jitter};
 pub use self::budget::RetryBudget;
-pub use self::layer::{RetryLayer, RetryLayerBuilder};
+pub use self::config::{BackoffConfig, BudgetConfig, JitterSetting, RetryConfig};
+pub use self::layer::{RetryBuilder, RetryLayer};
 pub use self::policy::{Decision, ExponentialRetry, RetryContext, RetryPolicy};
 
 use self::future::ResponseFuture;
@@ -99,9 +104,10 @@ struct Shared {
 }
 
 impl<S> Retry<S> {
-    /// Retries up to `max_retries` times with the defaults of [`RetryLayer`].
-    pub fn new(inner: S, max_retries: u32) -> Self {
-        RetryLayer::new(max_retries).layer(inner)
+    /// Wraps `inner` with the settings of `layer` (built by
+    /// [`RetryLayer::new`] or [`RetryLayer::builder`]).
+    pub fn new(inner: S, layer: RetryLayer) -> Self {
+        layer.layer(inner)
     }
 
     /// The inner service.

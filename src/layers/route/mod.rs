@@ -24,8 +24,12 @@ use crate::layers::health::Health;
 mod candidates;
 pub(crate) mod future;
 mod identity;
+mod options;
 mod recover;
 mod splice;
+
+pub(crate) use self::options::check_recovered;
+pub use self::options::RouteOptions;
 
 /// The candidates of one request, produced one at a time.
 pub(crate) trait CandidateSource: Send + 'static {

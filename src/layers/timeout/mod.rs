@@ -44,6 +44,9 @@
 //! by [`DEFAULT_ATTEMPT`], and streams by [`StreamDeadlines`]' defaults. The
 //! README's "Timeouts" section has every default in one table.
 //!
+//! From a config file's `[timeout]`: [`TimeoutConfig`], checked and built by
+//! [`TimeoutLayer::total_from_config`] and [`TimeoutLayer::attempt_from_config`].
+//!
 //! # Example
 //!
 //! ```
@@ -71,6 +74,7 @@
 //! # }
 //! ```
 
+mod config;
 mod deadlines;
 mod layer;
 mod stream;
@@ -89,6 +93,7 @@ use crate::chat::streaming::HeadersDeadline;
 use crate::chat::{AttemptLog, ChatError, MalformedChunks, PerModel, TimeoutKind};
 use crate::{ChatRequest, ChatResponse};
 
+pub use self::config::TimeoutConfig;
 pub use self::deadlines::StreamDeadlines;
 pub use self::future::ResponseFuture;
 pub use self::layer::TimeoutLayer;
@@ -127,14 +132,10 @@ pub(crate) enum Budget {
 }
 
 impl<S> Timeout<S> {
-    /// A per-attempt deadline for every model.
-    pub fn new(inner: S, timeout: Duration) -> Self {
-        Timeout {
-            inner,
-            budget: Budget::Attempt(Arc::new(PerModel::new(Some(timeout)))),
-            streams: None,
-            complete: None,
-        }
+    /// Wraps `inner` with the deadlines of `layer` (e.g.
+    /// [`TimeoutLayer::attempt`], [`TimeoutLayer::total`]).
+    pub fn new(inner: S, layer: TimeoutLayer) -> Self {
+        tower_layer::Layer::layer(&layer, inner)
     }
 
     /// The inner service.

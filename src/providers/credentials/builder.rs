@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::Credential;
+use super::config::{validate_label, Credential};
 use super::plan::{KeyMeta, Pick};
 use super::policy::RotationPolicy;
 use super::{Credentials, Shared};
@@ -251,23 +251,6 @@ fn tier_ranges(keys: &[KeyMeta]) -> Vec<Range<usize>> {
         }
     }
     ranges
-}
-
-/// Checks a key's label: 1 to 64 letters, digits, `-`, `_`, `.`. Labels are
-/// written to logs, so they are kept short and plain.
-pub(crate) fn validate_label(label: &str) -> Result<(), String> {
-    if label.is_empty() || label.len() > 64 {
-        return Err("a key's label must have 1 to 64 characters".to_owned());
-    }
-    match label
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        Some(c) => Err(format!(
-            "the label {label:?} contains {c:?}; use letters, digits, '-', '_' or '.'"
-        )),
-        None => Ok(()),
-    }
 }
 
 impl<S> fmt::Debug for CredentialsBuilder<S> {

@@ -234,7 +234,7 @@ impl CredentialConfig {
             return Vec::new();
         }
         let label = self.label.clone().unwrap_or_else(|| var.clone());
-        if let Err(e) = super::builder::validate_label(&label) {
+        if let Err(e) = validate_label(&label) {
             errors.push(format!("{path}.label"), e);
         }
         let value = lookup(var).unwrap_or_default();
@@ -260,5 +260,22 @@ impl CredentialConfig {
                 .map(|(i, key)| credential(format!("{label}-{}", i + 1), key))
                 .collect(),
         }
+    }
+}
+
+/// Checks a key's label: 1 to 64 letters, digits, `-`, `_`, `.`. Labels are
+/// written to logs, so they are kept short and plain.
+pub(crate) fn validate_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.len() > 64 {
+        return Err("a key's label must have 1 to 64 characters".to_owned());
+    }
+    match label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        Some(c) => Err(format!(
+            "the label {label:?} contains {c:?}; use letters, digits, '-', '_' or '.'"
+        )),
+        None => Ok(()),
     }
 }

@@ -51,12 +51,13 @@ const LOCAL: u64 = 1 << 63;
 /// is freed when its [lease](RedisStoreBuilder::probe_lease) ends.
 ///
 /// ```no_run
+/// use std::sync::Arc;
 /// use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
 /// use llm_fallback::store::RedisConnection;
 ///
 /// let redis = RedisConnection::builder("redis://127.0.0.1:6379").prefix("gw").build().unwrap();
 /// let layer = CooldownLayer::builder()
-///     .store(RedisStore::new(&redis))
+///     .store(Arc::new(RedisStore::new(&redis)))
 ///     .build()
 ///     .unwrap();
 /// # let _ = layer;

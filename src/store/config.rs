@@ -5,13 +5,17 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::resolve::Ctx;
-use super::values::HumanDuration;
+#[cfg(feature = "redis")]
+use super::RedisConnection;
+use crate::chat::ConfigError;
 use crate::secret::EnvName;
+use crate::settings::{env_value, HumanDuration};
 
 /// `[store]`: where breakers (models' and keys') and usage counts live. In
 /// this process's memory by default; on Redis to share them between gateway
-/// replicas (see [`store`](crate::store)).
+/// replicas (see [`store`](crate::store)); [`StoreConfig::backend`] says
+/// where, [`Stores::from_config`](crate::stack::Stores::from_config) builds
+/// the layers' stores there.
 ///
 /// ```toml
 /// [store]
@@ -26,7 +30,7 @@ use crate::secret::EnvName;
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
-pub struct StoreSettings {
+pub struct StoreConfig {
     /// `memory` (the default) or `redis`.
     #[serde(rename = "type")]
     pub kind: StoreKind,
@@ -58,9 +62,9 @@ pub enum StoreKind {
     Redis,
 }
 
-impl fmt::Debug for StoreSettings {
+impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreSettings")
+        f.debug_struct("StoreConfig")
             .field("kind", &self.kind)
             .field("url", &self.url.as_deref().map(redact_url))
             .field("url_env", &EnvName(self.url_env.as_deref()))
@@ -71,7 +75,7 @@ impl fmt::Debug for StoreSettings {
 }
 
 /// `url` with its user and password replaced by `***`.
-pub(crate) fn redact_url(url: &str) -> String {
+fn redact_url(url: &str) -> String {
     match userinfo(url) {
         Some(range) => format!("{}***{}", &url[..range.start], &url[range.end..]),
         None => url.to_owned(),
@@ -94,29 +98,35 @@ fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
     url[start..].rfind('@').map(|at| start..start + at)
 }
 
-/// The store, checked: the Redis connection (not opened yet), if any.
-#[derive(Debug)]
-pub(crate) struct StorePlan {
+/// Where `[store]` keeps state.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Backend {
+    /// This process's memory.
+    Memory,
+    /// One Redis connection, shared by every store built on it.
     #[cfg(feature = "redis")]
-    pub(crate) redis: Option<crate::store::RedisConnection>,
-    /// One line for `--check`, without the password.
-    pub(crate) summary: String,
+    Redis(RedisConnection),
 }
 
-impl Default for StorePlan {
-    fn default() -> Self {
-        StorePlan {
-            #[cfg(feature = "redis")]
-            redis: None,
-            summary: "memory (this process only)".to_owned(),
-        }
+/// The `--check` line of a memory store.
+pub(crate) const MEMORY: &str = "memory (this process only)";
+
+impl StoreConfig {
+    /// Where the stores live, reading `url_env` with `env`: a Redis
+    /// connection is not opened yet (an unreachable server is not an error,
+    /// only a bad setting is).
+    pub fn backend(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend, ConfigError> {
+        self.described(env).map(|(backend, _)| backend)
     }
-}
 
-impl Ctx<'_> {
-    pub(crate) fn store(&mut self) -> StorePlan {
-        let config = self.config;
-        let s = &config.store;
+    /// The backend, and one line for `--check` (without the password).
+    pub(crate) fn described(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Backend, String), ConfigError> {
+        let mut errors = ConfigError::default();
+        let s = self;
         if s.kind == StoreKind::Memory {
             let fields = [
                 ("url", s.url.is_some()),
@@ -125,21 +135,20 @@ impl Ctx<'_> {
                 ("op_timeout", s.op_timeout.is_some()),
             ];
             for (field, _) in fields.iter().filter(|(_, set)| *set) {
-                self.errors.push(
+                errors.push(
                     format!("store.{field}"),
                     format!("a memory store takes no `{field}`; set type = \"redis\" to share state on Redis"),
                 );
             }
-            return StorePlan::default();
+            return errors.into_result((Backend::Memory, MEMORY.to_owned()));
         }
         let url = match (&s.url, &s.url_env) {
             (Some(_), Some(_)) => {
-                self.errors
-                    .push("store", "give either `url` or `url_env`, not both");
+                errors.push("store", "give either `url` or `url_env`, not both");
                 None
             }
             (None, None) => {
-                self.errors.push(
+                errors.push(
                     "store",
                     "a redis store needs `url` or `url_env` (the variable holding the URL, e.g. REDIS_URL)",
                 );
@@ -147,64 +156,69 @@ impl Ctx<'_> {
             }
             (Some(url), None) => Some(("store.url", url.clone())),
             (None, Some(var)) => {
-                (self.env_value("store.url_env", var)).map(|url| ("store.url_env", url))
+                env_value(env, "store.url_env", var, &mut errors).map(|url| ("store.url_env", url))
             }
         };
-        self.redis(s, url)
+        let backend = redis(s, url, &mut errors);
+        errors.into_result(backend)
     }
+}
 
-    #[cfg(feature = "redis")]
-    fn redis(&mut self, s: &StoreSettings, url: Option<(&str, String)>) -> StorePlan {
-        use crate::store::RedisConnection;
-        // A stand-in URL, so that the other settings are checked too.
-        let (url_path, url) = url.unwrap_or(("", "redis://127.0.0.1".to_owned()));
-        let mut builder = RedisConnection::builder(url.as_str());
-        if let Some(prefix) = &s.prefix {
-            builder = builder.prefix(prefix.clone());
+#[cfg(feature = "redis")]
+fn redis(
+    s: &StoreConfig,
+    url: Option<(&str, String)>,
+    errors: &mut ConfigError,
+) -> (Backend, String) {
+    // A stand-in URL, so that the other settings are checked too.
+    let (url_path, url) = url.unwrap_or(("", "redis://127.0.0.1".to_owned()));
+    let mut builder = RedisConnection::builder(url.as_str());
+    if let Some(prefix) = &s.prefix {
+        builder = builder.prefix(prefix.clone());
+    }
+    if let Some(budget) = s.op_timeout {
+        builder = builder.op_timeout(budget.get());
+    }
+    let shown = redact_url(&url);
+    match builder.build() {
+        Ok(connection) if !url_path.is_empty() => {
+            let summary = format!(
+                "redis {shown}, prefix {:?}, {:?} per operation",
+                connection.prefix(),
+                connection.op_timeout()
+            );
+            return (Backend::Redis(connection), summary);
         }
-        if let Some(budget) = s.op_timeout {
-            builder = builder.op_timeout(budget.get());
-        }
-        let shown = redact_url(&url);
-        match builder.build() {
-            Ok(connection) if !url_path.is_empty() => {
-                let summary = format!(
-                    "redis {shown}, prefix {:?}, {:?} per operation",
-                    connection.prefix(),
-                    connection.op_timeout()
-                );
-                return StorePlan {
-                    redis: Some(connection),
-                    summary,
-                };
-            }
-            Ok(_) => {}
-            Err(e) => {
-                for p in e.problems() {
-                    if p.path != "store.url" {
-                        self.errors.push(&p.path, &p.message);
-                    } else if !url_path.is_empty() {
-                        let reason = p.message.trim_start_matches("not a Redis URL: ");
-                        self.errors.push(
-                            url_path,
-                            format!(
-                                "{shown:?} is not a Redis URL ({}); write redis://[[user]:password@]host[:port][/db]",
-                                scrub(reason, &url)
-                            ),
-                        );
-                    }
+        Ok(_) => {}
+        Err(e) => {
+            for p in e.problems() {
+                if p.path != "store.url" {
+                    errors.push(&p.path, &p.message);
+                } else if !url_path.is_empty() {
+                    let reason = p.message.trim_start_matches("not a Redis URL: ");
+                    errors.push(
+                        url_path,
+                        format!(
+                            "{shown:?} is not a Redis URL ({}); write redis://[[user]:password@]host[:port][/db]",
+                            scrub(reason, &url)
+                        ),
+                    );
                 }
             }
         }
-        StorePlan::default()
     }
+    (Backend::Memory, MEMORY.to_owned())
+}
 
-    #[cfg(not(feature = "redis"))]
-    fn redis(&mut self, _: &StoreSettings, _: Option<(&str, String)>) -> StorePlan {
-        self.errors.push(
-            "store.type",
-            "this build has no Redis support (feature `redis`)",
-        );
-        StorePlan::default()
-    }
+#[cfg(not(feature = "redis"))]
+fn redis(
+    _: &StoreConfig,
+    _: Option<(&str, String)>,
+    errors: &mut ConfigError,
+) -> (Backend, String) {
+    errors.push(
+        "store.type",
+        "this build has no Redis support (feature `redis`)",
+    );
+    (Backend::Memory, MEMORY.to_owned())
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 ///
 /// ```
 /// use std::time::Duration;
-/// use llm_fallback::config::HumanDuration;
+/// use llm_fallback::settings::HumanDuration;
 ///
 /// let d: HumanDuration = serde_json::from_str(r#""250ms""#).unwrap();
 /// assert_eq!(d.get(), Duration::from_millis(250));
@@ -195,7 +195,7 @@ impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for Switch<T> {
 /// `default`, models not listed keep the setting's built-in default.
 ///
 /// ```
-/// use llm_fallback::config::PerModelSetting;
+/// use llm_fallback::settings::PerModelSetting;
 ///
 /// let one: PerModelSetting<u32> = serde_json::from_str("3").unwrap();
 /// assert_eq!(one.default, Some(3));

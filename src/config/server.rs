@@ -1,0 +1,94 @@
+//! `[server]`: the section of a config file (used by the gateway, not a
+//! layer, so it lives with the config), and its check.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::ConfigError;
+use crate::secret::{ApiKey, EnvName};
+use crate::settings::{env_value, HumanDuration};
+
+/// `[server]`: the HTTP side (used by [`Stack::server`](crate::Stack) and the
+/// gateway program).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The address to listen on (default `127.0.0.1:8080`; `--listen` overrides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The environment variable holding the key clients must send as
+    /// `Authorization: Bearer <key>` (default: no key required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// The largest request body, in bytes (default 4 MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_limit: Option<usize>,
+    /// Pass requests for models not listed to the providers instead of 404.
+    pub allow_unlisted_models: bool,
+    /// How long in-flight answers may finish on shutdown (default 20 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<HumanDuration>,
+}
+
+// By hand: a key pasted where its variable's name belongs is not shown.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("api_key_env", &EnvName(self.api_key_env.as_deref()))
+            .field("body_limit", &self.body_limit)
+            .field("allow_unlisted_models", &self.allow_unlisted_models)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
+}
+
+/// `[server]`, checked: what [`Stack::server`](crate::Stack) and the gateway use.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) struct ServerSetup {
+    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) api_key: Option<ApiKey>,
+    pub(crate) body_limit: Option<usize>,
+    pub(crate) allow_unlisted: bool,
+    pub(crate) shutdown_grace: Option<Duration>,
+}
+
+impl ServerSetup {
+    /// Checks `[server]`, reading the client key with `env`.
+    pub(crate) fn from_config(
+        s: &ServerConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServerSetup, ConfigError> {
+        let mut errors = ConfigError::default();
+        let listen = s.listen.as_deref().and_then(|addr| match addr.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                errors.push(
+                    "server.listen",
+                    format!("{addr:?} is not an address like \"127.0.0.1:8080\""),
+                );
+                None
+            }
+        });
+        let api_key = s
+            .api_key_env
+            .as_deref()
+            .and_then(|var| env_value(env, "server.api_key_env", var, &mut errors))
+            .map(ApiKey::new);
+        if s.body_limit == Some(0) {
+            errors.push("server.body_limit", "must be at least 1 byte");
+        }
+        errors.into_result(ServerSetup {
+            listen,
+            api_key,
+            body_limit: s.body_limit,
+            allow_unlisted: s.allow_unlisted_models,
+            shutdown_grace: s.shutdown_grace.map(|d| d.get()),
+        })
+    }
+}
