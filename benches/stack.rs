@@ -12,7 +12,7 @@ use llm_fallback::ChatRequest;
 use tower::ServiceExt;
 
 mod common;
-use common::{canonical, request, InstantLeaf, Svc};
+use common::{canonical, canonical_hedged, request, InstantLeaf, Svc};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -46,6 +46,12 @@ fn stack(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("canonical_happy", label), &req, |b, r| {
             b.iter_custom(|n| run(&rt, &full, r, n))
         });
+        let hedged = canonical_hedged(InstantLeaf::new(), 2);
+        group.bench_with_input(
+            BenchmarkId::new("canonical_hedged_happy", label),
+            &req,
+            |b, r| b.iter_custom(|n| run(&rt, &hedged, r, n)),
+        );
     }
     let full = canonical(InstantLeaf::new(), 1);
     let req = request("failing/gpt-4o-mini", 1 << 10);

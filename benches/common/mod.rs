@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use llm_fallback::layers::hedge::Hedge;
 use llm_fallback::layers::retry::{Decision, RetryContext};
 use llm_fallback::{
     ChatCompletion, ChatError, ChatRequest, ChatResponse, Choice, CooldownLayer, ErrorKind,
-    Message, PrependMessagesLayer, ProviderFallbackLayer, RetryLayer, SharedRng, TimeoutLayer,
-    Usage, WeightedBalanceLayer,
+    Message, PrependMessagesLayer, ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
+    TimeoutLayer, Usage, WeightedBalanceLayer,
 };
 use serde_json::Map;
 use tower::util::BoxCloneSyncService;
@@ -78,6 +79,17 @@ pub type Svc = BoxCloneSyncService<ChatRequest, ChatResponse, ChatError>;
 
 /// The canonical stack of DESIGN.md over `leaf`.
 pub fn canonical(leaf: InstantLeaf, retries: u32) -> Svc {
+    canonical_with(leaf, retries, RouteOptions::new())
+}
+
+/// The canonical stack with hedged calls (a delay no call of the instant
+/// leaf reaches): what arming the hedge costs on the happy path.
+pub fn canonical_hedged(leaf: InstantLeaf, retries: u32) -> Svc {
+    let hedge = Hedge::new(Duration::from_secs(1));
+    canonical_with(leaf, retries, RouteOptions::new().hedge(hedge))
+}
+
+fn canonical_with(leaf: InstantLeaf, retries: u32, options: RouteOptions) -> Svc {
     let cooldown = CooldownLayer::new();
     let health = cooldown.health();
     let retry = RetryLayer::builder()
@@ -99,6 +111,7 @@ pub fn canonical(leaf: InstantLeaf, retries: u32) -> Svc {
                 .group(["azure/gpt-4o-mini", "openai/gpt-4o-mini"])
                 .group(["failing/gpt-4o-mini", "openai/gpt-4o-mini"])
                 .health(health.clone())
+                .options(options.clone())
                 .build()
                 .unwrap(),
         )
@@ -107,6 +120,7 @@ pub fn canonical(leaf: InstantLeaf, retries: u32) -> Svc {
                 .route("smart", [("azure/gpt-4o", 0.7), ("openai/gpt-4o", 0.3)])
                 .rng(SharedRng::seeded(7))
                 .health(health)
+                .options(options)
                 .build()
                 .unwrap(),
         )

@@ -33,6 +33,12 @@ pub struct Attempt {
     /// [`MalformedChunks`](crate::chat::MalformedChunks)): each one is a fault,
     /// so the attempt has failed; filled in when its stream ends.
     pub malformed: usize,
+    /// This try was started as a hedge: the route's candidate before it had
+    /// not answered within the hedge delay, so this one raced it. Of the
+    /// racers, the one that answered first has no `error`; those still
+    /// running then are [`Cancelled`](ErrorKind::Cancelled), which is not a
+    /// failure of their model.
+    pub hedge: bool,
 }
 
 impl Attempt {
@@ -48,6 +54,7 @@ impl Attempt {
             upstream: true,
             rotated: false,
             malformed: 0,
+            hedge: false,
         }
     }
 

@@ -341,6 +341,7 @@ impl Attempt {
             upstream: error.kind() != ErrorKind::CoolingDown,
             rotated: false,
             malformed: 0,
+            hedge: false,
         }
     }
 }

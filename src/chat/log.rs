@@ -32,10 +32,16 @@ impl MaxUpstreamCalls {
 
     /// Whether `log` has used up the cap of `request`, if it has one.
     pub(crate) fn reached(request: &ChatRequest, log: &AttemptLog) -> bool {
+        Self::reached_with(request, log, 0)
+    }
+
+    /// [`reached`](Self::reached), counting `running` calls that are not
+    /// in the log yet (a hedged call's racers).
+    pub(crate) fn reached_with(request: &ChatRequest, log: &AttemptLog, running: usize) -> bool {
         request
             .extensions()
             .get::<MaxUpstreamCalls>()
-            .is_some_and(|cap| log.capped_calls() >= cap.0)
+            .is_some_and(|cap| log.capped_calls().saturating_add(running) >= cap.0)
     }
 }
 
@@ -56,9 +62,21 @@ pub struct AttemptLog(Arc<LogInner>);
 
 #[derive(Default)]
 struct LogInner {
-    entries: Mutex<Vec<Attempt>>,
+    entries: Mutex<Entries>,
     /// Whether a layer has entered the log and so owns it.
     owned: AtomicBool,
+    /// For the log of one racer of a hedged call ([`fork`](AttemptLog::fork)):
+    /// the call's log, which its entries join when the racer is done.
+    parent: Option<AttemptLog>,
+}
+
+/// A log's own entries, or where they went in the parent's when they joined it.
+#[derive(Default)]
+struct Entries {
+    list: Vec<Attempt>,
+    /// Set once the entries joined the parent's, at this index: from then on
+    /// the log is a window on the parent's entries from there.
+    joined_at: Option<usize>,
 }
 
 /// A layer's handle on the log of one call: the log, and whether this layer
@@ -133,14 +151,31 @@ impl AttemptLog {
         request.extensions().get::<AttemptLog>().cloned()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Attempt>> {
-        // A panic while holding this lock cannot leave the Vec inconsistent.
-        self.0.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on the list holding this log's entries and the index where
+    /// they start in it (0 unless they joined a parent's).
+    fn with<R>(&self, f: impl FnOnce(&mut Vec<Attempt>, usize) -> R) -> R {
+        let mut log = self;
+        let mut start = 0usize;
+        loop {
+            let mut entries = lock(&log.0.entries);
+            match (entries.joined_at, &log.0.parent) {
+                // Joined for good: the parent's entries are the ones to use.
+                (Some(at), Some(parent)) => {
+                    drop(entries);
+                    start = start.saturating_add(at);
+                    log = parent;
+                }
+                _ => {
+                    let start = start.min(entries.list.len());
+                    return f(&mut entries.list, start);
+                }
+            }
+        }
     }
 
     /// How many attempts are recorded.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.with(|list, start| list.len() - start)
     }
 
     /// Whether none is.
@@ -150,30 +185,40 @@ impl AttemptLog {
 
     /// How many recorded attempts went upstream (skips not counted).
     pub fn upstream_calls(&self) -> usize {
-        self.lock().iter().filter(|a| a.upstream).count()
+        self.with(|list, start| list[start..].iter().filter(|a| a.upstream).count())
     }
 
     /// The upstream calls [`MaxUpstreamCalls`] counts: key rotations aside.
+    /// A racer's log counts the whole call's: its parent's and its own.
     fn capped_calls(&self) -> usize {
-        self.lock()
-            .iter()
-            .filter(|a| a.upstream && !a.rotated)
-            .count()
+        let count = |list: &[Attempt]| list.iter().filter(|a| a.upstream && !a.rotated).count();
+        let own = lock(&self.0.entries);
+        match (&self.0.parent, own.joined_at) {
+            (None, _) => count(&own.list),
+            (Some(parent), None) => {
+                let own = count(&own.list);
+                parent.capped_calls().saturating_add(own)
+            }
+            (Some(parent), Some(_)) => {
+                drop(own);
+                parent.capped_calls()
+            }
+        }
     }
 
     /// How many candidates were passed over without an upstream call.
     pub fn skips(&self) -> usize {
-        self.lock().iter().filter(|a| !a.upstream).count()
+        self.with(|list, start| list[start..].iter().filter(|a| !a.upstream).count())
     }
 
     /// Upstream calls and skips, counted apart.
     pub fn summary(&self) -> AttemptSummary {
-        AttemptSummary::of(&self.lock())
+        self.with(|list, start| AttemptSummary::of(&list[start..]))
     }
 
     /// Records an attempt.
     pub fn push(&self, attempt: Attempt) {
-        self.lock().push(attempt);
+        self.with(|list, _| list.push(attempt));
     }
 
     /// Records the outcome of a call to `model` unless an inner layer already
@@ -185,13 +230,14 @@ impl AttemptLog {
         result: &Result<T, ChatError>,
         latency: Duration,
     ) {
-        let mut log = self.lock();
-        if log.len() != before {
-            return;
-        }
-        log.push(match result {
-            Ok(_) => Attempt::success(model, latency),
-            Err(e) => Attempt::failure(model, e, latency),
+        self.with(|list, start| {
+            if list.len() - start != before {
+                return;
+            }
+            list.push(match result {
+                Ok(_) => Attempt::success(model, latency),
+                Err(e) => Attempt::failure(model, e, latency),
+            });
         });
     }
 
@@ -199,35 +245,147 @@ impl AttemptLog {
     /// a stream that served ends in a fault after its outcome was recorded.
     /// Returns whether there was one.
     pub fn amend(&self, index: usize, change: impl FnOnce(&mut Attempt)) -> bool {
-        match self.lock().get_mut(index) {
-            Some(attempt) => {
-                change(attempt);
-                true
-            }
-            None => false,
-        }
+        self.with(
+            |list, start| match list.get_mut(start.saturating_add(index)) {
+                Some(attempt) => {
+                    change(attempt);
+                    true
+                }
+                None => false,
+            },
+        )
     }
 
     /// Names the credential `label` on every attempt recorded since the log
     /// had `before` entries that names none yet (the layer that picked the
     /// key knows it; the layer that recorded the attempt may not).
     pub fn label_key_since(&self, before: usize, label: &str) {
-        let mut log = self.lock();
-        for attempt in log.iter_mut().skip(before) {
-            if attempt.key.is_none() {
-                attempt.key = Some(label.to_owned());
+        self.with(|list, start| {
+            for attempt in list.iter_mut().skip(start.saturating_add(before)) {
+                if attempt.key.is_none() {
+                    attempt.key = Some(label.to_owned());
+                }
             }
-        }
+        });
     }
 
     /// A copy of the attempts so far.
     pub fn snapshot(&self) -> Vec<Attempt> {
-        self.lock().clone()
+        self.with(|list, start| list[start..].to_vec())
     }
+
+    /// A log for one racer of a hedged call: the layers inside the racer
+    /// record in it as in any call's log (so concurrent racers do not mix
+    /// their entries), its cap on upstream calls counts this log's calls
+    /// too, and no layer owns it. Its entries join this log by
+    /// [`join`](Self::join).
+    pub(crate) fn fork(&self) -> AttemptLog {
+        AttemptLog(Arc::new(LogInner {
+            entries: Mutex::default(),
+            owned: AtomicBool::new(true),
+            parent: Some(self.clone()),
+        }))
+    }
+
+    /// Moves the entries of a racer's log ([`fork`](Self::fork)) to the end
+    /// of its parent's, marked as made by a hedge when `hedge` is set. From
+    /// then on the racer's log is a window on them, so a stream that
+    /// amends its entry later amends the parent's. Returns the index of
+    /// its first entry in the parent's; does nothing (and returns `None`)
+    /// for a log that is not a racer's or has joined already.
+    pub(crate) fn join(&self, hedge: bool) -> Option<usize> {
+        let parent = self.0.parent.as_ref()?;
+        let mut own = lock(&self.0.entries);
+        if own.joined_at.is_some() {
+            return None;
+        }
+        let mut moved = std::mem::take(&mut own.list);
+        if hedge {
+            for attempt in &mut moved {
+                attempt.hedge = true;
+            }
+        }
+        let at = parent.with(|list, start| {
+            let at = list.len() - start;
+            list.append(&mut moved);
+            at
+        });
+        own.joined_at = Some(at);
+        Some(at)
+    }
+}
+
+fn lock(entries: &Mutex<Entries>) -> MutexGuard<'_, Entries> {
+    // A panic while holding this lock cannot leave the entries inconsistent.
+    entries.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for AttemptLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.lock().iter()).finish()
+        self.with(|list, start| f.debug_list().entries(list[start..].iter()).finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::kind::ErrorKind;
+
+    fn failed(model: &str) -> Attempt {
+        let e = ChatError::new(ErrorKind::Server, "boom");
+        Attempt::failure(model, &e, Duration::ZERO)
+    }
+
+    #[test]
+    fn a_racer_log_records_apart_and_joins_its_parent_in_one_piece() {
+        let call = AttemptLog::default();
+        call.push(failed("a/main"));
+        let racer = call.fork();
+        racer.push(failed("b/hedge"));
+        call.push(failed("a/main"));
+        // Each sees only its own entries until the racer joins.
+        assert_eq!((call.len(), racer.len()), (2, 1));
+        assert_eq!(racer.join(true), Some(2));
+        let models: Vec<_> = call
+            .snapshot()
+            .into_iter()
+            .map(|a| (a.model, a.hedge))
+            .collect();
+        assert_eq!(
+            models,
+            [
+                ("a/main".to_owned(), false),
+                ("a/main".to_owned(), false),
+                ("b/hedge".to_owned(), true)
+            ]
+        );
+        assert_eq!(racer.join(true), None, "joins once");
+    }
+
+    #[test]
+    fn a_joined_racer_log_amends_its_entries_in_the_parent() {
+        let call = AttemptLog::default();
+        let racer = call.fork();
+        racer.push(Attempt::success("b/hedge", Duration::ZERO));
+        call.push(failed("a/main"));
+        racer.join(true);
+        assert_eq!(racer.len(), 1);
+        assert!(racer.amend(0, |a| a.malformed = 3));
+        assert_eq!(call.snapshot()[1].malformed, 3);
+        assert_eq!(call.snapshot()[0].malformed, 0);
+    }
+
+    #[test]
+    fn a_racer_log_counts_the_whole_call_toward_the_cap() {
+        let call = AttemptLog::default();
+        call.push(failed("a/main"));
+        let racer = call.fork();
+        racer.push(failed("b/hedge"));
+        assert_eq!(racer.capped_calls(), 2);
+        assert_eq!(call.capped_calls(), 1);
+        // A racer's log has an owner already: no layer inside attaches it.
+        let mut request = ChatRequest::new("b/hedge", []);
+        request.extensions_mut().insert(racer);
+        assert!(!AttemptLog::enter(&mut request).is_owner());
     }
 }

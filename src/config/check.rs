@@ -110,6 +110,9 @@ pub(crate) fn check(
         &expander,
     );
     let mut options = fb.route_options(RouteOptions::new(), "fallback.", &mut ctx.errors);
+    if let Some(hedge) = fb.hedge(&ctx.scope, &mut ctx.errors) {
+        options = options.hedge(hedge);
+    }
     for (i, model) in config.models.iter().enumerate() {
         ctx.check_model(&format!("models[{i}]"), model);
     }

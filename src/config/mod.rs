@@ -95,6 +95,11 @@
 //! max_upstream_calls = 4                      # per call, retries and fallbacks together
 //! recover_streams = { default = false, models = { "gpt-4o-mini" = true } }   # or true: finish cut streams on the next candidate
 //!
+//! [fallback.hedge]                            # off unless delay is set
+//! delay = "800ms"                             # per model too, or "off": race the next candidate of a slow one
+//! budget = { window = "10s", min_per_second = 1, ratio = 0.1 }            # hedges as a share of calls
+//! learned = { percentile = 0.95, floor = "50ms", ceiling = "10s", min_observations = 20, window = 200 }
+//!
 //! [server]
 //! listen = "127.0.0.1:8080"
 //! api_key_env = "GATEWAY_API_KEY"             # clients must send Authorization: Bearer <key>

@@ -2,6 +2,7 @@
 //! [`MockProvider`] service, and a [`MockServer`] that speaks the OpenAI and
 //! Anthropic wire formats over a real socket on `127.0.0.1`.
 
+mod answer;
 mod call;
 mod provider;
 mod random;

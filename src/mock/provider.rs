@@ -9,10 +9,8 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::{
-    ChatChunk, ChatCompletion, ChatError, ChatFuture, ChatStream, Choice, ChunkChoice, Delta,
-    ErrorKind, Message, Role, StreamFault, Usage,
-};
+use super::answer::{answer, late_commit, words, Outcome};
+use crate::chat::{ChatError, ChatFuture, ErrorKind, Message};
 use crate::{ChatRequest, ChatResponse};
 
 /// An in-process provider whose answers are scripted per model. It records
@@ -48,6 +46,8 @@ struct State {
     queued: HashMap<String, VecDeque<MockReply>>,
     always: HashMap<String, MockReply>,
     calls: Vec<MockCall>,
+    /// The models of calls dropped before they answered, in order.
+    dropped: Vec<String>,
 }
 
 /// A call the mock received.
@@ -69,22 +69,9 @@ pub struct MockCall {
 #[derive(Clone, Debug)]
 pub struct MockReply {
     delay: Duration,
+    /// For a stream: from the head to the first content chunk.
+    first_token: Duration,
     outcome: Outcome,
-}
-
-#[derive(Clone, Debug)]
-enum Outcome {
-    Text(String),
-    Error {
-        kind: ErrorKind,
-        status: Option<StatusCode>,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    StreamCut {
-        text: String,
-        after_chunks: usize,
-    },
 }
 
 impl MockReply {
@@ -92,6 +79,7 @@ impl MockReply {
     pub fn text(text: impl Into<String>) -> Self {
         MockReply {
             delay: Duration::ZERO,
+            first_token: Duration::ZERO,
             outcome: Outcome::Text(text.into()),
         }
     }
@@ -110,6 +98,7 @@ impl MockReply {
         };
         MockReply {
             delay: Duration::ZERO,
+            first_token: Duration::ZERO,
             outcome: Outcome::Error {
                 kind,
                 status,
@@ -125,6 +114,7 @@ impl MockReply {
     pub fn stream_cut(text: impl Into<String>, after_chunks: usize) -> Self {
         MockReply {
             delay: Duration::ZERO,
+            first_token: Duration::ZERO,
             outcome: Outcome::StreamCut {
                 text: text.into(),
                 after_chunks,
@@ -135,6 +125,15 @@ impl MockReply {
     /// Waits `delay` (tokio time) before answering.
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// For a stream: waits `delay` more between the response head (after
+    /// [`after`](Self::after)) and the first content chunk, and answers
+    /// only once that chunk is there, as the provider clients do (the
+    /// commit point, see [`commit`](crate::chat::streaming::commit)).
+    pub fn first_token_after(mut self, delay: Duration) -> Self {
+        self.first_token = delay;
         self
     }
 
@@ -206,9 +205,17 @@ impl MockProvider {
         self.lock().calls.iter().map(|c| c.model.clone()).collect()
     }
 
-    /// Forgets the recorded calls.
+    /// The models of the calls that were dropped before they answered (the
+    /// caller closed the connection), in order.
+    pub fn dropped(&self) -> Vec<String> {
+        self.lock().dropped.clone()
+    }
+
+    /// Forgets the recorded calls (and dropped ones).
     pub fn clear_calls(&self) {
-        self.lock().calls.clear();
+        let mut state = self.lock();
+        state.calls.clear();
+        state.dropped.clear();
     }
 }
 
@@ -250,123 +257,46 @@ impl Service<ChatRequest> for MockProvider {
         };
         let stream = request.is_stream();
         let prompt_tokens = request.all_messages().map(|m| words(&m.text())).sum();
+        let mut unanswered = Unanswered {
+            state: self.state.clone(),
+            model: Some(model.clone()),
+        };
         ChatFuture::new(async move {
             if !reply.delay.is_zero() {
                 tokio::time::sleep(reply.delay).await;
             }
-            answer(model, reply.outcome, stream, prompt_tokens)
+            let mut out = answer(model, reply.outcome, stream, prompt_tokens);
+            if !reply.first_token.is_zero() {
+                out = match out {
+                    Ok(response) if response.is_stream() => {
+                        late_commit(response, reply.first_token).await
+                    }
+                    other => other,
+                };
+            }
+            unanswered.answered();
+            out
         })
     }
 }
 
-fn words(text: &str) -> u64 {
-    text.split_whitespace().count() as u64
+/// Notes a call dropped before it answered.
+struct Unanswered {
+    state: Arc<Mutex<State>>,
+    model: Option<String>,
 }
 
-fn answer(
-    model: String,
-    outcome: Outcome,
-    stream: bool,
-    prompt_tokens: u64,
-) -> Result<ChatResponse, ChatError> {
-    match outcome {
-        Outcome::Error {
-            kind,
-            status,
-            message,
-            retry_after,
-        } => {
-            let mut e = ChatError::new(kind, message).with_model(model);
-            if let Some(status) = status {
-                e = e.with_status(status);
-            }
-            if let Some(after) = retry_after {
-                e = e.with_retry_after(after);
-            }
-            Err(e)
-        }
-        Outcome::Text(text) => {
-            let usage = Usage {
-                prompt_tokens,
-                completion_tokens: words(&text),
-                total_tokens: prompt_tokens + words(&text),
-                ..Default::default()
-            };
-            if stream {
-                let mut items: Vec<_> = chunks(&model, &text).into_iter().map(Ok).collect();
-                items.push(Ok(ChatChunk {
-                    model: model.clone(),
-                    usage: Some(usage),
-                    ..Default::default()
-                }));
-                Ok(ChatResponse::stream(model, ChatStream::from_items(items)))
-            } else {
-                let completion = ChatCompletion {
-                    id: "chatcmpl-mock".into(),
-                    model: model.clone(),
-                    choices: vec![Choice {
-                        index: 0,
-                        message: Message::new(Role::Assistant, text),
-                        finish_reason: Some("stop".into()),
-                        extra: Map::new(),
-                    }],
-                    usage: Some(usage),
-                    ..Default::default()
-                };
-                Ok(ChatResponse::complete(model, completion))
-            }
-        }
-        Outcome::StreamCut { text, after_chunks } => {
-            if !stream {
-                return Err(
-                    ChatError::new(ErrorKind::Connect, "connection reset").with_model(model)
-                );
-            }
-            let mut items: Vec<_> = chunks(&model, &text)
-                .into_iter()
-                .take(after_chunks + 1)
-                .map(Ok)
-                .collect();
-            items.push(Err(ChatError::stream_interrupted(
-                StreamFault::Cut,
-                after_chunks,
-                "connection closed",
-            )
-            .with_model(model.clone())));
-            Ok(ChatResponse::stream(model, ChatStream::from_items(items)))
-        }
+impl Unanswered {
+    fn answered(&mut self) {
+        self.model = None;
     }
 }
 
-/// A role-only preamble, one chunk per word, and a final chunk with the finish reason.
-fn chunks(model: &str, text: &str) -> Vec<ChatChunk> {
-    let chunk = |delta: Delta, finish: Option<&str>| ChatChunk {
-        id: "chatcmpl-mock".into(),
-        model: model.to_owned(),
-        choices: vec![ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish.map(str::to_owned),
-            extra: Map::new(),
-        }],
-        ..Default::default()
-    };
-    let mut out = vec![chunk(
-        Delta {
-            role: Some(Role::Assistant),
-            ..Default::default()
-        },
-        None,
-    )];
-    for word in text.split_inclusive(' ') {
-        out.push(chunk(
-            Delta {
-                content: Some(word.to_owned()),
-                ..Default::default()
-            },
-            None,
-        ));
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(model) = self.model.take() {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.dropped.push(model);
+        }
     }
-    out.push(chunk(Delta::default(), Some("stop")));
-    out
 }

@@ -10,6 +10,11 @@ pub const MODEL_HEADER: &str = "x-llm-fallback-model";
 pub const ATTEMPTS_HEADER: &str = "x-llm-fallback-attempts";
 /// How many other models were tried: distinct models called, minus one.
 pub const FALLBACKS_HEADER: &str = "x-llm-fallback-fallbacks";
+/// How many hedges were started (see
+/// [`layers::hedge`](crate::layers::hedge)): calls to the next candidate
+/// made while a slow one still ran. Only present when there was one; the
+/// racer that won is [`MODEL_HEADER`].
+pub const HEDGES_HEADER: &str = "x-llm-fallback-hedges";
 /// `false` on errors the gateway has already retried and fallen back on:
 /// the header the official OpenAI SDKs read before retrying by themselves.
 pub const SHOULD_RETRY_HEADER: &str = "x-should-retry";
@@ -18,6 +23,7 @@ pub const SHOULD_RETRY_HEADER: &str = "x-should-retry";
 pub(crate) struct AttemptCounts {
     attempts: usize,
     fallbacks: usize,
+    hedges: usize,
 }
 
 impl AttemptCounts {
@@ -41,8 +47,21 @@ impl AttemptCounts {
         AttemptCounts {
             attempts,
             fallbacks: models.len().saturating_sub(1),
+            hedges: hedges(log),
         }
     }
+}
+
+/// How many hedges a log shows: the models called as hedges (a call tries
+/// each candidate once; a hedge's retries are the same hedge).
+pub(crate) fn hedges(log: &[Attempt]) -> usize {
+    let mut models: Vec<&str> = Vec::new();
+    for a in log.iter().filter(|a| a.hedge && a.upstream) {
+        if !models.contains(&a.model.as_str()) {
+            models.push(&a.model);
+        }
+    }
+    models.len()
 }
 
 /// Writes the served model (when known) and the counts.
@@ -62,4 +81,10 @@ pub(crate) fn attempt_headers(
         HeaderName::from_static(FALLBACKS_HEADER),
         HeaderValue::from(counts.fallbacks),
     );
+    if counts.hedges > 0 {
+        headers.insert(
+            HeaderName::from_static(HEDGES_HEADER),
+            HeaderValue::from(counts.hedges),
+        );
+    }
 }

@@ -25,7 +25,9 @@
 //!   keep their SDK's retry defaults without multiplying the load.
 //! - Every answer to a chat call has the headers [`MODEL_HEADER`] (served
 //!   model), [`ATTEMPTS_HEADER`] (upstream calls) and [`FALLBACKS_HEADER`]
-//!   (other models tried); errors have the last two. Responses and chunks
+//!   (other models tried); errors have the last two. A call that started a
+//!   hedge also has [`HEDGES_HEADER`] (hedges started), and its log line
+//!   says `hedges` and whether a hedge won (`hedge_won`). Responses and chunks
 //!   name the served model in `model`; after mid-stream recovery every
 //!   chunk still shows the `id`, `model`, `created` and
 //!   `system_fingerprint` the caller saw first (the log line says who
@@ -136,7 +138,9 @@ use crate::{BoxChatService, Health};
 
 pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
 pub use error::ApiError;
-pub use headers::{ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER, SHOULD_RETRY_HEADER};
+pub use headers::{
+    ATTEMPTS_HEADER, FALLBACKS_HEADER, HEDGES_HEADER, MODEL_HEADER, SHOULD_RETRY_HEADER,
+};
 pub use serve::{serve, shutdown_signal};
 
 /// Builds the OpenAI-compatible [`Router`] for a stack: start with

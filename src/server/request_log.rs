@@ -116,6 +116,8 @@ impl RequestLog {
             recovered_from = ?Recovered(&attempts),
             upstream_calls = calls,
             skips = self.attempts.skips(),
+            hedges = super::headers::hedges(&attempts),
+            hedge_won = attempts.iter().rev().find(|a| a.is_success()).is_some_and(|a| a.hedge),
             stream = self.stream,
             ttft_ms = self.first_token.unwrap_or(total).as_millis() as u64,
             total_ms = total.as_millis() as u64,

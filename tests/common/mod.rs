@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::layers::hedge::Hedge;
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::server::Server;
@@ -40,6 +41,7 @@ pub struct Setup {
     pub prefill: bool,
     pub deadlines: StreamDeadlines,
     pub backoff: Backoff,
+    pub hedge: Option<Hedge>,
 }
 
 /// A deadline that never fires in a test that does not wait for it.
@@ -62,6 +64,7 @@ impl Default for Setup {
                 .with_idle(GENEROUS),
             // Retries cost real time: a millisecond, jittered.
             backoff: Backoff::builder().base(ms(1)).build().unwrap(),
+            hedge: None,
         }
     }
 }
@@ -117,6 +120,9 @@ impl Rig {
         let mut options = RouteOptions::new().recover_streams(setup.recover);
         if setup.prefill {
             options = options.prefill_supported(BACKUP);
+        }
+        if let Some(hedge) = setup.hedge {
+            options = options.hedge(hedge);
         }
         let fallback = ProviderFallbackLayer::builder()
             .group([PRIMARY, BACKUP])

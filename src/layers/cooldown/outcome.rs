@@ -100,10 +100,16 @@ pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transiti
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(permit) = self
-            .permit
-            .filter(|p| p.kind == PermitKind::Probe && !self.settled)
-        {
+        let Some(permit) = self.permit.filter(|_| !self.settled) else {
+            return;
+        };
+        // A cancelled call (the caller left, or a hedge lost its race) says
+        // nothing against the model: the throttle counts it as answered, as
+        // it does a call whose failure the breaker ignores.
+        if let Some(throttles) = &self.shared.throttles {
+            throttles.accepted(&self.model, Instant::now());
+        }
+        if permit.kind == PermitKind::Probe {
             tracing::debug!(model = &*self.model, "probe cancelled: slot released");
             self.shared.store.release(&self.model, permit);
         }

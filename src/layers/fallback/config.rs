@@ -8,8 +8,9 @@ use super::builder::FallbackBuilder;
 use super::groups::FallbackGroups;
 use super::ProviderFallbackLayer;
 use crate::chat::{ConfigError, ErrorKind};
+use crate::layers::hedge::{Hedge, HedgeConfig};
 use crate::layers::route::RouteOptions;
-use crate::settings::PerModelSetting;
+use crate::settings::{PerModelSetting, Scope};
 
 /// `[fallback]`: groups of equivalent models, the routes dedicated to error
 /// kinds, and the [`RouteOptions`](crate::RouteOptions) of both routing
@@ -62,6 +63,10 @@ pub struct FallbackConfig {
     /// or grouped model id, i.e. per id a request names. See
     /// [`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams).
     pub recover_streams: PerModelSetting<bool>,
+    /// Hedged calls, for both routing layers (default: off). See
+    /// [`HedgeConfig`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeConfig>,
 }
 
 /// Fallback groups: lists, or the `MODEL_FALLBACK_GROUPS` format.
@@ -100,6 +105,20 @@ impl FallbackConfig {
             None => {}
         }
         options.recover_streams(self.recover_streams.default.unwrap_or(false))
+    }
+}
+
+impl FallbackConfig {
+    /// The hedge of `hedge`, if set, its model keys checked against
+    /// `scope` (whose keys a stack expands); problems go to `errors`.
+    pub(crate) fn hedge(&self, scope: &Scope, errors: &mut ConfigError) -> Option<Hedge> {
+        match Hedge::from_config(self.hedge.as_ref()?, scope) {
+            Ok(hedge) => Some(hedge),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        }
     }
 }
 
@@ -148,6 +167,9 @@ impl FallbackBuilder {
         let mut options = config.route_options(self.options.clone(), "", &mut self.errors);
         for (id, on) in &config.recover_streams.models {
             options = options.recover_streams_for(id.clone(), *on);
+        }
+        if let Some(hedge) = config.hedge(&Scope::new(), &mut self.errors) {
+            options = options.hedge(hedge);
         }
         self.options(options)
     }

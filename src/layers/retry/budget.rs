@@ -41,22 +41,33 @@ impl RetryBudget {
     /// case. A ratio of 0.2 allows one retry per 5 calls; ratios below 1 are
     /// applied as one retry per `1 / ratio` calls, rounded down (as tower does).
     pub fn new(window: Duration, min_per_second: u32, ratio: f32) -> Result<Self, ConfigError> {
+        Self::checked("retry.budget", window, min_per_second, ratio)
+    }
+
+    /// [`new`](Self::new), with mistakes reported under `section` (e.g.
+    /// `retry.budget`), for the other budgets built on this one.
+    pub(crate) fn checked(
+        section: &str,
+        window: Duration,
+        min_per_second: u32,
+        ratio: f32,
+    ) -> Result<Self, ConfigError> {
         let mut errors = ConfigError::default();
         if window < Duration::from_secs(1) || window > Duration::from_secs(60) {
             errors.push(
-                "retry.budget.window",
+                format!("{section}.window"),
                 format!("window {window:?} must be between 1 s and 60 s"),
             );
         }
         if !(0.0..=1000.0).contains(&ratio) {
             errors.push(
-                "retry.budget.ratio",
+                format!("{section}.ratio"),
                 format!("ratio {ratio} must be a number between 0 and 1000"),
             );
         }
         if min_per_second >= i32::MAX as u32 {
             errors.push(
-                "retry.budget.min_per_second",
+                format!("{section}.min_per_second"),
                 format!("min_per_second {min_per_second} is too large"),
             );
         }

@@ -31,6 +31,8 @@ pub(super) struct Candidates<C> {
     earliest_recovery: Option<Instant>,
     /// Whether the last resort (one call to a cooling candidate) was used.
     forced: bool,
+    /// A candidate taken for a hedge that was not made: the next one.
+    unread: Option<Arc<str>>,
 }
 
 impl<C> Candidates<C> {
@@ -50,6 +52,7 @@ impl<C> Candidates<C> {
             earliest_cooling: None,
             earliest_recovery: None,
             forced: false,
+            unread: None,
         }
     }
 
@@ -96,22 +99,10 @@ where
     /// gets a single forced call; the fallback bound and the call's
     /// upstream-call cap end the call early.
     pub(super) fn next(&mut self) -> Option<(Arc<str>, bool)> {
-        let within_budget = self
-            .policy
-            .max_fallbacks
-            .is_none_or(|max| self.upstream <= max);
-        if self.forced || !within_budget || MaxUpstreamCalls::reached(&self.template, &self.log) {
+        if !self.may_call(0) {
             return None;
         }
-        while let Some(model) = self.source.next(&self.policy.health) {
-            if let Some(until) = cooling_until(&self.policy.health, &model) {
-                let refusal = ChatError::cooling_down(&*model, until);
-                self.log
-                    .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
-                tracing::debug!(model = &*model, "skipped: cooling down");
-                self.note_cooling(model, until);
-                continue;
-            }
+        if let Some(model) = self.available() {
             return Some((model, false));
         }
         if self.policy.health.all_cooling() != AllCooling::TryEarliest {
@@ -124,6 +115,55 @@ where
             "no candidate left but cooling ones: one call to the earliest"
         );
         Some((model, true))
+    }
+
+    /// The next candidate that is not cooling down, by the rules of
+    /// [`next`](Self::next) but never the last resort, with `running` calls
+    /// not yet in the log counted toward the call's cap: a hedge's.
+    pub(super) fn next_for_hedge(&mut self, running: usize) -> Option<Arc<str>> {
+        if !self.may_call(running) {
+            return None;
+        }
+        self.available()
+    }
+
+    /// Gives back a candidate [`next_for_hedge`](Self::next_for_hedge)
+    /// returned but that was not called: it comes next again.
+    pub(super) fn put_back(&mut self, model: Arc<str>) {
+        self.unread = Some(model);
+    }
+
+    /// Whether another call may be made: the last resort was not used, and
+    /// the fallback bound and the call's cap (with `running` calls not yet
+    /// logged) are not reached.
+    fn may_call(&self, running: usize) -> bool {
+        let within_budget = self
+            .policy
+            .max_fallbacks
+            .is_none_or(|max| self.upstream <= max);
+        !self.forced
+            && within_budget
+            && !MaxUpstreamCalls::reached_with(&self.template, &self.log, running)
+    }
+
+    /// The next candidate that is not cooling down, skipping (and logging)
+    /// the cooling ones.
+    fn available(&mut self) -> Option<Arc<str>> {
+        if let Some(model) = self.unread.take() {
+            return Some(model);
+        }
+        while let Some(model) = self.source.next(&self.policy.health) {
+            if let Some(until) = cooling_until(&self.policy.health, &model) {
+                let refusal = ChatError::cooling_down(&*model, until);
+                self.log
+                    .push(Attempt::failure(&*model, &refusal, Duration::ZERO));
+                tracing::debug!(model = &*model, "skipped: cooling down");
+                self.note_cooling(model, until);
+                continue;
+            }
+            return Some(model);
+        }
+        None
     }
 
     /// The request for a call to `model` (marked when it is the forced last

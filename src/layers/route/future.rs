@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project::pin_project;
@@ -13,7 +13,9 @@ use tower_service::Service;
 use tracing::Span;
 
 use super::candidates::Candidates;
+use super::hedge::{Hedging, Racer};
 use super::recover::{Continuation, Recover};
+use super::routing::{Lane, Routing};
 use super::{CandidateSource, RoutePolicy};
 use crate::chat::{AttemptLog, ChatError, ChatRequest, ChatResponse, MaxUpstreamCalls};
 use crate::layers::health::Routed;
@@ -37,25 +39,6 @@ where
     },
 }
 
-/// Everything the engine keeps between attempts. Boxed: one allocation costs
-/// less than moving ~600 bytes through every layer's future on the way out.
-pub(crate) struct Routing<S, C> {
-    svc: S,
-    svc_ready: bool,
-    candidates: Candidates<C>,
-    span: Span,
-    /// When the first call started (cooling skips before it take no time).
-    started: Option<Instant>,
-    /// The candidate being called: its id and the log length before the call.
-    current: Option<(Arc<str>, usize)>,
-    /// When the call to it was made.
-    attempt_started: Option<Instant>,
-    /// The request waiting for the service to be ready.
-    pending: Option<ChatRequest>,
-    last_error: Option<ChatError>,
-    done: bool,
-}
-
 impl<S, C> RouteFuture<S, C>
 where
     S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
@@ -75,6 +58,7 @@ where
         span: Span,
     ) -> Self {
         let log = AttemptLog::enter(&mut request);
+        let hedging = policy.hedge.clone().map(Hedging::new);
         let extensions = request.extensions_mut();
         extensions.insert(Routed);
         if let (Some(cap), None) = (
@@ -95,7 +79,9 @@ where
                 attempt_started: None,
                 pending: None,
                 last_error: None,
+                stop: None,
                 done: false,
+                hedging,
             })),
         }
     }
@@ -120,21 +106,44 @@ where
         let _entered = span.enter();
         loop {
             if let Some(future) = call.as_mut().as_pin_mut() {
-                let result = ready!(future.poll(cx));
-                call.set(None);
-                match st.settle(result) {
-                    Some(Ok(response)) if response.is_stream() && st.candidates.recovers() => {
-                        let routing = state.take().expect("the routing state");
-                        let rest = Continuation {
-                            svc: routing.svc,
-                            candidates: routing.candidates,
-                        };
-                        return Poll::Ready(Ok(Recover::wrap(response, rest)));
+                if let Poll::Ready(result) = future.poll(cx) {
+                    call.set(None);
+                    let (model, before) = st.current.take().expect("a candidate was called");
+                    let latency = st.attempt_started.map_or(Duration::ZERO, |s| s.elapsed());
+                    let settled = st.settle(model, Lane::Main { before }, latency, result);
+                    match settled {
+                        Some(out) => return Poll::Ready(conclude(state, out)),
+                        None => continue,
                     }
-                    Some(out) => return Poll::Ready(out),
-                    None => {}
                 }
-                continue;
+            }
+            if let Some(hedging) = st.hedging.as_mut() {
+                if let Poll::Ready((racer, result)) = hedging.poll_racers(cx) {
+                    if result.is_ok() && call.is_some() {
+                        call.set(None);
+                        st.cancel_main();
+                    }
+                    let Racer {
+                        future,
+                        model,
+                        log,
+                        started,
+                    } = racer;
+                    drop(future);
+                    let latency = started.elapsed();
+                    match st.settle(model, Lane::Hedge(log), latency, result) {
+                        Some(out) => return Poll::Ready(conclude(state, out)),
+                        None => continue,
+                    }
+                }
+                if call.is_some() || hedging.running() > 0 {
+                    match st.poll_hedge(cx, call.is_some()) {
+                        Poll::Ready(()) => continue,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            } else if call.is_some() {
+                return Poll::Pending;
             }
             if st.pending.is_none() {
                 match st.pick() {
@@ -148,8 +157,11 @@ where
                     Poll::Ready(Ok(())) => st.svc_ready = true,
                     Poll::Ready(Err(e)) => {
                         st.pending = None;
-                        if let Some(out) = st.settle(Err(e)) {
-                            return Poll::Ready(out);
+                        let (model, before) = st.current.take().expect("a candidate was picked");
+                        let settled =
+                            st.settle(model, Lane::Main { before }, Duration::ZERO, Err(e));
+                        if let Some(out) = settled {
+                            return Poll::Ready(conclude(state, out));
                         }
                         continue;
                     }
@@ -161,94 +173,35 @@ where
             st.started.get_or_insert(now);
             st.attempt_started = Some(now);
             call.set(Some(st.svc.call(request)));
+            st.arm_hedge();
         }
     }
 }
 
-impl<S, C> Routing<S, C>
+/// The call's outcome, and the log index of the attempt that served: a
+/// stream that may be finished on another candidate is wrapped for it.
+fn conclude<S, C>(
+    state: &mut Option<Box<Routing<S, C>>>,
+    (out, index): (Result<ChatResponse, ChatError>, usize),
+) -> Result<ChatResponse, ChatError>
 where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Send + 'static,
+    S::Future: Send + 'static,
     C: CandidateSource,
 {
-    /// The request for the next candidate to call, or the final error.
-    fn pick(&mut self) -> Result<ChatRequest, ChatError> {
-        match self.candidates.next() {
-            Some((model, force)) => {
-                let request = self.candidates.request_for(&model, force);
-                self.current = Some((model, self.candidates.log().len()));
-                self.attempt_started = None;
-                Ok(request)
-            }
-            None => Err(self.give_up()),
+    match out {
+        Ok(response)
+            if response.is_stream()
+                && state.as_ref().is_some_and(|st| st.candidates.recovers()) =>
+        {
+            let routing = state.take().expect("the routing state");
+            let rest = Continuation {
+                svc: routing.svc,
+                candidates: routing.candidates,
+            };
+            Ok(Recover::wrap(response, rest, index))
         }
-    }
-
-    /// Handles one candidate's outcome: `Some` ends the call.
-    fn settle(
-        &mut self,
-        result: Result<ChatResponse, ChatError>,
-    ) -> Option<Result<ChatResponse, ChatError>> {
-        let (model, before) = self.current.take().expect("a candidate was called");
-        let latency = self
-            .attempt_started
-            .map_or(Duration::ZERO, |started| started.elapsed());
-        let log = self.candidates.log();
-        log.record_if_missing(before, &model, &result, latency);
-        let attempts = log.len();
-        let e = match result {
-            Ok(response) => {
-                self.finish(Some(response.model()), attempts);
-                let mut result = Ok(response);
-                self.candidates.log().attach(&mut result);
-                return Some(result);
-            }
-            Err(e) => e,
-        };
-        let kind = e.kind();
-        tracing::debug!(
-            model = &*model,
-            attempt = attempts,
-            outcome = %kind,
-            latency_ms = latency.as_secs_f64() * 1e3,
-            "candidate failed"
-        );
-        self.candidates.note_failure(&model, &e);
-        if self.candidates.forced() {
-            self.last_error = Some(e);
-            return Some(Err(self.give_up()));
-        }
-        if self.candidates.moves_on(&model, &e) {
-            self.last_error = Some(e);
-            return None;
-        }
-        // The kind does not fall back: the caller sees the reason as it is.
-        let mut e = e;
-        self.finish(None, self.candidates.log().len());
-        self.candidates.log().attach_error(&mut e);
-        Some(Err(e))
-    }
-
-    /// The error when no candidate is left (see [`Candidates::final_error`]).
-    fn give_up(&mut self) -> ChatError {
-        let attempts = self.candidates.log().snapshot();
-        self.finish(None, attempts.len());
-        let last = self.last_error.take();
-        self.candidates.final_error(last, attempts)
-    }
-
-    fn finish(&mut self, served: Option<&str>, attempts: usize) {
-        self.done = true;
-        // Reading the clock costs more than the rest of this: only when traced.
-        if self.span.is_disabled() {
-            return;
-        }
-        if let Some(served) = served {
-            self.span.record("served", served);
-        }
-        self.span.record("attempts", attempts);
-        if let Some(started) = self.started {
-            self.span
-                .record("latency_ms", started.elapsed().as_secs_f64() * 1e3);
-        }
+        out => out,
     }
 }
 

@@ -12,6 +12,10 @@
 //! ([`MaxUpstreamCalls`]), decides from the error's kind whether to move
 //! on, and builds the final error, stamped with the earliest known
 //! recovery of its candidates as `retry_after`.
+//!
+//! With a [`Hedge`] set, a candidate that has not answered within its delay
+//! races the next available one (`hedge.rs`); the main call and the
+//! hedges each record in their own attempt log until they are done.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,12 +24,16 @@ use tokio::time::Instant;
 
 use crate::chat::{ChatError, ErrorKind, MaxUpstreamCalls, PerModel};
 use crate::layers::health::Health;
+use crate::layers::hedge::Hedge;
 
 mod candidates;
 pub(crate) mod future;
+mod hedge;
 mod identity;
 mod options;
+mod race;
 mod recover;
+mod routing;
 mod splice;
 
 pub(crate) use self::options::check_recovered;
@@ -62,6 +70,8 @@ pub(crate) struct RoutePolicy {
     pub(crate) fallback_on: Vec<(ErrorKind, bool)>,
     /// Mid-stream recovery.
     pub(crate) recovery: Recovery,
+    /// Hedged calls; `None` when off.
+    pub(crate) hedge: Option<Arc<Hedge>>,
 }
 
 /// Whether and how a committed stream that is cut or stalls is finished on
@@ -94,11 +104,17 @@ impl Default for RoutePolicy {
             max_upstream_calls: Some(MaxUpstreamCalls::DEFAULT),
             fallback_on: Vec::new(),
             recovery: Recovery::default(),
+            hedge: None,
         }
     }
 }
 
 impl RoutePolicy {
+    /// Sets the hedge (off when it hedges nothing).
+    pub(crate) fn set_hedge(&mut self, hedge: Hedge) {
+        self.hedge = (!hedge.is_off()).then(|| Arc::new(hedge));
+    }
+
     /// Whether an error of `kind` moves the call on to the next candidate.
     pub(crate) fn falls_back_on(&self, kind: ErrorKind) -> bool {
         self.fallback_on

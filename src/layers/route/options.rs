@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use super::{parse_kind, RoutePolicy};
 use crate::chat::{validate_model_id, ConfigError, ErrorKind, PerModel};
 use crate::layers::health::Health;
+use crate::layers::hedge::Hedge;
 use crate::settings::key_path;
 
 /// The options of the two routing layers
@@ -94,6 +95,15 @@ impl RouteOptions {
     /// No cap on upstream calls: only the retry and fallback bounds apply.
     pub fn no_upstream_call_cap(mut self) -> Self {
         self.policy.max_upstream_calls = None;
+        self
+    }
+
+    /// Hedges calls (default: off): a candidate that has not answered (its
+    /// first content chunk, for a stream) within the hedge's delay races
+    /// the next candidate of the same route, and the first to answer
+    /// serves. See [`layers::hedge`](crate::layers::hedge).
+    pub fn hedge(mut self, hedge: Hedge) -> Self {
+        self.policy.set_hedge(hedge);
         self
     }
 

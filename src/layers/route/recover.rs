@@ -92,15 +92,18 @@ where
     S::Future: Send + 'static,
     C: CandidateSource,
 {
-    /// Makes the stream of `response` recoverable over the candidates left in
-    /// `rest`.
-    pub(super) fn wrap(mut response: ChatResponse, rest: Continuation<S, C>) -> ChatResponse {
+    /// Makes the stream of `response`, whose attempt is at `index` in the
+    /// call's log, recoverable over the candidates left in `rest`.
+    pub(super) fn wrap(
+        mut response: ChatResponse,
+        rest: Continuation<S, C>,
+        index: usize,
+    ) -> ChatResponse {
         let body = response.body_mut();
         let ResponseBody::Stream(stream) = body else {
             return response;
         };
         let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
-        let index = rest.candidates.log().len().saturating_sub(1);
         let recover = Recover {
             rest,
             state: State::Streaming(stream),
