@@ -11,6 +11,7 @@ use super::strategy::RoutingStrategy;
 use super::WeightedBalanceLayer;
 use crate::chat::{validate_model_id, ConfigError};
 use crate::layers::health::Health;
+use crate::layers::limit::UsageView;
 use crate::layers::route::{check_recovered, RouteOptions};
 use crate::rng::SharedRng;
 
@@ -232,6 +233,58 @@ impl BalanceBuilder {
             self.rng.unwrap_or_else(SharedRng::from_os),
             ranking,
         ))
+    }
+}
+
+/// The ranking setters: how each route picks among its candidates.
+impl BalanceBuilder {
+    /// How every route picks among its available candidates (default
+    /// [`RoutingStrategy::Weighted`]).
+    pub fn strategy(mut self, strategy: RoutingStrategy) -> Self {
+        self.ranking.strategy = strategy;
+        self
+    }
+
+    /// How the route `alias` picks among its available candidates;
+    /// overrides [`strategy`](Self::strategy) for that route.
+    ///
+    /// ```
+    /// use llm_fallback::{RoutingStrategy, WeightedBalanceLayer};
+    ///
+    /// let layer = WeightedBalanceLayer::builder()
+    ///     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
+    ///     .route("mini", [("azure/gpt-4o-mini", 1.0), ("openai/gpt-4o-mini", 1.0)])
+    ///     .strategy_for("mini", RoutingStrategy::LeastBusy)
+    ///     .build();
+    /// assert!(layer.is_ok());
+    /// ```
+    pub fn strategy_for(mut self, alias: impl Into<String>, strategy: RoutingStrategy) -> Self {
+        self.ranking.strategy_for.push((alias.into(), strategy));
+        self
+    }
+
+    /// For [`RoutingStrategy::LowestLatency`]: candidates whose average
+    /// latency is within this share of the fastest's (0.1: 10 % slower at
+    /// most) share the load. Default 0.1.
+    pub fn latency_buffer(mut self, buffer: f64) -> Self {
+        self.ranking.latency_buffer = Some(buffer);
+        self
+    }
+
+    /// [`latency_buffer`](Self::latency_buffer) for the route `alias` only.
+    pub fn latency_buffer_for(mut self, alias: impl Into<String>, buffer: f64) -> Self {
+        self.ranking.latency_buffer_for.push((alias.into(), buffer));
+        self
+    }
+
+    /// Reads the limits and usage of a [`LimitLayer`](crate::layers::limit::LimitLayer)
+    /// (its [`usage`](crate::layers::limit::LimitLayer::usage) view): a
+    /// candidate whose last known usage fills a limit is not drawn while
+    /// others are available, and [`RoutingStrategy::LowestUsage`] ranks by
+    /// it. The limit layer, below this one, is what holds the limits.
+    pub fn usage(mut self, view: UsageView) -> Self {
+        self.ranking.usage = Some(view);
+        self
     }
 }
 

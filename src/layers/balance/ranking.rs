@@ -1,11 +1,10 @@
-//! The ranking part of a [`BalanceBuilder`]: strategies, and the usage view they read.
+//! The ranking part of a [`BalanceBuilder`](super::BalanceBuilder): strategies, and the usage view they read.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use super::candidates::Route;
-use super::config::BalanceBuilder;
 use super::load::Load;
 use super::strategy::{Pick, Ranking, RoutingStrategy};
 use crate::chat::ConfigError;
@@ -14,66 +13,15 @@ use crate::layers::limit::UsageView;
 /// The builder's ranking settings.
 #[derive(Default)]
 pub(super) struct RankingSettings {
-    strategy: RoutingStrategy,
-    latency_buffer: Option<f64>,
-    strategy_for: Vec<(String, RoutingStrategy)>,
-    latency_buffer_for: Vec<(String, f64)>,
-    usage: Option<UsageView>,
+    pub(super) strategy: RoutingStrategy,
+    pub(super) latency_buffer: Option<f64>,
+    pub(super) strategy_for: Vec<(String, RoutingStrategy)>,
+    pub(super) latency_buffer_for: Vec<(String, f64)>,
+    pub(super) usage: Option<UsageView>,
 }
 
 /// Candidates within 10 % of the fastest share the load.
 const DEFAULT_LATENCY_BUFFER: f64 = 0.1;
-
-impl BalanceBuilder {
-    /// How every route picks among its available candidates (default
-    /// [`RoutingStrategy::Weighted`]).
-    pub fn strategy(mut self, strategy: RoutingStrategy) -> Self {
-        self.ranking.strategy = strategy;
-        self
-    }
-
-    /// How the route `alias` picks among its available candidates;
-    /// overrides [`strategy`](Self::strategy) for that route.
-    ///
-    /// ```
-    /// use llm_fallback::{RoutingStrategy, WeightedBalanceLayer};
-    ///
-    /// let layer = WeightedBalanceLayer::builder()
-    ///     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
-    ///     .route("mini", [("azure/gpt-4o-mini", 1.0), ("openai/gpt-4o-mini", 1.0)])
-    ///     .strategy_for("mini", RoutingStrategy::LeastBusy)
-    ///     .build();
-    /// assert!(layer.is_ok());
-    /// ```
-    pub fn strategy_for(mut self, alias: impl Into<String>, strategy: RoutingStrategy) -> Self {
-        self.ranking.strategy_for.push((alias.into(), strategy));
-        self
-    }
-
-    /// For [`RoutingStrategy::LowestLatency`]: candidates whose average
-    /// latency is within this share of the fastest's (0.1: 10 % slower at
-    /// most) share the load. Default 0.1.
-    pub fn latency_buffer(mut self, buffer: f64) -> Self {
-        self.ranking.latency_buffer = Some(buffer);
-        self
-    }
-
-    /// [`latency_buffer`](Self::latency_buffer) for the route `alias` only.
-    pub fn latency_buffer_for(mut self, alias: impl Into<String>, buffer: f64) -> Self {
-        self.ranking.latency_buffer_for.push((alias.into(), buffer));
-        self
-    }
-
-    /// Reads the limits and usage of a [`LimitLayer`](crate::layers::limit::LimitLayer)
-    /// (its [`usage`](crate::layers::limit::LimitLayer::usage) view): a
-    /// candidate whose last known usage fills a limit is not drawn while
-    /// others are available, and [`RoutingStrategy::LowestUsage`] ranks by
-    /// it. The limit layer, below this one, is what holds the limits.
-    pub fn usage(mut self, view: UsageView) -> Self {
-        self.ranking.usage = Some(view);
-        self
-    }
-}
 
 impl RankingSettings {
     /// How the route `alias` picks.
