@@ -1,7 +1,8 @@
 //! What sharing state on Redis adds per request: the happy path through
 //! Cooldown over the instant leaf with the in-memory store and with the Redis
-//! store (127.0.0.1:6379, one round trip per call), and a balance layer whose
-//! rpm limit is counted on Redis (one more). Needs a running Redis.
+//! store (127.0.0.1:6379, one round trip per call), and a balance layer over
+//! a limit layer whose rpm limit is counted on Redis (one more). Needs a
+//! running Redis.
 //! Results: docs/PERFORMANCE.md.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
-use llm_fallback::layers::usage::{Limits, RedisUsage};
+use llm_fallback::layers::limit::{LimitLayer, Limits, RedisUsage};
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{ChatRequest, WeightedBalanceLayer};
 use tower::{ServiceBuilder, ServiceExt};
@@ -59,19 +60,24 @@ fn redis_store(c: &mut Criterion) {
             .layer(on_redis.clone())
             .service(InstantLeaf::new()),
     );
-    let limited = WeightedBalanceLayer::builder()
-        .route("gpt-4o-mini", [("azure/gpt-4o-mini", 1.0)])
+    let limit = LimitLayer::builder()
         .limits(
             "azure/gpt-4o-mini",
             Limits::default().with_rpm(u64::MAX / 2),
         )
-        .usage_store(RedisUsage::new(&redis))
+        .store(Arc::new(RedisUsage::new(&redis)))
+        .build()
+        .unwrap();
+    let limited = WeightedBalanceLayer::builder()
+        .route("gpt-4o-mini", [("azure/gpt-4o-mini", 1.0)])
+        .usage(limit.usage())
         .health(on_redis.health())
         .build()
         .unwrap();
     let both = Svc::new(
         ServiceBuilder::new()
             .layer(limited)
+            .layer(limit)
             .layer(on_redis)
             .service(InstantLeaf::new()),
     );

@@ -67,7 +67,7 @@ pub use chat::{
 };
 pub use config::Config;
 pub use layers::balance::{
-    BalanceBuilder, BalanceConfig, RouteCandidates, StickyKey, WeightedBalance,
+    BalanceBuilder, BalanceConfig, RouteCandidates, RoutingStrategy, StickyKey, WeightedBalance,
     WeightedBalanceLayer, WeightedModel,
 };
 #[cfg(feature = "redis")]
@@ -77,12 +77,12 @@ pub use layers::fallback::{
     FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
 };
 pub use layers::health::{AllCooling, ForceAttempt, Health, HealthView, SingleAttempt};
+pub use layers::limit::{Limit, LimitLayer, Limits};
 pub use layers::prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
 pub use layers::retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
 pub use layers::route::RouteOptions;
 pub use layers::select::{SelectModel, SelectModelBuilder, SelectModelLayer};
 pub use layers::timeout::{StreamDeadlines, Timeout, TimeoutLayer};
-pub use layers::usage::{Limits, RoutingStrategy};
 #[cfg(feature = "anthropic")]
 pub use providers::anthropic::Anthropic;
 pub use providers::credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use http::StatusCode;
 use llm_fallback::layers::cooldown::{
-    default_verdict, Admission, BreakerSettings, CooldownBuilder, FailureRatio, Permit,
-    StoreFuture, Transition, Verdict,
+    default_verdict, Admission, BreakerSettings, CooldownBuilder, FailureRatio, Permit, Transition,
+    Verdict,
 };
 use llm_fallback::mock::{MockProvider, MockReply};
+use llm_fallback::store::StoreFuture;
 use llm_fallback::{
     AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
     ForceAttempt, HealthView, InMemoryStore, Message, PerModel, TimeoutKind, TimeoutLayer,

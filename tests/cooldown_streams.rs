@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use llm_fallback::layers::cooldown::{
-    Admission, BreakerSettings, Permit, StoreFuture, Transition, Verdict,
-};
+use llm_fallback::layers::cooldown::{Admission, BreakerSettings, Permit, Transition, Verdict};
 use llm_fallback::mock::{MockProvider, MockReply};
+use llm_fallback::store::StoreFuture;
 use llm_fallback::{
     AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
     HealthView, InMemoryStore, Message,

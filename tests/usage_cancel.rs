@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use llm_fallback::layers::usage::{InMemoryUsage, Limits, RedisUsage, UsageStore};
+use llm_fallback::layers::limit::{InMemoryUsage, Limits, RedisUsage, UsageStore};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, Message, SharedRng, WeightedBalanceLayer,
+    ChatError, ChatRequest, ChatResponse, LimitLayer, Message, SharedRng, WeightedBalanceLayer,
 };
 use redis_support::{cleanup, connect, hget, unique_prefix, within_one_minute, REDIS};
 use tower::util::BoxCloneSyncService;
@@ -38,14 +38,23 @@ fn big(stream: bool) -> ChatRequest {
 }
 
 fn service(mock: &MockProvider, store: Arc<dyn UsageStore>) -> Svc {
+    let limit = LimitLayer::builder()
+        .limits(A, Limits::default().with_tpm(100))
+        .store(store)
+        .build()
+        .unwrap();
     let layer = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(A, 1.0), (B, 1.0)])
         .rng(SharedRng::seeded(5))
-        .limits(A, Limits::default().with_tpm(100))
-        .shared_usage_store(store)
+        .usage(limit.usage())
         .build()
         .unwrap();
-    Svc::new(ServiceBuilder::new().layer(layer).service(mock.clone()))
+    Svc::new(
+        ServiceBuilder::new()
+            .layer(layer)
+            .layer(limit)
+            .service(mock.clone()),
+    )
 }
 
 /// Starts a call and drops it once it is in flight: reserved, sent to the

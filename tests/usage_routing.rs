@@ -9,11 +9,14 @@ mod redis_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use llm_fallback::layers::usage::{InMemoryUsage, Limits, RedisUsage, RoutingStrategy, UsageStore};
+use llm_fallback::layers::limit::{
+    InMemoryUsage, LimitBuilder, LimitConfig, Limits, RedisUsage, UsageStore,
+};
 use llm_fallback::mock::{MockProvider, MockReply};
+use llm_fallback::settings::Scope;
 use llm_fallback::{
-    BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, Message,
-    SharedRng, WeightedBalanceLayer,
+    BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, LimitLayer,
+    Message, RoutingStrategy, SharedRng, WeightedBalanceLayer,
 };
 use redis_support::{
     cleanup, connect, hget, keys, poll_until, pttl, unique_prefix, within_one_minute, REDIS,
@@ -47,6 +50,22 @@ fn service(builder: BalanceBuilder, mock: &MockProvider) -> Svc {
     Svc::new(ServiceBuilder::new().layer(layer).service(mock.clone()))
 }
 
+fn limits() -> LimitBuilder {
+    LimitLayer::builder()
+}
+
+/// The balance reading the usage of the limit layer right below it.
+fn limited(builder: BalanceBuilder, limits: LimitBuilder, mock: &MockProvider) -> Svc {
+    let limit = limits.build().unwrap();
+    let balance = builder.usage(limit.usage()).build().unwrap();
+    Svc::new(
+        ServiceBuilder::new()
+            .layer(balance)
+            .layer(limit)
+            .service(mock.clone()),
+    )
+}
+
 async fn call(service: &Svc, request: ChatRequest) -> Result<ChatResponse, ChatError> {
     service.clone().oneshot(request).await
 }
@@ -76,9 +95,9 @@ async fn least_busy_sends_each_call_to_the_deployment_with_fewest_in_flight() {
 #[tokio::test(start_paused = true)]
 async fn lowest_usage_keeps_the_deployments_equally_full_against_their_limits() {
     let mock = MockProvider::new();
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)])
-            .strategy(RoutingStrategy::LowestUsage)
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]).strategy(RoutingStrategy::LowestUsage),
+        limits()
             .limits(A, Limits::default().with_rpm(100))
             .limits(B, Limits::default().with_rpm(10)),
         &mock,
@@ -93,8 +112,9 @@ async fn lowest_usage_keeps_the_deployments_equally_full_against_their_limits() 
 #[tokio::test(start_paused = true)]
 async fn a_deployment_at_its_rpm_limit_is_skipped_without_a_call_until_the_minute_ends() {
     let mock = MockProvider::new();
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)]).limits(A, Limits::default().with_rpm(2)),
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]),
+        limits().limits(A, Limits::default().with_rpm(2)),
         &mock,
     );
     for _ in 0..2 {
@@ -122,8 +142,9 @@ async fn a_deployment_at_its_rpm_limit_is_skipped_without_a_call_until_the_minut
 async fn every_deployment_at_its_limit_fails_fast_with_cooling_down() {
     let mock = MockProvider::new();
     let one = Limits::default().with_rpm(1);
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)]).limits(A, one).limits(B, one),
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]),
+        limits().limits(A, one).limits(B, one),
         &mock,
     );
     call(&svc, request("gpt-4o")).await.unwrap();
@@ -150,10 +171,11 @@ async fn tokens_are_estimated_before_the_call_and_settled_from_the_usage_after_i
         ],
     );
     let usage = Arc::new(InMemoryUsage::new());
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)])
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]),
+        limits()
             .limits(A, Limits::default().with_tpm(100))
-            .shared_usage_store(usage.clone()),
+            .store(usage.clone()),
         &mock,
     );
     // 200 bytes of prompt and 30 tokens of answer: 80 tokens estimated.
@@ -176,12 +198,12 @@ async fn a_stream_stays_in_flight_until_it_ends_and_settles_its_usage_chunk() {
     let mock = MockProvider::new();
     let usage = Arc::new(InMemoryUsage::new());
     let roomy = Limits::default().with_tpm(10_000);
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)])
-            .strategy(RoutingStrategy::LeastBusy)
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]).strategy(RoutingStrategy::LeastBusy),
+        limits()
             .limits(A, roomy)
             .limits(B, roomy)
-            .shared_usage_store(usage.clone()),
+            .store(usage.clone()),
         &mock,
     );
     let streamed = call(&svc, request(A).with_stream(true)).await.unwrap();
@@ -241,27 +263,37 @@ fn config_sets_strategy_and_limits_and_rejects_bad_ones() {
     let config: BalanceConfig = serde_json::from_value(serde_json::json!({
         "routes": {"gpt-4o": {A: 1, B: 1}},
         "strategy": "lowest_latency",
-        "latency_buffer": 0.2,
-        "limits": {A: {"rpm": 60, "tpm": 90000}}
+        "latency_buffer": 0.2
     }))
     .unwrap();
+    let section: LimitConfig =
+        serde_json::from_value(serde_json::json!({A: {"rpm": 60, "tpm": 90000}})).unwrap();
     assert_eq!(config.strategy, RoutingStrategy::LowestLatency);
-    assert_eq!(
-        config.limits[A],
-        Limits::default().with_rpm(60).with_tpm(90_000)
-    );
+    assert_eq!(section[A], Limits::default().with_rpm(60).with_tpm(90_000));
     WeightedBalanceLayer::from_config(&config).unwrap();
+    LimitLayer::from_config(
+        &section,
+        &Scope::new(),
+        |_| true,
+        Arc::new(InMemoryUsage::new()),
+    )
+    .unwrap();
 
     let bad: BalanceConfig = serde_json::from_value(serde_json::json!({
         "routes": {"gpt-4o": {A: 1, B: 1}},
-        "latency_buffer": -1.0,
-        "limits": {"gpt-4o-mini": {"rpm": 60}, B: {"tpm": 0}}
+        "latency_buffer": -1.0
     }))
     .unwrap();
     let error = WeightedBalanceLayer::from_config(&bad)
         .unwrap_err()
         .to_string();
     assert!(error.contains("latency_buffer"), "{error}");
+    let error = limits()
+        .limits("gpt-4o-mini", Limits::default().with_rpm(60))
+        .limits(B, Limits::default().with_tpm(0))
+        .build()
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("limits.gpt-4o-mini: model id"), "{error}");
     assert!(error.contains(&format!("limits.{B}")), "{error}");
 }
@@ -270,9 +302,9 @@ fn config_sets_strategy_and_limits_and_rejects_bad_ones() {
 async fn a_limited_model_requested_by_its_id_is_held_to_its_limit_too() {
     let mock = MockProvider::new();
     // C is in no route: requests for it pass through, counted.
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)])
-            .by_alias_only()
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]).by_alias_only(),
+        limits()
             .limits(A, Limits::default().with_rpm(2))
             .limits(C, Limits::default().with_rpm(1)),
         &mock,
@@ -334,11 +366,12 @@ async fn each_route_picks_by_its_own_strategy() {
 async fn replica(prefix: &str, mock: &MockProvider) -> Svc {
     let connection = connect(REDIS, prefix, ms(1000)).await;
     let five = Limits::default().with_rpm(5);
-    service(
-        balance(&[(A, 1.0), (B, 1.0)])
+    limited(
+        balance(&[(A, 1.0), (B, 1.0)]),
+        limits()
             .limits(A, five)
             .limits(B, five)
-            .usage_store(RedisUsage::new(&connection)),
+            .store(Arc::new(RedisUsage::new(&connection))),
         mock,
     )
 }
@@ -379,10 +412,11 @@ async fn usage_on_redis_is_settled_from_the_response_and_its_keys_expire_with_th
     within_one_minute(Duration::from_secs(5)).await;
     let mock = MockProvider::new();
     let connection = connect(REDIS, &prefix, ms(1000)).await;
-    let svc = service(
-        balance(&[(A, 1.0), (B, 1.0)])
+    let svc = limited(
+        balance(&[(A, 1.0), (B, 1.0)]),
+        limits()
             .limits(A, Limits::default().with_tpm(1000))
-            .usage_store(RedisUsage::new(&connection)),
+            .store(Arc::new(RedisUsage::new(&connection))),
         &mock,
     );
     let big = ChatRequest::new(A, [Message::user("x".repeat(400))]);

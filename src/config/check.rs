@@ -11,23 +11,26 @@ use super::fallback::fallback_builder;
 use super::providers::CheckedProvider;
 use super::types::Config;
 use crate::chat::{ConfigError, ErrorKind, Message, PerModel};
-use crate::layers::balance::BalanceBuilder;
+use crate::layers::balance::{BalanceBuilder, RoutingStrategy};
 use crate::layers::fallback::FallbackBuilder;
+use crate::layers::limit::LimitConfig;
 use crate::layers::route::RouteOptions;
-use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::settings::{key_path, Scope};
 
 /// The global parts of a config, checked, every alias expanded: the
 /// provider clients to build, the routing layers' builders (configured from
-/// the routes, `[fallback]` and `[limits]`), what per-model keys may name,
-/// and what `--check` and the server list of them.
+/// the routes and `[fallback]`), `[limits]` checked against what the routes
+/// serve, what per-model keys may name, and what `--check` and the server
+/// list of them.
 #[derive(Debug)]
 pub(crate) struct Checked {
     pub(crate) clients: Vec<CheckedProvider>,
     /// The stack adds the health view.
     pub(crate) fallback: FallbackBuilder,
-    /// The stack adds the health view, the random source, the usage store.
+    /// The stack adds the health view, the random source, the usage view.
     pub(crate) balance: BalanceBuilder,
+    /// `[limits]`, checked (empty when it has problems).
+    pub(crate) limits: LimitConfig,
     /// What per-model keys may name: providers, aliases and their models.
     pub(crate) scope: Scope,
     pub(crate) messages: PerModel<Vec<Message>>,
@@ -166,11 +169,12 @@ pub(crate) fn check(
     for (id, on) in &recover.balance {
         options = options.recover_streams_for(id.clone(), *on);
     }
-    let balance = balance_builder(&routes, &limits, options);
+    let balance = balance_builder(&routes, options);
     let checked = Checked {
         clients,
         fallback,
         balance,
+        limits,
         scope: ctx.scope.clone(),
         messages,
         routes: concrete,
@@ -183,17 +187,12 @@ pub(crate) fn check(
 }
 
 /// The balance layer's builder: the weighted routes (as `_route/<alias>`,
-/// the id the fallback layer calls them by) with their strategies, the
-/// models' limits, and `options`.
-fn balance_builder(
-    routes: &BTreeMap<String, Route>,
-    limits: &BTreeMap<String, Limits>,
-    options: RouteOptions,
-) -> BalanceBuilder {
+/// the id the fallback layer calls them by) with their strategies, and
+/// `options`.
+fn balance_builder(routes: &BTreeMap<String, Route>, options: RouteOptions) -> BalanceBuilder {
     // Routes are one-way: a weighted route's model requested by its id (by a
-    // client, or by the fallback layer for another route) is just that model,
-    // yet it still counts against its limits: every call of every model
-    // passes this layer.
+    // client, or by the fallback layer for another route) is just that model
+    // (held to its limits by the limit layer below).
     let mut b = BalanceBuilder::default().by_alias_only().options(options);
     for (alias, route) in routes {
         let Route::Weighted {
@@ -213,9 +212,6 @@ fn balance_builder(
                 b = b.latency_buffer_for(id, *buffer);
             }
         }
-    }
-    for (model, limits) in limits {
-        b = b.limits(model.clone(), *limits);
     }
     b
 }

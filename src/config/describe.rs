@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use super::expand::{Route, ROUTE_PREFIX};
 use super::fallback::KindRoute;
 use super::providers::CheckedProvider;
+use crate::layers::balance::RoutingStrategy;
 use crate::layers::fallback::FallbackGroups;
-use crate::layers::usage::{Limits, RoutingStrategy};
+use crate::layers::limit::Limits;
 
 /// `in order: a, b (600 rpm)` or `least busy first, ties weighted: a 75%, b 25%; then in order: c`.
 pub(crate) fn summary(route: &Route, limits: &BTreeMap<String, Limits>) -> String {

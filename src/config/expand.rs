@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::layers::usage::RoutingStrategy;
+use crate::layers::balance::RoutingStrategy;
 
 /// A route, checked.
 #[derive(Debug)]

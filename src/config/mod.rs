@@ -139,7 +139,7 @@
 //! this process), `lowest_usage` (most headroom against its limits this
 //! minute), `lowest_latency` (moving average; within `latency_buffer` of the
 //! fastest counts as equal); ties are drawn by weight. See
-//! [`usage`](crate::layers::usage).
+//! [`limit`](crate::layers::limit) and [`RoutingStrategy`](crate::RoutingStrategy).
 //!
 //! `[store]` with `type = "redis"` keeps the breakers (models' and keys') and
 //! usage counts on Redis, so that every replica built from the same config

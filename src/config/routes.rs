@@ -7,8 +7,7 @@ use super::ctx::Ctx;
 use super::expand::{Route, ROUTE_PREFIX};
 use super::types::{RouteConfig, RouteTable};
 use crate::chat::split_model_id;
-use crate::layers::balance::RouteCandidates;
-use crate::layers::usage::RoutingStrategy;
+use crate::layers::balance::{RouteCandidates, RoutingStrategy};
 use crate::settings::key_path;
 
 /// The most candidates a weighted route takes (the balance layer's limit).

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::server::ServerConfig;
 use crate::chat::Message;
-use crate::layers::balance::RouteCandidates;
+use crate::layers::balance::{RouteCandidates, RoutingStrategy};
 use crate::layers::cooldown::CooldownConfig;
 use crate::layers::fallback::FallbackConfig;
+use crate::layers::limit::LimitConfig;
 use crate::layers::retry::RetryConfig;
 use crate::layers::timeout::TimeoutConfig;
-use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::providers::credentials::CredentialConfig;
 use crate::secret::EnvName;
 use crate::settings::PerModelSetting;
@@ -51,7 +51,7 @@ pub struct Config {
     pub store: StoreConfig,
     /// Model id -> its requests and tokens per minute (`{ rpm = 600, tpm =
     /// 90000 }`), held wherever the model is called.
-    pub limits: BTreeMap<String, Limits>,
+    pub limits: LimitConfig,
 }
 
 /// Which API a provider speaks.

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
-use super::{describe, Info, Stack, StackBuilder};
+use super::{describe, Info, Stack, StackBuilder, Stores};
 use crate::chat::{ConfigError, Message, PerModel};
 use crate::config::{check, Config, ServerSetup};
 use crate::layers::cooldown::{CooldownLayer, CooldownStore};
+use crate::layers::limit::LimitLayer;
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
 use crate::layers::timeout::TimeoutLayer;
 use crate::rng::SharedRng;
 use crate::settings::Scope;
-use crate::store::Stores;
 use crate::{BoxChatService, Health, Providers};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
@@ -55,9 +55,17 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         (sections.cooldown.as_ref()).map_or_else(Health::always_healthy, CooldownLayer::health);
     let fallback = global.fallback.health(health.clone()).build();
     let fallback = keep(fallback.map_err(|e| e.under("fallback")), &mut errors);
-    let balance = (global.balance.health(health.clone()).rng(rng))
-        .shared_usage_store(usage_store)
-        .build();
+    // Every call of a limited model passes the limit layer, right below
+    // the balance: drawn by a weighted route, or requested by its id (by a
+    // client, or by the fallback layer for another route) and passed through.
+    let limit = (!global.limits.is_empty())
+        .then(|| LimitLayer::from_config(&global.limits, &global.scope, |_| true, usage_store))
+        .and_then(|r| keep(r, &mut errors));
+    let mut balance = global.balance.health(health.clone()).rng(rng);
+    if let Some(limit) = &limit {
+        balance = balance.usage(limit.usage());
+    }
+    let balance = balance.build();
     let balance = keep(balance.map_err(|e| e.under("balance")), &mut errors);
     let prepend = has_messages(&global.messages)
         .then(|| {
@@ -82,6 +90,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .option_layer(sections.total)
         .layer(fallback)
         .layer(balance)
+        .option_layer(limit)
         .option_layer(sections.cooldown)
         .layer(retry)
         .option_layer(sections.attempt)

@@ -10,8 +10,9 @@
 //! Timeout (total)    timeout.total
 //! ProviderFallback   routes (one-way), fallback.groups, kind routes, fallback.recover_streams;
 //!                    reads the cooldown's health
-//! WeightedBalance    weighted routes (and their strategy), limits, fallback.recover_streams;
-//!                    reads the cooldown's health; counts usage in [store]
+//! WeightedBalance    weighted routes (and their strategy), fallback.recover_streams;
+//!                    reads the cooldown's health and the limits' usage
+//! Limit              limits (only with some); usage counts in [store]
 //! Cooldown           cooldown (unless enabled = false); breakers in [store]
 //! Retry              retry, per model
 //! Timeout (attempt)  timeout.attempt (default 60 s for complete answers);
@@ -80,6 +81,7 @@
 mod build;
 mod clients;
 mod describe;
+mod stores;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -93,9 +95,11 @@ use tower_service::Service;
 use crate::chat::ConfigError;
 use crate::config::{Config, ServerSetup};
 use crate::layers::cooldown::CooldownStore;
+use crate::layers::limit::UsageStore;
 use crate::layers::select::SelectModelLayer;
-use crate::layers::usage::UsageStore;
 use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse, Health};
+
+pub use self::stores::Stores;
 
 /// A built stack: the service, and what serving it needs. Cheap to clone.
 /// See the [module docs](self).
@@ -322,9 +326,8 @@ impl StackBuilder {
         self
     }
 
-    /// Counts the usage of models with `[limits]` or a usage-ranking
-    /// `strategy` in `store` instead of the config's `[store]` (default:
-    /// in memory).
+    /// Counts the usage of models with `[limits]` in `store` instead of the
+    /// config's `[store]` (default: in memory).
     pub fn usage_store(mut self, store: Arc<dyn UsageStore>) -> Self {
         self.usage = Some(store);
         self

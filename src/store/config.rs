@@ -1,22 +1,21 @@
-//! `[store]`: where the cooldown and usage state live, and the stores it
-//! builds, checked without connecting (a Redis connection opens on first use).
+//! `[store]`: where the cooldown and usage state live, checked without
+//! connecting (a Redis connection opens on first use).
 
 use std::fmt;
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
-use super::Stores;
+#[cfg(feature = "redis")]
+use super::RedisConnection;
 use crate::chat::ConfigError;
-use crate::layers::cooldown::InMemoryStore;
-use crate::layers::usage::InMemoryUsage;
 use crate::secret::EnvName;
 use crate::settings::{env_value, HumanDuration};
 
 /// `[store]`: where breakers (models' and keys') and usage counts live. In
 /// this process's memory by default; on Redis to share them between gateway
-/// replicas (see [`store`](crate::store)); [`Stores::from_config`] builds them.
+/// replicas (see [`store`](crate::store)); [`StoreConfig::backend`] says
+/// where, [`Stores::from_config`](crate::stack::Stores::from_config) builds
+/// the layers' stores there.
 ///
 /// ```toml
 /// [store]
@@ -99,24 +98,35 @@ fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
     url[start..].rfind('@').map(|at| start..start + at)
 }
 
-impl Stores {
-    /// The stores `[store]` describes, reading `url_env` with `env`; both
-    /// share one Redis connection (not opened yet: an unreachable server is
-    /// not an error, only a bad setting is).
-    pub fn from_config(
-        config: &StoreConfig,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Stores, ConfigError> {
-        Self::described(config, env).map(|(stores, _)| stores)
+/// Where `[store]` keeps state.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Backend {
+    /// This process's memory.
+    Memory,
+    /// One Redis connection, shared by every store built on it.
+    #[cfg(feature = "redis")]
+    Redis(RedisConnection),
+}
+
+/// The `--check` line of a memory store.
+pub(crate) const MEMORY: &str = "memory (this process only)";
+
+impl StoreConfig {
+    /// Where the stores live, reading `url_env` with `env`: a Redis
+    /// connection is not opened yet (an unreachable server is not an error,
+    /// only a bad setting is).
+    pub fn backend(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend, ConfigError> {
+        self.described(env).map(|(backend, _)| backend)
     }
 
-    /// The stores, and one line for `--check` (without the password).
+    /// The backend, and one line for `--check` (without the password).
     pub(crate) fn described(
-        config: &StoreConfig,
+        &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(Stores, String), ConfigError> {
+    ) -> Result<(Backend, String), ConfigError> {
         let mut errors = ConfigError::default();
-        let s = config;
+        let s = self;
         if s.kind == StoreKind::Memory {
             let fields = [
                 ("url", s.url.is_some()),
@@ -130,7 +140,7 @@ impl Stores {
                     format!("a memory store takes no `{field}`; set type = \"redis\" to share state on Redis"),
                 );
             }
-            return errors.into_result(Stores::memory());
+            return errors.into_result((Backend::Memory, MEMORY.to_owned()));
         }
         let url = match (&s.url, &s.url_env) {
             (Some(_), Some(_)) => {
@@ -149,19 +159,8 @@ impl Stores {
                 env_value(env, "store.url_env", var, &mut errors).map(|url| ("store.url_env", url))
             }
         };
-        let stores = redis(s, url, &mut errors);
-        errors.into_result(stores)
-    }
-}
-
-impl Stores {
-    /// New stores in this process's memory, and their `--check` line.
-    pub(crate) fn memory() -> (Stores, String) {
-        let stores = Stores {
-            cooldown: Arc::new(InMemoryStore::new()),
-            usage: Arc::new(InMemoryUsage::new()),
-        };
-        (stores, "memory (this process only)".to_owned())
+        let backend = redis(s, url, &mut errors);
+        errors.into_result(backend)
     }
 }
 
@@ -170,8 +169,7 @@ fn redis(
     s: &StoreConfig,
     url: Option<(&str, String)>,
     errors: &mut ConfigError,
-) -> (Stores, String) {
-    use super::RedisConnection;
+) -> (Backend, String) {
     // A stand-in URL, so that the other settings are checked too.
     let (url_path, url) = url.unwrap_or(("", "redis://127.0.0.1".to_owned()));
     let mut builder = RedisConnection::builder(url.as_str());
@@ -189,11 +187,7 @@ fn redis(
                 connection.prefix(),
                 connection.op_timeout()
             );
-            let stores = Stores {
-                cooldown: Arc::new(crate::layers::cooldown::RedisStore::new(&connection)),
-                usage: Arc::new(crate::layers::usage::RedisUsage::new(&connection)),
-            };
-            return (stores, summary);
+            return (Backend::Redis(connection), summary);
         }
         Ok(_) => {}
         Err(e) => {
@@ -213,14 +207,18 @@ fn redis(
             }
         }
     }
-    Stores::memory()
+    (Backend::Memory, MEMORY.to_owned())
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis(_: &StoreConfig, _: Option<(&str, String)>, errors: &mut ConfigError) -> (Stores, String) {
+fn redis(
+    _: &StoreConfig,
+    _: Option<(&str, String)>,
+    errors: &mut ConfigError,
+) -> (Backend, String) {
     errors.push(
         "store.type",
         "this build has no Redis support (feature `redis`)",
     );
-    Stores::memory()
+    (Backend::Memory, MEMORY.to_owned())
 }

@@ -1,22 +1,28 @@
 //! Where shared state lives: in this process's memory, or on Redis for several processes.
 //!
-//! The [`Cooldown`](crate::Cooldown) layer keeps breakers in a
-//! [`CooldownStore`], the balance layer keeps usage counts in a
-//! [`UsageStore`]. Both are in memory by default. With several gateway
-//! replicas, point them at one Redis ([`RedisConnection`], feature `redis`):
-//! a breaker tripped by one replica is open for all, and limits hold across
-//! all of them. A Redis outage never fails a call: each operation has a time
-//! budget and falls back to a local view.
+//! The plumbing the layers' stores share, and nothing of the layers
+//! themselves: [`StoreFuture`], the answer of a store operation (ready at
+//! once in memory, later over the network); with the feature `redis`, one
+//! [`RedisConnection`] with the time budget and outage handling every Redis
+//! operation goes through; and [`StoreConfig`], the `[store]` section of a
+//! [`Config`](crate::Config), which says where ([`Backend`]).
 //!
-//! [`StoreConfig`] is the plain-data form, the `[store]` section of a
-//! [`Config`](crate::Config); [`Stores::from_config`] builds the stores it
-//! describes.
+//! The [`Cooldown`](crate::Cooldown) layer keeps breakers in a store of its
+//! own kind, the [`Limit`](crate::Limit) layer keeps usage counts in
+//! another; both are in memory by default. With several gateway replicas,
+//! point them at one Redis: a breaker tripped by one replica is open for
+//! all, and limits hold across all of them. A Redis outage never fails a
+//! call: each operation has a time budget and falls back to a local view.
+//! [`Stores::from_config`](crate::stack::Stores::from_config) builds both
+//! layers' stores from a `[store]` section.
 //!
 //! # Example
 //!
 //! ```
-//! use llm_fallback::store::{StoreConfig, StoreKind, Stores};
-//! use llm_fallback::{CooldownLayer, WeightedBalanceLayer};
+//! use std::sync::Arc;
+//! use llm_fallback::stack::Stores;
+//! use llm_fallback::store::{StoreConfig, StoreKind};
+//! use llm_fallback::{CooldownLayer, LimitLayer, Limits, WeightedBalanceLayer};
 //!
 //! let config: StoreConfig = serde_json::from_str(r#"{"type": "memory"}"#).unwrap();
 //! let redis: StoreConfig = serde_json::from_str(
@@ -30,43 +36,29 @@
 //!     .store(stores.cooldown.clone())
 //!     .build()
 //!     .unwrap();
+//! let limit = LimitLayer::builder()
+//!     .limits("azure/gpt-4o", Limits::default().with_rpm(600))
+//!     .store(stores.usage.clone())
+//!     .build()
+//!     .unwrap();
 //! let balance = WeightedBalanceLayer::builder()
 //!     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
-//!     .shared_usage_store(stores.usage.clone())
+//!     .usage(limit.usage())
 //!     .health(cooldown.health())
 //!     .build()
 //!     .unwrap();
 //! # let _ = balance;
 //! ```
 
-use std::fmt;
-use std::sync::Arc;
-
-use crate::layers::cooldown::CooldownStore;
-use crate::layers::usage::UsageStore;
-
 mod config;
+mod future;
 #[cfg(feature = "redis")]
 mod redis_link;
 
-pub use self::config::{StoreConfig, StoreKind};
-
+pub(crate) use self::config::MEMORY;
+pub use self::config::{Backend, StoreConfig, StoreKind};
+pub use self::future::StoreFuture;
 #[cfg(feature = "redis")]
 pub(crate) use self::redis_link::Link;
 #[cfg(feature = "redis")]
 pub use self::redis_link::{RedisConnection, RedisConnectionBuilder};
-
-/// The stores a [`StoreConfig`] describes, ready to hand to the layers.
-#[derive(Clone)]
-pub struct Stores {
-    /// For [`CooldownBuilder::store`](crate::layers::cooldown::CooldownBuilder::store).
-    pub cooldown: Arc<dyn CooldownStore>,
-    /// For [`BalanceBuilder::shared_usage_store`](crate::BalanceBuilder::shared_usage_store).
-    pub usage: Arc<dyn UsageStore>,
-}
-
-impl fmt::Debug for Stores {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Stores").finish_non_exhaustive()
-    }
-}

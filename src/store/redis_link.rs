@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use crate::chat::{ChatError, ConfigError, ErrorKind};
 use crate::clamp::after;
 
-/// A connection to Redis shared by [`RedisStore`](crate::layers::cooldown::RedisStore)
-/// and [`RedisUsage`](crate::layers::usage::RedisUsage): one multiplexed connection
+/// A connection to Redis shared by the stores built on it (the cooldown
+/// layer's breakers, the limit layer's usage counts): one multiplexed connection
 /// (redis-rs `ConnectionManager`), opened on first use and reopened after a
 /// failure, so building it never fails on an unreachable server.
 ///

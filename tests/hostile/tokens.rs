@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llm_fallback::layers::usage::{InMemoryUsage, Limits, RoutingStrategy};
+use llm_fallback::layers::limit::{InMemoryUsage, LimitLayer, Limits};
 #[cfg(feature = "redis")]
-use llm_fallback::layers::usage::{RedisUsage, Reservation, UsageStore};
+use llm_fallback::layers::limit::{RedisUsage, Reservation, UsageStore};
 use llm_fallback::mock::{MockProvider, MockServer, ServerReply};
 use llm_fallback::providers::anthropic::Anthropic;
 #[cfg(feature = "redis")]
 use llm_fallback::store::RedisConnection;
-use llm_fallback::{ChatRequest, Message, SharedRng, WeightedBalanceLayer};
+use llm_fallback::{ChatRequest, Message, RoutingStrategy, SharedRng, WeightedBalanceLayer};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -30,15 +30,22 @@ fn huge(field: &str) -> ChatRequest {
 async fn a_max_tokens_near_u64_max_is_a_large_estimate_not_an_overflow() {
     let mock = MockProvider::new();
     let usage = Arc::new(InMemoryUsage::new());
+    let limit = LimitLayer::builder()
+        .limits(A, Limits::default().with_tpm(1_000_000))
+        .store(usage.clone())
+        .build()
+        .unwrap();
     let layer = WeightedBalanceLayer::builder()
         .route("gpt-4o", [(A, 1.0), (B, 1.0)])
-        .limits(A, Limits::default().with_tpm(1_000_000))
         .strategy(RoutingStrategy::LowestUsage)
-        .shared_usage_store(usage.clone())
+        .usage(limit.usage())
         .rng(SharedRng::seeded(3))
         .build()
         .unwrap();
-    let svc = ServiceBuilder::new().layer(layer).service(mock.clone());
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .layer(limit)
+        .service(mock.clone());
 
     for field in ["max_tokens", "max_completion_tokens"] {
         let served = svc.clone().oneshot(huge(field)).await.unwrap();

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::strategy::{Pick, Ranking};
 use crate::layers::health::Health;
 use crate::layers::route::CandidateSource;
-use crate::layers::usage::tracker::{Pick, Tracker};
 use crate::rng::SharedRng;
 
 /// The most candidates a route may have (the draws track them in a `u64`).
@@ -69,7 +69,7 @@ impl fmt::Debug for StickyKey {
 pub(crate) struct Route {
     pub(crate) models: Box<[Arc<str>]>,
     pub(crate) weights: Box<[f64]>,
-    /// How the route picks among available candidates (used with a tracker).
+    /// How the route picks among available candidates (used with a ranking).
     pub(crate) pick: Pick,
 }
 
@@ -107,7 +107,7 @@ impl BalanceTable {
         model: &str,
         sticky: Option<&StickyKey>,
         rng: &SharedRng,
-        tracker: Option<&Arc<Tracker>>,
+        ranking: Option<&Arc<Ranking>>,
     ) -> Option<WeightedCandidates> {
         let &(route, named) = self.index.get(model)?;
         Some(WeightedCandidates {
@@ -117,7 +117,7 @@ impl BalanceTable {
             tried: 0,
             point: sticky.map(StickyKey::point),
             rng: rng.clone(),
-            tracker: tracker.cloned(),
+            ranking: ranking.cloned(),
         })
     }
 
@@ -139,8 +139,8 @@ pub(crate) struct WeightedCandidates {
     /// The sticky key's point, used by the first draw.
     point: Option<f64>,
     rng: SharedRng,
-    /// Limits and strategy, when the layer has them.
-    tracker: Option<Arc<Tracker>>,
+    /// What the route's strategy ranks by, and which candidates are full.
+    ranking: Option<Arc<Ranking>>,
 }
 
 impl CandidateSource for WeightedCandidates {
@@ -160,16 +160,13 @@ impl CandidateSource for WeightedCandidates {
             left |= bit;
             let now = *now.get_or_insert_with(Instant::now);
             let cooling = health.cooling_until(model).is_some_and(|until| until > now);
-            let full = || {
-                let tracker = self.tracker.as_ref();
-                tracker.is_some_and(|t| t.limited_until(model, now).is_some())
-            };
+            let full = || (self.ranking.as_ref()).is_some_and(|r| r.full(model, now));
             if !cooling && !full() {
                 available |= bit;
             }
         }
-        if let (Some(tracker), true) = (&self.tracker, available != 0) {
-            available = tracker.shortlist(route.pick, &route.models, available);
+        if let (Some(ranking), true) = (&self.ranking, available != 0) {
+            available = ranking.shortlist(route.pick, &route.models, available);
         }
         let chosen = if available != 0 {
             let total = (0..route.models.len())

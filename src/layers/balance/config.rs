@@ -6,12 +6,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{BalanceTable, Route, MAX_CANDIDATES};
-use super::usage::UsageSettings;
+use super::ranking::RankingSettings;
+use super::strategy::RoutingStrategy;
 use super::WeightedBalanceLayer;
 use crate::chat::{validate_model_id, ConfigError};
 use crate::layers::health::Health;
+use crate::layers::limit::UsageView;
 use crate::layers::route::{check_recovered, RouteOptions};
-use crate::layers::usage::{Limits, RoutingStrategy};
 use crate::rng::SharedRng;
 
 /// The balance settings as plain data (serde).
@@ -24,8 +25,7 @@ use crate::rng::SharedRng;
 ///         "mini": [{"model": "azure/gpt-4o-mini", "weight": 2}, "openai/gpt-4o-mini"]
 ///     },
 ///     "seed": 7,
-///     "strategy": "least_busy",
-///     "limits": {"azure/gpt-4o": {"rpm": 600, "tpm": 150000}}
+///     "strategy": "least_busy"
 /// })).unwrap();
 /// let layer = WeightedBalanceLayer::from_config(&config).unwrap();
 /// # let _ = layer;
@@ -46,10 +46,6 @@ pub struct BalanceConfig {
     /// For `lowest_latency`: the share within which candidates count as
     /// equally fast (default 0.1).
     pub latency_buffer: Option<f64>,
-    /// Model id -> its limits per minute (`{"rpm": 600, "tpm": 150000}`).
-    /// The store the counts live in is not part of this: see
-    /// [`StoreConfig`](crate::store::StoreConfig).
-    pub limits: BTreeMap<String, Limits>,
 }
 
 /// A route's candidates: a map from model id to weight, or a list.
@@ -98,7 +94,7 @@ impl RouteCandidates {
 ///
 /// Defaults: no route, another draw on the kinds of
 /// [`ErrorKind::is_fallbackable`](crate::ErrorKind::is_fallbackable), no bound on draws, draws seeded by the OS,
-/// every model healthy, the weighted strategy for every route, no limits.
+/// every model healthy, the weighted strategy for every route, no usage view.
 #[derive(Debug, Default)]
 pub struct BalanceBuilder {
     routes: Vec<(String, Vec<(String, f64)>)>,
@@ -106,7 +102,7 @@ pub struct BalanceBuilder {
     health: Health,
     rng: Option<SharedRng>,
     by_alias_only: bool,
-    pub(super) usage: UsageSettings,
+    pub(super) ranking: RankingSettings,
     errors: ConfigError,
 }
 
@@ -127,8 +123,7 @@ impl BalanceBuilder {
     /// Routes only requests naming a route's alias. By default a request
     /// naming one of a route's candidates is routed too (that candidate
     /// first, then draws among the others); with this, it passes through to
-    /// the inner service (counted against its [`limits`](Self::limits), if
-    /// any), so routes work one way only.
+    /// the inner service, so routes work one way only.
     pub fn by_alias_only(mut self) -> Self {
         self.by_alias_only = true;
         self
@@ -186,9 +181,6 @@ impl BalanceBuilder {
         if let Some(buffer) = config.latency_buffer {
             self = self.latency_buffer(buffer);
         }
-        for (model, limits) in &config.limits {
-            self = self.limits(model.clone(), *limits);
-        }
         self
     }
 
@@ -224,11 +216,11 @@ impl BalanceBuilder {
                 Route {
                     models: list.iter().map(|(m, _)| Arc::from(m.as_str())).collect(),
                     weights: list.iter().map(|(_, w)| *w).collect(),
-                    pick: self.usage.pick(alias),
+                    pick: self.ranking.pick(alias),
                 },
             ));
         }
-        let tracker = self.usage.build(&routes, &mut errors);
+        let ranking = self.ranking.build(&routes, &mut errors);
         check_recovered(
             &recovered,
             |id| aliases.contains(id) || candidates.contains(id),
@@ -239,8 +231,60 @@ impl BalanceBuilder {
             Arc::new(BalanceTable::new(routes, !self.by_alias_only)),
             Arc::new(policy),
             self.rng.unwrap_or_else(SharedRng::from_os),
-            tracker,
+            ranking,
         ))
+    }
+}
+
+/// The ranking setters: how each route picks among its candidates.
+impl BalanceBuilder {
+    /// How every route picks among its available candidates (default
+    /// [`RoutingStrategy::Weighted`]).
+    pub fn strategy(mut self, strategy: RoutingStrategy) -> Self {
+        self.ranking.strategy = strategy;
+        self
+    }
+
+    /// How the route `alias` picks among its available candidates;
+    /// overrides [`strategy`](Self::strategy) for that route.
+    ///
+    /// ```
+    /// use llm_fallback::{RoutingStrategy, WeightedBalanceLayer};
+    ///
+    /// let layer = WeightedBalanceLayer::builder()
+    ///     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
+    ///     .route("mini", [("azure/gpt-4o-mini", 1.0), ("openai/gpt-4o-mini", 1.0)])
+    ///     .strategy_for("mini", RoutingStrategy::LeastBusy)
+    ///     .build();
+    /// assert!(layer.is_ok());
+    /// ```
+    pub fn strategy_for(mut self, alias: impl Into<String>, strategy: RoutingStrategy) -> Self {
+        self.ranking.strategy_for.push((alias.into(), strategy));
+        self
+    }
+
+    /// For [`RoutingStrategy::LowestLatency`]: candidates whose average
+    /// latency is within this share of the fastest's (0.1: 10 % slower at
+    /// most) share the load. Default 0.1.
+    pub fn latency_buffer(mut self, buffer: f64) -> Self {
+        self.ranking.latency_buffer = Some(buffer);
+        self
+    }
+
+    /// [`latency_buffer`](Self::latency_buffer) for the route `alias` only.
+    pub fn latency_buffer_for(mut self, alias: impl Into<String>, buffer: f64) -> Self {
+        self.ranking.latency_buffer_for.push((alias.into(), buffer));
+        self
+    }
+
+    /// Reads the limits and usage of a [`LimitLayer`](crate::layers::limit::LimitLayer)
+    /// (its [`usage`](crate::layers::limit::LimitLayer::usage) view): a
+    /// candidate whose last known usage fills a limit is not drawn while
+    /// others are available, and [`RoutingStrategy::LowestUsage`] ranks by
+    /// it. The limit layer, below this one, is what holds the limits.
+    pub fn usage(mut self, view: UsageView) -> Self {
+        self.ranking.usage = Some(view);
+        self
     }
 }
 

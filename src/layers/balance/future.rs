@@ -9,8 +9,8 @@ use pin_project::pin_project;
 use tower_service::Service;
 
 use super::candidates::WeightedCandidates;
+use super::load::Measured;
 use crate::layers::route::future::RouteFuture;
-use crate::layers::usage::tracked::Tracked;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Response future of [`WeightedBalance`](super::WeightedBalance).
@@ -20,14 +20,14 @@ where
     S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
 {
     #[pin]
-    inner: RouteFuture<Tracked<S>, WeightedCandidates>,
+    inner: RouteFuture<Measured<S>, WeightedCandidates>,
 }
 
 impl<S> ResponseFuture<S>
 where
     S: Service<ChatRequest, Response = ChatResponse, Error = ChatError> + Clone,
 {
-    pub(super) fn new(inner: RouteFuture<Tracked<S>, WeightedCandidates>) -> Self {
+    pub(super) fn new(inner: RouteFuture<Measured<S>, WeightedCandidates>) -> Self {
         ResponseFuture { inner }
     }
 }

@@ -5,11 +5,12 @@ use tower_layer::Layer;
 
 use super::candidates::BalanceTable;
 use super::config::{BalanceBuilder, BalanceConfig};
+use super::load::Load;
+use super::strategy::Ranking;
 use super::WeightedBalance;
 use crate::chat::ConfigError;
 use crate::layers::health::Health;
 use crate::layers::route::RoutePolicy;
-use crate::layers::usage::tracker::Tracker;
 use crate::rng::SharedRng;
 
 /// Applies [`WeightedBalance`] to a service. Cheap to clone: the routes and
@@ -19,7 +20,8 @@ pub struct WeightedBalanceLayer {
     pub(super) table: Arc<BalanceTable>,
     pub(super) policy: Arc<RoutePolicy>,
     pub(super) rng: SharedRng,
-    pub(super) tracker: Option<Arc<Tracker>>,
+    pub(super) ranking: Option<Arc<Ranking>>,
+    pub(super) load: Option<Arc<Load>>,
 }
 
 impl WeightedBalanceLayer {
@@ -49,13 +51,14 @@ impl WeightedBalanceLayer {
         table: Arc<BalanceTable>,
         policy: Arc<RoutePolicy>,
         rng: SharedRng,
-        tracker: Option<Arc<Tracker>>,
+        (ranking, load): (Option<Arc<Ranking>>, Option<Arc<Load>>),
     ) -> Self {
         WeightedBalanceLayer {
             table,
             policy,
             rng,
-            tracker,
+            ranking,
+            load,
         }
     }
 }
@@ -73,7 +76,7 @@ impl fmt::Debug for WeightedBalanceLayer {
         f.debug_struct("WeightedBalanceLayer")
             .field("routes", &self.table.len())
             .field("policy", &self.policy)
-            .field("tracker", &self.tracker)
+            .field("ranking", &self.ranking)
             .finish()
     }
 }

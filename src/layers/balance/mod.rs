@@ -12,8 +12,7 @@
 //! A request that names one of the candidates (`azure/gpt-4o`) tries it
 //! first, then the draws. Candidates of weight zero are only used when named:
 //! a way to keep a model reachable without sending it traffic. Requests for a
-//! model that is neither an alias nor a candidate pass through untouched
-//! (but for the limits of the model, when it has some).
+//! model that is neither an alias nor a candidate pass through untouched.
 //!
 //! Draws use a [`SharedRng`] (seed it for reproducible
 //! runs), or a [`StickyKey`] request extension for the first draw: the same
@@ -27,13 +26,16 @@
 //! [`ProviderFallback`](crate::ProviderFallback), mid-stream recovery
 //! included ([`RouteOptions::recover_streams`](crate::RouteOptions::recover_streams), off by default).
 //!
-//! Beside the weighted draw, the layer can route by usage: per-deployment
-//! limits (`.limits(model, Limits)`, requests and tokens per minute) skip a
-//! deployment that would exceed them (also when a request names it and
-//! passes through), and `.strategy(..)` (or `.strategy_for(alias, ..)`, per
-//! route) picks the least busy, the least used or the fastest candidate;
-//! counts live in a `.usage_store(..)`, in memory or on Redis. See
-//! [`usage`](crate::layers::usage).
+//! Beside the weighted draw, `.strategy(..)` (or `.strategy_for(alias, ..)`,
+//! per route) ranks the available candidates: the [`RoutingStrategy`] picks
+//! the least busy, the least used or the fastest, and the weighted draw
+//! breaks ties. Calls in flight and latency are measured by this layer;
+//! usage against limits is read from a [`UsageView`](crate::layers::limit::UsageView)
+//! (`.usage(..)`): limits themselves are held by a
+//! [`Limit`](crate::layers::limit::Limit) layer below this one, whose
+//! refusals this layer skips like cooling models. With a view, a candidate
+//! whose last known usage fills a limit is not drawn while others are
+//! available.
 //!
 //! Weights that are negative, NaN or infinite, routes whose weights are all
 //! zero, empty routes and malformed ids are rejected when the layer is built.
@@ -69,7 +71,9 @@ mod candidates;
 mod config;
 pub mod future;
 mod layer;
-mod usage;
+mod load;
+mod ranking;
+mod strategy;
 
 use std::mem;
 use std::sync::Arc;
@@ -82,12 +86,13 @@ pub use self::candidates::StickyKey;
 pub use self::config::{BalanceBuilder, BalanceConfig, RouteCandidates, WeightedModel};
 pub use self::future::ResponseFuture;
 pub use self::layer::WeightedBalanceLayer;
+pub use self::strategy::RoutingStrategy;
 
 use self::candidates::BalanceTable;
+use self::load::{measure, Load, Measured};
+use self::strategy::Ranking;
 use crate::layers::route::future::RouteFuture;
 use crate::layers::route::RoutePolicy;
-use crate::layers::usage::tracked::{track, Tracked};
-use crate::layers::usage::tracker::Tracker;
 use crate::rng::SharedRng;
 use crate::{ChatError, ChatRequest, ChatResponse};
 
@@ -99,7 +104,8 @@ pub struct WeightedBalance<S> {
     table: Arc<BalanceTable>,
     policy: Arc<RoutePolicy>,
     rng: SharedRng,
-    tracker: Option<Arc<Tracker>>,
+    ranking: Option<Arc<Ranking>>,
+    load: Option<Arc<Load>>,
 }
 
 impl<S> WeightedBalance<S> {
@@ -111,7 +117,8 @@ impl<S> WeightedBalance<S> {
             table: layer.table,
             policy: layer.policy,
             rng: layer.rng,
-            tracker: layer.tracker,
+            ranking: layer.ranking,
+            load: layer.load,
         }
     }
 
@@ -146,13 +153,13 @@ where
 
     fn call(&mut self, request: ChatRequest) -> ResponseFuture<S> {
         let sticky = request.extensions().get::<StickyKey>();
-        let tracker = self.tracker.as_ref();
+        let ranking = self.ranking.as_ref();
         let Some(source) = self
             .table
-            .candidates(request.model(), sticky, &self.rng, tracker)
+            .candidates(request.model(), sticky, &self.rng, ranking)
         else {
-            // Not routed, yet a limited model's calls count against its limits.
-            let future = track(&mut self.inner, self.tracker.as_ref(), request);
+            // Not routed, yet a candidate's calls count toward its load.
+            let future = measure(&mut self.inner, self.load.as_ref(), request);
             return ResponseFuture::new(RouteFuture::passthrough(future));
         };
         let span = tracing::info_span!(
@@ -166,7 +173,7 @@ where
         let clone = self.inner.clone();
         let ready = mem::replace(&mut self.inner, clone);
         ResponseFuture::new(RouteFuture::route(
-            Tracked::new(ready, self.tracker.clone()),
+            Measured::new(ready, self.load.clone()),
             request,
             source,
             self.policy.clone(),

@@ -12,12 +12,13 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::outcome::{self, Pending};
-use super::store::{Admission, Permit, PermitKind, StoreFuture, Transition};
+use super::store::{Admission, Permit, PermitKind, Transition};
 use super::stream::Judged;
 use super::throttle::Shed;
 use super::Shared;
 use crate::chat::{ChatError, LogScope};
 use crate::layers::health::SingleAttempt;
+use crate::store::StoreFuture;
 use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
 
 /// Response future of [`Cooldown`](super::Cooldown): asks the store, calls

@@ -8,8 +8,9 @@ use tokio::time::Instant;
 
 use super::breaker::Breaker;
 use super::policy::{BreakerSettings, Verdict};
-use super::store::{Admission, CooldownStore, Permit, StoreFuture, Transition};
+use super::store::{Admission, CooldownStore, Permit, Transition};
 use crate::layers::health::HealthView;
+use crate::store::StoreFuture;
 
 /// Breakers in memory: one small mutex per model under a read-mostly map, so
 /// concurrent calls to different models never contend and calls to one model

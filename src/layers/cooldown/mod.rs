@@ -162,7 +162,7 @@ pub use self::memory::InMemoryStore;
 pub use self::policy::{default_verdict, BreakerSettings, FailureRatio, Growth, Verdict};
 #[cfg(feature = "redis")]
 pub use self::redis_store::{RedisStore, RedisStoreBuilder};
-pub use self::store::{Admission, CooldownStore, Permit, PermitKind, StoreFuture, Transition};
+pub use self::store::{Admission, CooldownStore, Permit, PermitKind, Transition};
 pub use self::throttle::AdaptiveThrottle;
 
 use self::policy::Classifier;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::policy::Verdict;
-use super::store::{Permit, PermitKind, StoreFuture, Transition};
+use super::store::{Permit, PermitKind, Transition};
 use super::Shared;
+use crate::store::StoreFuture;
 
 /// The permit of one admitted call, until its verdict is recorded. Dropped
 /// before that while it holds the half-open probe, it frees the probe slot.

@@ -1,15 +1,12 @@
 //! Where breaker state lives: the [`CooldownStore`] contract and the answers it gives.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::policy::{BreakerSettings, Verdict};
 use crate::layers::health::HealthView;
+use crate::store::StoreFuture;
 
 /// The state of every model's breaker, shared by all the [`Cooldown`](super::Cooldown)
 /// services built from one layer (and, for a shared store, by several processes).
@@ -126,58 +123,4 @@ pub enum Transition {
     },
     /// The breaker closed.
     Closed,
-}
-
-/// A store's answer: ready at once (in memory) or later (a remote store).
-pub struct StoreFuture<T>(Answer<T>);
-
-enum Answer<T> {
-    Ready(Option<T>),
-    Later(Pin<Box<dyn Future<Output = T> + Send>>),
-}
-
-impl<T> StoreFuture<T> {
-    /// An answer known now; allocates nothing.
-    pub fn ready(value: T) -> Self {
-        StoreFuture(Answer::Ready(Some(value)))
-    }
-
-    /// An answer that needs I/O. The future must resolve within the store's
-    /// time budget (see [`CooldownStore`]).
-    pub fn boxed(future: impl Future<Output = T> + Send + 'static) -> Self {
-        StoreFuture(Answer::Later(Box::pin(future)))
-    }
-
-    /// Takes the answer if it is known now.
-    pub fn now(&mut self) -> Option<T> {
-        match &mut self.0 {
-            Answer::Ready(value) => value.take(),
-            Answer::Later(_) => None,
-        }
-    }
-}
-
-// The value is never pinned: only the boxed future is, and it is behind a `Box`.
-impl<T> Unpin for StoreFuture<T> {}
-
-impl<T> Future for StoreFuture<T> {
-    type Output = T;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match &mut self.0 {
-            Answer::Ready(value) => {
-                Poll::Ready(value.take().expect("StoreFuture polled after completion"))
-            }
-            Answer::Later(future) => future.as_mut().poll(cx),
-        }
-    }
-}
-
-impl<T> fmt::Debug for StoreFuture<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.0 {
-            Answer::Ready(_) => "StoreFuture::Ready",
-            Answer::Later(_) => "StoreFuture::Later",
-        })
-    }
 }

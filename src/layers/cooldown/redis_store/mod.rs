@@ -15,11 +15,11 @@ use self::release::{ProbeGuard, Unreleased};
 use self::script::{millis, ms, record_args, ProbeIds, Reply, SCRIPT};
 use super::memory::InMemoryStore;
 use super::policy::{BreakerSettings, Verdict};
-use super::store::{Admission, CooldownStore, Permit, PermitKind, StoreFuture, Transition};
+use super::store::{Admission, CooldownStore, Permit, PermitKind, Transition};
 use crate::chat::ConfigError;
 use crate::clamp::after;
 use crate::layers::health::HealthView;
-use crate::store::{Link, RedisConnection};
+use crate::store::{Link, RedisConnection, StoreFuture};
 
 /// Marks a permit granted by the local view (during an outage) rather than by Redis.
 const LOCAL: u64 = 1 << 63;

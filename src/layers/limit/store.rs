@@ -3,10 +3,10 @@
 use tokio::time::Instant;
 
 use super::config::Limits;
-use crate::layers::cooldown::StoreFuture;
+use crate::store::StoreFuture;
 
 /// Requests and tokens per deployment in fixed one-minute windows, shared by
-/// the balance layers built with it (and, for a shared store, by several
+/// the limit layers built with it (and, for a shared store, by several
 /// processes).
 ///
 /// [`InMemoryUsage`](super::InMemoryUsage) is the default;
@@ -25,7 +25,7 @@ use crate::layers::cooldown::StoreFuture;
 ///   window changes nothing.
 /// - **`usage`** is a local, non-blocking read of the last known counts of
 ///   the current window, for routing strategies and to skip full deployments
-///   without asking.
+///   without asking (see [`UsageView`](super::UsageView)).
 pub trait UsageStore: Send + Sync + 'static {
     /// Counts one request of `tokens` for `model` if it fits `limits`.
     fn reserve(&self, model: &str, limits: &Limits, tokens: u64) -> StoreFuture<Reservation>;

@@ -1,4 +1,5 @@
-//! One counted call: in flight until it ends, timed, settled with its usage.
+//! One counted call: settled with its usage, or with an estimate when it
+//! ends without one.
 
 use std::mem;
 use std::pin::Pin;
@@ -10,12 +11,12 @@ use tokio::time::Instant;
 
 use super::config::Limits;
 use super::store::Grant;
-use super::tracker::{text_tokens, ModelStats, Tracker};
+use super::tokens::text_tokens;
+use super::view::Shared;
 use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody};
 use crate::ChatResponse;
 
-/// One counted call: in flight until it ends (a stream: until the stream
-/// ends), settled with the usage the response reports.
+/// One counted call, settled with the usage the response reports.
 ///
 /// Dropped unsettled (the call was cancelled, its answer reported no usage,
 /// or its stream ended, failed or was dropped before a usage chunk), it
@@ -23,51 +24,30 @@ use crate::ChatResponse;
 /// and the answer's text seen so far, so the completion budget reserved for
 /// it is free again at once rather than when the window ends.
 pub(super) struct Guard {
-    tracker: Arc<Tracker>,
+    shared: Arc<Shared>,
     model: Arc<str>,
     grant: Option<Grant>,
     /// The prompt's estimated tokens.
     prompt: u64,
     /// Bytes of answer text seen (settled as an estimate when no usage came).
     answered: usize,
-    start: Instant,
 }
 
 impl Guard {
-    pub(super) fn start(
-        tracker: Arc<Tracker>,
-        model: Arc<str>,
-        grant: Option<Grant>,
-        prompt: u64,
-    ) -> Self {
-        let guard = Guard {
-            tracker,
+    pub(super) fn new(shared: Arc<Shared>, model: Arc<str>, grant: Grant, prompt: u64) -> Self {
+        Guard {
+            shared,
             model,
-            grant,
+            grant: Some(grant),
             prompt,
             answered: 0,
-            start: Instant::now(),
-        };
-        if let Some(stats) = guard.stats() {
-            stats.started();
         }
-        guard
-    }
-
-    fn stats(&self) -> Option<&ModelStats> {
-        self.tracker.get(&self.model).map(|(_, stats)| stats)
     }
 
     pub(super) fn finish(
         mut self,
         result: Result<ChatResponse, ChatError>,
     ) -> Result<ChatResponse, ChatError> {
-        let timed_out = matches!(&result, Err(e) if e.kind() == ErrorKind::Timeout);
-        if result.is_ok() || timed_out {
-            if let Some(stats) = self.stats() {
-                stats.record_latency(self.start.elapsed());
-            }
-        }
         match result {
             Ok(mut response) => {
                 if let ResponseBody::Stream(stream) = response.body_mut() {
@@ -96,7 +76,7 @@ impl Guard {
 
     fn settle(&mut self, requests: u64, tokens: u64) {
         if let Some(grant) = self.grant.take() {
-            self.tracker
+            self.shared
                 .store
                 .settle(&self.model, grant, requests, tokens);
         }
@@ -107,14 +87,11 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let used = self.prompt.saturating_add(text_tokens(self.answered));
         self.settle(1, used);
-        if let Some(stats) = self.stats() {
-            stats.ended();
-        }
     }
 }
 
-/// A stream that settles its call's usage when the usage chunk passes, and
-/// ends the call when the stream ends or is dropped.
+/// A stream that settles its call's usage when the usage chunk passes, or
+/// an estimate when the stream ends or is dropped without one.
 struct Metered {
     inner: ChatStream,
     guard: Option<Guard>,

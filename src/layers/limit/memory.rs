@@ -10,10 +10,10 @@ use tokio::time::Instant;
 use super::config::Limits;
 use super::store::{Grant, Reservation, UsageStore, WindowUsage};
 use crate::clamp::after;
-use crate::layers::cooldown::StoreFuture;
+use crate::store::StoreFuture;
 
 /// The length of a usage window.
-pub(crate) const WINDOW: Duration = Duration::from_secs(60);
+const WINDOW: Duration = Duration::from_secs(60);
 
 /// Usage counts in memory, in one-minute windows counted from the store's
 /// creation. One small mutex per model under a read-mostly map; entries of

@@ -12,8 +12,7 @@ use super::config::Limits;
 use super::memory::InMemoryUsage;
 use super::store::{Grant, Reservation, UsageStore, WindowUsage};
 use crate::clamp::{self, after};
-use crate::layers::cooldown::StoreFuture;
-use crate::store::{Link, RedisConnection};
+use crate::store::{Link, RedisConnection, StoreFuture};
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("usage.lua")));
 
@@ -33,18 +32,17 @@ const LOCAL: u64 = 1 << 63;
 /// deployment may see up to one full limit per process.
 ///
 /// ```no_run
+/// use std::sync::Arc;
 /// use llm_fallback::store::RedisConnection;
-/// use llm_fallback::layers::usage::{Limits, RedisUsage};
-/// use llm_fallback::WeightedBalanceLayer;
+/// use llm_fallback::layers::limit::{LimitLayer, Limits, RedisUsage};
 ///
 /// let redis = RedisConnection::builder("redis://127.0.0.1:6379").build().unwrap();
-/// let balance = WeightedBalanceLayer::builder()
-///     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])
+/// let limit = LimitLayer::builder()
 ///     .limits("azure/gpt-4o", Limits::default().with_rpm(600))
-///     .usage_store(RedisUsage::new(&redis))
+///     .store(Arc::new(RedisUsage::new(&redis)))
 ///     .build()
 ///     .unwrap();
-/// # let _ = balance;
+/// # let _ = limit;
 /// ```
 #[derive(Clone)]
 pub struct RedisUsage {
