@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::{Attempt, AttemptLog, ErrorKind, Usage};
+use crate::chat::{Attempt, AttemptLog, Usage};
+use crate::ErrorKind;
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
