@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use llm_fallback::chat::{ChatChunk, ChatCompletion};
 use llm_fallback::{
-    ChatChunk, ChatCompletion, ChatRequest, CooldownLayer, Message, PrependMessagesLayer,
-    ProviderFallbackLayer, RetryLayer, SelectModelLayer, SharedRng, TimeoutLayer,
-    WeightedBalanceLayer,
+    ChatRequest, CooldownLayer, Message, PrependMessagesLayer, ProviderFallbackLayer, RetryLayer,
+    SelectModelLayer, SharedRng, TimeoutLayer, WeightedBalanceLayer,
 };
 use tower::{Layer, ServiceExt};
 

@@ -27,7 +27,7 @@
 //! `StreamInterrupted` item; before it, the same faults fail the attempt
 //! (an unreadable event as `Server`), so retry and fallback apply. Only what
 //! carries nothing (SSE comments, keep-alives, Anthropic's `ping`) is
-//! skipped; see [`MalformedChunks`] and the limits in [`chat::streaming`].
+//! skipped; see [`chat::MalformedChunks`] and the limits in [`chat::streaming`].
 //!
 //! [tower]: https://docs.rs/tower
 
@@ -57,43 +57,27 @@ pub mod mock;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use chat::{
-    split_model_id, validate_model_id, validate_provider_name, Attempt, AttemptLog, AttemptSummary,
-    ChatChunk, ChatCompletion, ChatError, ChatFuture, ChatRequest, ChatResponse, ChatStream,
-    Choice, ChunkChoice, ConfigError, Content, ContentPart, Deadline, Delta, ErrorKind,
-    FunctionCall, FunctionCallDelta, ImagePart, ImageUrl, LogScope, MalformedChunks,
-    MaxUpstreamCalls, Message, PerModel, Problem, ResponseBody, Role, StreamFault, TextPart,
-    TimeoutKind, ToolCall, ToolCallDelta, Usage,
-};
+pub use chat::{ChatError, ChatRequest, ChatResponse, ConfigError, ErrorKind, Message};
 pub use config::Config;
-pub use layers::balance::{
-    BalanceBuilder, BalanceConfig, RouteCandidates, RoutingStrategy, StickyKey, WeightedBalance,
-    WeightedBalanceLayer, WeightedModel,
-};
-#[cfg(feature = "redis")]
-pub use layers::cooldown::RedisStore;
-pub use layers::cooldown::{Cooldown, CooldownLayer, CooldownStore, InMemoryStore};
-pub use layers::fallback::{
-    FallbackBuilder, FallbackConfig, FallbackGroups, ProviderFallback, ProviderFallbackLayer,
-};
-pub use layers::health::{AllCooling, ForceAttempt, Health, HealthView, SingleAttempt};
-pub use layers::limit::{Limit, LimitLayer, Limits};
+pub use layers::balance::{BalanceBuilder, WeightedBalance, WeightedBalanceLayer};
+pub use layers::cooldown::{Cooldown, CooldownBuilder, CooldownLayer};
+pub use layers::fallback::{FallbackBuilder, ProviderFallback, ProviderFallbackLayer};
+pub use layers::limit::{Limit, LimitBuilder, LimitLayer};
 pub use layers::prepend::{PrependBuilder, PrependMessages, PrependMessagesLayer};
-pub use layers::retry::{Backoff, Jitter, Retry, RetryBudget, RetryLayer, RetryPolicy};
+pub use layers::retry::{Retry, RetryBuilder, RetryLayer};
 pub use layers::route::RouteOptions;
 pub use layers::select::{SelectModel, SelectModelBuilder, SelectModelLayer};
-pub use layers::timeout::{StreamDeadlines, Timeout, TimeoutLayer};
+pub use layers::timeout::{Timeout, TimeoutLayer};
 #[cfg(feature = "anthropic")]
 pub use providers::anthropic::Anthropic;
-pub use providers::credentials::{Credential, CredentialConfig, Credentials, CredentialsBuilder};
 #[cfg(feature = "openai")]
 pub use providers::openai::{Azure, OpenAi};
-pub use providers::{BoxChatService, Providers, ProvidersBuilder};
+pub use providers::{BoxChatService, Providers};
 pub use rng::SharedRng;
 pub use secret::ApiKey;
 #[cfg(feature = "server")]
-pub use server::{Server, ServerBuilder};
-pub use stack::{Stack, StackBuilder};
+pub use server::Server;
+pub use stack::Stack;
 
 /// The README's examples, compiled as doc tests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -6,11 +6,13 @@
 
 use std::time::Duration;
 
+use llm_fallback::chat::{AttemptLog, AttemptSummary};
+use llm_fallback::layers::health::AllCooling;
 use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    AllCooling, AttemptLog, AttemptSummary, BoxChatService, ChatError, ChatRequest, ChatResponse,
-    CooldownLayer, ErrorKind, Message, ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
+    BoxChatService, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, Message,
+    ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
 };
 use tower::{ServiceBuilder, ServiceExt};
 

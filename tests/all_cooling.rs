@@ -8,11 +8,13 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::chat::PerModel;
+use llm_fallback::layers::health::AllCooling;
 use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    AllCooling, BoxChatService, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind,
-    Message, PerModel, ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
+    BoxChatService, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, Message,
+    ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
 };
 use tower::{ServiceBuilder, ServiceExt};
 

@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use llm_fallback::layers::balance::{BalanceConfig, StickyKey};
+use llm_fallback::layers::health::{ForceAttempt, Health, HealthView};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, ForceAttempt, Health,
-    HealthView, Message, SharedRng, StickyKey, WeightedBalance, WeightedBalanceLayer,
+    ChatError, ChatRequest, ChatResponse, ErrorKind, Message, SharedRng, WeightedBalance,
+    WeightedBalanceLayer,
 };
 use tokio::time::Instant;
 use tower::{service_fn, Layer, Service, ServiceExt};

@@ -3,7 +3,8 @@
 //! chunk sequence panics.
 
 use llm_fallback::chat::streaming::{MAX_CHOICES, MAX_TOOL_CALLS};
-use llm_fallback::{ChatChunk, ChatStream, ErrorKind, StreamFault};
+use llm_fallback::chat::{ChatChunk, ChatStream, StreamFault};
+use llm_fallback::ErrorKind;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -17,7 +18,7 @@ fn text(t: &str) -> ChatChunk {
 
 fn collect(
     chunks: Vec<ChatChunk>,
-) -> Result<llm_fallback::ChatCompletion, llm_fallback::ChatError> {
+) -> Result<llm_fallback::chat::ChatCompletion, llm_fallback::ChatError> {
     let stream = ChatStream::from_items(chunks.into_iter().map(Ok).collect());
     futures_executor(stream.collect_completion())
 }

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use llm_fallback::chat::Role;
 use llm_fallback::config::{ProviderKind, RouteConfig};
 use llm_fallback::layers::fallback::GroupsSetting;
 use llm_fallback::layers::retry::JitterSetting;
 use llm_fallback::settings::{HumanDuration, PerModelSetting, Switch, TimeLimit};
-use llm_fallback::{Config, ConfigError, Role, Stack};
+use llm_fallback::{Config, ConfigError, Stack};
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
     let vars: HashMap<String, String> = vars

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use llm_fallback::config::RouteConfig;
+use llm_fallback::layers::balance::RoutingStrategy;
+use llm_fallback::layers::limit::Limits;
 use llm_fallback::store::StoreKind;
 use llm_fallback::{Config, ConfigError, Stack};
-use llm_fallback::{Limits, RoutingStrategy};
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
     let vars: HashMap<String, String> = (vars.iter())

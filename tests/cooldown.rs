@@ -4,15 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
+use llm_fallback::chat::{PerModel, TimeoutKind};
 use llm_fallback::layers::cooldown::{
     default_verdict, Admission, BreakerSettings, CooldownBuilder, FailureRatio, Permit, Transition,
     Verdict,
 };
+use llm_fallback::layers::cooldown::{CooldownStore, InMemoryStore};
+use llm_fallback::layers::health::{AllCooling, ForceAttempt, HealthView};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::store::StoreFuture;
 use llm_fallback::{
-    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
-    ForceAttempt, HealthView, InMemoryStore, Message, PerModel, TimeoutKind, TimeoutLayer,
+    ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, Message, TimeoutLayer,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use llm_fallback::layers::cooldown::{Admission, BreakerSettings, Permit, Transition, Verdict};
+use llm_fallback::layers::cooldown::{CooldownStore, InMemoryStore};
+use llm_fallback::layers::health::{AllCooling, HealthView};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::store::StoreFuture;
-use llm_fallback::{
-    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, CooldownStore, ErrorKind,
-    HealthView, InMemoryStore, Message,
-};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, Message};
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};
 

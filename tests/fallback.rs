@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use llm_fallback::chat::{Attempt, AttemptLog};
+use llm_fallback::layers::fallback::{FallbackConfig, FallbackGroups};
+use llm_fallback::layers::health::{ForceAttempt, Health, HealthView};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    Attempt, AttemptLog, ChatError, ChatRequest, ChatResponse, ErrorKind, FallbackConfig,
-    FallbackGroups, ForceAttempt, Health, HealthView, Message, ProviderFallbackLayer, RouteOptions,
+    ChatError, ChatRequest, ChatResponse, ErrorKind, Message, ProviderFallbackLayer, RouteOptions,
 };
 use tokio::time::Instant;
 use tower::{service_fn, Layer, Service, ServiceExt};

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use llm_fallback::layers::cooldown::AdaptiveThrottle;
+use llm_fallback::layers::health::{AllCooling, Health, HealthView};
 use llm_fallback::layers::hedge::{Hedge, HedgeBudget};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    AllCooling, ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, FallbackBuilder,
-    Health, HealthView, Message, ProviderFallbackLayer, RouteOptions, SharedRng,
-    WeightedBalanceLayer,
+    ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, FallbackBuilder, Message,
+    ProviderFallbackLayer, RouteOptions, SharedRng, WeightedBalanceLayer,
 };
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use common::{ms, Http, Rig, Setup, BACKUP, PRIMARY, PRIMARY_UPSTREAM};
 use llm_fallback::layers::hedge::{Hedge, HedgeBudget, LearnedDelay};
+use llm_fallback::layers::timeout::StreamDeadlines;
 use llm_fallback::mock::ServerReply;
 use llm_fallback::server::{HEDGES_HEADER, MODEL_HEADER};
-use llm_fallback::StreamDeadlines;
 use tokio::time::Instant;
 
 /// The deadlines of the issue: 30 s to the first token, 16 s to the head.

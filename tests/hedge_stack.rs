@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::chat::Role;
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::{ChatRequest, Config, ErrorKind, Message, Role, Stack};
+use llm_fallback::{ChatRequest, Config, ErrorKind, Message, Stack};
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
 

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use llm_fallback::chat::Role;
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::providers::openai::{Azure, OpenAi, AZURE_API_VERSION};
-use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message, Providers, Role};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message, Providers};
 use serde_json::json;
 use tower::ServiceExt;
 

@@ -4,12 +4,10 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::chat::{ChatChunk, MalformedChunks, StreamFault};
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::providers::openai::{Azure, OpenAi};
-use llm_fallback::{
-    ChatChunk, ChatError, ChatRequest, ChatResponse, ErrorKind, MalformedChunks, Message,
-    StreamFault,
-};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message};
 use serde_json::json;
 use tokio::time::Instant;
 use tower::ServiceExt;

@@ -2,10 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use llm_fallback::chat::{PerModel, Role};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, ErrorKind, Message, PerModel, PrependMessagesLayer,
-    ProviderFallbackLayer, Role,
+    ChatError, ChatRequest, ChatResponse, ErrorKind, Message, PrependMessagesLayer,
+    ProviderFallbackLayer,
 };
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 

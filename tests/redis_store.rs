@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llm_fallback::layers::cooldown::{CooldownLayer, RedisStore};
+use llm_fallback::layers::health::{AllCooling, Health};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::store::RedisConnection;
 use llm_fallback::{
-    AllCooling, ChatError, ChatRequest, ChatResponse, ErrorKind, Health, Message, SharedRng,
-    WeightedBalanceLayer,
+    ChatError, ChatRequest, ChatResponse, ErrorKind, Message, SharedRng, WeightedBalanceLayer,
 };
 use redis_support::{
     breaker_admits, cleanup, connect, hget, keys, poll_until, pttl, unique_prefix, Mode, Proxy,

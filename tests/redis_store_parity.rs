@@ -13,7 +13,7 @@ use llm_fallback::layers::cooldown::{
     Admission, BreakerSettings, FailureRatio, Growth, Permit, PermitKind, RedisStore, Transition,
     Verdict,
 };
-use llm_fallback::{CooldownStore, InMemoryStore};
+use llm_fallback::layers::cooldown::{CooldownStore, InMemoryStore};
 use redis_support::{
     breaker_admits, cleanup, connect, hget, poll_until, server_ms, unique_prefix, window_calls,
     REDIS,

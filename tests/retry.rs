@@ -6,13 +6,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use llm_fallback::chat::{Attempt, AttemptLog};
 use llm_fallback::layers::retry::{
     Backoff, Decision, ExponentialRetry, Jitter, Retry, RetryBudget, RetryContext, RetryLayer,
 };
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::{
-    Attempt, AttemptLog, ChatError, ChatRequest, ChatResponse, ErrorKind, Message, SharedRng,
-};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message, SharedRng};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
@@ -187,14 +186,14 @@ async fn attempts_an_inner_layer_recorded_are_not_logged_twice() {
     impl Service<ChatRequest> for Recording {
         type Response = ChatResponse;
         type Error = ChatError;
-        type Future = llm_fallback::ChatFuture;
+        type Future = llm_fallback::chat::ChatFuture;
         fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
             self.0.poll_ready(cx)
         }
         fn call(&mut self, mut request: ChatRequest) -> Self::Future {
             let log = AttemptLog::of(&mut request);
             let call = self.0.call(request);
-            llm_fallback::ChatFuture::new(async move {
+            llm_fallback::chat::ChatFuture::new(async move {
                 let result = call.await;
                 let mut attempt = Attempt::success("inner/label", Duration::ZERO);
                 attempt.error = result.as_ref().err().map(ChatError::kind);
@@ -577,7 +576,7 @@ impl Clone for StrictReady {
 impl Service<ChatRequest> for StrictReady {
     type Response = ChatResponse;
     type Error = ChatError;
-    type Future = llm_fallback::ChatFuture;
+    type Future = llm_fallback::chat::ChatFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
         if self.pending_next {

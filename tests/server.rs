@@ -9,12 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use llm_fallback::chat::{AttemptLog, ChatChunk, ChatFuture, ChatStream};
+use llm_fallback::layers::health::{Health, HealthView};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::server::{self, Server, ATTEMPTS_HEADER, FALLBACKS_HEADER, MODEL_HEADER};
-use llm_fallback::{
-    AttemptLog, ChatChunk, ChatError, ChatFuture, ChatRequest, ChatResponse, ChatStream, ErrorKind,
-    Health, HealthView, Providers,
-};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Providers};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use llm_fallback::chat::Attempt;
 use llm_fallback::server::{Server, SHOULD_RETRY_HEADER};
-use llm_fallback::{Attempt, ChatError, ChatRequest, ChatResponse, ErrorKind};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::time::Instant;

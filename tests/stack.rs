@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use llm_fallback::chat::{Role, TimeoutKind};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, Config, ErrorKind, Message, Role, SelectModelLayer,
-    Stack, TimeoutKind,
+    ChatError, ChatRequest, ChatResponse, Config, ErrorKind, Message, SelectModelLayer, Stack,
 };
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt};
@@ -23,7 +23,7 @@ fn stack(json: &str) -> (Stack, MockProvider) {
 
 fn stack_with(
     json: &str,
-    extra: impl FnOnce(llm_fallback::StackBuilder) -> llm_fallback::StackBuilder,
+    extra: impl FnOnce(llm_fallback::stack::StackBuilder) -> llm_fallback::stack::StackBuilder,
 ) -> (Stack, MockProvider) {
     let config = Config::from_json_str(json).unwrap();
     let mock = MockProvider::new();

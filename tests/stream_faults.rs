@@ -8,11 +8,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use llm_fallback::chat::{AttemptLog, StreamFault};
+use llm_fallback::layers::timeout::StreamDeadlines;
 use llm_fallback::mock::MockServer;
 use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::{
-    AttemptLog, BoxChatService, ChatResponse, ErrorKind, ProviderFallbackLayer, Providers,
-    RouteOptions, StreamDeadlines, StreamFault, TimeoutLayer,
+    BoxChatService, ChatResponse, ErrorKind, ProviderFallbackLayer, Providers, RouteOptions,
+    TimeoutLayer,
 };
 use tower::ServiceBuilder;
 

@@ -8,8 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use llm_fallback::chat::{StreamFault, TimeoutKind};
+use llm_fallback::layers::timeout::StreamDeadlines;
 use llm_fallback::mock::ServerReply;
-use llm_fallback::{ErrorKind, StreamDeadlines, StreamFault, TimeoutKind};
+use llm_fallback::ErrorKind;
 use tokio::time::Instant;
 
 /// Longer than any test runs: silence only a deadline ends.

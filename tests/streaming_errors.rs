@@ -6,9 +6,10 @@
 mod common;
 
 use common::*;
+use llm_fallback::layers::retry::Backoff;
 use llm_fallback::mock::ServerReply;
 use llm_fallback::server::MODEL_HEADER;
-use llm_fallback::{Backoff, ErrorKind};
+use llm_fallback::ErrorKind;
 use tokio::time::Instant;
 
 /// When each call of the primary arrived, in seconds after `start`.

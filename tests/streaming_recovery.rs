@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
+use llm_fallback::chat::{AttemptLog, Role, StreamFault};
 use llm_fallback::mock::ServerReply;
-use llm_fallback::{AttemptLog, ErrorKind, Role, StreamFault};
+use llm_fallback::ErrorKind;
 
 /// 60 chunks, the body broken after the 40th.
 fn cut_at_40() -> ServerReply {

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use llm_fallback::Role;
+use llm_fallback::chat::Role;
 use serde_json::json;
 use tokio::time::Instant;
 

@@ -3,10 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use llm_fallback::chat::{PerModel, TimeoutKind};
 use llm_fallback::mock::{MockProvider, MockReply};
-use llm_fallback::{
-    ChatError, ChatRequest, ChatResponse, ErrorKind, Message, PerModel, TimeoutKind, TimeoutLayer,
-};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message, TimeoutLayer};
 use tokio::time::Instant;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 

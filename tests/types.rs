@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use llm_fallback::{
-    ChatChunk, ChatCompletion, ChatError, ChatRequest, Content, ContentPart, ErrorKind, Message,
-    Role,
-};
+use llm_fallback::chat::{ChatChunk, ChatCompletion, Content, ContentPart, Role};
+use llm_fallback::{ChatError, ChatRequest, ErrorKind, Message};
 use serde_json::{json, Value};
 
 #[test]

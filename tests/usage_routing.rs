@@ -9,14 +9,15 @@ mod redis_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_fallback::layers::balance::{BalanceConfig, RoutingStrategy};
 use llm_fallback::layers::limit::{
     InMemoryUsage, LimitBuilder, LimitConfig, Limits, RedisUsage, UsageStore,
 };
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::settings::Scope;
 use llm_fallback::{
-    BalanceBuilder, BalanceConfig, ChatError, ChatRequest, ChatResponse, ErrorKind, LimitLayer,
-    Message, RoutingStrategy, SharedRng, WeightedBalanceLayer,
+    BalanceBuilder, ChatError, ChatRequest, ChatResponse, ErrorKind, LimitLayer, Message,
+    SharedRng, WeightedBalanceLayer,
 };
 use redis_support::{
     cleanup, connect, hget, keys, poll_until, pttl, unique_prefix, within_one_minute, REDIS,

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use llm_fallback::chat::{ChatCompletion, Choice, Usage};
 use llm_fallback::layers::hedge::Hedge;
 use llm_fallback::layers::retry::{Decision, RetryContext};
 use llm_fallback::{
-    ChatCompletion, ChatError, ChatRequest, ChatResponse, Choice, CooldownLayer, ErrorKind,
-    Message, PrependMessagesLayer, ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng,
-    TimeoutLayer, Usage, WeightedBalanceLayer,
+    ChatError, ChatRequest, ChatResponse, CooldownLayer, ErrorKind, Message, PrependMessagesLayer,
+    ProviderFallbackLayer, RetryLayer, RouteOptions, SharedRng, TimeoutLayer, WeightedBalanceLayer,
 };
 use serde_json::Map;
 use tower::util::BoxCloneSyncService;

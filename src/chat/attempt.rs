@@ -104,7 +104,8 @@ impl fmt::Display for Attempt {
 ///
 /// ```
 /// use std::time::Duration;
-/// use llm_fallback::{Attempt, AttemptSummary, ChatError};
+/// use llm_fallback::chat::{Attempt, AttemptSummary};
+/// use llm_fallback::ChatError;
 /// use tokio::time::Instant;
 ///
 /// let skip = ChatError::cooling_down("a/m", Instant::now());

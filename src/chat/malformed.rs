@@ -35,7 +35,7 @@ use std::sync::Arc;
 /// log), the client counts into that one and hands it back instead.
 ///
 /// ```
-/// use llm_fallback::MalformedChunks;
+/// use llm_fallback::chat::MalformedChunks;
 ///
 /// let counter = MalformedChunks::default();
 /// let shared = counter.clone();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 /// One value for all models, or a map from model id to value with a default.
 ///
 /// ```
-/// use llm_fallback::PerModel;
+/// use llm_fallback::chat::PerModel;
 /// let retries = PerModel::new(2).with("azure/gpt-4o", 0);
 /// assert_eq!(*retries.get("azure/gpt-4o"), 0);
 /// assert_eq!(*retries.get("openai/gpt-4o"), 2);

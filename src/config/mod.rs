@@ -120,7 +120,7 @@
 //! be other routes' aliases. A route is one-way: a request for one of its
 //! models directly is not sent to the others (fallback `groups` are
 //! two-way). Defaults: no deadline for a call or an attempt; for streams
-//! ([`StreamDeadlines`](crate::StreamDeadlines)) 15 s to the response head,
+//! ([`StreamDeadlines`](crate::layers::timeout::StreamDeadlines)) 15 s to the response head,
 //! 60 s to the first token, 30 s between chunks, no total; 2 retries with
 //! 500 ms × 2 up to 8 s full jitter, `Retry-After` honoured up to 10 s, a
 //! budget of 20 % retries, cooldown after 5 consecutive failures (or half of
@@ -139,7 +139,7 @@
 //! this process), `lowest_usage` (most headroom against its limits this
 //! minute), `lowest_latency` (moving average; within `latency_buffer` of the
 //! fastest counts as equal); ties are drawn by weight. See
-//! [`limit`](crate::layers::limit) and [`RoutingStrategy`](crate::RoutingStrategy).
+//! [`limit`](crate::layers::limit) and [`RoutingStrategy`](crate::layers::balance::RoutingStrategy).
 //!
 //! `[store]` with `type = "redis"` keeps the breakers (models' and keys') and
 //! usage counts on Redis, so that every replica built from the same config
@@ -150,7 +150,7 @@
 //! view). The URL may hold a password: it is never printed.
 //!
 //! A provider takes `api_key_env` (one key) or `keys` (several, see
-//! [`CredentialConfig`](crate::CredentialConfig)), not both: each request
+//! [`CredentialConfig`](crate::providers::credentials::CredentialConfig)), not both: each request
 //! tries the keys of the lowest tier available, spread by weight, and moves
 //! to the next key when one is rate-limited, out of quota or revoked; the
 //! keys' cooldowns live in the cooldown layer's store. `recover_streams`

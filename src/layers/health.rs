@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 /// Tells whether a model's circuit breaker is open.
 ///
-/// [`Cooldown`](crate) provides one; the balance and fallback layers read it
+/// [`Cooldown`](crate::Cooldown) provides one; the balance and fallback layers read it
 /// to skip open models without calling them.
 pub trait HealthView: Send + Sync + 'static {
     /// When `model` accepts calls again, or `None` if it does now.

@@ -5,13 +5,13 @@
 //! [`select`], [`timeout`] (total), [`fallback`], [`balance`], [`limit`],
 //! [`cooldown`], [`retry`], [`timeout`] (attempt), [`prepend`]. `route` is
 //! the candidate engine that fallback and balance share (with [`hedge`]d
-//! calls); `health` is the read-only view of the breakers that they skip
+//! calls); [`health`] is the read-only view of the breakers that they skip
 //! by, as [`UsageView`](limit::UsageView) is of the limits.
 
 pub mod balance;
 pub mod cooldown;
 pub mod fallback;
-pub(crate) mod health;
+pub mod health;
 pub mod hedge;
 pub mod limit;
 pub mod prepend;

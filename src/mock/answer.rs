@@ -6,11 +6,12 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::Map;
 
+use crate::chat::ResponseBody;
 use crate::chat::{
     ChatChunk, ChatCompletion, ChatError, ChatStream, Choice, ChunkChoice, Delta, ErrorKind,
     Message, Role, StreamFault, Usage,
 };
-use crate::{ChatResponse, ResponseBody};
+use crate::ChatResponse;
 
 /// What a scripted reply does once its delay has passed.
 #[derive(Clone, Debug)]

@@ -10,7 +10,9 @@ use axum::Router;
 use super::auth::ApiKeys;
 use super::info::ModelEntry;
 use super::App;
-use crate::{validate_model_id, BoxChatService, ConfigError, Health};
+use crate::chat::validate_model_id;
+use crate::layers::health::Health;
+use crate::{BoxChatService, ConfigError};
 
 /// The default request body limit: 4 MiB.
 ///

@@ -18,7 +18,8 @@ use super::headers::{attempt_headers, AttemptCounts};
 use super::request_log::{Outcome, RequestLog};
 use super::sse::{completion_chunks, SseBody};
 use super::App;
-use crate::{AttemptLog, ChatError, ChatRequest, ChatResponse, ChatStream, ResponseBody};
+use crate::chat::{AttemptLog, ChatStream, ResponseBody};
+use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// What the caller asked for, read from its body before the stack sees the
 /// request (an inner layer may change `stream_options` upstream).
@@ -258,7 +259,7 @@ async fn answer(
     })
 }
 
-fn json(mut completion: crate::ChatCompletion, served: &str) -> Response {
+fn json(mut completion: crate::chat::ChatCompletion, served: &str) -> Response {
     if !served.is_empty() {
         completion.model = served.to_owned();
     }

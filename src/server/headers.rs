@@ -2,7 +2,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::Attempt;
+use crate::chat::Attempt;
 
 /// The model that served the answer, `provider/model`.
 pub const MODEL_HEADER: &str = "x-llm-fallback-model";

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::error::{ceil_secs, ApiError};
 use super::App;
-use crate::split_model_id;
+use crate::chat::split_model_id;
 
 /// One entry of `GET /v1/models`.
 #[derive(Clone, Debug, Serialize)]

@@ -167,7 +167,8 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::{BoxChatService, Health};
+use crate::layers::health::Health;
+use crate::BoxChatService;
 
 pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
 pub use error::ApiError;

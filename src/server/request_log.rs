@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::metrics::{Finished, Metrics};
-use crate::{Attempt, AttemptLog, ErrorKind, Usage};
+use crate::chat::{Attempt, AttemptLog, Usage};
+use crate::ErrorKind;
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

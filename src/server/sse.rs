@@ -13,7 +13,8 @@ use serde_json::Map;
 use super::error::ApiError;
 use super::request_log::{Outcome, RequestLog};
 use crate::chat::{ChatChunk, ChatCompletion, ChatStream, ChunkChoice, Delta, ToolCallDelta};
-use crate::{ChatError, FunctionCallDelta, StreamFault};
+use crate::chat::{FunctionCallDelta, StreamFault};
+use crate::ChatError;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 

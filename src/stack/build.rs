@@ -11,13 +11,14 @@ use super::{describe, Info, Stack, StackBuilder, Stores};
 use crate::chat::{ConfigError, Message, PerModel};
 use crate::config::{check, Config, ServerSetup};
 use crate::layers::cooldown::{CooldownLayer, CooldownStore};
+use crate::layers::health::Health;
 use crate::layers::limit::LimitLayer;
 use crate::layers::prepend::PrependMessagesLayer;
 use crate::layers::retry::RetryLayer;
 use crate::layers::timeout::TimeoutLayer;
 use crate::rng::SharedRng;
 use crate::settings::Scope;
-use crate::{BoxChatService, Health, Providers};
+use crate::{BoxChatService, Providers};
 
 pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
     let supplied: BTreeSet<String> = b.supplied.keys().cloned().collect();

@@ -24,7 +24,7 @@
 //!
 //! Every call ends by itself with no `[timeout]` at all: complete answers
 //! get [`DEFAULT_ATTEMPT`](crate::layers::timeout::DEFAULT_ATTEMPT), streams the
-//! [`StreamDeadlines`](crate::StreamDeadlines) defaults, every client a
+//! [`StreamDeadlines`](crate::layers::timeout::StreamDeadlines) defaults, every client a
 //! connect timeout ([`Stack::describe_timeouts`] prints them; the README's
 //! "Timeouts" section has the table).
 //!
@@ -95,9 +95,10 @@ use tower_service::Service;
 use crate::chat::ConfigError;
 use crate::config::{Config, ServerSetup};
 use crate::layers::cooldown::CooldownStore;
+use crate::layers::health::Health;
 use crate::layers::limit::UsageStore;
 use crate::layers::select::SelectModelLayer;
-use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse, Health};
+use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse};
 
 pub use self::stores::Stores;
 

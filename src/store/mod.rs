@@ -22,7 +22,8 @@
 //! use std::sync::Arc;
 //! use llm_fallback::stack::Stores;
 //! use llm_fallback::store::{StoreConfig, StoreKind};
-//! use llm_fallback::{CooldownLayer, LimitLayer, Limits, WeightedBalanceLayer};
+//! use llm_fallback::{CooldownLayer, LimitLayer, WeightedBalanceLayer};
+//! use llm_fallback::layers::limit::Limits;
 //!
 //! let config: StoreConfig = serde_json::from_str(r#"{"type": "memory"}"#).unwrap();
 //! let redis: StoreConfig = serde_json::from_str(

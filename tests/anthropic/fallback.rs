@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
+use llm_fallback::chat::ChatFuture;
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::providers::openai::OpenAi;
 use llm_fallback::server::{Server, MODEL_HEADER};
-use llm_fallback::{
-    ChatError, ChatFuture, ChatRequest, ChatResponse, ErrorKind, Message, Providers,
-};
+use llm_fallback::{ChatError, ChatRequest, ChatResponse, ErrorKind, Message, Providers};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};

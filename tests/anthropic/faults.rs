@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::chat::{ChatChunk, MalformedChunks, StreamFault};
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::server::Server;
-use llm_fallback::{BoxChatService, ChatChunk, ChatError, ErrorKind, MalformedChunks, StreamFault};
+use llm_fallback::{BoxChatService, ChatError, ErrorKind};
 use serde_json::{json, Value};
 
 use crate::{call_with, client, hello, CLAUDE};

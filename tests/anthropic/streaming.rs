@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::chat::{ChatChunk, MalformedChunks, StreamFault};
 use llm_fallback::mock::ServerReply;
-use llm_fallback::{ChatChunk, ChatError, ChatRequest, ErrorKind, MalformedChunks, StreamFault};
+use llm_fallback::{ChatError, ChatRequest, ErrorKind};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -117,7 +118,7 @@ async fn a_text_and_tool_call_stream_becomes_openai_chunks() {
                 "prompt_tokens_details": {"cached_tokens": 5}, "cache_read_input_tokens": 5}}),
         ]
     );
-    let completion = llm_fallback::ChatStream::from_items(items)
+    let completion = llm_fallback::chat::ChatStream::from_items(items)
         .collect_completion()
         .await
         .unwrap();

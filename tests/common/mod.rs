@@ -12,14 +12,16 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use llm_fallback::chat::ChatChunk;
 use llm_fallback::layers::hedge::Hedge;
+use llm_fallback::layers::retry::Backoff;
+use llm_fallback::layers::timeout::StreamDeadlines;
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::providers::openai::{Azure, OpenAi};
 use llm_fallback::server::Server;
 use llm_fallback::{
-    Backoff, BoxChatService, ChatChunk, ChatError, ChatRequest, ChatResponse, CooldownLayer,
-    Message, ProviderFallbackLayer, Providers, RetryLayer, RouteOptions, SharedRng,
-    StreamDeadlines, TimeoutLayer,
+    BoxChatService, ChatError, ChatRequest, ChatResponse, CooldownLayer, Message,
+    ProviderFallbackLayer, Providers, RetryLayer, RouteOptions, SharedRng, TimeoutLayer,
 };
 use serde_json::{json, Value};
 use tokio::net::TcpListener;

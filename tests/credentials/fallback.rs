@@ -5,8 +5,9 @@ use llm_fallback::providers::credentials::{Credentials, Key};
 use llm_fallback::providers::openai::{Azure, OpenAi};
 use std::time::Duration;
 
+use llm_fallback::layers::retry::Backoff;
 use llm_fallback::{
-    Backoff, BoxChatService, CooldownLayer, ErrorKind, ProviderFallbackLayer, Providers, RetryLayer,
+    BoxChatService, CooldownLayer, ErrorKind, ProviderFallbackLayer, Providers, RetryLayer,
 };
 use tower::{ServiceBuilder, ServiceExt};
 

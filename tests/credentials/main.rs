@@ -66,7 +66,7 @@ pub(crate) fn keys_called(server: &MockServer) -> Vec<String> {
 
 /// Each attempt as (model, key label, error kind).
 pub(crate) fn attempts(
-    attempts: &[llm_fallback::Attempt],
+    attempts: &[llm_fallback::chat::Attempt],
 ) -> Vec<(String, Option<String>, Option<ErrorKind>)> {
     (attempts.iter())
         .map(|a| (a.model.clone(), a.key.clone(), a.error))

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use llm_fallback::layers::health::ForceAttempt;
 use llm_fallback::mock::{MockServer, ServerReply};
 use llm_fallback::providers::credentials::{Credentials, Key};
-use llm_fallback::{ErrorKind, ForceAttempt, Providers, SharedRng};
+use llm_fallback::{ErrorKind, Providers, SharedRng};
 use tokio::time::Instant;
 use tower::ServiceExt;
 

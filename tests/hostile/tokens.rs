@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use llm_fallback::layers::balance::RoutingStrategy;
 use llm_fallback::layers::limit::{InMemoryUsage, LimitLayer, Limits};
 #[cfg(feature = "redis")]
 use llm_fallback::layers::limit::{RedisUsage, Reservation, UsageStore};
@@ -12,7 +13,7 @@ use llm_fallback::mock::{MockProvider, MockServer, ServerReply};
 use llm_fallback::providers::anthropic::Anthropic;
 #[cfg(feature = "redis")]
 use llm_fallback::store::RedisConnection;
-use llm_fallback::{ChatRequest, Message, RoutingStrategy, SharedRng, WeightedBalanceLayer};
+use llm_fallback::{ChatRequest, Message, SharedRng, WeightedBalanceLayer};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 

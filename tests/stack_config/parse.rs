@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use llm_fallback::config::TimeLimit;
-use llm_fallback::{Config, CredentialConfig};
+use llm_fallback::providers::credentials::CredentialConfig;
+use llm_fallback::Config;
 
 use crate::*;
 

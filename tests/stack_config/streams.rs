@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use llm_fallback::chat::{AttemptLog, Role, StreamFault};
 use llm_fallback::mock::{MockServer, ServerReply};
-use llm_fallback::{AttemptLog, ErrorKind, Role, Stack, StreamFault};
+use llm_fallback::{ErrorKind, Stack};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -185,7 +186,7 @@ fn finished_by(log: &AttemptLog) -> Option<String> {
         .map(|a| a.model)
 }
 
-fn errors(items: &[Result<llm_fallback::ChatChunk, llm_fallback::ChatError>]) -> Vec<String> {
+fn errors(items: &[Result<llm_fallback::chat::ChatChunk, llm_fallback::ChatError>]) -> Vec<String> {
     items
         .iter()
         .filter_map(|i| i.as_ref().err())

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use llm_fallback::{Config, FallbackGroups, Stack};
+use llm_fallback::layers::fallback::FallbackGroups;
+use llm_fallback::{Config, Stack};
 
 use crate::serve::DEFAULT_LISTEN;
 

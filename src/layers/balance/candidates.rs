@@ -24,7 +24,8 @@ pub(crate) const MAX_CANDIDATES: usize = 64;
 /// stable across processes and releases.
 ///
 /// ```
-/// use llm_fallback::{ChatRequest, Message, StickyKey};
+/// use llm_fallback::{ChatRequest, Message};
+/// use llm_fallback::layers::balance::StickyKey;
 /// let mut request = ChatRequest::new("gpt-4o", [Message::user("hi")]);
 /// request.extensions_mut().insert(StickyKey::new("user-42"));
 /// ```

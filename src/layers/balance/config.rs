@@ -18,7 +18,8 @@ use crate::rng::SharedRng;
 /// The balance settings as plain data (serde).
 ///
 /// ```
-/// use llm_fallback::{BalanceConfig, WeightedBalanceLayer};
+/// use llm_fallback::layers::balance::BalanceConfig;
+/// use llm_fallback::WeightedBalanceLayer;
 /// let config: BalanceConfig = serde_json::from_value(serde_json::json!({
 ///     "routes": {
 ///         "gpt-4o": {"azure/gpt-4o": 0.7, "openai/gpt-4o": 0.3},
@@ -249,7 +250,8 @@ impl BalanceBuilder {
     /// overrides [`strategy`](Self::strategy) for that route.
     ///
     /// ```
-    /// use llm_fallback::{RoutingStrategy, WeightedBalanceLayer};
+    /// use llm_fallback::layers::balance::RoutingStrategy;
+    /// use llm_fallback::WeightedBalanceLayer;
     ///
     /// let layer = WeightedBalanceLayer::builder()
     ///     .route("gpt-4o", [("azure/gpt-4o", 1.0), ("openai/gpt-4o", 1.0)])

@@ -3,7 +3,7 @@
 //! A *route* maps an alias (what requests name, e.g. `gpt-4o`) to candidate
 //! models with weights. Each request for the alias draws one candidate by
 //! weight among those that are not cooling down (with a
-//! [`Health`](crate::Health) view, `with_health`). On a failure whose kind
+//! [`Health`](crate::layers::health::Health) view, `with_health`). On a failure whose kind
 //! falls back ([`ErrorKind::is_fallbackable`](crate::ErrorKind::is_fallbackable)
 //! by default, overridable per kind) it draws again from the candidates left,
 //! with their weights renormalised; a candidate is never tried twice for one
@@ -17,10 +17,10 @@
 //! Draws use a [`SharedRng`] (seed it for reproducible
 //! runs), or a [`StickyKey`] request extension for the first draw: the same
 //! key gets the same first choice. When no candidate is left but cooling
-//! ones, the health view's [`AllCooling`](crate::AllCooling) policy decides,
+//! ones, the health view's [`AllCooling`](crate::layers::health::AllCooling) policy decides,
 //! as for [`ProviderFallback`](crate::ProviderFallback): by default the one
 //! whose cooldown ends first gets a single call with
-//! [`ForceAttempt`](crate::ForceAttempt). When all fail, the error is
+//! [`ForceAttempt`](crate::layers::health::ForceAttempt). When all fail, the error is
 //! [`ChatError::all_failed`](crate::ChatError::all_failed). Calls, attempts
 //! and errors are handled by the same engine as
 //! [`ProviderFallback`](crate::ProviderFallback), mid-stream recovery

@@ -32,7 +32,7 @@ pub enum RoutingStrategy {
     /// (a stream counts until it ends).
     LeastBusy,
     /// The candidate with the most headroom against its limits: the lowest
-    /// [`Limits::utilization`](crate::Limits::utilization) in the current
+    /// [`Limits::utilization`](crate::layers::limit::Limits::utilization) in the current
     /// minute, as the [`UsageView`] given to the builder reports it. A
     /// candidate without limits (or a layer without a view) has full headroom.
     LowestUsage,

@@ -17,9 +17,10 @@ use super::stream::Judged;
 use super::throttle::Shed;
 use super::Shared;
 use crate::chat::{ChatError, LogScope};
+use crate::chat::{ChatStream, ResponseBody};
 use crate::layers::health::SingleAttempt;
 use crate::store::StoreFuture;
-use crate::{ChatRequest, ChatResponse, ChatStream, ResponseBody};
+use crate::{ChatRequest, ChatResponse};
 
 /// Response future of [`Cooldown`](super::Cooldown): asks the store, calls
 /// the inner service if admitted, and reports the outcome to the store.

@@ -33,7 +33,7 @@
 //!   half of at least 20 calls over 30 s, ignore scattered faults and catch
 //!   a dead provider within a few calls. A failure that says how long calls
 //!   will fail (`Retry-After`) still cools for that time. A bad key is a
-//!   key problem: [`Credentials`](crate::Credentials) rotates and cools keys
+//!   key problem: [`Credentials`](crate::providers::credentials::Credentials) rotates and cools keys
 //!   one by one; with a single key, a 401 fails every call, so the
 //!   consecutive rule opens the model's breaker after 5 calls.
 //! - **Client-side adaptive throttling** ([`AdaptiveThrottle`], the Google
@@ -58,13 +58,13 @@
 //!   [`AllCooling::FailFast`] such a request fails at once, with the
 //!   earliest recovery as `retry_after`.
 //! - **One attempt for a probe or a forced call.** Both are marked
-//!   [`SingleAttempt`](crate::SingleAttempt), which `Retry` honours: a
+//!   [`SingleAttempt`](crate::layers::health::SingleAttempt), which `Retry` honours: a
 //!   model that was failing gets one look, not a burst of retries.
 //! - **A cap per call.** The routing layers cap a call's upstream calls,
 //!   retries and fallbacks together
-//!   ([`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT), 4).
+//!   ([`MaxUpstreamCalls::DEFAULT`](crate::chat::MaxUpstreamCalls::DEFAULT), 4).
 //!
-//! Like a retry budget ([`RetryBudget`](crate::RetryBudget)), these bound
+//! Like a retry budget ([`RetryBudget`](crate::layers::retry::RetryBudget)), these bound
 //! the extra load that failures cause in proportion to the traffic that
 //! succeeds, instead of by fixed counts that are either too strict for
 //! scattered faults or too loose for an outage.
@@ -89,7 +89,8 @@
 //! ```
 //! use std::time::Duration;
 //! use llm_fallback::mock::{MockProvider, MockReply};
-//! use llm_fallback::{AllCooling, ChatRequest, CooldownLayer, ErrorKind, Message};
+//! use llm_fallback::layers::health::AllCooling;
+//! use llm_fallback::{ChatRequest, CooldownLayer, ErrorKind, Message};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

@@ -28,7 +28,7 @@ pub enum Verdict {
 /// time. A single 429 *without* `Retry-After` is a scattered fault until the
 /// failure ratio says otherwise. [`ErrorKind::trips_cooldown_at_once`] kinds
 /// (an unknown model) trip at once. A 401/403 counts like any failure: a bad
-/// key is the key's problem, which [`Credentials`](crate::Credentials)
+/// key is the key's problem, which [`Credentials`](crate::providers::credentials::Credentials)
 /// handles per key; on a provider with a single key every call fails, so
 /// the consecutive and ratio rules open the breaker within a few calls.
 /// A timeout of the caller's total budget is ignored: it says the call ran

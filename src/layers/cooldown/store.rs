@@ -23,8 +23,8 @@ use crate::store::StoreFuture;
 ///   [`StoreFuture::boxed`].
 /// - **`admit`**: a closed breaker gives a [`PermitKind::Normal`] permit. An
 ///   open breaker refuses with the time it ends, unless `force` is set (the
-///   request carries [`ForceAttempt`](crate::ForceAttempt), or the layer's
-///   [`AllCooling`](crate::AllCooling) policy tries a model requested
+///   request carries [`ForceAttempt`](crate::layers::health::ForceAttempt), or the layer's
+///   [`AllCooling`](crate::layers::health::AllCooling) policy tries a model requested
 ///   directly): then it gives a
 ///   [`PermitKind::Forced`] permit. Once the open time has passed, the next
 ///   call gets the one [`PermitKind::Probe`] permit (half-open) and every other
@@ -104,7 +104,7 @@ pub enum PermitKind {
     Normal,
     /// The one trial call of a half-open breaker.
     Probe,
-    /// The breaker is open but the request carries [`ForceAttempt`](crate::ForceAttempt).
+    /// The breaker is open but the request carries [`ForceAttempt`](crate::layers::health::ForceAttempt).
     Forced,
 }
 

@@ -7,7 +7,8 @@ use futures_core::Stream;
 
 use super::outcome::Pending;
 use super::policy::Verdict;
-use crate::{ChatChunk, ChatError, ChatStream};
+use crate::chat::{ChatChunk, ChatStream};
+use crate::ChatError;
 
 /// Wraps a stream whose call holds a permit: records `Success` at its normal
 /// end, the error's verdict at its first error item; dropped before either,

@@ -22,7 +22,8 @@ use crate::settings::{PerModelSetting, Scope};
 /// names.
 ///
 /// ```
-/// use llm_fallback::{FallbackConfig, ProviderFallbackLayer};
+/// use llm_fallback::layers::fallback::FallbackConfig;
+/// use llm_fallback::ProviderFallbackLayer;
 /// let config: FallbackConfig = serde_json::from_value(serde_json::json!({
 ///     "groups": "azure/gpt-4o-mini,openai/gpt-4o-mini; smart=anthropic/claude-3-5-sonnet-20240620,openai/gpt-4o",
 ///     "context_window_fallbacks": ["openai/gpt-4.1"],

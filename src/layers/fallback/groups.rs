@@ -33,7 +33,7 @@ use crate::chat::{validate_model_id, ConfigError};
 /// [`ConfigError`] naming the group and the bad part:
 ///
 /// ```
-/// use llm_fallback::FallbackGroups;
+/// use llm_fallback::layers::fallback::FallbackGroups;
 /// let groups = FallbackGroups::parse("azure/gpt-4o-mini, openai/gpt-4o-mini; fast=groq/llama-3.1-8b").unwrap();
 /// assert_eq!(groups.len(), 2);
 /// let e = FallbackGroups::parse("azure/gpt-4o-mini,,openai/gpt-4o-mini").unwrap_err();
@@ -86,7 +86,8 @@ impl FallbackGroups {
     /// requests for that model fall back to smaller ones.
     ///
     /// ```
-    /// use llm_fallback::{FallbackGroups, ProviderFallbackLayer};
+    /// use llm_fallback::layers::fallback::FallbackGroups;
+    /// use llm_fallback::ProviderFallbackLayer;
     /// let groups = FallbackGroups::new()
     ///     .route("fast", ["groq/llama-3.1-8b", "openai/gpt-4o-mini", "openai/gpt-4o"]);
     /// let layer = ProviderFallbackLayer::builder().groups(groups).build().unwrap();

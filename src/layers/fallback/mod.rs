@@ -14,12 +14,12 @@
 //! for it (per model or for all), a `ContentFilter` goes nowhere unless a list
 //! is configured, so the provider's reason reaches the caller.
 //!
-//! With a [`Health`](crate::Health) view (`with_health`), candidates that are
+//! With a [`Health`](crate::layers::health::Health) view (`with_health`), candidates that are
 //! cooling down are skipped without a call (logged as a `CoolingDown` attempt
 //! with `upstream: false`, not counted by `max_fallbacks`). When no other
-//! candidate is left, the view's [`AllCooling`](crate::AllCooling) policy
+//! candidate is left, the view's [`AllCooling`](crate::layers::health::AllCooling) policy
 //! decides: by default the cooling one that recovers first gets a single
-//! call (with [`ForceAttempt`](crate::ForceAttempt), never retried); with
+//! call (with [`ForceAttempt`](crate::layers::health::ForceAttempt), never retried); with
 //! `FailFast` the call fails without one. Either way the final error's
 //! `retry_after` is the earliest known recovery. A call makes at most
 //! [`max_upstream_calls`](crate::RouteOptions::max_upstream_calls) upstream

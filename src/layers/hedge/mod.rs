@@ -17,7 +17,7 @@
 //! - When the newest running candidate has not answered within the delay,
 //!   the route's next available candidate (by the route's own rules:
 //!   cooling candidates skipped, never the last-resort call to a cooling
-//!   one, within the call's [`MaxUpstreamCalls`](crate::MaxUpstreamCalls))
+//!   one, within the call's [`MaxUpstreamCalls`](crate::chat::MaxUpstreamCalls))
 //!   is called as well, if the [`HedgeBudget`] allows.
 //! - The first racer to answer is the one the caller sees; every other one
 //!   is dropped at once, which closes its upstream connection and frees its
@@ -28,7 +28,7 @@
 //!   the route goes on as after any failure.
 //!
 //! Every racer's attempts are in the call's attempt log; those of hedges are
-//! marked [`Attempt::hedge`](crate::Attempt::hedge).
+//! marked [`Attempt::hedge`](crate::chat::Attempt::hedge).
 //!
 //! With no hedge set, a routed call costs nothing more; with one, a call
 //! whose first candidate answers in time costs one timer and one deposit in

@@ -26,14 +26,15 @@
 //! layer's [`UsageView`] is the read-only side: a
 //! [`WeightedBalance`](crate::WeightedBalance) given it does not draw a
 //! model whose last known usage fills a limit, and its
-//! [`LowestUsage`](crate::RoutingStrategy::LowestUsage) strategy ranks by it.
+//! [`LowestUsage`](crate::layers::balance::RoutingStrategy::LowestUsage) strategy ranks by it.
 //!
 //! # Example
 //!
 //! ```
 //! use llm_fallback::layers::limit::{LimitLayer, Limits};
 //! use llm_fallback::mock::MockProvider;
-//! use llm_fallback::{ChatRequest, Message, RoutingStrategy, WeightedBalanceLayer};
+//! use llm_fallback::{ChatRequest, Message, WeightedBalanceLayer};
+//! use llm_fallback::layers::balance::RoutingStrategy;
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

@@ -11,7 +11,7 @@ use crate::store::StoreFuture;
 ///
 /// [`InMemoryUsage`](super::InMemoryUsage) is the default;
 /// [`RedisUsage`](super::RedisUsage) shares the counts over Redis. A store
-/// keeps the contract of [`CooldownStore`](crate::CooldownStore): never fail,
+/// keeps the contract of [`CooldownStore`](crate::layers::cooldown::CooldownStore): never fail,
 /// answer within a small time budget, fall back to a local view.
 ///
 /// - **`reserve`** counts one request and `tokens` (the estimate) for `model`

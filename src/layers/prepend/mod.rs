@@ -23,7 +23,8 @@
 //!
 //! ```
 //! use llm_fallback::mock::MockProvider;
-//! use llm_fallback::{ChatRequest, Message, PrependMessagesLayer, Role};
+//! use llm_fallback::{ChatRequest, Message, PrependMessagesLayer};
+//! use llm_fallback::chat::Role;
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {

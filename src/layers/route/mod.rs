@@ -7,7 +7,7 @@
 //! the same way for both: it calls the inner service once per candidate,
 //! records each attempt, skips models that are cooling down without calling
 //! them, gives the earliest-ending one a single forced call when no other
-//! candidate is left (under [`AllCooling::TryEarliest`](crate::AllCooling)),
+//! candidate is left (under [`AllCooling::TryEarliest`](crate::layers::health::AllCooling)),
 //! stops at the call's cap on upstream calls
 //! ([`MaxUpstreamCalls`]), decides from the error's kind whether to move
 //! on, and builds the final error, stamped with the earliest known

@@ -17,7 +17,7 @@ use crate::settings::key_path;
 ///
 /// Defaults: move on after the kinds of [`ErrorKind::is_fallbackable`], no
 /// bound on fallbacks, at most
-/// [`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT) (4)
+/// [`MaxUpstreamCalls::DEFAULT`](crate::chat::MaxUpstreamCalls::DEFAULT) (4)
 /// upstream calls per call, no mid-stream recovery, no model continuing a
 /// partial answer.
 ///
@@ -84,9 +84,9 @@ impl RouteOptions {
     }
 
     /// Caps the upstream calls of one call, retries and fallbacks together
-    /// (default [`MaxUpstreamCalls::DEFAULT`](crate::MaxUpstreamCalls::DEFAULT),
+    /// (default [`MaxUpstreamCalls::DEFAULT`](crate::chat::MaxUpstreamCalls::DEFAULT),
     /// 4; skips do not count). A request carrying its own
-    /// [`MaxUpstreamCalls`](crate::MaxUpstreamCalls) keeps it. At least 1.
+    /// [`MaxUpstreamCalls`](crate::chat::MaxUpstreamCalls) keeps it. At least 1.
     pub fn max_upstream_calls(mut self, n: usize) -> Self {
         self.policy.max_upstream_calls = Some(n);
         self
@@ -132,7 +132,7 @@ impl RouteOptions {
     /// says which model finished it. The usage in the last chunk sums every
     /// stream that reported one. Stalls are detected
     /// by an inner [`Timeout`](crate::Timeout) layer with an idle deadline
-    /// ([`StreamDeadlines`](crate::StreamDeadlines)).
+    /// ([`StreamDeadlines`](crate::layers::timeout::StreamDeadlines)).
     pub fn recover_streams(mut self, on: bool) -> Self {
         self.recover_all = on;
         self

@@ -10,8 +10,8 @@
 //! of a kind that falls back: not a content filter or a bad request), and
 //! the answer so far is plain text, the next candidate is called through the
 //! same inner stack, chosen by the rules of the first attempt (cooling
-//! candidates skipped, then the [`AllCooling`](crate::AllCooling) last
-//! resort, within the call's [`MaxUpstreamCalls`](crate::MaxUpstreamCalls)):
+//! candidates skipped, then the [`AllCooling`](crate::layers::health::AllCooling) last
+//! resort, within the call's [`MaxUpstreamCalls`](crate::chat::MaxUpstreamCalls)):
 //!
 //! - a model declared to support assistant prefill gets the conversation
 //!   plus the partial answer as a final assistant message, and its
@@ -172,7 +172,7 @@ where
     }
 
     /// Calls the next candidate by the rules of the first attempt (cooling
-    /// candidates skipped, then the [`AllCooling`](crate::AllCooling) last
+    /// candidates skipped, then the [`AllCooling`](crate::layers::health::AllCooling) last
     /// resort, within the call's caps), or gives up.
     fn next(&mut self) -> Option<ChatError> {
         let candidates = &mut self.rest.candidates;

@@ -12,7 +12,7 @@ use crate::settings::{key_path, positive, HumanDuration, PerModelSetting, Scope,
 
 /// `[timeout]`: the total budget of a call, the deadline of each attempt,
 /// and the deadlines of streamed answers
-/// ([`StreamDeadlines`](crate::StreamDeadlines)), each per model and each
+/// ([`StreamDeadlines`](crate::layers::timeout::StreamDeadlines)), each per model and each
 /// `"none"` to switch it off.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

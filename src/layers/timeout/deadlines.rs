@@ -13,10 +13,10 @@ use std::time::Duration;
 ///
 /// | deadline | measured from | when it passes |
 /// |---|---|---|
-/// | headers | the attempt's start | the attempt fails with [`TimeoutKind::Headers`](crate::TimeoutKind::Headers) (the clients enforce it) |
-/// | first token | the attempt's start | the attempt fails with [`TimeoutKind::FirstToken`](crate::TimeoutKind::FirstToken) |
-/// | idle | the previous chunk | the stream ends with a `StreamInterrupted` item ([`StreamFault::Stall`](crate::StreamFault::Stall), [`TimeoutKind::Idle`](crate::TimeoutKind::Idle)) |
-/// | total | the attempt's start | before the first token, like the first-token deadline; after it, a `Stall` item with [`TimeoutKind::Attempt`](crate::TimeoutKind::Attempt) |
+/// | headers | the attempt's start | the attempt fails with [`TimeoutKind::Headers`](crate::chat::TimeoutKind::Headers) (the clients enforce it) |
+/// | first token | the attempt's start | the attempt fails with [`TimeoutKind::FirstToken`](crate::chat::TimeoutKind::FirstToken) |
+/// | idle | the previous chunk | the stream ends with a `StreamInterrupted` item ([`StreamFault::Stall`](crate::chat::StreamFault::Stall), [`TimeoutKind::Idle`](crate::chat::TimeoutKind::Idle)) |
+/// | total | the attempt's start | before the first token, like the first-token deadline; after it, a `Stall` item with [`TimeoutKind::Attempt`](crate::chat::TimeoutKind::Attempt) |
 ///
 /// Header and first-token timeouts are ordinary errors of kind `Timeout`:
 /// not retried by default (a silent route only multiplies the wait), so the

@@ -122,7 +122,7 @@ impl Call {
         let ResponseBody::Stream(stream) = body else {
             return;
         };
-        let stream = std::mem::replace(stream, crate::ChatStream::from_items(Vec::new()));
+        let stream = std::mem::replace(stream, crate::chat::ChatStream::from_items(Vec::new()));
         let guarded = Guarded::new(
             stream,
             plan,
@@ -131,7 +131,7 @@ impl Call {
             index,
             self.start,
         );
-        *body = ResponseBody::Stream(crate::ChatStream::new(guarded));
+        *body = ResponseBody::Stream(crate::chat::ChatStream::new(guarded));
     }
 
     fn note_malformed(&self, plan: &StreamPlan, index: usize) {

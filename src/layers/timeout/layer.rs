@@ -29,7 +29,8 @@ impl TimeoutLayer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use llm_fallback::{PerModel, TimeoutLayer};
+    /// use llm_fallback::chat::PerModel;
+    /// use llm_fallback::TimeoutLayer;
     ///
     /// let layer = TimeoutLayer::per_model(
     ///     PerModel::new(Some(Duration::from_secs(30)))
@@ -47,11 +48,11 @@ impl TimeoutLayer {
     }
 
     /// The budget of the whole call: the layer stamps `now + total` as the
-    /// request's [`Deadline`](crate::Deadline) (an earlier one is kept) so the
+    /// request's [`Deadline`](crate::chat::Deadline) (an earlier one is kept) so the
     /// inner layers respect it, and fails with [`TimeoutKind::Total`] when it
     /// passes. Use it outermost.
     ///
-    /// [`TimeoutKind::Total`]: crate::TimeoutKind::Total
+    /// [`TimeoutKind::Total`]: crate::chat::TimeoutKind::Total
     pub fn total(total: Duration) -> Self {
         TimeoutLayer {
             budget: Budget::Total(total),
@@ -74,7 +75,8 @@ impl TimeoutLayer {
     /// ```
     /// use std::time::Duration;
     /// use llm_fallback::layers::timeout::StreamDeadlines;
-    /// use llm_fallback::{PerModel, TimeoutLayer};
+    /// use llm_fallback::chat::PerModel;
+    /// use llm_fallback::TimeoutLayer;
     ///
     /// let layer = TimeoutLayer::attempt(Duration::from_secs(120)).with_stream_deadlines(
     ///     PerModel::new(StreamDeadlines::new())
@@ -103,7 +105,8 @@ impl TimeoutLayer {
     /// ```
     /// use std::time::Duration;
     /// use llm_fallback::layers::timeout::{StreamDeadlines, DEFAULT_ATTEMPT};
-    /// use llm_fallback::{PerModel, TimeoutLayer};
+    /// use llm_fallback::chat::PerModel;
+    /// use llm_fallback::TimeoutLayer;
     ///
     /// let layer = TimeoutLayer::streams(StreamDeadlines::new())
     ///     .with_complete_answers(PerModel::new(Some(DEFAULT_ATTEMPT)));

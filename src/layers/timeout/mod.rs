@@ -1,7 +1,7 @@
 //! Deadlines: a per-model deadline for each attempt, or the total budget of a whole call.
 //!
 //! Used outermost, [`TimeoutLayer::total`] is the call's budget: it stamps the
-//! request's [`Deadline`](crate::Deadline) so inner layers (retry backoff, the
+//! request's [`Deadline`](crate::chat::Deadline) so inner layers (retry backoff, the
 //! attempt timeout) never wait past it, and fails with
 //! [`TimeoutKind::Total`]. Used near the leaf, [`TimeoutLayer::attempt`] /
 //! [`TimeoutLayer::per_model`] bound each attempt and fail with
@@ -25,15 +25,15 @@
 //! they fail the attempt like any timeout (kind `Timeout`, not retried by
 //! default, so the call moves on to the next candidate); after it, a stall
 //! ends the stream with a `StreamInterrupted` item
-//! ([`StreamFault::Stall`](crate::StreamFault::Stall)) and the number of
+//! ([`StreamFault::Stall`](crate::chat::StreamFault::Stall)) and the number of
 //! chunks delivered, which mid-stream recovery can act on.
 //!
 //! The attempt layer also watches every stream it hands over and writes how
 //! it ended into the attempt's log entry: a fault after the commit point
 //! turns the entry (a success at the commit point) into a failure, and the
 //! stream events that could not be read are counted in
-//! [`Attempt::malformed`](crate::Attempt::malformed). The live log
-//! ([`AttemptLog::of`](crate::AttemptLog::of) on the request before the call)
+//! [`Attempt::malformed`](crate::chat::Attempt::malformed). The live log
+//! ([`AttemptLog::of`](crate::chat::AttemptLog::of) on the request before the call)
 //! shows it once the stream has ended.
 //!
 //! # Defaults
@@ -52,7 +52,8 @@
 //! ```
 //! use std::time::Duration;
 //! use llm_fallback::mock::{MockProvider, MockReply};
-//! use llm_fallback::{ChatRequest, ErrorKind, Message, PerModel, TimeoutKind, TimeoutLayer};
+//! use llm_fallback::{ChatRequest, ErrorKind, Message, TimeoutLayer};
+//! use llm_fallback::chat::{PerModel, TimeoutKind};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

@@ -187,7 +187,7 @@ mod tests {
 
     /// `chunks`, then silence.
     fn guarded(chunks: Vec<ChatChunk>, log: &AttemptLog) -> Guarded {
-        log.push(crate::Attempt::success("p/m", Duration::ZERO));
+        log.push(crate::chat::Attempt::success("p/m", Duration::ZERO));
         let inner = futures_util::stream::iter(chunks.into_iter().map(Ok))
             .chain(futures_util::stream::pending());
         let plan = StreamPlan {

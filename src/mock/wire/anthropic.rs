@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{event, json_response, path_and_query, token_counts, wrong_method, Body, Frames, Step};
+use crate::chat::Role;
 use crate::mock::call::ServerCall;
 use crate::mock::reply::StreamShape;
-use crate::{Message, Role};
+use crate::Message;
 
 /// Reads a `POST /v1/messages` call. The recorded messages are the system
 /// prompt (as a system message) and each turn's text; the exact body is in

@@ -19,7 +19,7 @@
 //!   moves to the next provider; a rate limit's `retry_after()` becomes the
 //!   time until the first key is back. If no key could be tried at all, the
 //!   error is `CoolingDown` (a request carrying
-//!   [`ForceAttempt`](crate::ForceAttempt) calls the key back first instead).
+//!   [`ForceAttempt`](crate::layers::health::ForceAttempt) calls the key back first instead).
 //!
 //! Keys and retries are separate budgets: all the key tries of a request
 //! happen inside one call of this service, so inside one attempt of the
@@ -30,7 +30,7 @@
 //! (share a Redis store and every replica skips a key that one found
 //! rate-limited).
 //!
-//! Each key try is one entry of the [attempt log](crate::Attempt), whose
+//! Each key try is one entry of the [attempt log](crate::chat::Attempt), whose
 //! `key` names the key's label; layers above do not log it again. Keys
 //! themselves never appear in logs, errors, `Debug` output or the attempt
 //! log: only labels do. Keys can come from the environment through a config

@@ -35,7 +35,7 @@
 //! provider's own end marker; nothing after it is read). An event that
 //! cannot be read is a fault too (kind `Server` before the first content
 //! chunk, `StreamInterrupted` after), counted in a
-//! [`MalformedChunks`](crate::MalformedChunks) in the response's extensions;
+//! [`MalformedChunks`](crate::chat::MalformedChunks) in the response's extensions;
 //! keep-alives (empty `data:`) and comments are skipped. The usage chunk
 //! that follows the finish reason ends the stream at once, `[DONE]` or not.
 //!
@@ -46,9 +46,9 @@
 //!
 //! A [`HeadersDeadline`](crate::chat::streaming::HeadersDeadline) in the request's
 //! extensions (set by the attempt [`Timeout`](crate::Timeout) layer's
-//! [`StreamDeadlines`](crate::StreamDeadlines)) bounds connect plus response
+//! [`StreamDeadlines`](crate::layers::timeout::StreamDeadlines)) bounds connect plus response
 //! head: past it the call fails with
-//! [`TimeoutKind::Headers`](crate::TimeoutKind::Headers).
+//! [`TimeoutKind::Headers`](crate::chat::TimeoutKind::Headers).
 //!
 //! # Example
 //!

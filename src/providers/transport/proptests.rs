@@ -204,7 +204,7 @@ proptest! {
         let items = chunk_items(split(&body, &cuts), openai());
         let text: String = items
             .iter()
-            .filter_map(|i| serde_json::from_str::<crate::ChatChunk>(i).ok())
+            .filter_map(|i| serde_json::from_str::<crate::chat::ChatChunk>(i).ok())
             .map(|c| c.text())
             .collect();
         prop_assert_eq!(text, pieces.concat());

@@ -8,7 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::labels::{Model, Upstream};
-use crate::Health;
+use crate::layers::health::Health;
 
 pub(super) struct Breakers {
     models: Vec<Model>,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 
-use crate::split_model_id;
+use crate::chat::split_model_id;
 
 /// The label of a model no option names (a client's typo, an unlisted model
 /// passed through): one series for all of them.

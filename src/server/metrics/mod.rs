@@ -1,6 +1,6 @@
 //! Prometheus metrics of the server, served on `GET /metrics`: what each chat
 //! call did, recorded once when it ends from what the server already has (its
-//! outcome, its [`AttemptLog`](crate::AttemptLog), its usage), and each
+//! outcome, its [`AttemptLog`](crate::chat::AttemptLog), its usage), and each
 //! model's breaker, read from the health view at scrape time.
 //!
 //! The registry belongs to the server (no global recorder): the layers record
@@ -32,7 +32,9 @@ use self::labels::{
     Attempted, Call, Ended, Model, Models, Operation, Route, Skip, Status, Tokens, Upstream,
 };
 use super::request_log::Outcome;
-use crate::{Attempt, ErrorKind, Health, Usage};
+use crate::chat::{Attempt, Usage};
+use crate::layers::health::Health;
+use crate::ErrorKind;
 
 /// OpenTelemetry's advised buckets for `gen_ai.client.operation.duration`, in seconds.
 const DURATION_BUCKETS: [f64; 14] = [
