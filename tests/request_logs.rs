@@ -156,3 +156,39 @@ async fn foreign_strings_are_logged_escaped() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_hedged_call_logs_how_many_hedges_started_and_that_one_won() {
+    use llm_fallback::layers::hedge::{Hedge, HedgeBudget};
+    use llm_fallback::mock::ServerReply;
+
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
+    let every_call = HedgeBudget::new(std::time::Duration::from_secs(10), 0, 1.0).unwrap();
+    let setup = Setup {
+        hedge: Some(Hedge::new(ms(200)).budget(every_call)),
+        ..Setup::default()
+    };
+    let rig = Rig::start(setup).await;
+    rig.primary.always(PRIMARY_UPSTREAM, ServerReply::hang());
+
+    let reply = rig.http().await.chat(false, false).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let line = logs.only_request();
+    assert_eq!(field(&line, "outcome"), "completed", "{line}");
+    assert_eq!(field(&line, "served"), quoted(BACKUP), "{line}");
+    assert_eq!(field(&line, "hedges"), "1", "{line}");
+    assert_eq!(field(&line, "hedge_won"), "true", "{line}");
+}
+
+#[tokio::test]
+async fn an_unhedged_call_logs_no_hedge() {
+    let (logs, _guard) = LogBuffer::capture(tracing::Level::INFO);
+    let rig = Rig::start(Setup::default()).await;
+    rig.primary.always(PRIMARY_UPSTREAM, answer(3));
+
+    let reply = rig.http().await.chat(false, false).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let line = logs.only_request();
+    assert_eq!(field(&line, "hedges"), "0", "{line}");
+    assert_eq!(field(&line, "hedge_won"), "false", "{line}");
+}

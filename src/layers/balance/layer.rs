@@ -3,8 +3,9 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::builder::BalanceBuilder;
 use super::candidates::BalanceTable;
-use super::config::{BalanceBuilder, BalanceConfig};
+use super::config::BalanceConfig;
 use super::load::Load;
 use super::strategy::Ranking;
 use super::WeightedBalance;

@@ -67,6 +67,7 @@
 //! # }
 //! ```
 
+mod builder;
 mod candidates;
 mod config;
 pub mod future;
@@ -82,8 +83,9 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 use tracing::field::Empty;
 
+pub use self::builder::BalanceBuilder;
 pub use self::candidates::StickyKey;
-pub use self::config::{BalanceBuilder, BalanceConfig, RouteCandidates, WeightedModel};
+pub use self::config::{BalanceConfig, RouteCandidates, WeightedModel};
 pub use self::future::ResponseFuture;
 pub use self::layer::WeightedBalanceLayer;
 pub use self::strategy::RoutingStrategy;

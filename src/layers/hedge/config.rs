@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Hedge, HedgeBudget, LearnedDelay};
 use crate::chat::ConfigError;
+use crate::layers::retry::BudgetConfig;
 use crate::settings::{positive, HumanDuration, PerModelSetting, Scope, TimeLimit};
 
 /// Where the section sits in a config file: its problems are named so (the
@@ -44,28 +45,13 @@ pub struct HedgeConfig {
     /// Unset: no call is hedged.
     pub delay: PerModelSetting<TimeLimit>,
     /// The share of calls that may be hedged.
-    pub budget: HedgeBudgetConfig,
+    /// Unset fields keep [`HedgeBudget::default`]'s (10 s, 1 per second,
+    /// 10 % of calls).
+    pub budget: BudgetConfig,
     /// Learn each model's delay from its answer times (default: off; `{}`
     /// for the defaults of [`LearnedDelay`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned: Option<LearnedConfig>,
-}
-
-/// The hedge budget; unset fields keep [`HedgeBudget::default`]'s (10 s,
-/// 1 per second, 10 % of calls).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct HedgeBudgetConfig {
-    /// How far back calls are counted (1 to 60 s).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window: Option<HumanDuration>,
-    /// Hedges allowed per second whatever the calls.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_per_second: Option<u32>,
-    /// Hedges allowed per call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio: Option<f32>,
 }
 
 /// A learned delay; unset fields keep [`LearnedDelay::builder`]'s defaults.
@@ -107,13 +93,8 @@ impl Hedge {
         for (model, delay) in delays.overrides() {
             hedge = hedge.delay_for(model, delay.get());
         }
-        let b = &config.budget;
-        let defaults = (Duration::from_secs(10), 1, 0.1);
-        let budget = HedgeBudget::new(
-            b.window.map_or(defaults.0, HumanDuration::get),
-            b.min_per_second.unwrap_or(defaults.1),
-            b.ratio.unwrap_or(defaults.2),
-        );
+        let (window, min_per_second, ratio) = config.budget.or((Duration::from_secs(10), 1, 0.1));
+        let budget = HedgeBudget::new(window, min_per_second, ratio);
         match budget {
             Ok(budget) => hedge = hedge.budget(budget),
             Err(e) => errors.extend(e.under("fallback")),

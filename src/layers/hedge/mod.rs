@@ -76,7 +76,7 @@ use crate::layers::retry::RetryBudget;
 mod config;
 mod learned;
 
-pub use self::config::{HedgeBudgetConfig, HedgeConfig, LearnedConfig};
+pub use self::config::{HedgeConfig, LearnedConfig};
 pub use self::learned::{LearnedDelay, LearnedDelayBuilder};
 
 /// When a routed call is hedged, and how many hedges may be made.

@@ -86,8 +86,9 @@ pub enum JitterSetting {
     None,
 }
 
-/// The retry budget: `ratio` retries per call over `window`, plus
-/// `min_per_second` (defaults 10 s, 10, 0.2).
+/// A budget of extra calls: `ratio` extra calls per call over `window`, plus
+/// `min_per_second`. `[retry.budget]` spends it on retries (defaults 10 s,
+/// 10, 0.2), `[fallback.hedge.budget]` on hedges (defaults 10 s, 1, 0.1).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -95,12 +96,23 @@ pub struct BudgetConfig {
     /// How far back calls are counted (1 s to 60 s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<HumanDuration>,
-    /// Retries allowed per second in any case.
+    /// Extra calls allowed per second in any case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_per_second: Option<u32>,
-    /// Retries allowed per call.
+    /// Extra calls allowed per call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio: Option<f32>,
+}
+
+impl BudgetConfig {
+    /// Its window, floor and ratio, each unset one taken from `defaults`.
+    pub(crate) fn or(&self, defaults: (Duration, u32, f32)) -> (Duration, u32, f32) {
+        (
+            self.window.map_or(defaults.0, HumanDuration::get),
+            self.min_per_second.unwrap_or(defaults.1),
+            self.ratio.unwrap_or(defaults.2),
+        )
+    }
 }
 
 impl RetryLayer {
@@ -119,9 +131,8 @@ impl RetryLayer {
         let budget = match &config.budget {
             Switch::Off => None,
             Switch::On(b) => {
-                let window = b.window.map_or(Duration::from_secs(10), |d| d.get());
-                let min_per_second = b.min_per_second.unwrap_or(10);
-                match RetryBudget::new(window, min_per_second, b.ratio.unwrap_or(0.2)) {
+                let (window, min_per_second, ratio) = b.or((Duration::from_secs(10), 10, 0.2));
+                match RetryBudget::new(window, min_per_second, ratio) {
                     Ok(budget) => Some(budget),
                     Err(e) => {
                         errors.extend(e);
