@@ -117,6 +117,11 @@ impl RequestLog {
         }
         let total = self.started.elapsed();
         let served = finished_by(&attempts).unwrap_or(&self.served).as_str();
+        let (outcome, error) = match outcome {
+            Outcome::Completed => ("completed", None),
+            Outcome::Failed(kind) => ("failed", kind),
+            Outcome::Cancelled => ("cancelled", None),
+        };
         if let Some(metrics) = &self.metrics {
             metrics.record(&Finished {
                 model: &self.model,
@@ -124,16 +129,12 @@ impl RequestLog {
                 attempts: &attempts,
                 status: self.status,
                 outcome,
+                error,
                 total,
                 first_token: self.first_token,
                 usage: self.usage.as_ref(),
             });
         }
-        let (outcome, error) = match outcome {
-            Outcome::Completed => ("completed", None),
-            Outcome::Failed(kind) => ("failed", kind),
-            Outcome::Cancelled => ("cancelled", None),
-        };
         tracing::info!(
             // `&str` values: quoted and escaped in text logs, plain strings
             // in JSON ones (`?` would nest quotes there).

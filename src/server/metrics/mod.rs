@@ -31,7 +31,6 @@ use self::breakers::Breakers;
 use self::labels::{
     Attempted, Call, Ended, Model, Models, Operation, Route, Skip, Status, Tokens, Upstream,
 };
-use super::request_log::Outcome;
 use crate::chat::{Attempt, Usage};
 use crate::layers::health::Health;
 use crate::ErrorKind;
@@ -58,7 +57,10 @@ pub(crate) struct Finished<'a> {
     pub(crate) served: &'a str,
     pub(crate) attempts: &'a [Attempt],
     pub(crate) status: u16,
-    pub(crate) outcome: Outcome,
+    /// `completed`, `failed` or `cancelled`.
+    pub(crate) outcome: &'static str,
+    /// The error's kind, when the call failed with one.
+    pub(crate) error: Option<ErrorKind>,
     pub(crate) total: Duration,
     pub(crate) first_token: Option<Duration>,
     pub(crate) usage: Option<&'a Usage>,
@@ -201,10 +203,11 @@ impl Metrics {
             gen_ai_response_model: served.id.clone(),
             gen_ai_provider_name: served.provider.clone(),
         };
-        let (outcome, error) = match call.outcome {
-            Outcome::Completed => ("completed", ""),
-            Outcome::Failed(kind) => ("failed", kind.map_or("", ErrorKind::as_str)),
-            Outcome::Cancelled => ("cancelled", ErrorKind::Cancelled.as_str()),
+        let outcome = call.outcome;
+        // A call the client gave up on ended in an error of its own.
+        let error = match (outcome, call.error) {
+            ("cancelled", None) => ErrorKind::Cancelled.as_str(),
+            (_, kind) => kind.map_or("", ErrorKind::as_str),
         };
         self.requests
             .get_or_create(&Ended {
