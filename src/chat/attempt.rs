@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::chat::kind::ErrorKind;
+use crate::chat::kind::{ErrorKind, SkipReason};
 
 /// One try of one model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct Attempt {
     pub key: Option<String>,
     /// Whether a request went upstream (false for a skip while cooling down).
     pub upstream: bool,
+    /// For a skip (`upstream` false): why the model was passed over.
+    pub skip: Option<SkipReason>,
     /// This try failed on its key's own account and the same call moved on
     /// to the provider's next key (`Credentials`, in the providers): an
     /// upstream call, but not one of the call's attempts that
@@ -52,6 +54,7 @@ impl Attempt {
             message: String::new(),
             key: None,
             upstream: true,
+            skip: None,
             rotated: false,
             malformed: 0,
             hedge: false,

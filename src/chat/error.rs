@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::chat::attempt::Attempt;
 use crate::chat::config_error::ConfigError;
-use crate::chat::kind::{ErrorKind, StreamFault, TimeoutKind};
+use crate::chat::kind::{ErrorKind, SkipReason, StreamFault, TimeoutKind};
 
 /// The error of every service in the crate.
 ///
@@ -28,6 +28,7 @@ struct Inner {
     retry_after: Option<Duration>,
     cooling_until: Option<Instant>,
     timeout: Option<TimeoutKind>,
+    skip: Option<SkipReason>,
     stream_fault: Option<(StreamFault, usize)>,
     candidates: usize,
     attempts: Vec<Attempt>,
@@ -47,6 +48,7 @@ impl ChatError {
                 retry_after: None,
                 cooling_until: None,
                 timeout: None,
+                skip: None,
                 stream_fault: None,
                 candidates: 0,
                 attempts: Vec::new(),
@@ -196,6 +198,13 @@ impl ChatError {
         self.inner.timeout
     }
 
+    /// Why the model was skipped without a call: `Some` exactly for kind
+    /// `CoolingDown` ([`SkipReason::Cooling`] unless a layer said otherwise).
+    pub fn skip_reason(&self) -> Option<SkipReason> {
+        (self.inner.kind == ErrorKind::CoolingDown)
+            .then(|| self.inner.skip.unwrap_or(SkipReason::Cooling))
+    }
+
     /// How a committed stream failed and how many chunks had been delivered
     /// (kind `StreamInterrupted`).
     pub fn stream_fault(&self) -> Option<(StreamFault, usize)> {
@@ -249,6 +258,12 @@ impl ChatError {
     /// Sets which deadline fired.
     pub fn with_timeout_kind(mut self, which: TimeoutKind) -> Self {
         self.inner.timeout = Some(which);
+        self
+    }
+
+    /// Says why a model was skipped (for an error of kind `CoolingDown`).
+    pub fn with_skip_reason(mut self, reason: SkipReason) -> Self {
+        self.inner.skip = Some(reason);
         self
     }
 
@@ -339,6 +354,7 @@ impl Attempt {
             message: error.message().to_owned(),
             key: None,
             upstream: error.kind() != ErrorKind::CoolingDown,
+            skip: error.skip_reason(),
             rotated: false,
             malformed: 0,
             hedge: false,

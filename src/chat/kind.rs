@@ -141,6 +141,31 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Why a model was passed over without a call (an error of kind
+/// [`CoolingDown`](ErrorKind::CoolingDown)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Its circuit breaker is open.
+    Cooling,
+    /// It is at its rpm or tpm limit until the minute ends (the limit layer).
+    Limited,
+    /// Adaptive throttling shed the call: too few of its recent calls were
+    /// answered.
+    Shed,
+}
+
+impl SkipReason {
+    /// A short name: `cooling`, `limited` or `shed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Cooling => "cooling",
+            SkipReason::Limited => "limited",
+            SkipReason::Shed => "shed",
+        }
+    }
+}
+
 /// Which deadline fired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

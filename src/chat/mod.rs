@@ -34,7 +34,7 @@ pub use self::completion::{ChatCompletion, Choice, Usage};
 pub use self::config_error::{ConfigError, Problem};
 pub use self::error::ChatError;
 pub use self::future::ChatFuture;
-pub use self::kind::{ErrorKind, StreamFault, TimeoutKind};
+pub use self::kind::{ErrorKind, SkipReason, StreamFault, TimeoutKind};
 pub use self::log::{AttemptLog, LogScope, MaxUpstreamCalls};
 pub use self::malformed::MalformedChunks;
 pub use self::message::{

@@ -16,7 +16,7 @@ use super::store::{Admission, Permit, PermitKind, Transition};
 use super::stream::Judged;
 use super::throttle::Shed;
 use super::Shared;
-use crate::chat::{ChatError, LogScope};
+use crate::chat::{ChatError, LogScope, SkipReason};
 use crate::chat::{ChatStream, ResponseBody};
 use crate::layers::health::SingleAttempt;
 use crate::store::StoreFuture;
@@ -201,7 +201,8 @@ impl Call {
             let now = Instant::now();
             if let Shed::Yes { requests, accepts } = throttles.admit(model, probe, now) {
                 tracing::debug!(model, requests, accepts, "shed by adaptive throttling");
-                let mut e = ChatError::cooling_down(model.as_str(), throttles.retry_at(now));
+                let mut e = ChatError::cooling_down(model.as_str(), throttles.retry_at(now))
+                    .with_skip_reason(SkipReason::Shed);
                 e.set_message(format!(
                     "shed by adaptive throttling: {accepts} of the last {requests} calls answered"
                 ));

@@ -13,7 +13,7 @@ use super::config::Limits;
 use super::store::Grant;
 use super::tokens::text_tokens;
 use super::view::Shared;
-use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody};
+use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody, SkipReason};
 use crate::ChatResponse;
 
 /// One counted call, settled with the usage the response reports.
@@ -145,7 +145,7 @@ pub(super) fn over_limit(model: &str, limits: &Limits, until: Instant) -> ChatEr
         parts.push(format!("tpm {tpm}"));
     }
     let left = until.saturating_duration_since(Instant::now());
-    let mut e = ChatError::cooling_down(model, until);
+    let mut e = ChatError::cooling_down(model, until).with_skip_reason(SkipReason::Limited);
     e.set_message(format!(
         "at its limit ({}) until the minute ends in {left:?}",
         parts.join(", ")

@@ -31,7 +31,7 @@ use self::breakers::Breakers;
 use self::labels::{
     Attempted, Call, Ended, Model, Models, Operation, Route, Skip, Status, Tokens, Upstream,
 };
-use crate::chat::{Attempt, Usage};
+use crate::chat::{Attempt, SkipReason, Usage};
 use crate::layers::health::Health;
 use crate::ErrorKind;
 
@@ -259,7 +259,7 @@ impl Metrics {
         for (i, a) in attempts.iter().enumerate() {
             let model = Upstream::of(self.models.get(&a.model));
             if !a.upstream {
-                let reason = skip_reason(&a.message);
+                let reason = a.skip.unwrap_or(SkipReason::Cooling).as_str();
                 self.skips.get_or_create(&Skip { model, reason }).inc();
                 continue;
             }
@@ -318,18 +318,6 @@ impl Metrics {
     }
 }
 
-/// Why a model was passed over, from the message of its skip: the layers
-/// record every skip as `cooling_down` and say why only in words.
-fn skip_reason(message: &str) -> &'static str {
-    if message.starts_with("at its limit") {
-        "limited"
-    } else if message.starts_with("shed by adaptive throttling") {
-        "shed"
-    } else {
-        "cooling"
-    }
-}
-
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
     match metrics.encode() {
@@ -339,23 +327,5 @@ pub(crate) async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
         )
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn skips_are_told_apart_by_the_messages_the_layers_write() {
-        assert_eq!(skip_reason("cooling down for another 2.0s"), "cooling");
-        assert_eq!(
-            skip_reason("at its limit (rpm 1) until the minute ends in 3s"),
-            "limited"
-        );
-        assert_eq!(
-            skip_reason("shed by adaptive throttling: 1 of the last 20 calls answered"),
-            "shed"
-        );
     }
 }
