@@ -106,6 +106,8 @@
 //! body_limit = 4194304
 //! allow_unlisted_models = false
 //! shutdown_grace = "20s"
+//! metrics = true                              # Prometheus text on GET /metrics
+//! metrics_auth = true                         # /metrics needs the client key when one is set
 //! ```
 //!
 //! Every setting is optional. Durations are `"250ms"`, `"30s"`, `"2m"`,
@@ -124,7 +126,8 @@
 //! budget of 20 % retries, cooldown after 5 consecutive failures (or half of
 //! 20 calls in 30 s) for 5 s, no prepended message, fallback on the kinds of
 //! the failure-class table, no mid-stream recovery, the weighted strategy,
-//! no limits, state in memory.
+//! no limits, state in memory; `GET /metrics` served, behind the client key
+//! when one is set (see [`server`](crate::server) for its series).
 //!
 //! A model's `[limits]` (requests and tokens per minute, as its provider
 //! enforces them) hold for every call of it: drawn by a weighted route, or

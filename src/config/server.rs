@@ -32,6 +32,13 @@ pub struct ServerConfig {
     /// How long in-flight answers may finish on shutdown (default 20 s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<HumanDuration>,
+    /// Serve Prometheus metrics on `GET /metrics` (default `true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<bool>,
+    /// `/metrics` needs the client key when one is set (default `true`);
+    /// `false` opens it to scrapers that cannot send one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_auth: Option<bool>,
 }
 
 // By hand: a key pasted where its variable's name belongs is not shown.
@@ -43,12 +50,14 @@ impl fmt::Debug for ServerConfig {
             .field("body_limit", &self.body_limit)
             .field("allow_unlisted_models", &self.allow_unlisted_models)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("metrics", &self.metrics)
+            .field("metrics_auth", &self.metrics_auth)
             .finish()
     }
 }
 
 /// `[server]`, checked: what [`Stack::server`](crate::Stack) and the gateway use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) struct ServerSetup {
     pub(crate) listen: Option<SocketAddr>,
@@ -56,6 +65,24 @@ pub(crate) struct ServerSetup {
     pub(crate) body_limit: Option<usize>,
     pub(crate) allow_unlisted: bool,
     pub(crate) shutdown_grace: Option<Duration>,
+    /// Serve `GET /metrics`.
+    pub(crate) metrics: bool,
+    /// `/metrics` needs the client key (when one is set).
+    pub(crate) metrics_auth: bool,
+}
+
+impl Default for ServerSetup {
+    fn default() -> Self {
+        ServerSetup {
+            listen: None,
+            api_key: None,
+            body_limit: None,
+            allow_unlisted: false,
+            shutdown_grace: None,
+            metrics: true,
+            metrics_auth: true,
+        }
+    }
 }
 
 impl ServerSetup {
@@ -89,6 +116,8 @@ impl ServerSetup {
             body_limit: s.body_limit,
             allow_unlisted: s.allow_unlisted_models,
             shutdown_grace: s.shutdown_grace.map(|d| d.get()),
+            metrics: s.metrics.unwrap_or(true),
+            metrics_auth: s.metrics_auth.unwrap_or(true),
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -37,7 +38,15 @@ pub struct ServerBuilder {
     keys: Vec<String>,
     body_limit: usize,
     allow_unlisted: bool,
+    metrics: Option<Metrics>,
     errors: ConfigError,
+}
+
+/// Whether `GET /metrics` needs the client key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Metrics {
+    WithKey,
+    Open,
 }
 
 impl ServerBuilder {
@@ -51,6 +60,7 @@ impl ServerBuilder {
             keys: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             allow_unlisted: false,
+            metrics: None,
             errors: ConfigError::default(),
         }
     }
@@ -166,6 +176,62 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves Prometheus metrics on `GET /metrics` (text format 0.0.4),
+    /// behind the client key when one is set. Default: off.
+    ///
+    /// Each chat call is recorded once when it ends, from its outcome, its
+    /// attempt log and its usage; breakers are read from the
+    /// [`health`](Self::health) view when scraped. The registry is the
+    /// server's own: nothing global is installed. Model labels take only the
+    /// listed models, route aliases and candidates, or `other`. The attempt
+    /// series (attempts, retries, skips, fallbacks, recoveries) need a stack
+    /// with a layer that keeps the attempt log (retry, cooldown, fallback,
+    /// balance), as the gateway built from a config has.
+    ///
+    /// ```
+    /// use http::{header, Request, StatusCode};
+    /// use llm_fallback::mock::{MockProvider, MockReply};
+    /// use llm_fallback::server::Server;
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let stack = MockProvider::new();
+    /// stack.always("openai/gpt-4o-mini", MockReply::text("hello"));
+    /// let app = Server::builder(stack)
+    ///     .models(["openai/gpt-4o-mini"])
+    ///     .metrics()
+    ///     .build()
+    ///     .expect("valid server options");
+    ///
+    /// let chat = Request::post("/v1/chat/completions")
+    ///     .header(header::CONTENT_TYPE, "application/json")
+    ///     .body(r#"{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#.to_owned())
+    ///     .unwrap();
+    /// assert_eq!(app.clone().oneshot(chat).await.unwrap().status(), StatusCode::OK);
+    ///
+    /// let scrape = Request::get("/metrics").body(String::new()).unwrap();
+    /// let response = app.oneshot(scrape).await.unwrap();
+    /// let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    /// let text = String::from_utf8(body.to_vec()).unwrap();
+    /// let served = "llm_fallback_requests_total{gen_ai_request_model=\"openai/gpt-4o-mini\",\
+    ///     gen_ai_response_model=\"openai/gpt-4o-mini\",gen_ai_provider_name=\"openai\",\
+    ///     http_response_status_code=\"200\",outcome=\"completed\",error_type=\"\"} 1";
+    /// assert!(text.contains(served), "{text}");
+    /// # }
+    /// ```
+    pub fn metrics(mut self) -> Self {
+        self.metrics.get_or_insert(Metrics::WithKey);
+        self
+    }
+
+    /// Serves metrics as [`metrics`](Self::metrics) does, without the client
+    /// key (for a scraper that cannot send one; the series name models and
+    /// routes, no keys or content).
+    pub fn metrics_without_key(mut self) -> Self {
+        self.metrics = Some(Metrics::Open);
+        self
+    }
+
     /// The router, or every problem found in the options.
     pub fn build(self) -> Result<Router, ConfigError> {
         let ServerBuilder {
@@ -176,6 +242,7 @@ impl ServerBuilder {
             keys,
             body_limit,
             allow_unlisted,
+            metrics,
             errors,
         } = self;
         for alias in routes.keys() {
@@ -191,6 +258,11 @@ impl ServerBuilder {
             .map(|id| ModelEntry::new(id, created))
             .collect();
         let listed: HashSet<String> = entries.iter().map(|m| m.id().to_owned()).collect();
+        let series = metrics.map(|_| {
+            let candidates = routes.values().flatten().map(String::as_str);
+            let named = listed.iter().map(String::as_str).chain(candidates);
+            Arc::new(super::metrics::Metrics::new(named, health.clone()))
+        });
         let app = App {
             stack,
             body_limit,
@@ -199,8 +271,10 @@ impl ServerBuilder {
             models: entries.into(),
             routes,
             health,
+            metrics: series,
         };
-        errors.into_result(super::router(app, ApiKeys::new(keys)))
+        let open = metrics == Some(Metrics::Open);
+        errors.into_result(super::router(app, ApiKeys::new(keys), open))
     }
 }
 
@@ -222,6 +296,7 @@ impl fmt::Debug for ServerBuilder {
             .field("api_keys", &format_args!("{} redacted", self.keys.len()))
             .field("body_limit", &self.body_limit)
             .field("allow_unlisted_models", &self.allow_unlisted)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }

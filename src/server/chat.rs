@@ -40,6 +40,9 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
                 error = e.message(),
                 "request rejected"
             );
+            if let Some(metrics) = &app.metrics {
+                metrics.rejected(e.status());
+            }
             return e.into_response();
         }
     };
@@ -50,7 +53,13 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
     };
     // Watched live: a stream's attempts go on after the headers are sent.
     let attempts = AttemptLog::of(&mut request);
-    let mut log = RequestLog::new(&asked.model, asked.stream, started, attempts);
+    let mut log = RequestLog::new(
+        &asked.model,
+        asked.stream,
+        started,
+        attempts,
+        app.metrics.clone(),
+    );
     let result = match app.stack.clone().oneshot(request).await {
         Ok(response) => answer(response, &asked, &mut log).await,
         Err(e) => Err(e),

@@ -10,6 +10,7 @@
 //! | `GET /v1/models`, `GET /v1/models/{id}` | the listed models and route aliases, OpenAI's list shape |
 //! | `GET /health` | liveness: always 200 while the process serves |
 //! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After`; the body lists each route's available and cooling models |
+//! | `GET /metrics` | Prometheus text (with [`metrics`](ServerBuilder::metrics)): see below |
 //!
 //! What the caller sees:
 //!
@@ -55,6 +56,37 @@
 //! `cancelled`) and `error` (the error's kind). Strings that come from a
 //! client or a provider (model ids, error messages) are logged escaped, so a
 //! newline or a terminal escape in them cannot forge a log line.
+//!
+//! With [`metrics`](ServerBuilder::metrics), each chat call is also
+//! recorded when it ends, in a registry the server owns (nothing global; the
+//! layers record nothing). The series, named after OpenTelemetry's GenAI
+//! conventions where they define a name:
+//!
+//! | series | labels | what |
+//! |---|---|---|
+//! | `gen_ai_client_operation_duration_seconds` (histogram) | `gen_ai_operation_name`, call, `error_type` | from the request to the end of the answer |
+//! | `gen_ai_server_time_to_first_token_seconds` (histogram) | call | streams: to the first content sent |
+//! | `gen_ai_client_token_usage` (histogram) | `gen_ai_operation_name`, call, `gen_ai_token_type` (`input`, `output`) | tokens the answer reported |
+//! | `llm_fallback_requests_total` | call, `http_response_status_code`, `outcome` (`completed`, `failed`, `cancelled`), `error_type` | calls that reached the stack |
+//! | `llm_fallback_rejected_requests_total` | `http_response_status_code` | calls answered 4xx before the stack |
+//! | `llm_fallback_upstream_attempts_total` | model, `outcome` (`ok` or the error's kind) | upstream calls |
+//! | `llm_fallback_upstream_attempt_duration_seconds` (histogram) | model | each upstream call |
+//! | `llm_fallback_skips_total` | model, `reason` (`cooling`, `limited`, `shed`) | models passed over without a call |
+//! | `llm_fallback_retries_total` | model | calls repeating an earlier one of the same model (key rotations aside) |
+//! | `llm_fallback_fallbacks_total` | `gen_ai_request_model` (the route) | other models called after the first (hedges included, as in [`FALLBACKS_HEADER`]) |
+//! | `llm_fallback_recoveries_total` | model (the one cut) | streams cut and finished by another model |
+//! | `llm_fallback_hedges_total` | model (the hedge) | models called as a hedge |
+//! | `llm_fallback_hedges_won_total` | model (the hedge) | calls a hedge served |
+//! | `llm_fallback_breaker_open` (gauge) | model | 1 while the model is cooling down, read at scrape time |
+//!
+//! "call" is `gen_ai_request_model` (the route or model asked for),
+//! `gen_ai_response_model` (the model that served, empty if none) and
+//! `gen_ai_provider_name` (its provider); "model" is `gen_ai_request_model`
+//! (the `provider/model` called) and `gen_ai_provider_name`. Model labels
+//! take only the listed models, route aliases and candidates; any other
+//! (a client's made-up model, an unlisted one passed through) is `other`, so
+//! clients cannot create series. A cancelled call's status is the one it had
+//! (0 when nothing was answered yet).
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
@@ -124,6 +156,7 @@ mod chat;
 mod error;
 mod headers;
 mod info;
+mod metrics;
 mod request_log;
 mod serve;
 mod sse;
@@ -177,6 +210,8 @@ pub(crate) struct App {
     only_listed: bool,
     routes: BTreeMap<String, Vec<String>>,
     health: Health,
+    /// The series recorded when calls end, if the server serves `/metrics`.
+    metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl App {
@@ -186,8 +221,15 @@ impl App {
     }
 }
 
-fn router(app: App, keys: auth::ApiKeys) -> Router {
+/// `metrics_open`: `GET /metrics` (served when `app` has metrics) needs no
+/// key, like `/health`.
+fn router(app: App, keys: auth::ApiKeys, metrics_open: bool) -> Router {
     let app = Arc::new(app);
+    let scrape = app.metrics.clone().map(|m| {
+        Router::new()
+            .route("/metrics", get(metrics::scrape))
+            .with_state(m)
+    });
     // Readiness lists every route, model and cooldown: behind the key, like
     // the API. Liveness stays open for load balancers.
     let mut api = Router::new()
@@ -196,16 +238,21 @@ fn router(app: App, keys: auth::ApiKeys) -> Router {
         .route("/v1/models/{*id}", get(info::get_model))
         .route("/health/ready", get(info::ready))
         .with_state(app.clone());
+    let mut open = Router::new()
+        .route("/health", get(info::live))
+        .with_state(app);
+    match scrape {
+        Some(scrape) if metrics_open => open = open.merge(scrape),
+        Some(scrape) => api = api.merge(scrape),
+        None => {}
+    }
     if !keys.is_empty() {
         api = api.layer(axum::middleware::from_fn_with_state(
             keys,
             auth::require_key,
         ));
     }
-    Router::new()
-        .route("/health", get(info::live))
-        .with_state(app)
-        .merge(api)
+    open.merge(api)
         .fallback(info::unknown_url)
         .method_not_allowed_fallback(info::wrong_method)
 }

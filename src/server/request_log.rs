@@ -2,10 +2,12 @@
 //! JSON answer, the stream's last event, or the caller going away.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::metrics::{Finished, Metrics};
 use crate::chat::{Attempt, AttemptLog, Usage};
 use crate::ErrorKind;
 
@@ -33,11 +35,19 @@ pub(crate) struct RequestLog {
     usage: Option<Usage>,
     status: u16,
     written: bool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RequestLog {
-    /// A call for `model` whose attempts `attempts` records, live.
-    pub(crate) fn new(model: &str, stream: bool, started: Instant, attempts: AttemptLog) -> Self {
+    /// A call for `model` whose attempts `attempts` records, live; recorded
+    /// in `metrics` too when it ends, if given.
+    pub(crate) fn new(
+        model: &str,
+        stream: bool,
+        started: Instant,
+        attempts: AttemptLog,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         RequestLog {
             model: model.to_owned(),
             stream,
@@ -48,6 +58,7 @@ impl RequestLog {
             usage: None,
             status: 0,
             written: false,
+            metrics,
         }
     }
 
@@ -86,6 +97,7 @@ impl RequestLog {
             usage: self.usage.take(),
             status: self.status,
             written: self.written,
+            metrics: self.metrics.take(),
         };
         self.written = true;
         log
@@ -103,17 +115,31 @@ impl RequestLog {
         if !self.served.is_empty() {
             calls = calls.max(1);
         }
+        let total = self.started.elapsed();
+        let served = finished_by(&attempts).unwrap_or(&self.served).as_str();
         let (outcome, error) = match outcome {
             Outcome::Completed => ("completed", None),
             Outcome::Failed(kind) => ("failed", kind),
             Outcome::Cancelled => ("cancelled", None),
         };
-        let total = self.started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&Finished {
+                model: &self.model,
+                served,
+                attempts: &attempts,
+                status: self.status,
+                outcome,
+                error,
+                total,
+                first_token: self.first_token,
+                usage: self.usage.as_ref(),
+            });
+        }
         tracing::info!(
             // `&str` values: quoted and escaped in text logs, plain strings
             // in JSON ones (`?` would nest quotes there).
             model = self.model.as_str(),
-            served = finished_by(&attempts).unwrap_or(&self.served).as_str(),
+            served,
             recovered_from = ?Recovered(&attempts),
             upstream_calls = calls,
             skips = self.attempts.skips(),

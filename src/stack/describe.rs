@@ -26,5 +26,11 @@ pub(super) fn server(config: &Config, s: &ServerSetup) -> String {
     } else {
         ""
     };
-    format!("{listen}; {key}; {limit}; {grace}{unlisted}")
+    // Said only when not the default (/metrics on, behind the key).
+    let metrics = match (s.metrics, s.metrics_auth) {
+        (false, _) => "; no /metrics",
+        (true, false) => "; /metrics open without the key",
+        (true, true) => "",
+    };
+    format!("{listen}; {key}; {limit}; {grace}{unlisted}{metrics}")
 }

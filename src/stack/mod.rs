@@ -235,6 +235,11 @@ impl Stack {
         if plan.allow_unlisted {
             builder = builder.allow_unlisted_models();
         }
+        match (plan.metrics, plan.metrics_auth) {
+            (false, _) => {}
+            (true, true) => builder = builder.metrics(),
+            (true, false) => builder = builder.metrics_without_key(),
+        }
         builder
     }
 }

@@ -1,0 +1,50 @@
+//! `llm_fallback_breaker_open`: each configured model's breaker, read from
+//! the health view when scraped, so nothing is recorded between scrapes.
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use super::labels::{Model, Upstream};
+use crate::layers::health::Health;
+
+pub(super) struct Breakers {
+    models: Vec<Model>,
+    health: Health,
+}
+
+impl Breakers {
+    pub(super) fn new(models: Vec<Model>, health: Health) -> Self {
+        Breakers { models, health }
+    }
+}
+
+impl fmt::Debug for Breakers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breakers")
+            .field("models", &self.models.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collector for Breakers {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        if self.models.is_empty() {
+            return Ok(());
+        }
+        let open = |m: &Model| ConstGauge::new(i64::from(!self.health.is_available(&m.id)));
+        let mut family = encoder.encode_descriptor(
+            "llm_fallback_breaker_open",
+            "1 while the model's breaker is open (cooling down: not called but by its probe), else 0",
+            None,
+            open(&self.models[0]).metric_type(),
+        )?;
+        for model in &self.models {
+            let labels = Upstream::of(model);
+            open(model).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

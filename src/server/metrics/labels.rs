@@ -1,0 +1,166 @@
+//! The label values of the series: models come from the server's options
+//! (listed ids, route aliases, route candidates), everything else from a
+//! closed set, so no client can create a series.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+
+use crate::chat::split_model_id;
+
+/// The label of a model no option names (a client's typo, an unlisted model
+/// passed through): one series for all of them.
+pub(super) const OTHER: &str = "other";
+
+/// A model's label values: its id and its provider (empty for a route alias).
+#[derive(Clone, Debug)]
+pub(super) struct Model {
+    pub(super) id: Arc<str>,
+    pub(super) provider: Arc<str>,
+}
+
+impl Model {
+    fn new(id: &str) -> Self {
+        let provider = split_model_id(id).map_or("", |(p, _)| p);
+        Model {
+            id: id.into(),
+            provider: provider.into(),
+        }
+    }
+}
+
+/// Every model the options name, looked up without allocating.
+#[derive(Debug)]
+pub(super) struct Models {
+    known: HashMap<Box<str>, Model>,
+    other: Model,
+    none: Model,
+}
+
+impl Models {
+    pub(super) fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
+        let known = ids
+            .into_iter()
+            .map(|id| (id.into(), Model::new(id)))
+            .collect();
+        Models {
+            known,
+            other: Model {
+                id: OTHER.into(),
+                provider: OTHER.into(),
+            },
+            none: Model {
+                id: "".into(),
+                provider: "".into(),
+            },
+        }
+    }
+
+    /// The labels of `id`: its own if the options name it, else `other`;
+    /// empty when there is none (a call that no model served).
+    pub(super) fn get(&self, id: &str) -> &Model {
+        if id.is_empty() {
+            return &self.none;
+        }
+        self.known.get(id).unwrap_or(&self.other)
+    }
+
+    /// The `provider/model` ids (not the aliases), sorted: the models with a
+    /// breaker.
+    pub(super) fn upstream(&self) -> Vec<Model> {
+        let mut models: Vec<Model> = self
+            .known
+            .values()
+            .filter(|m| !m.provider.is_empty())
+            .cloned()
+            .collect();
+        models.sort_by(|a, b| a.id.cmp(&b.id));
+        models
+    }
+}
+
+/// A call, as the client saw it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Call {
+    /// The model or route alias the client asked for.
+    pub(super) gen_ai_request_model: Arc<str>,
+    /// The model that served the answer (empty when none did).
+    pub(super) gen_ai_response_model: Arc<str>,
+    /// The serving model's provider.
+    pub(super) gen_ai_provider_name: Arc<str>,
+}
+
+/// A call, with how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Ended {
+    #[prometheus(flatten)]
+    pub(super) call: Call,
+    pub(super) http_response_status_code: u16,
+    /// `completed`, `failed` or `cancelled`.
+    pub(super) outcome: &'static str,
+    /// The error's kind (empty on success).
+    pub(super) error_type: &'static str,
+}
+
+/// A call's operation and error kind, as OpenTelemetry's GenAI metrics name them.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Operation {
+    pub(super) gen_ai_operation_name: &'static str,
+    #[prometheus(flatten)]
+    pub(super) call: Call,
+    pub(super) error_type: &'static str,
+}
+
+/// A call's tokens of one type (`input` or `output`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Tokens {
+    pub(super) gen_ai_operation_name: &'static str,
+    #[prometheus(flatten)]
+    pub(super) call: Call,
+    pub(super) gen_ai_token_type: &'static str,
+}
+
+/// One upstream model (for an attempt, the model it called).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Upstream {
+    pub(super) gen_ai_request_model: Arc<str>,
+    pub(super) gen_ai_provider_name: Arc<str>,
+}
+
+impl Upstream {
+    pub(super) fn of(model: &Model) -> Self {
+        Upstream {
+            gen_ai_request_model: model.id.clone(),
+            gen_ai_provider_name: model.provider.clone(),
+        }
+    }
+}
+
+/// An upstream attempt and its outcome: `ok` or the error's kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Attempted {
+    #[prometheus(flatten)]
+    pub(super) model: Upstream,
+    pub(super) outcome: &'static str,
+}
+
+/// A model passed over without a call, and why: `cooling`, `limited` or `shed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Skip {
+    #[prometheus(flatten)]
+    pub(super) model: Upstream,
+    pub(super) reason: &'static str,
+}
+
+/// The route (or model) a client asked for.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Route {
+    pub(super) gen_ai_request_model: Arc<str>,
+}
+
+/// A rejected request's status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Status {
+    pub(super) http_response_status_code: u16,
+}

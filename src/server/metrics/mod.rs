@@ -1,0 +1,361 @@
+//! Prometheus metrics of the server, served on `GET /metrics`: what each chat
+//! call did, recorded once when it ends from what the server already has (its
+//! outcome, its [`AttemptLog`](crate::chat::AttemptLog), its usage), and each
+//! model's breaker, read from the health view at scrape time.
+//!
+//! The registry belongs to the server (no global recorder): the layers record
+//! nothing, so a user of the layers without the server pays nothing.
+//! Names follow OpenTelemetry's GenAI semantic conventions where they define
+//! one (`gen_ai.client.operation.duration` is
+//! `gen_ai_client_operation_duration_seconds`); the rest are
+//! `llm_fallback_*`. Model labels only take the values the server's options
+//! name (listed models, route aliases and their candidates) or `other`, so
+//! a client cannot create series.
+
+mod breakers;
+mod labels;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{header, StatusCode};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use self::breakers::Breakers;
+use self::labels::{
+    Attempted, Call, Ended, Model, Models, Operation, Route, Skip, Status, Tokens, Upstream,
+};
+use crate::chat::{Attempt, Usage};
+use crate::layers::health::Health;
+use crate::ErrorKind;
+
+/// OpenTelemetry's advised buckets for `gen_ai.client.operation.duration`, in seconds.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+/// OpenTelemetry's advised buckets for `gen_ai.server.time_to_first_token`, in seconds.
+const TTFT_BUCKETS: [f64; 16] = [
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// OpenTelemetry's advised buckets for `gen_ai.client.token.usage`.
+const TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// What one chat call did, handed over when it ends.
+pub(crate) struct Finished<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) served: &'a str,
+    pub(crate) attempts: &'a [Attempt],
+    pub(crate) status: u16,
+    /// `completed`, `failed` or `cancelled`.
+    pub(crate) outcome: &'static str,
+    /// The error's kind, when the call failed with one.
+    pub(crate) error: Option<ErrorKind>,
+    pub(crate) total: Duration,
+    pub(crate) first_token: Option<Duration>,
+    pub(crate) usage: Option<&'a Usage>,
+}
+
+/// The server's registry and its series.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    models: Models,
+    requests: Family<Ended, Counter>,
+    rejected: Family<Status, Counter>,
+    duration: Histograms<Operation>,
+    first_token: Histograms<Call>,
+    tokens: Histograms<Tokens>,
+    attempts: Family<Attempted, Counter>,
+    attempt_duration: Histograms<Upstream>,
+    skips: Family<Skip, Counter>,
+    retries: Family<Upstream, Counter>,
+    fallbacks: Family<Route, Counter>,
+    recoveries: Family<Upstream, Counter>,
+    hedges: Family<Upstream, Counter>,
+    hedges_won: Family<Upstream, Counter>,
+}
+
+impl Metrics {
+    /// The series for a server whose options name `models`, with the
+    /// breakers of `health`.
+    pub(crate) fn new<'a>(models: impl IntoIterator<Item = &'a str>, health: Health) -> Self {
+        let mut metrics = Metrics {
+            registry: Registry::default(),
+            models: Models::new(models),
+            requests: Family::default(),
+            rejected: Family::default(),
+            duration: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
+            first_token: Family::new_with_constructor(|| Histogram::new(TTFT_BUCKETS)),
+            tokens: Family::new_with_constructor(|| Histogram::new(TOKEN_BUCKETS)),
+            attempts: Family::default(),
+            attempt_duration: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
+            skips: Family::default(),
+            retries: Family::default(),
+            fallbacks: Family::default(),
+            recoveries: Family::default(),
+            hedges: Family::default(),
+            hedges_won: Family::default(),
+        };
+        metrics.register(health);
+        metrics
+    }
+
+    /// Registers every series, and the breakers of `health`.
+    fn register(&mut self, health: Health) {
+        let registry = &mut self.registry;
+        let seconds = Unit::Seconds;
+        registry.register_with_unit(
+            "gen_ai_client_operation_duration",
+            "Duration of chat calls, from the request to the end of the answer",
+            seconds.clone(),
+            self.duration.clone(),
+        );
+        registry.register_with_unit(
+            "gen_ai_server_time_to_first_token",
+            "Time from the request to the first content sent, for streams",
+            seconds.clone(),
+            self.first_token.clone(),
+        );
+        registry.register(
+            "gen_ai_client_token_usage",
+            "Tokens per chat call, by type (input or output), as the answer reported them",
+            self.tokens.clone(),
+        );
+        registry.register(
+            "llm_fallback_requests",
+            "Chat calls that reached the stack, by route, served model, status and outcome",
+            self.requests.clone(),
+        );
+        registry.register(
+            "llm_fallback_rejected_requests",
+            "Chat calls answered 4xx before the stack (bad body, unknown model, too large)",
+            self.rejected.clone(),
+        );
+        registry.register(
+            "llm_fallback_upstream_attempts",
+            "Upstream calls, by model and outcome (ok or the error's kind)",
+            self.attempts.clone(),
+        );
+        registry.register_with_unit(
+            "llm_fallback_upstream_attempt_duration",
+            "Duration of each upstream call, by model",
+            seconds,
+            self.attempt_duration.clone(),
+        );
+        registry.register(
+            "llm_fallback_skips",
+            "Models passed over without a call: cooling (breaker open), limited (rpm/tpm) or shed (adaptive throttle)",
+            self.skips.clone(),
+        );
+        registry.register(
+            "llm_fallback_retries",
+            "Upstream calls that repeated an earlier call of the same model in one chat call (key rotations not counted)",
+            self.retries.clone(),
+        );
+        registry.register(
+            "llm_fallback_fallbacks",
+            "Other models called after the first (hedges included, as in x-llm-fallback-fallbacks), by the route asked for",
+            self.fallbacks.clone(),
+        );
+        registry.register(
+            "llm_fallback_recoveries",
+            "Streams cut mid-answer and finished by another model, by the model that was cut",
+            self.recoveries.clone(),
+        );
+        registry.register(
+            "llm_fallback_hedges",
+            "Models called as a hedge (racing a candidate that had not answered within the hedge delay)",
+            self.hedges.clone(),
+        );
+        registry.register(
+            "llm_fallback_hedges_won",
+            "Calls served by a hedge, by the model that served",
+            self.hedges_won.clone(),
+        );
+        let upstream = self.models.upstream();
+        // Zeros from the start for every configured model, so rates and
+        // alerts see the first event.
+        for model in &upstream {
+            let labels = Upstream::of(model);
+            let _ = self.attempt_duration.get_or_create(&labels);
+            let _ = self.retries.get_or_create(&labels);
+        }
+        registry.register_collector(Box::new(Breakers::new(upstream, health)));
+    }
+
+    /// Records a call that reached the stack.
+    pub(crate) fn record(&self, call: &Finished<'_>) {
+        let route = self.models.get(call.model);
+        let served = self.models.get(call.served);
+        let labels = Call {
+            gen_ai_request_model: route.id.clone(),
+            gen_ai_response_model: served.id.clone(),
+            gen_ai_provider_name: served.provider.clone(),
+        };
+        let outcome = call.outcome;
+        // A call the client gave up on ended in an error of its own.
+        let error = match (outcome, call.error) {
+            ("cancelled", None) => ErrorKind::Cancelled.as_str(),
+            (_, kind) => kind.map_or("", ErrorKind::as_str),
+        };
+        self.requests
+            .get_or_create(&Ended {
+                call: labels.clone(),
+                http_response_status_code: call.status,
+                outcome,
+                error_type: error,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&Operation {
+                gen_ai_operation_name: "chat",
+                call: labels.clone(),
+                error_type: error,
+            })
+            .observe(call.total.as_secs_f64());
+        if let Some(usage) = call.usage {
+            for (kind, n) in [
+                ("input", usage.prompt_tokens),
+                ("output", usage.completion_tokens),
+            ] {
+                self.tokens
+                    .get_or_create(&Tokens {
+                        gen_ai_operation_name: "chat",
+                        call: labels.clone(),
+                        gen_ai_token_type: kind,
+                    })
+                    .observe(n as f64);
+            }
+        }
+        if let Some(first) = call.first_token {
+            self.first_token
+                .get_or_create(&labels)
+                .observe(first.as_secs_f64());
+        }
+        self.record_attempts(call.attempts, route);
+    }
+
+    fn record_attempts(&self, attempts: &[Attempt], route: &Model) {
+        let winner = attempts.iter().rev().find(|a| a.is_success());
+        let finished = winner.is_some();
+        if let Some(winner) = winner.filter(|a| a.hedge) {
+            let model = Upstream::of(self.models.get(&winner.model));
+            self.hedges_won.get_or_create(&model).inc();
+        }
+        // Distinct models called; counted by looking back (a log holds a
+        // handful of attempts), so recording allocates nothing.
+        let mut models_called = 0u64;
+        for (i, a) in attempts.iter().enumerate() {
+            let model = Upstream::of(self.models.get(&a.model));
+            if !a.upstream {
+                let reason = skip_reason(&a.message);
+                self.skips.get_or_create(&Skip { model, reason }).inc();
+                continue;
+            }
+            let outcome = a.error.map_or("ok", ErrorKind::as_str);
+            self.attempt_duration
+                .get_or_create(&model)
+                .observe(a.latency.as_secs_f64());
+            if finished && a.error == Some(ErrorKind::StreamInterrupted) {
+                self.recoveries.get_or_create(&model).inc();
+            }
+            let before = attempts[..i]
+                .iter()
+                .rev()
+                .find(|b| b.upstream && b.model == a.model);
+            match before {
+                // A call after its model's key moved on is the same try.
+                Some(before) if before.rotated => {}
+                Some(_) => {
+                    self.retries.get_or_create(&model).inc();
+                }
+                None => {
+                    models_called += 1;
+                    // A hedge's retries are the same hedge.
+                    if a.hedge {
+                        self.hedges.get_or_create(&model).inc();
+                    }
+                }
+            }
+            self.attempts
+                .get_or_create(&Attempted { model, outcome })
+                .inc();
+        }
+        if models_called > 1 {
+            self.fallbacks
+                .get_or_create(&Route {
+                    gen_ai_request_model: route.id.clone(),
+                })
+                .inc_by(models_called - 1);
+        }
+    }
+
+    /// Records a call answered with `status` before the stack saw it.
+    pub(crate) fn rejected(&self, status: StatusCode) {
+        self.rejected
+            .get_or_create(&Status {
+                http_response_status_code: status.as_u16(),
+            })
+            .inc();
+    }
+
+    /// The series in Prometheus' text format (version 0.0.4).
+    fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Why a model was passed over, from the message of its skip: the layers
+/// record every skip as `cooling_down` and say why only in words.
+fn skip_reason(message: &str) -> &'static str {
+    if message.starts_with("at its limit") {
+        "limited"
+    } else if message.starts_with("shed by adaptive throttling") {
+        "shed"
+    } else {
+        "cooling"
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.encode() {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_are_told_apart_by_the_messages_the_layers_write() {
+        assert_eq!(skip_reason("cooling down for another 2.0s"), "cooling");
+        assert_eq!(
+            skip_reason("at its limit (rpm 1) until the minute ends in 3s"),
+            "limited"
+        );
+        assert_eq!(
+            skip_reason("shed by adaptive throttling: 1 of the last 20 calls answered"),
+            "shed"
+        );
+    }
+}
