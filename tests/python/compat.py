@@ -3,7 +3,7 @@
 Usage: python3 tests/python/compat.py BASE_URL API_KEY [default-retries]
 
 BASE_URL is the gateway's /v1 root. The routes are those of the `fixture` in
-tests/gateway.rs: "chat" falls back from a failing provider to a working
+tests/gateway/main.rs: "chat" falls back from a failing provider to a working
 one, "limited" has only rate-limited candidates, "broken" only failing ones.
 Exits non-zero with a message on the first check that fails.
 
