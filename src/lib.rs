@@ -29,6 +29,15 @@
 //! carries nothing (SSE comments, keep-alives, Anthropic's `ping`) is
 //! skipped; see [`chat::MalformedChunks`] and the limits in [`chat::streaming`].
 //!
+//! The crate root holds what you name when stacking layers, building from a
+//! config or serving. The rest lives in its module: [`chat`] (the request,
+//! response, error and attempt types), [`layers`] (one module per layer, each
+//! with its builder and its config section), [`providers`] (the clients and
+//! key rotation), [`store`] (state shared over Redis), [`config`] and
+//! [`stack`] (the gateway's config file and the stack built from it),
+//! `server` (the OpenAI-compatible HTTP front) and `mock` (scripted providers
+//! for tests). `docs/ARCHITECTURE.md` in the repository maps the source.
+//!
 //! [tower]: https://docs.rs/tower
 
 #![warn(
