@@ -70,6 +70,8 @@
 //! first_token = { default = "60s", models = { "openai/gpt-4o-mini" = "10s" } }   # streams: to the first content chunk
 //! idle = "30s"                                # streams: the longest gap between chunks (per model too)
 //! stream_total = "none"                       # streams: the whole stream (per model too)
+//! adaptive_first_token = { multiple = 4, floor = "1s" }   # off by default: learn each model's first-token
+//!                                             # deadline (multiple x p95 of its recent first tokens), first_token its ceiling
 //!
 //! [retry]
 //! max_retries = { default = 2, models = { "openai/gpt-4o-mini" = 0 } }

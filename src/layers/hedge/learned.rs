@@ -208,29 +208,34 @@ impl LearnedDelayBuilder {
 
     /// The estimator, or every mistake in the settings.
     pub fn build(self) -> Result<LearnedDelay, ConfigError> {
+        self.build_under("hedge.learned")
+    }
+
+    /// [`build`](Self::build), naming mistakes `<prefix>.<setting>`.
+    pub(crate) fn build_under(self, prefix: &str) -> Result<LearnedDelay, ConfigError> {
         let s = self.settings;
         let mut errors = ConfigError::default();
         if !(s.percentile > 0.0 && s.percentile <= 1.0) {
             errors.push(
-                "hedge.learned.percentile",
+                format!("{prefix}.percentile"),
                 format!("percentile {} must be above 0 and at most 1", s.percentile),
             );
         }
         if s.floor > s.ceiling {
             errors.push(
-                "hedge.learned.floor",
+                format!("{prefix}.floor"),
                 format!("floor {:?} is above the ceiling {:?}", s.floor, s.ceiling),
             );
         }
         if s.window == 0 || s.window > MAX_WINDOW {
             errors.push(
-                "hedge.learned.window",
+                format!("{prefix}.window"),
                 format!("window {} must be between 1 and {MAX_WINDOW}", s.window),
             );
         }
         if s.min_observations == 0 || s.min_observations > s.window {
             errors.push(
-                "hedge.learned.min_observations",
+                format!("{prefix}.min_observations"),
                 format!(
                     "min_observations {} must be between 1 and the window ({})",
                     s.min_observations, s.window

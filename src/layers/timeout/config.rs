@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{StreamDeadlines, TimeoutLayer, DEFAULT_ATTEMPT, DEFAULT_CONNECT};
+use super::{AdaptiveFirstToken, StreamDeadlines, TimeoutLayer, DEFAULT_ATTEMPT, DEFAULT_CONNECT};
 use crate::chat::{ConfigError, PerModel};
 use crate::settings::{key_path, positive, HumanDuration, PerModelSetting, Scope, TimeLimit};
 
@@ -36,6 +36,64 @@ pub struct TimeoutConfig {
     /// Streams: from the attempt's start to the stream's end, per model
     /// (default: none).
     pub stream_total: PerModelSetting<TimeLimit>,
+    /// Streams: learn each model's first-token deadline from its own
+    /// recent first tokens, `first_token` becoming its ceiling (default:
+    /// off; `{}` for [`AdaptiveFirstToken`]'s defaults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive_first_token: Option<AdaptiveConfig>,
+}
+
+/// `[timeout] adaptive_first_token`: a learned first-token deadline
+/// ([`AdaptiveFirstToken`]); unset fields keep its defaults.
+///
+/// ```toml
+/// [timeout]
+/// first_token = "30s"    # the ceiling
+/// adaptive_first_token = { multiple = 4, floor = "1s", percentile = 0.95, min_observations = 20, window = 200 }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdaptiveConfig {
+    /// The deadline as a multiple of the learned percentile (at least 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiple: Option<f64>,
+    /// The shortest learned deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<HumanDuration>,
+    /// The percentile of first-token times learned (0 to 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
+    /// First tokens of a model needed before its deadline is learned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_observations: Option<usize>,
+    /// First tokens kept per model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+}
+
+impl AdaptiveFirstToken {
+    /// The learned deadline `adaptive_first_token` describes; every
+    /// mistake at once, under `timeout.adaptive_first_token`.
+    pub fn from_config(config: &AdaptiveConfig) -> Result<AdaptiveFirstToken, ConfigError> {
+        let mut builder = AdaptiveFirstToken::builder();
+        if let Some(m) = config.multiple {
+            builder = builder.multiple(m);
+        }
+        if let Some(floor) = config.floor {
+            builder = builder.floor(floor.get());
+        }
+        if let Some(p) = config.percentile {
+            builder = builder.percentile(p);
+        }
+        if let Some(n) = config.min_observations {
+            builder = builder.min_observations(n);
+        }
+        if let Some(n) = config.window {
+            builder = builder.window(n);
+        }
+        builder.build()
+    }
 }
 
 impl TimeoutLayer {
@@ -97,11 +155,29 @@ impl TimeoutLayer {
             && streams.overrides().all(|(_, d)| *d == none)
             && complete.default_value().is_none()
             && complete.overrides().all(|(_, d)| d.is_none());
+        let adaptive = config.adaptive_first_token.as_ref().and_then(|a| {
+            let bounded = streams.default_value().first_token().is_some()
+                || streams.overrides().any(|(_, d)| d.first_token().is_some());
+            if !bounded {
+                errors.push(
+                    "timeout.adaptive_first_token",
+                    "no model has a first_token deadline, which is its ceiling \
+                     (set timeout.first_token, or leave adaptive_first_token out)",
+                );
+            }
+            AdaptiveFirstToken::from_config(a)
+                .map_err(|e| errors.extend(e))
+                .ok()
+        });
         let attempt = if any { attempt } else { PerModel::new(None) };
         let layer = (!unset).then(|| {
-            TimeoutLayer::per_model(attempt)
+            let layer = TimeoutLayer::per_model(attempt)
                 .with_stream_deadlines(streams)
-                .with_complete_answers(complete)
+                .with_complete_answers(complete);
+            match adaptive {
+                Some(adaptive) => layer.with_adaptive_first_token(adaptive),
+                None => layer,
+            }
         });
         errors.into_result(layer)
     }
@@ -124,15 +200,32 @@ impl TimeoutConfig {
             .map_or(Some(DEFAULT_ATTEMPT), TimeLimit::get);
         format!(
             "total {}; attempt: complete answers {}, streams {}; \
-             streams: headers {}, first token {}, idle {}, total {}; connect {}",
+             streams: headers {}, first token {}{}, idle {}, total {}; connect {}",
             show(self.total.map(HumanDuration::get)),
             show(complete),
             show(stream_attempt),
             show(field(&self.headers, d.headers())),
             show(field(&self.first_token, d.first_token())),
+            self.adaptive_summary(),
             show(field(&self.idle, d.idle())),
             show(field(&self.stream_total, d.total())),
             show(Some(DEFAULT_CONNECT)),
+        )
+    }
+
+    /// How the first-token deadline is learned, if it is, for the summary.
+    fn adaptive_summary(&self) -> String {
+        let Some(a) = &self.adaptive_first_token else {
+            return String::new();
+        };
+        let p = a.percentile.unwrap_or(0.95) * 100.0;
+        let floor = a
+            .floor
+            .map_or(AdaptiveFirstToken::DEFAULT_FLOOR, HumanDuration::get);
+        format!(
+            " at most (learned: {} x p{p} of its first tokens, at least {})",
+            a.multiple.unwrap_or(AdaptiveFirstToken::DEFAULT_MULTIPLE),
+            HumanDuration::from(floor),
         )
     }
 }

@@ -10,6 +10,7 @@ use pin_project::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use super::stream::{Guarded, StreamPlan};
+use super::AdaptiveFirstToken;
 use crate::chat::{ChatError, LogScope, ResponseBody, TimeoutKind};
 use crate::ChatResponse;
 
@@ -35,6 +36,8 @@ pub(super) struct Call {
     pub(super) start: Instant,
     /// For a stream request: how its stream is watched once committed.
     pub(super) stream: Option<StreamPlan>,
+    /// For a stream with a learned first-token deadline: what it learns from.
+    pub(super) adaptive: Option<AdaptiveFirstToken>,
 }
 
 impl<F> ResponseFuture<F> {
@@ -96,6 +99,10 @@ impl Call {
             Ok(mut response) => {
                 // The entry of the attempt that served is the last one.
                 let index = self.log.len().saturating_sub(1);
+                if let (Some(adaptive), ResponseBody::Stream(_)) = (&self.adaptive, response.body())
+                {
+                    adaptive.observe(&self.model, self.start.elapsed());
+                }
                 if let (Some(plan), ResponseBody::Stream(_)) = (plan, response.body()) {
                     self.watch(&mut response, plan.clone(), index);
                 } else if let Some(plan) = plan {
@@ -150,6 +157,11 @@ impl Call {
             elapsed_ms = elapsed.as_millis() as u64,
             "deadline fired"
         );
+        // Its first token would have come later still: a lower bound that
+        // lets a slowed-down model raise its learned deadline.
+        if let (Some(adaptive), TimeoutKind::FirstToken) = (&self.adaptive, which) {
+            adaptive.observe(&self.model, elapsed);
+        }
         self.finish(Err(
             ChatError::timeout(which, elapsed).with_model(self.model.as_str())
         ))

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::{Budget, StreamDeadlines, Timeout};
+use super::{AdaptiveFirstToken, Budget, StreamDeadlines, Timeout};
 use crate::chat::PerModel;
 
 /// Applies [`Timeout`] to a service: a per-attempt deadline per model, or the
@@ -16,6 +16,7 @@ pub struct TimeoutLayer {
     budget: Budget,
     streams: Option<Arc<PerModel<StreamDeadlines>>>,
     complete: Option<Arc<PerModel<Option<Duration>>>>,
+    adaptive: Option<AdaptiveFirstToken>,
 }
 
 impl TimeoutLayer {
@@ -44,6 +45,7 @@ impl TimeoutLayer {
             budget: Budget::Attempt(Arc::new(timeouts)),
             streams: None,
             complete: None,
+            adaptive: None,
         }
     }
 
@@ -58,6 +60,7 @@ impl TimeoutLayer {
             budget: Budget::Total(total),
             streams: None,
             complete: None,
+            adaptive: None,
         }
     }
 
@@ -118,6 +121,30 @@ impl TimeoutLayer {
     }
 }
 
+impl TimeoutLayer {
+    /// Learns each model's first-token deadline from its own streams, the
+    /// configured one (set with
+    /// [`with_stream_deadlines`](Self::with_stream_deadlines)) becoming a
+    /// ceiling: see [`AdaptiveFirstToken`]. Streams of models with no
+    /// first-token deadline are not bounded by it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use llm_fallback::layers::timeout::{AdaptiveFirstToken, StreamDeadlines};
+    /// use llm_fallback::TimeoutLayer;
+    ///
+    /// let layer = TimeoutLayer::streams(
+    ///     StreamDeadlines::new().with_first_token(Duration::from_secs(30)),
+    /// )
+    /// .with_adaptive_first_token(AdaptiveFirstToken::builder().build().unwrap());
+    /// # let _ = layer;
+    /// ```
+    pub fn with_adaptive_first_token(mut self, adaptive: AdaptiveFirstToken) -> Self {
+        self.adaptive = Some(adaptive);
+        self
+    }
+}
+
 impl<S> Layer<S> for TimeoutLayer {
     type Service = Timeout<S>;
 
@@ -127,6 +154,7 @@ impl<S> Layer<S> for TimeoutLayer {
             budget: self.budget.clone(),
             streams: self.streams.clone(),
             complete: self.complete.clone(),
+            adaptive: self.adaptive.clone(),
         }
     }
 }

@@ -75,6 +75,7 @@
 //! # }
 //! ```
 
+mod adaptive;
 mod config;
 mod deadlines;
 mod layer;
@@ -94,7 +95,8 @@ use crate::chat::streaming::HeadersDeadline;
 use crate::chat::{AttemptLog, ChatError, MalformedChunks, PerModel, TimeoutKind};
 use crate::{ChatRequest, ChatResponse};
 
-pub use self::config::TimeoutConfig;
+pub use self::adaptive::{AdaptiveFirstToken, AdaptiveFirstTokenBuilder};
+pub use self::config::{AdaptiveConfig, TimeoutConfig};
 pub use self::deadlines::StreamDeadlines;
 pub use self::future::ResponseFuture;
 pub use self::layer::TimeoutLayer;
@@ -124,6 +126,7 @@ pub struct Timeout<S> {
     budget: Budget,
     streams: Option<Arc<PerModel<StreamDeadlines>>>,
     complete: Option<Arc<PerModel<Option<Duration>>>>,
+    adaptive: Option<AdaptiveFirstToken>,
 }
 
 #[derive(Clone, Debug)]
@@ -232,6 +235,7 @@ impl<S: fmt::Debug> fmt::Debug for Timeout<S> {
             .field("budget", &self.budget)
             .field("streams", &self.streams)
             .field("complete", &self.complete)
+            .field("adaptive", &self.adaptive)
             .finish()
     }
 }
@@ -250,11 +254,20 @@ where
 
     fn call(&mut self, mut request: ChatRequest) -> Self::Future {
         let start = Instant::now();
-        let deadlines = self
+        let mut deadlines = self
             .streams
             .as_deref()
             .filter(|_| request.is_stream())
             .map(|s| *s.get(request.model()));
+        // Only streams with a first-token deadline learn and use one.
+        let adaptive = match (&self.adaptive, &mut deadlines) {
+            (Some(adaptive), Some(d)) if d.first_token().is_some() => {
+                let configured = d.first_token();
+                *d = d.with_first_token(configured.map(|c| adaptive.deadline(request.model(), c)));
+                Some(adaptive.clone())
+            }
+            _ => None,
+        };
         let deadline = self.deadline(&mut request, start, deadlines.as_ref());
         let stream = self.plan(&mut request, start, deadlines.as_ref());
         let model = request.model().to_owned();
@@ -266,6 +279,7 @@ where
             before,
             start,
             stream,
+            adaptive,
         };
         match deadline {
             Some((at, which)) if at <= start => ResponseFuture::expired(call, which),
