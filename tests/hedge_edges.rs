@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use llm_fallback::chat::AttemptLog;
 use llm_fallback::layers::hedge::{Hedge, HedgeBudget};
 use llm_fallback::mock::{MockProvider, MockReply};
 use llm_fallback::{
@@ -105,11 +106,27 @@ async fn a_caller_leaving_mid_race_drops_every_racer() {
     );
     let svc = service(RouteOptions::new(), &mock);
 
-    let call = svc.oneshot(request());
+    let mut request = request();
+    let log = AttemptLog::of(&mut request);
+    let call = svc.oneshot(request);
     let timed_out = tokio::time::timeout(Duration::from_secs(1), call).await;
 
     assert!(timed_out.is_err());
     let mut dropped = mock.dropped();
     dropped.sort();
     assert_eq!(dropped, [PRIMARY, BACKUP]);
+    // Both calls are in the log as cancelled, not left out.
+    let entries: Vec<_> = log
+        .snapshot()
+        .into_iter()
+        .map(|a| (a.model, a.error, a.hedge))
+        .collect();
+    let cancelled = Some(ErrorKind::Cancelled);
+    assert_eq!(
+        entries,
+        [
+            (PRIMARY.to_owned(), cancelled, false),
+            (BACKUP.to_owned(), cancelled, true)
+        ]
+    );
 }

@@ -150,3 +150,55 @@ fn a_mistake_in_the_hedge_section_is_reported_with_its_path() {
     );
     assert!(text.contains("fallback.hedge.budget.window"), "{text}");
 }
+
+/// An ordered route whose first member is a weighted route: the balance
+/// and the fallback layer share the hedge, each racing its own next
+/// candidate. The caller gets one answer, and every other racer, at either
+/// level, is dropped.
+#[tokio::test(start_paused = true)]
+async fn hedges_at_both_levels_of_a_group_over_a_weighted_route_give_one_answer() {
+    let (stack, mock) = stack(
+        r#"{
+        "seed": 7,
+        "routes": {
+            "smart": {"weights": ["azure/gpt-4o", "openai/gpt-4o"]},
+            "top": ["smart", "openai/gpt-4o-mini"]
+        },
+        "fallback": {
+            "hedge": {"delay": "500ms", "budget": {"min_per_second": 0, "ratio": 1.0}}
+        }
+    }"#,
+    );
+    let silent = MockReply::text("late").after(Duration::from_secs(60));
+    mock.always("azure/gpt-4o", silent.clone());
+    mock.always("openai/gpt-4o", silent);
+    mock.always(OPENAI_MINI, MockReply::text("fast").after(ms(100)));
+
+    let started = Instant::now();
+    let request = ChatRequest::new("top", [Message::user("hello")]);
+    let response = stack.oneshot(request).await.unwrap();
+
+    assert_eq!(response.model(), OPENAI_MINI);
+    assert_eq!(response.text().as_deref(), Some("fast"));
+    // Both levels hedge at 500 ms: the second deployment and the group's
+    // next member race the first; the fastest answers 100 ms later.
+    assert_eq!(started.elapsed(), ms(600));
+    let mut dropped = mock.dropped();
+    dropped.sort();
+    assert_eq!(dropped, ["azure/gpt-4o", "openai/gpt-4o"]);
+    let log: Vec<_> = response
+        .attempts()
+        .iter()
+        .map(|a| (a.model.as_str(), a.error, a.hedge))
+        .collect();
+    // The seeded draw calls azure first; the log names the models called,
+    // never the alias the fallback layer handed to the balance.
+    assert_eq!(
+        log,
+        [
+            ("azure/gpt-4o", Some(ErrorKind::Cancelled), false),
+            ("openai/gpt-4o", Some(ErrorKind::Cancelled), true),
+            (OPENAI_MINI, None, true),
+        ]
+    );
+}

@@ -121,7 +121,8 @@
 //! by weight without repeats, then the fallbacks in order); list items may
 //! be other routes' aliases. A route is one-way: a request for one of its
 //! models directly is not sent to the others (fallback `groups` are
-//! two-way). Defaults: no deadline for a call or an attempt; for streams
+//! two-way). Defaults: no deadline for a whole call, 60 s for each attempt
+//! at a complete answer ([`DEFAULT_ATTEMPT`](crate::layers::timeout::DEFAULT_ATTEMPT)); for streams
 //! ([`StreamDeadlines`](crate::layers::timeout::StreamDeadlines)) 15 s to the response head,
 //! 60 s to the first token, 30 s between chunks, no total; 2 retries with
 //! 500 ms × 2 up to 8 s full jitter, `Retry-After` honoured up to 10 s, a

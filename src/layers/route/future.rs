@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use pin_project::pin_project;
+use pin_project::{pin_project, pinned_drop};
 use tokio::time::Instant;
 use tower_service::Service;
 use tracing::Span;
@@ -22,7 +22,7 @@ use crate::layers::health::Routed;
 
 /// Either the inner service's own future (the request was not routed) or the
 /// engine trying candidates in turn.
-#[pin_project(project = RouteProj)]
+#[pin_project(PinnedDrop, project = RouteProj)]
 pub(crate) enum RouteFuture<S, C>
 where
     S: Service<ChatRequest>,
@@ -174,6 +174,26 @@ where
             st.attempt_started = Some(now);
             call.set(Some(st.svc.call(request)));
             st.arm_hedge();
+        }
+    }
+}
+
+/// A call dropped while candidates run (the caller left, or an outer
+/// route's racer lost): each is logged as cancelled, after the inner
+/// layers had their say, so the attempt log names the models that were
+/// really called and not the alias that reached this route.
+#[pinned_drop]
+impl<S, C> PinnedDrop for RouteFuture<S, C>
+where
+    S: Service<ChatRequest>,
+{
+    fn drop(self: Pin<&mut Self>) {
+        if let RouteProj::Routing { mut call, state } = self.project() {
+            let main_in_flight = call.is_some();
+            call.set(None);
+            if let Some(st) = state.as_mut() {
+                st.abandon(main_in_flight);
+            }
         }
     }
 }

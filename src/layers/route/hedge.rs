@@ -23,6 +23,10 @@ use crate::layers::hedge::Hedge;
 /// answered first.
 pub(super) const LOST: &str = "cancelled: another racer answered first";
 
+/// The message of an attempt cancelled because its whole call was dropped:
+/// the caller left, or the call was itself a racer that lost.
+pub(super) const DROPPED: &str = "cancelled: the call was dropped";
+
 /// One hedge in flight.
 pub(super) struct Racer<F> {
     pub(super) future: Pin<Box<F>>,
@@ -125,7 +129,7 @@ where
 
     /// Drops every racer still running (closing its upstream call), logs
     /// each as cancelled, and joins every racer's log to the call's.
-    pub(super) fn cancel_all(&mut self, requested: &str) {
+    pub(super) fn cancel_all(&mut self, requested: &str, why: &'static str) {
         self.armed = false;
         if let Some(waiting) = self.waiting.take() {
             // Never called: nothing to log.
@@ -141,7 +145,7 @@ where
             drop(future);
             let ran = started.elapsed();
             self.settings.observe_cancelled(&model, requested, ran);
-            log_cancelled(&log, 0, &model, ran);
+            log_cancelled(&log, 0, &model, ran, why);
             self.unjoined.push(log);
         }
         self.join_ended();
@@ -156,22 +160,31 @@ where
 }
 
 /// Logs that the call to `model`, made when `log` had `before` entries, was
-/// cancelled because another racer answered: a new entry, or the one an
-/// inner layer already wrote as a success for it (its answer came too late).
-pub(super) fn log_cancelled(log: &AttemptLog, before: usize, model: &str, latency: Duration) {
+/// cancelled (`why`): a new entry, or the one an inner layer already wrote
+/// for it, as a success (its answer came too late) or as cancelled (an
+/// inner route logged the models it was calling).
+pub(super) fn log_cancelled(
+    log: &AttemptLog,
+    before: usize,
+    model: &str,
+    latency: Duration,
+    why: &'static str,
+) {
     let len = log.len();
-    let mut amended = false;
+    let mut logged = false;
     if len > before {
         log.amend(len - 1, |a| {
             if a.is_success() {
                 a.error = Some(ErrorKind::Cancelled);
-                a.message = LOST.to_owned();
-                amended = true;
+                a.message = why.to_owned();
+                logged = true;
+            } else if a.error == Some(ErrorKind::Cancelled) {
+                logged = true;
             }
         });
     }
-    if !amended {
-        let cancelled = ChatError::new(ErrorKind::Cancelled, LOST);
+    if !logged {
+        let cancelled = ChatError::new(ErrorKind::Cancelled, why);
         log.push(Attempt::failure(model, &cancelled, latency));
     }
 }

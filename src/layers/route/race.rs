@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::hedge::{log_cancelled, Racer, Waiting};
+use super::hedge::{log_cancelled, Racer, Waiting, DROPPED, LOST};
 use super::routing::{Lane, Routing};
 use super::CandidateSource;
 use crate::chat::{Attempt, ChatError, ChatRequest, ChatResponse};
@@ -28,7 +28,7 @@ where
         let hedges = hedging.started;
         // The main call's entry is the last before the racers' join.
         let main = self.candidates.log().len().saturating_sub(1);
-        hedging.cancel_all(self.candidates.template().model());
+        hedging.cancel_all(self.candidates.template().model(), LOST);
         let index = match lane {
             Lane::Main { .. } => main,
             Lane::Hedge(log) => {
@@ -55,7 +55,7 @@ where
                     .settings
                     .observe_cancelled(&model, requested, latency);
             }
-            log_cancelled(self.candidates.log(), before, &model, latency);
+            log_cancelled(self.candidates.log(), before, &model, latency, LOST);
         }
         if let Some(hedging) = self.hedging.as_mut() {
             hedging.join_ended();
@@ -145,5 +145,31 @@ where
         });
         hedging.started += 1;
         Poll::Ready(())
+    }
+}
+
+impl<S, C> Routing<S, C>
+where
+    S: Service<ChatRequest>,
+{
+    /// The call was dropped before it ended, its main call (if
+    /// `main_in_flight`) already dropped: every racer is dropped, and each
+    /// call still running is logged as cancelled.
+    pub(super) fn abandon(&mut self, main_in_flight: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        // The main call's entry first: the racers' logs join after it.
+        if let (Some((model, before)), true) = (self.current.take(), main_in_flight) {
+            let latency = self
+                .attempt_started
+                .map_or(Duration::ZERO, |started| started.elapsed());
+            log_cancelled(self.candidates.log(), before, &model, latency, DROPPED);
+        }
+        let requested = self.candidates.template().model();
+        if let Some(hedging) = self.hedging.as_mut() {
+            hedging.cancel_all(requested, DROPPED);
+        }
     }
 }
