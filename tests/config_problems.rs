@@ -116,3 +116,28 @@ fn a_file_names_itself_and_each_problems_path() {
     }
     assert!(!e.contains("\nin `"), "{e}");
 }
+
+/// A route alias in a fallback group is one mistake, said once with what to
+/// do instead, not the same complaint from every check that meets it.
+#[test]
+fn a_route_alias_in_a_fallback_group_is_reported_once_with_a_hint() {
+    let config = Config::from_json_str(
+        r#"{
+        "providers": {"openai": {"kind": "openai", "api_key_env": "K"}},
+        "routes": {"smart": ["openai/gpt-4o", "openai/gpt-4o-mini"]},
+        "fallback": {"groups": [["smart", "openai/o1"]]}
+    }"#,
+    )
+    .unwrap();
+    let e = config.validate_with_env(|_| Some("k".into())).unwrap_err();
+    let all = problems(&e);
+    let mut unique = all.clone();
+    unique.dedup();
+    assert_eq!(unique, all, "a problem is listed twice:\n{e}");
+    assert!(
+        all.iter().any(|p| p.starts_with("fallback.groups[0]: ")
+            && p.contains("\"smart\" is a route alias")
+            && p.contains("fallbacks")),
+        "{e}"
+    );
+}

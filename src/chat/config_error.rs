@@ -30,17 +30,26 @@ impl ConfigError {
         }
     }
 
-    /// Adds a problem.
+    /// Adds a problem, unless the same one (path and message) is listed:
+    /// two checks that meet the same mistake report it once.
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem {
+        self.add(Problem {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    /// Adds every problem of `other`.
+    /// Adds every problem of `other` not listed yet.
     pub fn extend(&mut self, other: ConfigError) {
-        self.problems.extend(other.problems);
+        for problem in other.problems {
+            self.add(problem);
+        }
+    }
+
+    fn add(&mut self, problem: Problem) {
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     /// The problems.

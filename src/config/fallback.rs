@@ -50,13 +50,27 @@ impl Ctx<'_> {
                 for (i, list) in lists.iter().enumerate() {
                     let path = format!("fallback.groups[{i}]");
                     for model in list {
-                        self.check_model(&path, model);
+                        if self.is_alias(model) {
+                            self.errors.push(
+                                &path,
+                                format!(
+                                    "{model:?} is a route alias; groups list model ids \
+                                     (to fall back from a route, give it fallbacks = [...], \
+                                     or request a route that lists it first)"
+                                ),
+                            );
+                        } else {
+                            self.check_model(&path, model);
+                        }
                     }
                     if list.iter().collect::<BTreeSet<_>>().len() < 2 {
                         self.errors
                             .push(&path, "a fallback group needs at least two distinct models");
                     }
-                    groups = groups.group(list.iter().cloned());
+                    // A group naming an alias is reported above, once.
+                    if !list.iter().any(|m| self.is_alias(m)) {
+                        groups = groups.group(list.iter().cloned());
+                    }
                 }
                 groups
             }
