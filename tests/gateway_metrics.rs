@@ -124,6 +124,12 @@ async fn a_scrape_counts_each_call_attempt_fallback_retry_skip_and_stream() {
     assert_eq!(m.value("llm_fallback_breaker_open", &model("a/down")), 1.0);
     assert_eq!(m.value("llm_fallback_breaker_open", &model("b/good")), 0.0);
     assert_eq!(m.types["llm_fallback_breaker_open"], "gauge");
+    let transitions = "llm_fallback_breaker_transitions_total";
+    let down = |to| [("gen_ai_request_model", "a/down"), ("to", to)];
+    assert_eq!(m.value(transitions, &down("open")), 1.0);
+    assert_eq!(m.value(transitions, &down("closed")), 0.0);
+    assert_eq!(m.total(transitions, &[]), 1.0);
+    assert_eq!(m.types[transitions], "counter");
 
     // Histograms: one observation per call, per attempt, per stream.
     let duration = "gen_ai_client_operation_duration_seconds";

@@ -12,6 +12,24 @@ use tokio::time::Instant;
 pub trait HealthView: Send + Sync + 'static {
     /// When `model` accepts calls again, or `None` if it does now.
     fn cooling_until(&self, model: &str) -> Option<Instant>;
+
+    /// How often `model`'s breaker opened and closed, as this process saw
+    /// it (default: never, for a view that does not count).
+    fn transitions(&self, model: &str) -> BreakerTransitions {
+        let _ = model;
+        BreakerTransitions::default()
+    }
+}
+
+/// How often a model's breaker changed state, counted by the process whose
+/// calls changed it (with a shared store, each replica counts its own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BreakerTransitions {
+    /// Closed (or half-open) to open: the breaker tripped, or a probe failed.
+    pub opened: u64,
+    /// Open or half-open to closed: a probe (or forced call) succeeded.
+    pub closed: u64,
 }
 
 /// A shared [`HealthView`], with the policy for a request whose every
@@ -52,6 +70,11 @@ impl Health {
     /// When `model` accepts calls again, or `None` if it does now.
     pub fn cooling_until(&self, model: &str) -> Option<Instant> {
         self.view.cooling_until(model)
+    }
+
+    /// How often `model`'s breaker opened and closed in this process.
+    pub fn transitions(&self, model: &str) -> BreakerTransitions {
+        self.view.transitions(model)
     }
 
     /// Whether `model` accepts calls now.

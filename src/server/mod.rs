@@ -78,6 +78,7 @@
 //! | `llm_fallback_hedges_total` | model (the hedge) | models called as a hedge |
 //! | `llm_fallback_hedges_won_total` | model (the hedge) | calls a hedge served |
 //! | `llm_fallback_breaker_open` (gauge) | model | 1 while the model is cooling down, read at scrape time |
+//! | `llm_fallback_breaker_transitions_total` | model, `to` (`open`, `closed`) | times the model's breaker opened (tripped, or its probe failed) and closed (its probe succeeded), counted by this process, read at scrape time |
 //!
 //! "call" is `gen_ai_request_model` (the route or model asked for),
 //! `gen_ai_response_model` (the model that served, empty if none) and

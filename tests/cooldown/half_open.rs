@@ -161,3 +161,24 @@ async fn health_reports_an_open_model_until_its_time() {
     tokio::time::advance(secs(1)).await;
     assert!(health.is_available(AZURE));
 }
+
+#[tokio::test(start_paused = true)]
+async fn health_counts_each_opening_and_closing_of_a_breaker() {
+    let mock = MockProvider::new();
+    let (layer, service) = stack(CooldownLayer::builder().cooldown(secs(5)), &mock);
+    let health = layer.health();
+    assert_eq!(health.transitions(AZURE), Default::default());
+
+    open_then_wait(&service, &mock, secs(5)).await;
+    let counts = health.transitions(AZURE);
+    assert_eq!((counts.opened, counts.closed), (1, 0));
+
+    // A failed probe opens it again; a good one closes it.
+    mock.script(AZURE, [MockReply::error(ErrorKind::Server)]);
+    assert!(call(&service, AZURE).await.is_err());
+    tokio::time::advance(secs(5)).await;
+    assert!(call(&service, AZURE).await.is_ok());
+    let counts = health.transitions(AZURE);
+    assert_eq!((counts.opened, counts.closed), (2, 1));
+    assert_eq!(health.transitions(OPENAI), Default::default());
+}

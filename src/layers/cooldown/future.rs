@@ -255,7 +255,7 @@ impl Call {
         transition: Transition,
     ) -> Result<ChatResponse, ChatError> {
         let kind = self.pending.permit.map(|p| p.kind);
-        outcome::report(self.model(), kind, transition);
+        outcome::report(&self.pending.shared, self.model(), kind, transition);
         self.logged(result, self.start.elapsed())
     }
 

@@ -298,6 +298,7 @@ impl CooldownBuilder {
             max_retry_after: self.max_retry_after,
             all_cooling: self.all_cooling,
             throttles: self.throttle.map(|t| Throttles::new(t, rng)),
+            transitions: Default::default(),
         };
         errors.into_result(CooldownLayer {
             shared: Arc::new(shared),

@@ -153,7 +153,9 @@ use tower_service::Service;
 #[cfg(doc)]
 use crate::chat::ErrorKind;
 use crate::chat::{AttemptLog, ChatError, PerModel};
-use crate::layers::health::{AllCooling, ForceAttempt, Health, HealthView, Routed};
+use crate::layers::health::{
+    AllCooling, BreakerTransitions, ForceAttempt, Health, HealthView, Routed,
+};
 use crate::{ChatRequest, ChatResponse};
 
 pub use self::config::{CooldownConfig, FailureRatioConfig, GrowthConfig, ThrottleConfig};
@@ -166,6 +168,7 @@ pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 pub use self::store::{Admission, CooldownStore, Permit, PermitKind, Transition};
 pub use self::throttle::AdaptiveThrottle;
 
+use self::outcome::TransitionCounts;
 use self::policy::Classifier;
 use self::throttle::Throttles;
 
@@ -184,11 +187,13 @@ pub(crate) struct Shared {
     max_retry_after: Duration,
     all_cooling: AllCooling,
     throttles: Option<Throttles>,
+    transitions: Arc<TransitionCounts>,
 }
 
 impl Shared {
     fn health(&self) -> Health {
-        Health::new(StoreHealth(self.store.clone())).with_all_cooling(self.all_cooling)
+        let view = StoreHealth(self.store.clone(), self.transitions.clone());
+        Health::new(view).with_all_cooling(self.all_cooling)
     }
 
     /// What the outcome says about the model, with `Retry-After` capped.
@@ -220,12 +225,16 @@ impl fmt::Debug for Shared {
     }
 }
 
-/// A [`HealthView`] over a shared store.
-struct StoreHealth(Arc<dyn CooldownStore>);
+/// A [`HealthView`] over a shared store, with this process's transitions.
+struct StoreHealth(Arc<dyn CooldownStore>, Arc<TransitionCounts>);
 
 impl HealthView for StoreHealth {
     fn cooling_until(&self, model: &str) -> Option<Instant> {
         self.0.cooling_until(model)
+    }
+
+    fn transitions(&self, model: &str) -> BreakerTransitions {
+        self.1.get(model)
     }
 }
 

@@ -1,13 +1,15 @@
 //! A call's permit until its verdict reaches the store: the one place that
 //! records a verdict, for the response future and for a committed stream.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
 use super::policy::Verdict;
 use super::store::{Permit, PermitKind, Transition};
 use super::Shared;
+use crate::layers::health::BreakerTransitions;
 use crate::store::StoreFuture;
 
 /// The permit of one admitted call, until its verdict is recorded. Dropped
@@ -66,7 +68,7 @@ impl Pending {
         let mut record = self.record(verdict);
         let kind = self.permit.map(|p| p.kind);
         match record.now() {
-            Some(transition) => report(&self.model, kind, transition),
+            Some(transition) => report(&self.shared, &self.model, kind, transition),
             None => {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                     // No runtime, no way to drive it: the store's probe lease
@@ -75,14 +77,21 @@ impl Pending {
                     return;
                 };
                 let model = self.model.clone();
-                runtime.spawn(async move { report(&model, kind, record.await) });
+                let shared = self.shared.clone();
+                runtime.spawn(async move { report(&shared, &model, kind, record.await) });
             }
         }
     }
 }
 
-/// Logs what the verdict did to the breaker.
-pub(super) fn report(model: &str, kind: Option<PermitKind>, transition: Transition) {
+/// Logs and counts what the verdict did to the breaker.
+pub(super) fn report(
+    shared: &Shared,
+    model: &str,
+    kind: Option<PermitKind>,
+    transition: Transition,
+) {
+    shared.transitions.note(model, &transition);
     match transition {
         // `until` is a monotonic instant, meaningless in a log line:
         // the duration says when.
@@ -113,5 +122,39 @@ impl Drop for Pending {
             tracing::debug!(model = &*self.model, "probe cancelled: slot released");
             self.shared.store.release(&self.model, permit);
         }
+    }
+}
+
+/// How often each model's breaker opened and closed in this process, for
+/// [`Health::transitions`](crate::layers::health::Health::transitions).
+#[derive(Debug, Default)]
+pub(super) struct TransitionCounts {
+    models: Mutex<HashMap<String, BreakerTransitions>>,
+}
+
+/// Models counted at most: model ids can come from clients (with unlisted
+/// models allowed), and a count is not worth unbounded memory.
+const MAX_COUNTED: usize = 4096;
+
+impl TransitionCounts {
+    fn note(&self, model: &str, transition: &Transition) {
+        if matches!(transition, Transition::Unchanged) {
+            return;
+        }
+        let mut models = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        if models.len() >= MAX_COUNTED && !models.contains_key(model) {
+            return;
+        }
+        let counts = models.entry(model.to_owned()).or_default();
+        match transition {
+            Transition::Opened { .. } => counts.opened = counts.opened.saturating_add(1),
+            Transition::Closed => counts.closed = counts.closed.saturating_add(1),
+            Transition::Unchanged => {}
+        }
+    }
+
+    pub(super) fn get(&self, model: &str) -> BreakerTransitions {
+        let models = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        models.get(model).copied().unwrap_or_default()
     }
 }

@@ -145,6 +145,14 @@ pub(super) struct Attempted {
     pub(super) outcome: &'static str,
 }
 
+/// A breaker's change of state: `to` is `open` or `closed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct Transitioned {
+    #[prometheus(flatten)]
+    pub(super) model: Upstream,
+    pub(super) to: &'static str,
+}
+
 /// A model passed over without a call, and why: `cooling`, `limited` or `shed`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct Skip {
