@@ -23,7 +23,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release --quiet --bin llm-fallback
 GATEWAY=target/release/llm-fallback
 
-for port in 18080 18081 18082 18083 18084; do
+for port in 18080 18081 18082 18083 18084 18085; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is in use: is another bench/load.sh running?" >&2
     exit 1
@@ -94,6 +94,7 @@ PROXY_PID=$!
 GATEWAY_PID=""
 cleanup() {
   [ -n "$GATEWAY_PID" ] && kill "$GATEWAY_PID" 2>/dev/null || true
+  [ -n "${OFF_PID:-}" ] && kill "$OFF_PID" 2>/dev/null || true
   kill "$NGINX_PID" "$PROXY_PID" 2>/dev/null || true
   [ -n "${HOLD_UP_PID:-}" ] && kill "$HOLD_UP_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -203,6 +204,35 @@ echo
 echo "Failover, 1 connection: gateway happy path p50 $h_p50 µs; failover route p50 $f_p50 µs (p99 $f_p99 µs)."
 echo "Added by the failover: $((f_p50 - h_p50)) µs at p50; the failed call itself takes $b_p50 µs at p50 direct, so the failover costs $((f_p50 - h_p50 - b_p50)) µs beyond the extra call (target: at most 100)."
 } | tee -a "$RESULTS"
+
+# Metrics on (the default) against off: a second gateway with
+# `[server] metrics = false`, runs alternated, the median of three each.
+sed 's/^\[server\]/[server]\nmetrics = false/' bench/gateway.toml > "$OUT/no-metrics.toml"
+RUST_LOG=warn taskset -c 0 "$GATEWAY" --config "$OUT/no-metrics.toml" --listen 127.0.0.1:18085 >"$OUT/gateway-no-metrics.log" 2>&1 &
+OFF_PID=$!
+wait_port 18085
+curl -sf http://127.0.0.1:18080/metrics >/dev/null || { echo "metrics are not on by default" >&2; exit 1; }
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+{
+echo
+echo "Metrics on against off (gateway req/s, median of 3 alternated runs; the same gateway, \`[server] metrics = false\` for off):"
+echo
+echo "| mode | connections | metrics off req/s | metrics on req/s | on / off |"
+echo "|---|---|---|---|---|"
+} | tee -a "$RESULTS"
+for stream in 0 1; do
+  mode=$([ $stream = 1 ] && echo "streaming" || echo "non-streaming")
+  for c in 4 32; do
+    on=(); off=()
+    for _ in 1 2 3; do
+      wait_idle; read -r r _ _ <<<"$(run_wrk "$c" http://127.0.0.1:18085/v1/chat/completions bench "$stream")"; off+=("$r")
+      wait_idle; read -r r _ _ <<<"$(run_wrk "$c" "$VIA" bench "$stream")"; on+=("$r")
+    done
+    m_off=$(median "${off[@]}"); m_on=$(median "${on[@]}")
+    echo "| $mode | $c | $m_off | $m_on | $(awk -v a="$m_on" -v b="$m_off" 'BEGIN {printf "%.3f", a / b}') |" | tee -a "$RESULTS"
+  done
+done
+kill "$OFF_PID"; wait "$OFF_PID" 2>/dev/null || true
 
 PEAK_RSS=$(hwm_kb "$GATEWAY_PID")
 
