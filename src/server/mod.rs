@@ -150,31 +150,35 @@
 //! To mount it in an existing app next to your own routes, `merge` the
 //! router: `Router::new().route("/", get(home)).merge(app)`.
 
+mod admin;
 mod auth;
 mod builder;
 mod chat;
 mod error;
+mod handle;
 mod headers;
 mod info;
+mod live;
 mod metrics;
 mod request_log;
 mod serve;
 mod sse;
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::layers::health::Health;
 use crate::BoxChatService;
 
 pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
 pub use error::ApiError;
+pub use handle::LiveHandle;
 pub use headers::{
     ATTEMPTS_HEADER, FALLBACKS_HEADER, HEDGES_HEADER, MODEL_HEADER, SHOULD_RETRY_HEADER,
 };
+pub use live::{Generation, ReloadFuture};
 pub use serve::{serve, shutdown_signal};
 
 /// Builds the OpenAI-compatible [`Router`] for a stack: start with
@@ -203,22 +207,13 @@ impl Server {
 
 /// What the handlers share.
 pub(crate) struct App {
-    stack: BoxChatService,
+    /// What the server serves now; each request loads it once.
+    live: Arc<ArcSwap<live::Active>>,
     body_limit: usize,
-    models: Arc<[info::ModelEntry]>,
-    listed: HashSet<String>,
-    only_listed: bool,
-    routes: BTreeMap<String, Vec<String>>,
-    health: Health,
     /// The series recorded when calls end, if the server serves `/metrics`.
     metrics: Option<Arc<metrics::Metrics>>,
-}
-
-impl App {
-    /// Whether a request for `model` goes to the stack.
-    fn serves(&self, model: &str) -> bool {
-        !self.only_listed || self.listed.contains(model)
-    }
+    /// What `POST /admin/reload` calls, if it is served.
+    reload: Option<live::ReloadFn>,
 }
 
 /// `metrics_open`: `GET /metrics` (served when `app` has metrics) needs no
@@ -238,6 +233,9 @@ fn router(app: App, keys: auth::ApiKeys, metrics_open: bool) -> Router {
         .route("/v1/models/{*id}", get(info::get_model))
         .route("/health/ready", get(info::ready))
         .with_state(app.clone());
+    if app.reload.is_some() {
+        api = api.route("/admin/reload", post(admin::reload).with_state(app.clone()));
+    }
     let mut open = Router::new()
         .route("/health", get(info::live))
         .with_state(app);
