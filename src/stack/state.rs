@@ -1,0 +1,137 @@
+//! What outlives one [`Stack`]: the stores that hold breakers, usage
+//! windows and key cooldowns (and their Redis connection), handed from a
+//! stack to the next one built from a reloaded config.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Stack, Stores};
+use crate::config::{CheckedProvider, Config};
+use crate::store::StoreConfig;
+
+/// State kept across the stacks built with it: build each stack with
+/// [`StackBuilder::state`](super::StackBuilder::state), and
+/// [`commit`](Self::commit) the one put to use.
+///
+/// What survives, by key:
+///
+/// | state | kept in | key | survives a reload when |
+/// |---|---|---|---|
+/// | breakers | the cooldown store | model id `provider/model` | `[store]` and the model's provider are unchanged |
+/// | key cooldowns | the cooldown store | `provider#label` | the same |
+/// | usage windows (`[limits]`) | the usage store | model id | the same |
+/// | Redis connection | both stores | — | `[store]` is unchanged |
+///
+/// A provider whose settings or key changed (kind, URL, headers, a key's
+/// value, label, tier or weight) is another endpoint: when its stack is
+/// committed, what this process kept about its models and keys is dropped,
+/// so it starts closed and uncounted (state on Redis, which other replicas
+/// may still use, expires by itself). A provider removed is dropped too. A
+/// changed `[store]` means new stores: everything starts afresh. Stores
+/// given in code ([`StackBuilder::cooldown_store`](super::StackBuilder::cooldown_store),
+/// [`usage_store`](super::StackBuilder::usage_store)) are used as given.
+///
+/// Not kept: the learned hedge delays and the adaptive throttle's
+/// windows, which live in the layers; a reload starts them again.
+#[derive(Clone, Default)]
+pub struct StackState {
+    inner: Arc<Mutex<Committed>>,
+}
+
+/// What the stack last committed used.
+#[derive(Default)]
+struct Committed {
+    stores: Option<(StoreConfig, Stores)>,
+    providers: BTreeMap<String, u64>,
+}
+
+impl StackState {
+    /// Empty state: the first stack built with it makes its own stores.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Committed> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The committed stores, if they were made for `config`.
+    pub(super) fn stores_for(&self, config: &StoreConfig) -> Option<Stores> {
+        let committed = self.lock();
+        let (made_for, stores) = committed.stores.as_ref()?;
+        (made_for == config).then(|| stores.clone())
+    }
+
+    /// Records `stack` as the one in use: the next stack built with this
+    /// state reuses its stores. Drops, from those stores, what this process
+    /// kept about the providers that changed or went away since the last
+    /// commit, and returns their names.
+    pub fn commit(&self, stack: &Stack) -> Vec<String> {
+        let info = &stack.info;
+        let mut committed = self.lock();
+        let mut reset = Vec::new();
+        for (name, fingerprint) in &committed.providers {
+            if info.fingerprints.get(name) != Some(fingerprint) {
+                info.stores.cooldown.forget_provider(name);
+                info.stores.usage.forget_provider(name);
+                reset.push(name.clone());
+            }
+        }
+        committed.providers = info.fingerprints.clone();
+        committed.stores = Some((info.store_config.clone(), info.stores.clone()));
+        reset
+    }
+}
+
+impl fmt::Debug for StackState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let committed = self.lock();
+        f.debug_struct("StackState")
+            .field("stores", &committed.stores.is_some())
+            .field("providers", &committed.providers.keys())
+            .finish()
+    }
+}
+
+/// FNV-1a, 64 bits: stable across runs and builds (the standard hasher
+/// promises neither), and enough to tell configs apart.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator, so ("ab", "c") and ("a", "bc") differ.
+        self.0 = self.0.rotate_left(5) ^ 0xff;
+    }
+}
+
+/// The config's hash, 16 hex digits: of its settings as parsed (comments
+/// and layout do not count), not of the keys its variables hold.
+pub(crate) fn config_hash(config: &Config) -> String {
+    let mut h = Fnv::new();
+    h.write(&serde_json::to_vec(config).unwrap_or_default());
+    format!("{:016x}", h.0)
+}
+
+/// What identifies a provider's endpoint: its settings and its keys'
+/// values (hashed, never kept or shown).
+pub(super) fn fingerprint(p: &CheckedProvider) -> u64 {
+    let mut h = Fnv::new();
+    h.write(&serde_json::to_vec(&p.config).unwrap_or_default());
+    h.write(p.key.as_ref().map_or("", |k| k.expose()).as_bytes());
+    for c in &p.keys {
+        h.write(c.label.as_bytes());
+        h.write(&c.tier.to_le_bytes());
+        h.write(&c.weight.to_le_bytes());
+        h.write(c.key.expose().as_bytes());
+    }
+    h.0
+}
