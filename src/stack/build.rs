@@ -27,7 +27,8 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .env
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
     let config = &b.config;
-    let (global, mut errors) = check(config, &*env, &supplied);
+    let learned = b.state.as_ref().and_then(StackState::learned);
+    let (global, mut errors) = check(config, &*env, &supplied, learned.as_ref());
     let rng = config.seed.map(SharedRng::seeded).unwrap_or_default();
     let state = b.state.as_ref();
     let mut sections = Sections::from_config(
@@ -130,6 +131,7 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
             .map(|p| (p.name.clone(), fingerprint(p)))
             .collect(),
         config_hash: config_hash(config),
+        learned: global.learned,
     };
     Ok(Stack {
         service: BoxChatService::new(service),
@@ -149,7 +151,7 @@ impl Config {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let (global, mut errors) = check(self, &env, &BTreeSet::new());
+        let (global, mut errors) = check(self, &env, &BTreeSet::new(), None);
         let rng = SharedRng::default();
         Sections::from_config(self, &global.scope, &env, &rng, None, None, &mut errors);
         errors.into_result(())

@@ -133,6 +133,8 @@ struct Info {
     /// Each configured provider's endpoint and keys, hashed.
     fingerprints: BTreeMap<String, u64>,
     config_hash: String,
+    /// The hedge's learned delays, if it learns.
+    learned: Option<Arc<crate::layers::hedge::LearnedDelay>>,
 }
 
 impl Stack {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Stack, Stores};
 use crate::config::{CheckedProvider, Config};
+use crate::layers::hedge::LearnedDelay;
 use crate::store::StoreConfig;
 
 /// State kept across the stacks built with it: build each stack with
@@ -21,6 +22,7 @@ use crate::store::StoreConfig;
 /// | breakers | the cooldown store | model id `provider/model` | `[store]` and the model's provider are unchanged |
 /// | key cooldowns | the cooldown store | `provider#label` | the same |
 /// | usage windows (`[limits]`) | the usage store | model id | the same |
+/// | learned hedge delays | the hedge of `[fallback.hedge]` | model id | `learned`'s settings and the model's provider are unchanged |
 /// | Redis connection | both stores | — | `[store]` is unchanged |
 ///
 /// A provider whose settings or key changed (kind, URL, headers, a key's
@@ -32,8 +34,9 @@ use crate::store::StoreConfig;
 /// given in code ([`StackBuilder::cooldown_store`](super::StackBuilder::cooldown_store),
 /// [`usage_store`](super::StackBuilder::usage_store)) are used as given.
 ///
-/// Not kept: the learned hedge delays and the adaptive throttle's
-/// windows, which live in the layers; a reload starts them again.
+/// Not kept: the adaptive throttle's windows (recent calls per model,
+/// inside the cooldown layer) and the hedge budget; a reload starts them
+/// again.
 #[derive(Clone, Default)]
 pub struct StackState {
     inner: Arc<Mutex<Committed>>,
@@ -44,6 +47,7 @@ pub struct StackState {
 struct Committed {
     stores: Option<(StoreConfig, Stores)>,
     providers: BTreeMap<String, u64>,
+    learned: Option<Arc<LearnedDelay>>,
 }
 
 impl StackState {
@@ -63,6 +67,11 @@ impl StackState {
         (made_for == config).then(|| stores.clone())
     }
 
+    /// The committed stack's learned hedge delays, if it learns.
+    pub(super) fn learned(&self) -> Option<Arc<LearnedDelay>> {
+        self.lock().learned.clone()
+    }
+
     /// Records `stack` as the one in use: the next stack built with this
     /// state reuses its stores. Drops, from those stores, what this process
     /// kept about the providers that changed or went away since the last
@@ -75,10 +84,14 @@ impl StackState {
             if info.fingerprints.get(name) != Some(fingerprint) {
                 info.stores.cooldown.forget_provider(name);
                 info.stores.usage.forget_provider(name);
+                if let Some(learned) = &info.learned {
+                    learned.forget_provider(name);
+                }
                 reset.push(name.clone());
             }
         }
         committed.providers = info.fingerprints.clone();
+        committed.learned = info.learned.clone();
         committed.stores = Some((info.store_config.clone(), info.stores.clone()));
         reset
     }
@@ -134,4 +147,99 @@ pub(super) fn fingerprint(p: &CheckedProvider) -> u64 {
         h.write(c.key.expose().as_bytes());
     }
     h.0
+}
+
+#[cfg(all(test, feature = "openai"))]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::layers::cooldown::{Admission, BreakerSettings, Verdict};
+
+    /// Two providers, a route over both, a hedge that learns after one call.
+    fn config(a_url: &str, learned_window: u32) -> Config {
+        Config::from_json_str(&format!(
+            r#"{{
+            "providers": {{
+                "a": {{ "kind": "openai", "base_url": "{a_url}", "api_key_env": "KEY" }},
+                "b": {{ "kind": "openai", "base_url": "http://127.0.0.1:2", "api_key_env": "KEY" }}
+            }},
+            "routes": {{ "r": ["a/m", "b/m"] }},
+            "fallback": {{ "hedge": {{ "delay": "1s",
+                "learned": {{ "min_observations": 1, "window": {learned_window} }} }} }}
+        }}"#
+        ))
+        .unwrap()
+    }
+
+    fn build(config: Config, state: &StackState) -> Stack {
+        let builder = Stack::builder().config(config).state(state.clone());
+        builder.env(|_| Some("sk-test".to_owned())).build().unwrap()
+    }
+
+    /// Trips `model`'s breaker in the stack's store.
+    async fn trip(stack: &Stack, model: &str) {
+        let store = &stack.info.stores.cooldown;
+        let Admission::Admit(permit) = store.admit(model, false, Instant::now()).await else {
+            panic!("{model} is closed at first");
+        };
+        let settings = BreakerSettings::default();
+        let verdict = Verdict::Trip(Some(Duration::from_secs(3600)));
+        let _ = store
+            .record(model, permit, verdict, &settings, Instant::now())
+            .await;
+    }
+
+    fn learned(stack: &Stack) -> &Arc<LearnedDelay> {
+        stack.info.learned.as_ref().expect("the hedge learns")
+    }
+
+    #[tokio::test]
+    async fn unchanged_models_keep_their_state_and_a_changed_provider_loses_its_own() {
+        let state = StackState::new();
+        let first = build(config("http://127.0.0.1:1", 200), &state);
+        assert!(state.commit(&first).is_empty());
+        for model in ["a/m", "b/m"] {
+            trip(&first, model).await;
+            learned(&first).observe(model, Duration::from_millis(300));
+        }
+
+        // Same config: the same stores and learned delays, nothing reset.
+        let second = build(config("http://127.0.0.1:1", 200), &state);
+        assert!(Arc::ptr_eq(learned(&first), learned(&second)));
+        assert!(state.commit(&second).is_empty());
+        assert!(!second.health().is_available("a/m"));
+        assert!(learned(&second).delay("a/m").is_some());
+
+        // Provider `a` moves: its model starts afresh, `b`'s keeps its state.
+        let third = build(config("http://127.0.0.1:3", 200), &state);
+        assert_eq!(state.commit(&third), ["a"]);
+        assert!(third.health().is_available("a/m"));
+        assert_eq!(learned(&third).delay("a/m"), None);
+        assert!(!third.health().is_available("b/m"));
+        assert!(learned(&third).delay("b/m").is_some());
+    }
+
+    #[tokio::test]
+    async fn learned_delays_with_new_settings_start_afresh() {
+        let state = StackState::new();
+        let first = build(config("http://127.0.0.1:1", 200), &state);
+        state.commit(&first);
+        learned(&first).observe("b/m", Duration::from_millis(300));
+        let second = build(config("http://127.0.0.1:1", 50), &state);
+        assert!(!Arc::ptr_eq(learned(&first), learned(&second)));
+        assert_eq!(learned(&second).delay("b/m"), None);
+    }
+
+    #[test]
+    fn the_config_hash_ignores_layout_and_follows_settings() {
+        let a = Config::from_toml_str("seed = 1\n[retry]\nmax_retries = 2").unwrap();
+        let b = Config::from_toml_str("# a comment\nseed   = 1\n\n[retry]\nmax_retries=2").unwrap();
+        let c = Config::from_toml_str("seed = 1\n[retry]\nmax_retries = 3").unwrap();
+        assert_eq!(config_hash(&a), config_hash(&b));
+        assert_ne!(config_hash(&a), config_hash(&c));
+        assert_eq!(config_hash(&a).len(), 16);
+    }
 }
