@@ -59,18 +59,13 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
         Err(e) => return fail(&format!("cannot listen on {addr}: {e}")),
     };
     let addr = listener.local_addr().unwrap_or(addr);
-    let routes: Vec<&str> = stack.routes().keys().map(String::as_str).collect();
-    tracing::info!(
-        %addr,
-        config = %source,
-        config_hash = %stack.config_hash(),
-        routes = %routes.join(", "),
-        "gateway listening"
-    );
-    // Kept until the server stops: dropping it ends the watch.
+    // Before the first log line, so a SIGHUP sent once it is seen is handled.
     let _watch = match &reloader {
         Some(reloader) => {
-            tokio::spawn(reloader.clone().reload_on_sighup());
+            #[cfg(unix)]
+            if let Err(e) = reloader.reload_on_sighup() {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: no reload on it");
+            }
             match reloader.watch() {
                 Ok(watch) => Some(watch),
                 Err(e) => {
@@ -80,15 +75,25 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
             }
         }
         None => {
-            tokio::spawn(demo_hangup());
-            println!(
-                "\nTry it (no API key needed; every other answer falls back to steady):\n  \
-                 curl -si http://{addr}/v1/chat/completions -H 'content-type: application/json' \
-                 -d '{{\"model\": \"demo\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\"}}]}}'\n"
-            );
+            demo_hangup();
             None
         }
     };
+    let routes: Vec<&str> = stack.routes().keys().map(String::as_str).collect();
+    tracing::info!(
+        %addr,
+        config = %source,
+        config_hash = %stack.config_hash(),
+        routes = %routes.join(", "),
+        "gateway listening"
+    );
+    if reloader.is_none() {
+        println!(
+            "\nTry it (no API key needed; every other answer falls back to steady):\n  \
+             curl -si http://{addr}/v1/chat/completions -H 'content-type: application/json' \
+             -d '{{\"model\": \"demo\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\"}}]}}'\n"
+        );
+    }
     let grace = stack.shutdown_grace().unwrap_or(DEFAULT_GRACE);
     server::serve(listener, router, server::shutdown_signal(), grace).await;
     tracing::info!("gateway stopped");
@@ -97,15 +102,17 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
 
 /// The embedded demo has no file to read again: a SIGHUP says so instead
 /// of ending the process (its default action).
-async fn demo_hangup() {
+fn demo_hangup() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let Ok(mut hangup) = signal(SignalKind::hangup()) else {
             return;
         };
-        while hangup.recv().await.is_some() {
-            tracing::warn!("SIGHUP received: the embedded demo has no config file to reload");
-        }
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::warn!("SIGHUP received: the embedded demo has no config file to reload");
+            }
+        });
     }
 }

@@ -37,7 +37,7 @@
 //!
 //! let reloader = Reloader::open("gateway.toml")?;
 //! let _watch = reloader.watch()?; // reload when the file is saved
-//! tokio::spawn(reloader.clone().reload_on_sighup());
+//! reloader.reload_on_sighup()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! let grace = std::time::Duration::from_secs(20);
 //! server::serve(listener, reloader.router(), server::shutdown_signal(), grace).await;
@@ -216,23 +216,22 @@ impl Reloader {
         }
     }
 
-    /// Reloads on every `SIGHUP`, until the process ends. Logs (and
-    /// returns) if the handler cannot be installed.
+    /// Reloads on every `SIGHUP` from now on (the handler is installed
+    /// before this returns, so a signal sent next is not missed), in a
+    /// task that runs until the process ends or it is aborted. Must be
+    /// called from a tokio runtime.
     #[cfg(unix)]
-    pub async fn reload_on_sighup(self) {
+    pub fn reload_on_sighup(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut hangup = match signal(SignalKind::hangup()) {
-            Ok(hangup) => hangup,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: no reload on it");
-                return;
+        let mut hangup = signal(SignalKind::hangup())?;
+        let reloader = self.clone();
+        Ok(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reloading the config");
+                // The outcome is logged by the reload.
+                let _ = reloader.clone().reload_in_background().await;
             }
-        };
-        while hangup.recv().await.is_some() {
-            tracing::info!("SIGHUP received: reloading the config");
-            // The outcome is logged by the reload.
-            let _ = self.clone().reload_in_background().await;
-        }
+        }))
     }
 }
 
