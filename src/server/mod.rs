@@ -9,8 +9,9 @@
 //! | `POST /v1/chat/completions` | a `chat.completion` in JSON, or SSE when `"stream": true` |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | the listed models and route aliases, OpenAI's list shape |
 //! | `GET /health` | liveness: always 200 while the process serves |
-//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After`; the body lists each route's available and cooling models |
+//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After`; the body lists each route's available and cooling models, and the config served (`config`: `generation`, `hash`, `loaded_at`) |
 //! | `GET /metrics` | Prometheus text (with [`metrics`](ServerBuilder::metrics)): see below |
+//! | `POST /admin/reload` | with [`admin_reload`](ServerBuilder::admin_reload), behind the key: 200 `{"generation", "config_hash"}` after a reload, 422 with every `problems` entry (`path`, `message`) of a refused config |
 //!
 //! What the caller sees:
 //!
@@ -78,6 +79,8 @@
 //! | `llm_fallback_hedges_total` | model (the hedge) | models called as a hedge |
 //! | `llm_fallback_hedges_won_total` | model (the hedge) | calls a hedge served |
 //! | `llm_fallback_breaker_open` (gauge) | model | 1 while the model is cooling down, read at scrape time |
+//! | `llm_fallback_config_generation` (gauge) | | the config generation served: 1 at start, one more per reload |
+//! | `llm_fallback_config_info` (gauge, 1) | `config_hash` | the hash of the config served |
 //!
 //! "call" is `gen_ai_request_model` (the route or model asked for),
 //! `gen_ai_response_model` (the model that served, empty if none) and
@@ -87,6 +90,12 @@
 //! (a client's made-up model, an unlisted one passed through) is `other`, so
 //! clients cannot create series. A cancelled call's status is the one it had
 //! (0 when nothing was answered yet).
+//!
+//! [`ServerBuilder::build_live`] also returns a [`LiveHandle`] that swaps
+//! the stack, models, routes and health served while the server runs: each
+//! request takes the active generation at its start and keeps it to its end,
+//! so calls and streams in flight finish on the stack they started on
+//! (the gateway's reload, `stack::Reloader`, uses it).
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or

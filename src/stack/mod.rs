@@ -46,6 +46,12 @@
 //! skipped like a cooling model. The result is a [`Stack`]: a boxed, cloneable service, plus
 //! what a server needs to list and check the routes.
 //!
+//! Reloading: a `Reloader` (feature `reload`, on by default) serves a config
+//! file and rebuilds its stack on demand, on `SIGHUP`, on a save and on `POST
+//! /admin/reload`; [`StackState`] is what the rebuilt stack inherits
+//! (breakers, usage windows, key cooldowns, learned delays, the Redis
+//! connection) and what a changed provider does not.
+//!
 //! # Example
 //!
 //! ```

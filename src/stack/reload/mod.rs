@@ -1,48 +1,4 @@
-//! Live reload of a gateway's config file: read it again, check it, and
-//! if it is valid serve the new stack at once, keeping the state of what
-//! did not change; if it is not, keep the old one and say every problem.
-//!
-//! A [`Reloader`] builds the first stack and its server from a file, then
-//! rebuilds on demand: [`reload`](Reloader::reload) (what `SIGHUP` and
-//! `POST /admin/reload` call), or by itself when the file changes
-//! ([`watch`](Reloader::watch)).
-//!
-//! What a reload does:
-//!
-//! - **Valid config**: new requests use the new stack at once; requests in
-//!   flight, streams included, finish on the stack they started on (the
-//!   server swaps an `Arc`, see [`LiveHandle`]). The generation goes up by
-//!   one; `/health/ready` and `/metrics` show it and the config's hash.
-//!   A model removed from the config is no longer called (its routes are
-//!   gone); a provider whose key changed uses the new key for new calls.
-//! - **State** of unchanged models survives: breakers, usage windows, key
-//!   cooldowns and the Redis connection (see [`StackState`] for what is
-//!   kept by which key, and what a changed provider loses).
-//! - **Invalid config**: the old stack stays; every problem is logged with
-//!   its path, as at startup, and returned.
-//! - **`[server]`**: only `allow_unlisted_models` applies at once; the
-//!   address, client key, body limit, `/metrics` and `admin_reload` take
-//!   effect on restart (the log says so).
-//!
-//! One line is logged per reload: the generation, the hash, routes and
-//! providers added (`+`), removed (`-`) and changed (`~`), and providers
-//! whose state was reset.
-//!
-//! # Example
-//!
-//! ```no_run
-//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use llm_fallback::server;
-//! use llm_fallback::stack::Reloader;
-//!
-//! let reloader = Reloader::open("gateway.toml")?;
-//! let _watch = reloader.watch()?; // reload when the file is saved
-//! reloader.reload_on_sighup()?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! let grace = std::time::Duration::from_secs(20);
-//! server::serve(listener, reloader.router(), server::shutdown_signal(), grace).await;
-//! # Ok(()) }
-//! ```
+//! Live reload of a gateway's config file (see [`Reloader`]).
 
 mod changes;
 mod watch;
@@ -61,8 +17,54 @@ use crate::ConfigError;
 
 pub use self::watch::{Watch, DEBOUNCE};
 
-/// Reloads a config file into the server it serves. Cheap to clone.
-/// See the [module docs](self).
+/// Live reload of a gateway's config file: read it again, check it, and
+/// if it is valid serve the new stack at once, keeping the state of what
+/// did not change; if it is not, keep the old one and say every problem.
+///
+/// A `Reloader` builds the first stack and its server from a file, then
+/// rebuilds on demand: [`reload`](Reloader::reload) (what `SIGHUP` and
+/// `POST /admin/reload` call), or by itself when the file changes
+/// ([`watch`](Reloader::watch)).
+///
+/// What a reload does:
+///
+/// - **Valid config**: new requests use the new stack at once; requests in
+///   flight, streams included, finish on the stack they started on (the
+///   server swaps an `Arc`, see [`LiveHandle`]). The generation goes up by
+///   one; `/health/ready` and `/metrics` show it and the config's hash.
+///   A model removed from the config is no longer called (its routes are
+///   gone); a provider whose key changed uses the new key for new calls.
+/// - **State** of unchanged models survives: breakers, usage windows, key
+///   cooldowns, learned hedge delays and the Redis connection (see
+///   [`StackState`] for what is kept by which key, and what a changed
+///   provider loses).
+/// - **Invalid config**: the old stack stays; every problem is logged with
+///   its path, as at startup, and returned.
+/// - **`[server]`**: only `allow_unlisted_models` applies at once; the
+///   address, client key, body limit, `/metrics` and `admin_reload` take
+///   effect on restart (the log says so).
+///
+/// One line is logged per reload: the generation, the hash, routes and
+/// providers added (`+`), removed (`-`) and changed (`~`), and providers
+/// whose state was reset.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use llm_fallback::server;
+/// use llm_fallback::stack::Reloader;
+///
+/// let reloader = Reloader::open("gateway.toml")?;
+/// let _watch = reloader.watch()?; // reload when the file is saved
+/// reloader.reload_on_sighup()?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let grace = std::time::Duration::from_secs(20);
+/// server::serve(listener, reloader.router(), server::shutdown_signal(), grace).await;
+/// # Ok(()) }
+/// ```
+///
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Reloader {
     inner: Arc<Inner>,
