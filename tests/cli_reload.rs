@@ -134,6 +134,7 @@ async fn sighup_and_saves_reload_the_config_and_a_broken_one_is_refused() {
     let line = gw.until("config reloaded").await;
     assert_eq!(line["generation"], 3, "{line}");
     assert_eq!(line["routes"], "+extra", "{line}");
+    assert!(line["took_ms"].is_u64(), "{line}");
     assert_eq!(status(&addr, "extra").await, 200);
 
     // A broken save is refused, by the watch and by a SIGHUP alike.

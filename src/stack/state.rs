@@ -233,6 +233,31 @@ mod tests {
         assert_eq!(learned(&second).delay("b/m"), None);
     }
 
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn the_redis_stores_and_their_connection_are_kept_while_store_is_unchanged() {
+        let with_store = |prefix: &str| {
+            let mut config = config("http://127.0.0.1:1", 200);
+            let store = format!(
+                r#"{{"type": "redis", "url": "redis://127.0.0.1:6379", "prefix": "{prefix}"}}"#
+            );
+            config.store = serde_json::from_str(&store).unwrap();
+            config
+        };
+        let state = StackState::new();
+        let first = build(with_store("a"), &state);
+        state.commit(&first);
+        let same = build(with_store("a"), &state);
+        let (old, new) = (&first.info.stores, &same.info.stores);
+        assert!(Arc::ptr_eq(&old.cooldown, &new.cooldown));
+        assert!(Arc::ptr_eq(&old.usage, &new.usage));
+        state.commit(&same);
+        // Another prefix is other state: new stores.
+        let moved = build(with_store("b"), &state);
+        assert!(!Arc::ptr_eq(&old.cooldown, &moved.info.stores.cooldown));
+        assert!(!Arc::ptr_eq(&old.usage, &moved.info.stores.usage));
+    }
+
     #[test]
     fn the_config_hash_ignores_layout_and_follows_settings() {
         let a = Config::from_toml_str("seed = 1\n[retry]\nmax_retries = 2").unwrap();

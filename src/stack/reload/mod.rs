@@ -161,6 +161,7 @@ impl Reloader {
     /// file and builds the clients (a few milliseconds): from async code,
     /// prefer [`reload_in_background`](Self::reload_in_background).
     pub fn reload(&self) -> Result<Generation, ConfigError> {
+        let started = std::time::Instant::now();
         let mut current = self.lock();
         let shown = self.inner.path.display().to_string();
         let built = Config::from_path(&self.inner.path)
@@ -193,6 +194,7 @@ impl Reloader {
             providers = %changes.providers,
             state_reset = %reset.join(", ").escape_debug(),
             store_changed = changes.store,
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "config reloaded",
         );
         if changes.server {
