@@ -33,6 +33,10 @@ impl LiveHandle {
     ///
     /// Fails, keeping the active generation, if `next`'s options have a
     /// problem (a model id with white space, a route without candidates).
+    ///
+    /// Concurrent swaps each get their own number, but the metrics'
+    /// labels follow the swap that ran last: swap from one task at a time
+    /// (as the gateway's `stack::Reloader` does).
     pub fn swap(
         &self,
         next: super::ServerBuilder,

@@ -126,3 +126,36 @@ async fn a_provider_whose_key_changed_uses_the_new_key_and_starts_afresh() {
         "the old key was used after the reload"
     );
 }
+
+#[tokio::test]
+async fn a_cooling_key_of_an_unchanged_provider_is_still_skipped_after_a_reload() {
+    let mock = MockServer::start().await;
+    let limited = ServerReply::error(429, "rate_limit_exceeded", "slow down")
+        .with_retry_after(std::time::Duration::from_secs(3600));
+    mock.always_for_key("gpt", "key-one", limited);
+    mock.always_for_key("gpt", "key-two", ServerReply::text("fine"));
+    let keys = r#"keys = [{ env = "MOCK_KEY", label = "one" },
+                          { env = "MOCK_KEY_TWO", label = "two", tier = 1 }]"#;
+    let toml = |routes: &str| {
+        config(&mock.base_url(), routes, "").replace("api_key_env = \"MOCK_KEY\"", keys)
+    };
+    let gw = Gateway::start(&toml(r#"chat = ["mock/gpt"]"#)).await;
+    let with = |key: &str| {
+        let calls = mock.calls().into_iter();
+        calls.filter(|c| c.api_key() == Some(key)).count()
+    };
+
+    // Key one is rate-limited for an hour; the call moves on to key two.
+    assert_eq!(gw.chat("chat").await.status(), 200);
+    assert_eq!((with("key-one"), with("key-two")), (1, 1));
+
+    gw.write(&toml(
+        r#"chat = ["mock/gpt"]
+        again = ["mock/gpt"]"#,
+    ));
+    assert_eq!(gw.reloader.reload().unwrap().number, 2);
+
+    // Key one still cools: the call goes straight to key two.
+    assert_eq!(gw.chat("again").await.status(), 200);
+    assert_eq!((with("key-one"), with("key-two")), (1, 2));
+}

@@ -48,7 +48,9 @@ impl Reloader {
     /// by renaming a new file over the old one replaces the file watched,
     /// and a watch on it would see nothing after the first save. Events
     /// for other files of the directory are ignored, as are reads. Events
-    /// closer than [`DEBOUNCE`] make one reload, once they stop.
+    /// closer than [`DEBOUNCE`] make one reload, once they stop. Metadata
+    /// changes alone (`touch`) are not a save: send `SIGHUP` instead. Call
+    /// it once: each watch reloads on its own.
     pub fn watch(&self) -> notify::Result<Watch> {
         let path = self.path();
         let Some(name) = path.file_name().map(OsString::from) else {
