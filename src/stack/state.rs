@@ -134,6 +134,13 @@ pub(crate) fn config_hash(config: &Config) -> String {
     format!("{:016x}", h.0)
 }
 
+/// The hash of a file's bytes, to tell whether it changed.
+pub(super) fn bytes_hash(bytes: &[u8]) -> u64 {
+    let mut h = Fnv::new();
+    h.write(bytes);
+    h.0
+}
+
 /// What identifies a provider's endpoint: its settings and its keys'
 /// values (hashed, never kept or shown).
 pub(super) fn fingerprint(p: &CheckedProvider) -> u64 {

@@ -58,3 +58,45 @@ async fn an_atomic_rename_save_reloads_exactly_once() {
     .await;
     assert_eq!(gw.reloader.generation().number, 4);
 }
+
+/// A Kubernetes ConfigMap volume: the config is a symlink through `..data`,
+/// and an update swaps `..data` by a rename; the file's own name sees no
+/// event.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_style_symlink_swap_reloads() {
+    use std::os::unix::fs::symlink;
+
+    let mock = MockServer::start().await;
+    mock.always("gpt", ServerReply::text("hello"));
+    let before = config(&mock.base_url(), r#"chat = ["mock/gpt"]"#, "");
+    let gw = Gateway::start(&before).await;
+    let dir = gw.file.path.parent().unwrap().to_owned();
+    let version = |n: u32, toml: &str| {
+        let data = dir.join(format!("..2026_12_03_{n}"));
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("gateway.toml"), toml).unwrap();
+        data
+    };
+    let first = version(1, &before);
+    symlink(&first, dir.join("..data")).unwrap();
+    std::fs::remove_file(&gw.file.path).unwrap();
+    symlink("..data/gateway.toml", &gw.file.path).unwrap();
+    let _watch = gw.reloader.watch().unwrap();
+
+    let after = config(
+        &mock.base_url(),
+        r#"chat = ["mock/gpt"]
+        mounted = ["mock/gpt"]"#,
+        "",
+    );
+    let second = version(2, &after);
+    symlink(&second, dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    poll_until("the swap is reloaded", async || {
+        gw.reloader.generation().number >= 2
+    })
+    .await;
+    assert_eq!(gw.reloader.generation().number, 2);
+    assert_eq!(gw.chat("mounted").await.status(), 200);
+}

@@ -5,11 +5,13 @@ mod watch;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use axum::Router;
 
 use self::changes::Changes;
+use super::state::bytes_hash;
 use super::{EnvFn, Stack, StackState};
 use crate::config::Config;
 use crate::server::{Generation, LiveHandle, ReloadFuture};
@@ -79,6 +81,9 @@ struct Inner {
     current: Mutex<(Config, Stack)>,
     live: LiveHandle,
     router: Router,
+    /// The hash of the file's bytes as last read by a reload: the watch
+    /// reloads only when they change.
+    read: AtomicU64,
 }
 
 impl Reloader {
@@ -99,6 +104,7 @@ impl Reloader {
 
     fn open_inner(path: PathBuf, env: Option<EnvFn>) -> Result<Reloader, ConfigError> {
         let state = StackState::new();
+        let read = AtomicU64::new(file_hash(&path));
         let config = Config::from_path(&path)?;
         let stack = build(&config, &env, &state)?;
         state.commit(&stack);
@@ -126,6 +132,7 @@ impl Reloader {
             current: Mutex::new((config, stack)),
             live,
             router,
+            read,
         });
         let _ = slot.set(Arc::downgrade(&inner));
         Ok(Reloader { inner })
@@ -164,6 +171,7 @@ impl Reloader {
         let started = std::time::Instant::now();
         let mut current = self.lock();
         let shown = self.inner.path.display().to_string();
+        (self.inner.read).store(file_hash(&self.inner.path), Ordering::Relaxed);
         let built = Config::from_path(&self.inner.path)
             .and_then(|config| Ok((build(&config, &self.inner.env, &self.inner.state)?, config)));
         let (stack, config) = match built {
@@ -208,6 +216,11 @@ impl Reloader {
         Ok(generation)
     }
 
+    /// Whether the file's bytes differ from those the last reload read.
+    fn file_changed(&self) -> bool {
+        file_hash(&self.inner.path) != self.inner.read.load(Ordering::Relaxed)
+    }
+
     /// [`reload`](Self::reload) on tokio's blocking threads, so the
     /// runtime's workers keep serving meanwhile.
     pub async fn reload_in_background(self) -> Result<Generation, ConfigError> {
@@ -237,6 +250,11 @@ impl Reloader {
             }
         }))
     }
+}
+
+/// The hash of the file's bytes (0 when it cannot be read).
+fn file_hash(path: &Path) -> u64 {
+    std::fs::read(path).map_or(0, |bytes| bytes_hash(&bytes))
 }
 
 fn build(config: &Config, env: &Option<EnvFn>, state: &StackState) -> Result<Stack, ConfigError> {

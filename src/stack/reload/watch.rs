@@ -47,8 +47,12 @@ impl Reloader {
     /// The file's directory is watched, not the file: an editor that saves
     /// by renaming a new file over the old one replaces the file watched,
     /// and a watch on it would see nothing after the first save. Events
-    /// for other files of the directory are ignored, as are reads. Events
-    /// closer than [`DEBOUNCE`] make one reload, once they stop. Metadata
+    /// for other files of the directory are ignored, as are reads (when
+    /// the config is a symlink, as a Kubernetes ConfigMap's is, every
+    /// event of the directory counts). Events closer than [`DEBOUNCE`] make
+    /// one reload, once they stop, and only if the file's bytes changed
+    /// since the last reload read them (a save without changes reloads
+    /// nothing). Metadata
     /// changes alone (`touch`) are not a save: send `SIGHUP` instead. Call
     /// it once: each watch reloads on its own.
     pub fn watch(&self) -> notify::Result<Watch> {
@@ -60,12 +64,16 @@ impl Reloader {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => Path::new(".").to_owned(),
         };
+        // A symlinked config (a Kubernetes ConfigMap: `gateway.toml ->
+        // ..data/gateway.toml`, updated by renaming `..data`) changes
+        // through other names of the directory: any of them may be a save.
+        let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
         let changed = Arc::new(Notify::new());
         let signal = changed.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
-                let ours = event.paths.iter().any(|p| p.file_name() == Some(&*name));
+                let ours = linked || event.paths.iter().any(|p| p.file_name() == Some(&*name));
                 if ours && is_change(&event.kind) {
                     // A permit is kept if the task is busy: no save is missed.
                     signal.notify_one();
@@ -81,6 +89,11 @@ impl Reloader {
                     .await
                     .is_ok()
                 {}
+                // Saved as it was, or another file of the directory.
+                if !reloader.file_changed() {
+                    tracing::debug!("config file unchanged: no reload");
+                    continue;
+                }
                 tracing::info!("config file changed: reloading");
                 // The outcome is logged by the reload.
                 let _ = reloader.clone().reload_in_background().await;
