@@ -3,6 +3,7 @@
 //! problem at once; the layers' own sections are checked by their layers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::ctx::{Ctx, Env};
 use super::describe::{describe_provider, fallback_summary, summary};
@@ -13,6 +14,7 @@ use super::types::Config;
 use crate::chat::{ConfigError, ErrorKind, Message, PerModel};
 use crate::layers::balance::{BalanceBuilder, RoutingStrategy};
 use crate::layers::fallback::FallbackBuilder;
+use crate::layers::hedge::LearnedDelay;
 use crate::layers::limit::LimitConfig;
 use crate::layers::route::RouteOptions;
 use crate::settings::{key_path, Scope};
@@ -44,13 +46,18 @@ pub(crate) struct Checked {
     pub(crate) models: Vec<String>,
     /// The fallback groups and kind routes, one a line, for `--check`.
     pub(crate) groups_summary: String,
+    /// The hedge's learned delays, if it learns.
+    pub(crate) learned: Option<Arc<LearnedDelay>>,
 }
 
-/// Checks `config`; `supplied` names providers given as services in code.
+/// Checks `config`; `supplied` names providers given as services in code;
+/// the hedge learns into `learned` (an earlier stack's) if its settings
+/// are the same.
 pub(crate) fn check(
     config: &Config,
     env: Env<'_>,
     supplied: &BTreeSet<String>,
+    learned: Option<&Arc<LearnedDelay>>,
 ) -> (Checked, ConfigError) {
     let mut ctx = Ctx::new(config, env, supplied);
     let clients = ctx.check_providers();
@@ -110,7 +117,12 @@ pub(crate) fn check(
         &expander,
     );
     let mut options = fb.route_options(RouteOptions::new(), "fallback.", &mut ctx.errors);
-    if let Some(hedge) = fb.hedge(&ctx.scope, &mut ctx.errors) {
+    let mut kept_learned = None;
+    if let Some(mut hedge) = fb.hedge(&ctx.scope, &mut ctx.errors) {
+        if let Some(learned) = learned {
+            hedge = hedge.keep_learned(learned);
+        }
+        kept_learned = hedge.learned_delay().cloned();
         options = options.hedge(hedge);
     }
     for (i, model) in config.models.iter().enumerate() {
@@ -182,6 +194,7 @@ pub(crate) fn check(
         provider_summaries,
         models,
         groups_summary,
+        learned: kept_learned,
     };
     (checked, ctx.errors)
 }

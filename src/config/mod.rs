@@ -110,6 +110,7 @@
 //! shutdown_grace = "20s"
 //! metrics = true                              # Prometheus text on GET /metrics
 //! metrics_auth = true                         # /metrics needs the client key when one is set
+//! admin_reload = false                        # POST /admin/reload (behind the client key: needs api_key_env)
 //! ```
 //!
 //! Every setting is optional. Durations are `"250ms"`, `"30s"`, `"2m"`,

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     /// `false` opens it to scrapers that cannot send one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_auth: Option<bool>,
+    /// Serve `POST /admin/reload`, behind the client key (so it needs
+    /// `api_key_env`), which reloads the config file (default `false`).
+    pub admin_reload: bool,
 }
 
 // By hand: a key pasted where its variable's name belongs is not shown.
@@ -52,6 +55,7 @@ impl fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("metrics", &self.metrics)
             .field("metrics_auth", &self.metrics_auth)
+            .field("admin_reload", &self.admin_reload)
             .finish()
     }
 }
@@ -69,6 +73,8 @@ pub(crate) struct ServerSetup {
     pub(crate) metrics: bool,
     /// `/metrics` needs the client key (when one is set).
     pub(crate) metrics_auth: bool,
+    /// Serve `POST /admin/reload` (behind the client key).
+    pub(crate) admin_reload: bool,
 }
 
 impl Default for ServerSetup {
@@ -81,6 +87,7 @@ impl Default for ServerSetup {
             shutdown_grace: None,
             metrics: true,
             metrics_auth: true,
+            admin_reload: false,
         }
     }
 }
@@ -107,6 +114,13 @@ impl ServerSetup {
             .as_deref()
             .and_then(|var| env_value(env, "server.api_key_env", var, &mut errors))
             .map(ApiKey::new);
+        if s.admin_reload && s.api_key_env.is_none() {
+            errors.push(
+                "server.admin_reload",
+                "needs server.api_key_env: the endpoint is behind the client key, \
+                 so that not everyone who reaches the gateway can reload it",
+            );
+        }
         if s.body_limit == Some(0) {
             errors.push("server.body_limit", "must be at least 1 byte");
         }
@@ -118,6 +132,7 @@ impl ServerSetup {
             shutdown_grace: s.shutdown_grace.map(|d| d.get()),
             metrics: s.metrics.unwrap_or(true),
             metrics_auth: s.metrics_auth.unwrap_or(true),
+            admin_reload: s.admin_reload,
         })
     }
 }

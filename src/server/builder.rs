@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Router;
 
 use super::auth::ApiKeys;
+use super::handle::LiveHandle;
 use super::info::ModelEntry;
+use super::live::{Active, Generation, ReloadFn, ReloadFuture};
 use super::App;
 use crate::chat::validate_model_id;
 use crate::layers::health::Health;
@@ -39,6 +41,8 @@ pub struct ServerBuilder {
     body_limit: usize,
     allow_unlisted: bool,
     metrics: Option<Metrics>,
+    config_hash: String,
+    reload: Option<ReloadFn>,
     errors: ConfigError,
 }
 
@@ -61,6 +65,8 @@ impl ServerBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             allow_unlisted: false,
             metrics: None,
+            config_hash: String::new(),
+            reload: None,
             errors: ConfigError::default(),
         }
     }
@@ -232,19 +238,68 @@ impl ServerBuilder {
         self
     }
 
+    /// The hash of the config the stack was built from, shown by
+    /// `/health/ready` and `/metrics` (default: empty).
+    pub fn config_hash(mut self, hash: impl Into<String>) -> Self {
+        self.config_hash = hash.into();
+        self
+    }
+
+    /// Serves `POST /admin/reload`, behind the client key like the `/v1`
+    /// routes, which calls `reload` and answers with the new generation
+    /// (200) or every problem of the refused config (422). Default: not
+    /// served (404). Without a client key anyone who reaches the server
+    /// may reload it, so set one ([`api_key`](Self::api_key)).
+    pub fn admin_reload<F>(mut self, reload: F) -> Self
+    where
+        F: Fn() -> ReloadFuture + Send + Sync + 'static,
+    {
+        self.reload = Some(Arc::new(reload));
+        self
+    }
+
     /// The router, or every problem found in the options.
     pub fn build(self) -> Result<Router, ConfigError> {
+        self.build_live().map(|(router, _)| router)
+    }
+
+    /// The router, and a [`LiveHandle`] that swaps what it serves while it
+    /// runs (generation 1 is this builder's stack); or every problem found
+    /// in the options.
+    pub fn build_live(mut self) -> Result<(Router, LiveHandle), ConfigError> {
+        let keys = std::mem::take(&mut self.keys);
+        let body_limit = self.body_limit;
+        let metrics = self.metrics;
+        let reload = self.reload.take();
+        let hash = std::mem::take(&mut self.config_hash);
+        let active = self.into_active(Generation::first(hash))?;
+        let series = metrics.map(|_| Arc::new(super::metrics::Metrics::new(&active)));
+        let live = LiveHandle {
+            active: Arc::new(arc_swap::ArcSwap::from_pointee(active)),
+            metrics: series.clone(),
+        };
+        let app = App {
+            live: live.active.clone(),
+            body_limit,
+            metrics: series,
+            reload,
+        };
+        let open = metrics == Some(Metrics::Open);
+        Ok((super::router(app, ApiKeys::new(keys), open), live))
+    }
+
+    /// The part of the options a config describes, as `generation`.
+    pub(crate) fn into_active(self, generation: Generation) -> Result<Active, ConfigError> {
         let ServerBuilder {
-            stack,
             mut models,
             routes,
             health,
-            keys,
-            body_limit,
             allow_unlisted,
-            metrics,
+            stack,
             errors,
+            ..
         } = self;
+        errors.into_result(())?;
         for alias in routes.keys() {
             if !models.contains(alias) {
                 models.push(alias.clone());
@@ -258,23 +313,15 @@ impl ServerBuilder {
             .map(|id| ModelEntry::new(id, created))
             .collect();
         let listed: HashSet<String> = entries.iter().map(|m| m.id().to_owned()).collect();
-        let series = metrics.map(|_| {
-            let candidates = routes.values().flatten().map(String::as_str);
-            let named = listed.iter().map(String::as_str).chain(candidates);
-            Arc::new(super::metrics::Metrics::new(named, health.clone()))
-        });
-        let app = App {
+        Ok(Active {
             stack,
-            body_limit,
             only_listed: !allow_unlisted && !listed.is_empty(),
             listed,
             models: entries.into(),
             routes,
             health,
-            metrics: series,
-        };
-        let open = metrics == Some(Metrics::Open);
-        errors.into_result(super::router(app, ApiKeys::new(keys), open))
+            generation,
+        })
     }
 }
 
@@ -297,6 +344,8 @@ impl fmt::Debug for ServerBuilder {
             .field("body_limit", &self.body_limit)
             .field("allow_unlisted_models", &self.allow_unlisted)
             .field("metrics", &self.metrics)
+            .field("config_hash", &self.config_hash)
+            .field("admin_reload", &self.reload.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -15,6 +15,7 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::headers::{attempt_headers, AttemptCounts};
+use super::live::Active;
 use super::request_log::{Outcome, RequestLog};
 use super::sse::{completion_chunks, SseBody};
 use super::App;
@@ -32,7 +33,9 @@ struct Asked {
 pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let mut request = match read_request(&app, &parts.headers, body).await {
+    // One generation for the whole call: a reload meanwhile does not touch it.
+    let active = app.live.load_full();
+    let mut request = match read_request(&app, &active, &parts.headers, body).await {
         Ok(request) => request,
         Err(e) => {
             tracing::info!(
@@ -60,7 +63,7 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
         attempts,
         app.metrics.clone(),
     );
-    let result = match app.stack.clone().oneshot(request).await {
+    let result = match active.stack.clone().oneshot(request).await {
         Ok(response) => answer(response, &asked, &mut log).await,
         Err(e) => Err(e),
     };
@@ -85,11 +88,16 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
     }
 }
 
-async fn read_request(app: &App, headers: &HeaderMap, body: Body) -> Result<ChatRequest, ApiError> {
+async fn read_request(
+    app: &App,
+    active: &Active,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ChatRequest, ApiError> {
     check_content_type(headers)?;
     let bytes = read_body(body, headers, app.body_limit).await?;
     let request = parse(&bytes)?;
-    if !app.serves(request.model()) {
+    if !active.serves(request.model()) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",

@@ -53,14 +53,16 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 pub(crate) async fn list_models(State(app): State<Arc<App>>) -> Response {
+    let active = app.live.load();
     json_response(
         StatusCode::OK,
-        &json!({ "object": "list", "data": &*app.models }),
+        &json!({ "object": "list", "data": &*active.models }),
     )
 }
 
 pub(crate) async fn get_model(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match app.models.iter().find(|m| m.id == id) {
+    let active = app.live.load();
+    match active.models.iter().find(|m| m.id == id) {
         Some(entry) => json_response(StatusCode::OK, entry),
         None => ApiError::new(
             StatusCode::NOT_FOUND,
@@ -87,7 +89,9 @@ struct RouteHealth<'a> {
 
 /// Readiness: some configured route has a candidate that is not cooling
 /// down. 503 with `Retry-After` (the first candidate's reopening) otherwise.
+/// The body also names the config generation served and its hash.
 pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
+    let app = app.live.load_full();
     let now = Instant::now();
     let mut routes = BTreeMap::new();
     let mut ready = app.routes.is_empty();
@@ -116,7 +120,10 @@ pub(crate) async fn ready(State(app): State<Arc<App>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let text = if ready { "ready" } else { "unavailable" };
-    let mut response = json_response(status, &json!({ "status": text, "routes": routes }));
+    let g = &app.generation;
+    let config = json!({ "generation": g.number, "hash": g.hash, "loaded_at": g.loaded_at_unix() });
+    let body = json!({ "status": text, "routes": routes, "config": config });
+    let mut response = json_response(status, &body);
     if let (false, Some(wait)) = (ready, next_open) {
         response
             .headers_mut()

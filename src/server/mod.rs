@@ -9,8 +9,9 @@
 //! | `POST /v1/chat/completions` | a `chat.completion` in JSON, or SSE when `"stream": true` |
 //! | `GET /v1/models`, `GET /v1/models/{id}` | the listed models and route aliases, OpenAI's list shape |
 //! | `GET /health` | liveness: always 200 while the process serves |
-//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After`; the body lists each route's available and cooling models |
+//! | `GET /health/ready` | readiness: 200 if some declared route has a candidate that is not cooling down (or no route is declared), else 503 with `Retry-After`; the body lists each route's available and cooling models, and the config served (`config`: `generation`, `hash`, `loaded_at`) |
 //! | `GET /metrics` | Prometheus text (with [`metrics`](ServerBuilder::metrics)): see below |
+//! | `POST /admin/reload` | with [`admin_reload`](ServerBuilder::admin_reload), behind the key: 200 `{"generation", "config_hash"}` after a reload, 422 with every `problems` entry (`path`, `message`) of a refused config |
 //!
 //! What the caller sees:
 //!
@@ -79,6 +80,8 @@
 //! | `llm_fallback_hedges_won_total` | model (the hedge) | calls a hedge served |
 //! | `llm_fallback_breaker_open` (gauge) | model | 1 while the model is cooling down, read at scrape time |
 //! | `llm_fallback_breaker_transitions_total` | model, `to` (`open`, `closed`) | times the model's breaker opened (tripped, or its probe failed) and closed (its probe succeeded), counted by this process, read at scrape time |
+//! | `llm_fallback_config_generation` (gauge) | | the config generation served: 1 at start, one more per reload |
+//! | `llm_fallback_config_info` (gauge, 1) | `config_hash` | the hash of the config served |
 //!
 //! "call" is `gen_ai_request_model` (the route or model asked for),
 //! `gen_ai_response_model` (the model that served, empty if none) and
@@ -88,6 +91,12 @@
 //! (a client's made-up model, an unlisted one passed through) is `other`, so
 //! clients cannot create series. A cancelled call's status is the one it had
 //! (0 when nothing was answered yet).
+//!
+//! [`ServerBuilder::build_live`] also returns a [`LiveHandle`] that swaps
+//! the stack, models, routes and health served while the server runs: each
+//! request takes the active generation at its start and keeps it to its end,
+//! so calls and streams in flight finish on the stack they started on
+//! (the gateway's reload, `stack::Reloader`, uses it).
 //!
 //! [`serve`] runs a router with a graceful shutdown that bounds how long
 //! in-flight streams may take; [`shutdown_signal`] resolves on SIGINT or
@@ -151,31 +160,35 @@
 //! To mount it in an existing app next to your own routes, `merge` the
 //! router: `Router::new().route("/", get(home)).merge(app)`.
 
+mod admin;
 mod auth;
 mod builder;
 mod chat;
 mod error;
+mod handle;
 mod headers;
 mod info;
+mod live;
 mod metrics;
 mod request_log;
 mod serve;
 mod sse;
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::layers::health::Health;
 use crate::BoxChatService;
 
 pub use builder::{ServerBuilder, DEFAULT_BODY_LIMIT};
 pub use error::ApiError;
+pub use handle::LiveHandle;
 pub use headers::{
     ATTEMPTS_HEADER, FALLBACKS_HEADER, HEDGES_HEADER, MODEL_HEADER, SHOULD_RETRY_HEADER,
 };
+pub use live::{Generation, ReloadFuture};
 pub use serve::{serve, shutdown_signal};
 
 /// Builds the OpenAI-compatible [`Router`] for a stack: start with
@@ -204,22 +217,13 @@ impl Server {
 
 /// What the handlers share.
 pub(crate) struct App {
-    stack: BoxChatService,
+    /// What the server serves now; each request loads it once.
+    live: Arc<ArcSwap<live::Active>>,
     body_limit: usize,
-    models: Arc<[info::ModelEntry]>,
-    listed: HashSet<String>,
-    only_listed: bool,
-    routes: BTreeMap<String, Vec<String>>,
-    health: Health,
     /// The series recorded when calls end, if the server serves `/metrics`.
     metrics: Option<Arc<metrics::Metrics>>,
-}
-
-impl App {
-    /// Whether a request for `model` goes to the stack.
-    fn serves(&self, model: &str) -> bool {
-        !self.only_listed || self.listed.contains(model)
-    }
+    /// What `POST /admin/reload` calls, if it is served.
+    reload: Option<live::ReloadFn>,
 }
 
 /// `metrics_open`: `GET /metrics` (served when `app` has metrics) needs no
@@ -239,6 +243,9 @@ fn router(app: App, keys: auth::ApiKeys, metrics_open: bool) -> Router {
         .route("/v1/models/{*id}", get(info::get_model))
         .route("/health/ready", get(info::ready))
         .with_state(app.clone());
+    if app.reload.is_some() {
+        api = api.route("/admin/reload", post(admin::reload).with_state(app.clone()));
+    }
     let mut open = Router::new()
         .route("/health", get(info::live))
         .with_state(app);

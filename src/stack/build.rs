@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 
 use super::clients::{self, Keys};
+use super::state::{config_hash, fingerprint, StackState};
 use super::{describe, Info, Stack, StackBuilder, Stores};
 use crate::chat::{ConfigError, Message, PerModel};
 use crate::config::{check, Config, ServerSetup};
@@ -26,15 +27,28 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         .env
         .unwrap_or_else(|| Arc::new(|var: &str| std::env::var(var).ok()));
     let config = &b.config;
-    let (global, mut errors) = check(config, &*env, &supplied);
+    let learned = b.state.as_ref().and_then(StackState::learned);
+    let (global, mut errors) = check(config, &*env, &supplied, learned.as_ref());
     let rng = config.seed.map(SharedRng::seeded).unwrap_or_default();
-    let sections = Sections::from_config(config, &global.scope, &*env, &rng, b.store, &mut errors);
+    let state = b.state.as_ref();
+    let mut sections = Sections::from_config(
+        config,
+        &global.scope,
+        &*env,
+        &rng,
+        b.store,
+        state,
+        &mut errors,
+    );
     // The usage store given in code wins over `[store]`.
-    let usage_store = b.usage.unwrap_or(sections.stores.usage);
+    if let Some(usage) = b.usage {
+        sections.stores.usage = usage;
+    }
+    let usage_store = sections.stores.usage.clone();
     // Keys cool in the models' store (ids `provider#label`), so replicas
     // sharing it skip a rate-limited key too.
     let keys = Keys {
-        store: sections.stores.cooldown,
+        store: sections.stores.cooldown.clone(),
         rng: rng.clone(),
     };
 
@@ -109,6 +123,15 @@ pub(super) fn build(b: StackBuilder) -> Result<Stack, ConfigError> {
         models: global.models,
         server: sections.server,
         store: sections.store_summary,
+        stores: sections.stores,
+        store_config: config.store.clone(),
+        fingerprints: global
+            .clients
+            .iter()
+            .map(|p| (p.name.clone(), fingerprint(p)))
+            .collect(),
+        config_hash: config_hash(config),
+        learned: global.learned,
     };
     Ok(Stack {
         service: BoxChatService::new(service),
@@ -128,9 +151,9 @@ impl Config {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let (global, mut errors) = check(self, &env, &BTreeSet::new());
+        let (global, mut errors) = check(self, &env, &BTreeSet::new(), None);
         let rng = SharedRng::default();
-        Sections::from_config(self, &global.scope, &env, &rng, None, &mut errors);
+        Sections::from_config(self, &global.scope, &env, &rng, None, None, &mut errors);
         errors.into_result(())
     }
 }
@@ -148,17 +171,22 @@ struct Sections {
 }
 
 impl Sections {
-    /// `store`, given in code, wins over `[store]` for the breakers.
+    /// `store`, given in code, wins over `[store]` for the breakers; the
+    /// stores of `state` are kept when `[store]` is unchanged.
     fn from_config(
         config: &Config,
         scope: &Scope,
         env: &dyn Fn(&str) -> Option<String>,
         rng: &SharedRng,
         store: Option<Arc<dyn CooldownStore>>,
+        state: Option<&StackState>,
         errors: &mut ConfigError,
     ) -> Sections {
         let (mut stores, store_summary) =
             keep(Stores::described(&config.store, env), errors).unwrap_or_else(Stores::memory);
+        if let Some(kept) = state.and_then(|s| s.stores_for(&config.store)) {
+            stores = kept;
+        }
         if let Some(store) = store {
             stores.cooldown = store;
         }

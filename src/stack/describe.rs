@@ -32,5 +32,10 @@ pub(super) fn server(config: &Config, s: &ServerSetup) -> String {
         (true, false) => "; /metrics open without the key",
         (true, true) => "",
     };
-    format!("{listen}; {key}; {limit}; {grace}{unlisted}{metrics}")
+    let admin = if s.admin_reload {
+        "; POST /admin/reload on"
+    } else {
+        ""
+    };
+    format!("{listen}; {key}; {limit}; {grace}{unlisted}{metrics}{admin}")
 }

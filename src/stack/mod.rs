@@ -46,6 +46,12 @@
 //! skipped like a cooling model. The result is a [`Stack`]: a boxed, cloneable service, plus
 //! what a server needs to list and check the routes.
 //!
+//! Reloading: a `Reloader` (feature `reload`, on by default) serves a config
+//! file and rebuilds its stack on demand, on `SIGHUP`, on a save and on `POST
+//! /admin/reload`; [`StackState`] is what the rebuilt stack inherits
+//! (breakers, usage windows, key cooldowns, learned delays, the Redis
+//! connection) and what a changed provider does not.
+//!
 //! # Example
 //!
 //! ```
@@ -81,6 +87,9 @@
 mod build;
 mod clients;
 mod describe;
+#[cfg(feature = "reload")]
+mod reload;
+mod state;
 mod stores;
 
 use std::collections::BTreeMap;
@@ -100,6 +109,9 @@ use crate::layers::limit::UsageStore;
 use crate::layers::select::SelectModelLayer;
 use crate::{BoxChatService, ChatError, ChatRequest, ChatResponse};
 
+#[cfg(feature = "reload")]
+pub use self::reload::{Reloader, Watch, DEBOUNCE};
+pub use self::state::StackState;
 pub use self::stores::Stores;
 
 /// A built stack: the service, and what serving it needs. Cheap to clone.
@@ -121,6 +133,14 @@ struct Info {
     store: String,
     groups: String,
     server_summary: String,
+    /// The stores the layers use, and the `[store]` they were made for.
+    stores: Stores,
+    store_config: crate::store::StoreConfig,
+    /// Each configured provider's endpoint and keys, hashed.
+    fingerprints: BTreeMap<String, u64>,
+    config_hash: String,
+    /// The hedge's learned delays, if it learns.
+    learned: Option<Arc<crate::layers::hedge::LearnedDelay>>,
 }
 
 impl Stack {
@@ -206,6 +226,17 @@ impl Stack {
         &self.info.server_summary
     }
 
+    /// A hash of the config (16 hex digits), of its settings as parsed:
+    /// not of comments or layout, nor of the keys its variables hold.
+    pub fn config_hash(&self) -> &str {
+        &self.info.config_hash
+    }
+
+    /// Whether `server.admin_reload` asks for `POST /admin/reload`.
+    pub fn admin_reload(&self) -> bool {
+        self.info.server.admin_reload
+    }
+
     /// The address in `server.listen`, if any.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.info.server.listen
@@ -225,7 +256,8 @@ impl Stack {
         let mut builder = crate::server::ServerBuilder::new(self.service.clone())
             .models(self.info.models.iter().cloned())
             .routes(self.info.routes.clone())
-            .health(self.info.health.clone());
+            .health(self.info.health.clone())
+            .config_hash(self.info.config_hash.clone());
         if let Some(key) = &plan.api_key {
             builder = builder.api_key(key.expose());
         }
@@ -280,6 +312,7 @@ pub struct StackBuilder {
     env: Option<EnvFn>,
     store: Option<Arc<dyn CooldownStore>>,
     usage: Option<Arc<dyn UsageStore>>,
+    state: Option<StackState>,
 }
 
 impl StackBuilder {
@@ -331,6 +364,15 @@ impl StackBuilder {
     /// config's `[store]` (default: in memory).
     pub fn usage_store(mut self, store: Arc<dyn UsageStore>) -> Self {
         self.usage = Some(store);
+        self
+    }
+
+    /// Reuses the stores of the stack last [committed](StackState::commit)
+    /// to `state` when `[store]` is unchanged, so breakers, usage windows,
+    /// key cooldowns and the Redis connection outlive a reload (see
+    /// [`StackState`] for what is kept and what starts afresh).
+    pub fn state(mut self, state: StackState) -> Self {
+        self.state = Some(state);
         self
     }
 

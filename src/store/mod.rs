@@ -57,6 +57,13 @@ mod future;
 mod redis_link;
 
 pub(crate) use self::config::MEMORY;
+
+/// Whether a store key belongs to `provider`: one of its models
+/// (`provider/model`) or of its keys (`provider#label`).
+pub(crate) fn of_provider(id: &str, provider: &str) -> bool {
+    id.strip_prefix(provider)
+        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('#'))
+}
 pub use self::config::{Backend, StoreConfig, StoreKind};
 pub use self::future::StoreFuture;
 #[cfg(feature = "redis")]

@@ -27,6 +27,10 @@ options:
   -h, --help           print this help
   -V, --version        print the version
 
+signals:
+  SIGINT, SIGTERM      stop, letting answers in flight finish
+  SIGHUP               reload the --config file (also reloaded when it is saved)
+
 environment:
   RUST_LOG             what is logged, e.g. `warn` or `info,llm_fallback=debug` (default: info)";
 

@@ -9,7 +9,8 @@
 //!
 //! Logs go to stderr (text at a terminal, JSON lines otherwise; `RUST_LOG`
 //! filters them), never with keys or message content. SIGINT or SIGTERM
-//! stops it gracefully.
+//! stops it gracefully; SIGHUP, a save of the config file, or `POST
+//! /admin/reload` (with `server.admin_reload`) reloads it.
 
 mod args;
 mod check;
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
 
 async fn run(args: args::Args) -> ExitCode {
     // The demo's simulated providers live as long as `demo`.
-    let (config, demo) = match &args.config {
+    let (config, _demo) = match &args.config {
         Some(path) => match Config::from_path(path) {
             Ok(config) => (config, None),
             Err(e) => return fail(&e.to_string()),
@@ -67,7 +68,13 @@ async fn run(args: args::Args) -> ExitCode {
         .map_or("the embedded demo".to_owned(), |p| p.display().to_string());
     match args.command {
         Command::Check => check::run(&config, &source),
-        _ => serve::run(&config, &source, args.listen, demo.is_some()).await,
+        _ => {
+            let from = match &args.config {
+                Some(path) => serve::From::File(path),
+                None => serve::From::Demo(&config),
+            };
+            serve::run(from, &source, args.listen).await
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::breaker::Breaker;
 use super::policy::{BreakerSettings, Verdict};
 use super::store::{Admission, CooldownStore, Permit, Transition};
 use crate::layers::health::HealthView;
-use crate::store::StoreFuture;
+use crate::store::{of_provider, StoreFuture};
 
 /// Breakers in memory: one small mutex per model under a read-mostly map, so
 /// concurrent calls to different models never contend and calls to one model
@@ -69,6 +69,11 @@ impl CooldownStore for InMemoryStore {
 
     fn release(&self, model: &str, permit: Permit) {
         self.with(model, |b| b.release(permit));
+    }
+
+    fn forget_provider(&self, provider: &str) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        map.breakers.retain(|id, _| !of_provider(id, provider));
     }
 }
 

@@ -73,6 +73,15 @@ pub trait CooldownStore: HealthView {
 
     /// Frees the probe slot held by `permit`, whose call was cancelled.
     fn release(&self, model: &str, permit: Permit);
+
+    /// Drops what this process keeps about `provider`'s models (ids
+    /// `provider/…`) and keys (`provider#…`): a reload whose config changed
+    /// the provider's endpoint or key starts it afresh. State shared with
+    /// other processes (Redis) is left to expire by itself, since they may
+    /// still serve the old config. Default: nothing.
+    fn forget_provider(&self, provider: &str) {
+        let _ = provider;
+    }
 }
 
 /// The store's answer to [`CooldownStore::admit`].

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use crate::chat::ConfigError;
+use crate::store::of_provider;
 
 /// How a hedge delay is learned per model: a high percentile of the time
 /// its recent calls took to answer (to their first content chunk for a
@@ -47,7 +48,7 @@ pub struct LearnedDelay {
     models: RwLock<HashMap<String, Mutex<Samples>>>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Settings {
     percentile: f64,
     floor: Duration,
@@ -90,6 +91,18 @@ impl LearnedDelay {
         let samples = models.get(model)?;
         let estimate = lock(samples).estimate;
         estimate
+    }
+
+    /// Whether `other` learns the same way (percentile, bounds, window).
+    pub(crate) fn same_settings(&self, other: &LearnedDelay) -> bool {
+        self.settings == other.settings
+    }
+
+    /// Forgets what was learned of `provider`'s models (`provider/…`): a
+    /// reload changed its endpoint or key.
+    pub(crate) fn forget_provider(&self, provider: &str) {
+        let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
+        models.retain(|id, _| !of_provider(id, provider));
     }
 
     /// Notes that a call to `model` answered after `took`.

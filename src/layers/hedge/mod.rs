@@ -139,6 +139,20 @@ impl Hedge {
         self
     }
 
+    /// The learned delays, if any (shared by the clones).
+    pub(crate) fn learned_delay(&self) -> Option<&Arc<LearnedDelay>> {
+        self.learned.as_ref()
+    }
+
+    /// Learns into `kept` (what an earlier stack learned) instead, if this
+    /// hedge learns at all and with the same settings.
+    pub(crate) fn keep_learned(mut self, kept: &Arc<LearnedDelay>) -> Self {
+        if self.learned.as_ref().is_some_and(|l| l.same_settings(kept)) {
+            self.learned = Some(kept.clone());
+        }
+        self
+    }
+
     /// The delay after which a call to `model`, for a request naming
     /// `requested`, is hedged; `None` for never.
     pub fn delay(&self, model: &str, requested: &str) -> Option<Duration> {

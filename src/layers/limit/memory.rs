@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::config::Limits;
 use super::store::{Grant, Reservation, UsageStore, WindowUsage};
 use crate::clamp::after;
-use crate::store::StoreFuture;
+use crate::store::{of_provider, StoreFuture};
 
 /// The length of a usage window.
 const WINDOW: Duration = Duration::from_secs(60);
@@ -130,6 +130,11 @@ impl UsageStore for InMemoryUsage {
             tokens: c.tokens,
             resets_at,
         })
+    }
+
+    fn forget_provider(&self, provider: &str) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        map.counts.retain(|id, _| !of_provider(id, provider));
     }
 }
 

@@ -35,6 +35,15 @@ pub trait UsageStore: Send + Sync + 'static {
 
     /// The last known usage of `model` in its current window.
     fn usage(&self, model: &str) -> Option<WindowUsage>;
+
+    /// Drops what this process keeps about `provider`'s models (ids
+    /// `provider/…`) and keys (`provider#…`): a reload whose config changed
+    /// the provider's endpoint or key starts it afresh. State shared with
+    /// other processes (Redis) is left to expire by itself, since they may
+    /// still serve the old config. Default: nothing.
+    fn forget_provider(&self, provider: &str) {
+        let _ = provider;
+    }
 }
 
 /// The answer to [`UsageStore::reserve`].

@@ -4,6 +4,9 @@
 //! scrapes.
 
 use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -11,40 +14,39 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::labels::{Model, Transitioned, Upstream};
-use crate::layers::health::Health;
+use super::View;
 
+/// The active generation's models, read from its health view.
 pub(super) struct Breakers {
-    models: Vec<Model>,
-    health: Health,
+    view: Arc<ArcSwap<View>>,
 }
 
 impl Breakers {
-    pub(super) fn new(models: Vec<Model>, health: Health) -> Self {
-        Breakers { models, health }
+    pub(super) fn new(view: Arc<ArcSwap<View>>) -> Self {
+        Breakers { view }
     }
 }
 
 impl fmt::Debug for Breakers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Breakers")
-            .field("models", &self.models.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Breakers").finish_non_exhaustive()
     }
 }
 
 impl Collector for Breakers {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        if self.models.is_empty() {
+        let view = self.view.load();
+        if view.upstream.is_empty() {
             return Ok(());
         }
-        let open = |m: &Model| ConstGauge::new(i64::from(!self.health.is_available(&m.id)));
+        let open = |m: &Model| ConstGauge::new(i64::from(!view.health.is_available(&m.id)));
         let mut family = encoder.encode_descriptor(
             "llm_fallback_breaker_open",
             "1 while the model's breaker is open (cooling down: not called but by its probe), else 0",
             None,
-            open(&self.models[0]).metric_type(),
+            open(&view.upstream[0]).metric_type(),
         )?;
-        for model in &self.models {
+        for model in &view.upstream {
             let labels = Upstream::of(model);
             open(model).encode(family.encode_family(&labels)?)?;
         }
@@ -54,8 +56,8 @@ impl Collector for Breakers {
             None,
             ConstCounter::new(0u64).metric_type(),
         )?;
-        for model in &self.models {
-            let counts = self.health.transitions(&model.id);
+        for model in &view.upstream {
+            let counts = view.health.transitions(&model.id);
             for (to, n) in [("open", counts.opened), ("closed", counts.closed)] {
                 let labels = Transitioned {
                     model: Upstream::of(model),

@@ -13,11 +13,13 @@
 //! a client cannot create series.
 
 mod breakers;
+mod generation;
 mod labels;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{header, StatusCode};
@@ -28,9 +30,11 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use self::breakers::Breakers;
+use self::generation::ConfigGeneration;
 use self::labels::{
     Attempted, Call, Ended, Model, Models, Operation, Route, Skip, Status, Tokens, Upstream,
 };
+use super::live::{Active, Generation};
 use crate::chat::{Attempt, SkipReason, Usage};
 use crate::layers::health::Health;
 use crate::ErrorKind;
@@ -66,11 +70,34 @@ pub(crate) struct Finished<'a> {
     pub(crate) usage: Option<&'a Usage>,
 }
 
+/// What the labels and the scraped gauges come from: the active
+/// generation's models and health, swapped on a reload.
+#[derive(Debug)]
+struct View {
+    models: Models,
+    /// The `provider/model` ids, sorted: the models with a breaker.
+    upstream: Vec<Model>,
+    health: Health,
+    generation: Generation,
+}
+
+impl View {
+    fn of(active: &Active) -> Self {
+        let models = Models::new(active.named());
+        View {
+            upstream: models.upstream(),
+            models,
+            health: active.health.clone(),
+            generation: active.generation.clone(),
+        }
+    }
+}
+
 /// The server's registry and its series.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
-    models: Models,
+    view: Arc<ArcSwap<View>>,
     requests: Family<Ended, Counter>,
     rejected: Family<Status, Counter>,
     duration: Histograms<Operation>,
@@ -87,12 +114,12 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// The series for a server whose options name `models`, with the
-    /// breakers of `health`.
-    pub(crate) fn new<'a>(models: impl IntoIterator<Item = &'a str>, health: Health) -> Self {
+    /// The series for a server serving `active`: labels for the models
+    /// it names, the breakers of its health view, its generation.
+    pub(crate) fn new(active: &Active) -> Self {
         let mut metrics = Metrics {
             registry: Registry::default(),
-            models: Models::new(models),
+            view: Arc::new(ArcSwap::from_pointee(View::of(active))),
             requests: Family::default(),
             rejected: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
@@ -107,12 +134,30 @@ impl Metrics {
             hedges: Family::default(),
             hedges_won: Family::default(),
         };
-        metrics.register(health);
+        metrics.register();
+        metrics.prime();
         metrics
     }
 
-    /// Registers every series, and the breakers of `health`.
-    fn register(&mut self, health: Health) {
+    /// Labels, breakers and generation from `active` from now on; the
+    /// counts so far stay (a model removed keeps its series).
+    pub(crate) fn relabel(&self, active: &Active) {
+        self.view.store(Arc::new(View::of(active)));
+        self.prime();
+    }
+
+    /// Zeros for every configured model, so rates and alerts see the
+    /// first event.
+    fn prime(&self) {
+        for model in &self.view.load().upstream {
+            let labels = Upstream::of(model);
+            let _ = self.attempt_duration.get_or_create(&labels);
+            let _ = self.retries.get_or_create(&labels);
+        }
+    }
+
+    /// Registers every series, the breakers and the config generation.
+    fn register(&mut self) {
         let registry = &mut self.registry;
         let seconds = Unit::Seconds;
         registry.register_with_unit(
@@ -183,21 +228,15 @@ impl Metrics {
             "Calls served by a hedge, by the model that served",
             self.hedges_won.clone(),
         );
-        let upstream = self.models.upstream();
-        // Zeros from the start for every configured model, so rates and
-        // alerts see the first event.
-        for model in &upstream {
-            let labels = Upstream::of(model);
-            let _ = self.attempt_duration.get_or_create(&labels);
-            let _ = self.retries.get_or_create(&labels);
-        }
-        registry.register_collector(Box::new(Breakers::new(upstream, health)));
+        registry.register_collector(Box::new(Breakers::new(self.view.clone())));
+        registry.register_collector(Box::new(ConfigGeneration::new(self.view.clone())));
     }
 
     /// Records a call that reached the stack.
     pub(crate) fn record(&self, call: &Finished<'_>) {
-        let route = self.models.get(call.model);
-        let served = self.models.get(call.served);
+        let view = self.view.load();
+        let route = view.models.get(call.model);
+        let served = view.models.get(call.served);
         let labels = Call {
             gen_ai_request_model: route.id.clone(),
             gen_ai_response_model: served.id.clone(),
@@ -243,21 +282,21 @@ impl Metrics {
                 .get_or_create(&labels)
                 .observe(first.as_secs_f64());
         }
-        self.record_attempts(call.attempts, route);
+        self.record_attempts(call.attempts, &view.models, route);
     }
 
-    fn record_attempts(&self, attempts: &[Attempt], route: &Model) {
+    fn record_attempts(&self, attempts: &[Attempt], models: &Models, route: &Model) {
         let winner = attempts.iter().rev().find(|a| a.is_success());
         let finished = winner.is_some();
         if let Some(winner) = winner.filter(|a| a.hedge) {
-            let model = Upstream::of(self.models.get(&winner.model));
+            let model = Upstream::of(models.get(&winner.model));
             self.hedges_won.get_or_create(&model).inc();
         }
         // Distinct models called; counted by looking back (a log holds a
         // handful of attempts), so recording allocates nothing.
         let mut models_called = 0u64;
         for (i, a) in attempts.iter().enumerate() {
-            let model = Upstream::of(self.models.get(&a.model));
+            let model = Upstream::of(models.get(&a.model));
             if !a.upstream {
                 let reason = a.skip.unwrap_or(SkipReason::Cooling).as_str();
                 self.skips.get_or_create(&Skip { model, reason }).inc();
