@@ -160,12 +160,13 @@
 //! of the provider (a weighted route continues partial answers when all its
 //! candidates do).
 //!
-//! TOML ([`Config::from_toml_str`], feature `toml`) and JSON
-//! ([`Config::from_json_str`]) are read directly, with the same structure.
-//! YAML is not bundled: the YAML crates of the serde ecosystem are either
-//! unmaintained (`serde_yaml`) or newer than this crate's minimum Rust; a
-//! `Config` is `Deserialize`, so pass it to the YAML crate of your choice, or
-//! convert the file to JSON (`yq -o=json`).
+//! TOML ([`Config::from_toml_str`], feature `toml`), JSON
+//! ([`Config::from_json_str`]) and YAML ([`Config::from_yaml_str`], feature
+//! `yaml`) are read directly, with the same structure and the same problems
+//! (every one at once, with its path); [`Config::from_path`] picks by the
+//! extension (`.toml`, `.json`, `.yaml`/`.yml`). [`Config::to_toml_string`]
+//! writes a config back out. A LiteLLM proxy config runs as it is:
+//! [`Config::from_litellm_yaml`] translates it (see [`litellm`]).
 //!
 //! # What other tools' settings become
 //!
@@ -222,6 +223,13 @@ mod redact;
 mod routes;
 mod server;
 mod types;
+#[cfg(feature = "yaml")]
+mod yaml;
+
+#[cfg(feature = "yaml")]
+pub mod litellm;
+#[cfg(feature = "toml")]
+mod print;
 
 use std::path::Path;
 
@@ -258,7 +266,8 @@ impl Config {
         })
     }
 
-    /// Reads a config file: `.toml` (feature `toml`) or `.json`.
+    /// Reads a config file: `.toml` (feature `toml`), `.json`, or `.yaml` /
+    /// `.yml` (feature `yaml`).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
@@ -278,9 +287,11 @@ impl Config {
             #[cfg(feature = "toml")]
             Some("toml") => Self::from_toml_str(&text).map_err(in_file),
             Some("json") => Self::from_json_str(&text).map_err(in_file),
+            #[cfg(feature = "yaml")]
+            Some("yaml" | "yml") => Self::from_yaml_str(&text).map_err(in_file),
             _ => Err(ConfigError::new(
                 shown,
-                "unknown file type: use .toml or .json (convert YAML with `yq -o=json`)",
+                "unknown file type: use .toml, .json or .yaml (a LiteLLM config.yaml: --litellm-config)",
             )),
         }
     }

@@ -56,7 +56,7 @@ mod future;
 #[cfg(feature = "redis")]
 mod redis_link;
 
-pub(crate) use self::config::MEMORY;
+pub(crate) use self::config::{redact_url, MEMORY};
 pub use self::config::{Backend, StoreConfig, StoreKind};
 pub use self::future::StoreFuture;
 #[cfg(feature = "redis")]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use llm_fallback::server;
 use llm_fallback::{Config, Stack};
 
-use crate::fail;
+use crate::{fail, Env};
 
 /// Where the gateway listens without `--listen` or `server.listen`.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -18,10 +18,15 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 pub(crate) async fn run(
     config: &Config,
     source: &str,
+    env: Env,
     listen: Option<SocketAddr>,
     demo: bool,
 ) -> ExitCode {
-    let stack = match Stack::from_config(config) {
+    let built = Stack::builder()
+        .config(config.clone())
+        .env(move |var| env(var))
+        .build();
+    let stack = match built {
         Ok(stack) => stack,
         Err(e) => {
             let n = e.problems().len();
