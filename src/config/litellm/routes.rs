@@ -35,6 +35,18 @@ pub(crate) fn add_routes(
             .routes
             .insert(name.clone(), route(group, fallbacks, strategy, s));
     }
+    for (path, alias, group) in &s.aliases {
+        if groups.contains_key(alias) || !groups.contains_key(group) {
+            r.warnings.push(
+                path,
+                "an alias must be a new name for a model group of model_list; ignored",
+            );
+        } else {
+            config
+                .routes
+                .insert(alias.clone(), RouteConfig::Ordered(vec![group.clone()]));
+        }
+    }
     for (rules, setting) in [
         (
             &s.context_window,

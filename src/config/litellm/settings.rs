@@ -45,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) max_fallbacks: Option<usize>,
     pub(crate) redis: Redis,
     pub(crate) master_key: Option<(String, Secret)>,
+    /// (path, alias, group) of `model_group_alias`.
+    pub(crate) aliases: Vec<(String, String, String)>,
 }
 
 /// Reads `router_settings` or `litellm_settings` (`section`) into `s`.
@@ -80,6 +82,7 @@ pub(crate) fn read_section(r: &mut Reader<'_>, section: &str, value: &Value, s: 
                 s.strategy = r.plain(&at, value).map(|name| (at.clone(), name))
             }
             "routing_strategy_args" if router => routing_args(r, &at, value, s),
+            "model_group_alias" if router => s.aliases = group_aliases(r, &at, value),
             "redis_host" if router => s.redis.host = r.text(&at, value),
             "redis_port" if router => s.redis.port = r.count(&at, value),
             "redis_password" if router => s.redis.password = r.secret(&at, value),
@@ -120,6 +123,33 @@ fn routing_args(r: &mut Reader<'_>, path: &str, value: &Value, s: &mut Settings)
             _ => r.warnings.push(at, "not supported; ignored"),
         }
     }
+}
+
+/// `model_group_alias: { "gpt-4": "gpt-3.5-turbo" }` (or `{ model: ..., hidden: ... }`).
+fn group_aliases(r: &mut Reader<'_>, path: &str, value: &Value) -> Vec<(String, String, String)> {
+    let Some(map) = r.map(path, value) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (alias, target) in entries(r, path, map) {
+        let at = join(path, &alias);
+        let group = match target {
+            Value::Mapping(m) => {
+                if m.get("hidden").is_some() {
+                    r.warnings.push(
+                        join(&at, "hidden"),
+                        "every alias is listed on /v1/models here; ignored",
+                    );
+                }
+                m.get("model").and_then(|v| r.plain(&join(&at, "model"), v))
+            }
+            other => r.plain(&at, other),
+        };
+        if let Some(group) = group {
+            out.push((at, alias, group));
+        }
+    }
+    out
 }
 
 /// `retry_policy: { RateLimitErrorRetries: 3, ... }`.
