@@ -99,12 +99,15 @@ fn deployment(r: &mut Reader<'_>, path: &str, entry: &Value) -> Option<Deploymen
         stream_timeout: None,
         max_retries: None,
     };
-    let mut model = None;
+    let (mut model, mut base_given) = (None, false);
     for (key, value) in entries(r, &params_path, params) {
         let at = join(&params_path, &key);
         match key.as_str() {
             "model" => model = r.plain(&at, value),
-            "api_base" => d.base = r.text(&at, value),
+            "api_base" => {
+                base_given = true;
+                d.base = r.text(&at, value);
+            }
             "api_key" => d.key = r.secret(&at, value),
             "api_version" => d.api_version = r.text(&at, value),
             "rpm" => d.rpm = r.count(&at, value).or(d.rpm),
@@ -146,7 +149,7 @@ fn deployment(r: &mut Reader<'_>, path: &str, entry: &Value) -> Option<Deploymen
     };
     d.kind = kind;
     d.model = name.to_owned();
-    vendor_defaults(r, &mut d);
+    vendor_defaults(r, &mut d, base_given);
     Some(d)
 }
 
@@ -171,8 +174,9 @@ pub(crate) fn provider_of(model: &str) -> Option<(ProviderKind, &str)> {
 
 /// What LiteLLM reads from the environment when a deployment leaves it out:
 /// the vendor's key variable (not for an `api_base` of one's own, which is
-/// called without a key) and Azure's endpoint and version.
-fn vendor_defaults(r: &mut Reader<'_>, d: &mut Deployment) {
+/// called without a key) and Azure's endpoint and version. `base_given`:
+/// the file has an `api_base` (already reported if it could not be read).
+fn vendor_defaults(r: &mut Reader<'_>, d: &mut Deployment, base_given: bool) {
     if d.key.is_none() && d.base.is_none() {
         let var = match d.kind {
             ProviderKind::OpenAi => "OPENAI_API_KEY",
@@ -182,10 +186,10 @@ fn vendor_defaults(r: &mut Reader<'_>, d: &mut Deployment) {
         d.key = Some(Secret::Env(var.to_owned()));
     }
     if d.kind == ProviderKind::Azure {
-        if d.base.is_none() {
+        if d.base.is_none() && !base_given {
             d.base = r.var("AZURE_API_BASE");
         }
-        if d.base.is_none() {
+        if d.base.is_none() && !base_given {
             r.errors.push(
                 format!("{}.litellm_params.api_base", d.path),
                 "an azure deployment needs `api_base` (or AZURE_API_BASE set)",
