@@ -7,6 +7,8 @@
 
 mod docs;
 mod print;
+#[cfg(feature = "gateway")]
+mod serve;
 
 use std::collections::HashMap;
 
