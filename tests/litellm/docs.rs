@@ -243,6 +243,8 @@ fn azure_deployments_balance_by_rpm_under_their_limits_with_state_on_redis() {
         "azure-3/gpt-turbo-large" = { rpm = 1440, tpm = 240000 }
         [cooldown]
         failure_ratio = { ratio = 0.5, window = "1m", min_calls = 5 }
+        [fallback]
+        max_upstream_calls = 9       # 3 candidates, each with its 2 retries (native default)
         [store]
         type = "redis"
         url_env = "LITELLM_REDIS_URL"
@@ -421,4 +423,58 @@ router_settings:
         e.to_string(),
         "model_list: a LiteLLM config needs a `model_list`"
     );
+}
+
+/// docs.litellm.ai, "Fallbacks (Provider Failover)", Quick Start, with
+/// `num_retries` set as the page's settings table allows.
+pub(crate) const ROUTER_FALLBACKS: &str = r#"
+model_list:
+  - model_name: gpt-3.5-turbo
+    litellm_params:
+      model: azure/<your-deployment-name>
+      api_base: <your-azure-endpoint>
+      api_key: <your-azure-api-key>
+      rpm: 6      # Rate limit for this deployment: in requests per minute (rpm)
+  - model_name: gpt-4
+    litellm_params:
+      model: azure/gpt-4-ca
+      api_base: https://my-endpoint-canada-berri992.openai.azure.com/
+      api_key: <your-azure-api-key>
+      rpm: 6
+router_settings:
+  fallbacks: [{"gpt-3.5-turbo": ["gpt-4"]}]
+  num_retries: 3
+"#;
+
+#[test]
+fn router_fallbacks_follow_the_retries_with_calls_to_spare() {
+    let t = translate(ROUTER_FALLBACKS, &[]);
+    let expected = native(
+        r#"
+        [providers.azure]
+        kind = "azure"
+        endpoint = "<your-azure-endpoint>"
+        api_key_env = "LITELLM_KEY_AZURE"
+        [providers.azure-2]
+        kind = "azure"
+        endpoint = "https://my-endpoint-canada-berri992.openai.azure.com/"
+        api_key_env = "LITELLM_KEY_AZURE"
+        [routes]
+        "gpt-3.5-turbo" = { models = ["azure/<your-deployment-name>"], fallbacks = ["gpt-4"] }
+        gpt-4 = ["azure-2/gpt-4-ca"]
+        [limits]
+        "azure/<your-deployment-name>" = { rpm = 6 }
+        "azure-2/gpt-4-ca" = { rpm = 6 }
+        [retry]
+        max_retries = 3
+        [cooldown]
+        failure_ratio = { ratio = 0.5, window = "1m", min_calls = 5 }
+        [fallback]
+        max_upstream_calls = 8       # 4 calls to each group: the fallback is never starved
+        "#,
+    );
+    assert_eq!(t.config, expected);
+    // The placeholders are what they are: the check names the bad endpoint.
+    let e = t.config.validate_with_env(t.env(env(&[]))).unwrap_err();
+    assert!(e.to_string().contains("providers.azure.endpoint"), "{e}");
 }

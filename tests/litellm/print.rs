@@ -1,7 +1,9 @@
 //! `check --print`: the native config as TOML that reads back the same,
 //! with no key written in the LiteLLM file in it.
 
-use super::docs::{AZURE_BALANCE_REDIS, CONTEXT_WINDOW, PROXY_SERVER_CONFIG, RELIABILITY};
+use super::docs::{
+    AZURE_BALANCE_REDIS, CONTEXT_WINDOW, PROXY_SERVER_CONFIG, RELIABILITY, ROUTER_FALLBACKS,
+};
 use super::*;
 
 fn examples() -> Vec<LiteLlmConfig> {
@@ -16,6 +18,7 @@ fn examples() -> Vec<LiteLlmConfig> {
         CONTEXT_WINDOW,
         AZURE_BALANCE_REDIS,
         PROXY_SERVER_CONFIG,
+        ROUTER_FALLBACKS,
     ]
     .iter()
     .map(|yaml| translate(yaml, &vars))

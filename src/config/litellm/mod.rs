@@ -39,6 +39,7 @@
 //! assert!(litellm.warnings.mentions("router_settings.success_callback", "not supported"));
 //! ```
 
+mod budget;
 mod deployments;
 mod model;
 mod read;
@@ -144,6 +145,7 @@ impl Config {
         let groups = deployments::add_deployments(&mut r, deployments, &mut config, &mut file_env);
         routes::add_routes(&mut r, &groups, &settings, &mut config);
         sections::apply(&mut r, &settings, &mut config, &mut file_env);
+        budget::raise_upstream_budget(&mut config);
         r.errors.into_result(LiteLlmConfig {
             config,
             warnings: r.warnings,
