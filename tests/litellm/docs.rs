@@ -478,3 +478,51 @@ fn router_fallbacks_follow_the_retries_with_calls_to_spare() {
     let e = t.config.validate_with_env(t.env(env(&[]))).unwrap_err();
     assert!(e.to_string().contains("providers.azure.endpoint"), "{e}");
 }
+
+/// docs.litellm.ai, "Timeouts": the router's for the whole call, and a
+/// deployment's own `timeout` and `stream_timeout`.
+const TIMEOUTS: &str = r#"
+model_list:
+  - model_name: gpt-3.5-turbo
+    litellm_params:
+      model: azure/chatgpt-v-2
+      api_key: os.environ/AZURE_API_KEY
+      api_version: os.environ/AZURE_API_VERSION
+      api_base: os.environ/AZURE_API_BASE
+      timeout: 300 # sets a 5 minute timeout
+      stream_timeout: 30 # sets a 30s timeout for streaming calls
+router_settings:
+  timeout: 30 # sets a 30s timeout for the entire call
+litellm_settings:
+  request_timeout: 600
+"#;
+
+#[test]
+fn the_routers_timeout_bounds_the_call_and_each_attempt_below_a_deployments_own() {
+    let t = translate(
+        TIMEOUTS,
+        &[
+            ("AZURE_API_BASE", "https://example.openai.azure.com"),
+            ("AZURE_API_VERSION", "2024-02-01"),
+        ],
+    );
+    let expected = native(
+        r#"
+        [providers.azure]
+        kind = "azure"
+        endpoint = "https://example.openai.azure.com"
+        api_version = "2024-02-01"
+        api_key_env = "AZURE_API_KEY"
+        [routes]
+        "gpt-3.5-turbo" = ["azure/chatgpt-v-2"]
+        [timeout]
+        total = "30s"
+        attempt = { default = "30s", models = { "azure/chatgpt-v-2" = "5m" } }
+        first_token = { models = { "azure/chatgpt-v-2" = "30s" } }
+        [cooldown]
+        failure_ratio = { ratio = 0.5, window = "1m", min_calls = 5 }
+        "#,
+    );
+    assert_eq!(t.config, expected);
+    assert!(t.warnings.is_empty(), "{}", t.warnings);
+}

@@ -28,14 +28,14 @@ model_list:
   - model_name: long
     litellm_params: {{ model: openai/long-model, api_base: "{base}", api_key: fake-key }}
   - model_name: slow
-    litellm_params: {{ model: openai/slow-model, api_base: "{base}", api_key: fake-key }}
+    litellm_params: {{ model: openai/slow-model, api_base: "{base}", api_key: fake-key, timeout: 0.3 }}
   - model_name: backup
     litellm_params: {{ model: openai/backup-model, api_base: "{base}", api_key: fake-key }}
   - model_name: big
     litellm_params: {{ model: openai/big-model, api_base: "{base}", api_key: fake-key }}
 router_settings:
   num_retries: 2
-  timeout: 0.3
+  timeout: 10
   fallbacks: [{{"primary": ["backup"]}}, {{"long": ["backup"]}}, {{"slow": ["backup"]}}]
   context_window_fallbacks: [{{"long": ["big"]}}]
 litellm_settings:
@@ -192,7 +192,7 @@ async fn the_failoverbench_litellm_config_runs_unchanged_and_fails_over_as_its_n
             served_by: "openai/big-model".into(),
             upstream: vec![("long-model", 1), ("big-model", 1)],
         },
-        // Silent past `timeout`: not retried, the fallback answers.
+        // Silent past its own `timeout`: not retried, the fallback answers.
         Outcome {
             group: "slow",
             status: 200,

@@ -27,8 +27,13 @@ pub(crate) fn apply(r: &mut Reader<'_>, s: &Settings, config: &mut Config, env: 
         config.retry.max_retries.default = Some(n);
     }
     retry_policy(r, s, config);
-    if let Some(t) = s.timeout {
+    // The router's timeout bounds the whole call and is passed down to each
+    // completion, over request_timeout.
+    if let Some(t) = s.timeout.or(s.request_timeout) {
         config.timeout.attempt.default = Some(TimeLimit::After(t));
+    }
+    if let Some(t) = s.timeout {
+        config.timeout.total = Some(HumanDuration(t));
     }
     if let Some(t) = s.stream_timeout {
         config.timeout.first_token.default = Some(TimeLimit::After(t));

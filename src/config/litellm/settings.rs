@@ -31,7 +31,10 @@ pub(crate) struct Settings {
     pub(crate) strategy: Option<(String, String)>,
     pub(crate) latency_buffer: Option<f64>,
     pub(crate) num_retries: Option<u32>,
+    /// The router's: the whole call, and each attempt.
     pub(crate) timeout: Option<Duration>,
+    /// `request_timeout`: each attempt.
+    pub(crate) request_timeout: Option<Duration>,
     pub(crate) stream_timeout: Option<Duration>,
     pub(crate) allowed_fails: Option<u32>,
     pub(crate) cooldown_time: Option<Duration>,
@@ -60,7 +63,8 @@ pub(crate) fn read_section(r: &mut Reader<'_>, section: &str, value: &Value, s: 
         let small = |n: u64| n.min(u64::from(u32::MAX)) as u32;
         match key.as_str() {
             "num_retries" => s.num_retries = r.count(&at, value).map(small),
-            "timeout" | "request_timeout" => s.timeout = r.seconds(&at, value),
+            "timeout" if router => s.timeout = r.seconds(&at, value),
+            "timeout" | "request_timeout" => s.request_timeout = r.seconds(&at, value),
             "stream_timeout" => s.stream_timeout = r.seconds(&at, value),
             "allowed_fails" => s.allowed_fails = r.count(&at, value).map(small),
             "cooldown_time" => s.cooldown_time = r.seconds(&at, value),
