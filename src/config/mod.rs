@@ -182,7 +182,7 @@
 //! | LiteLLM `fallbacks=[{a: [b, c]}]` | `routes.a = { weights = ..., fallbacks = ["b", "c"] }` (or `[..a's models, "b", "c"]`) |
 //! | LiteLLM `context_window_fallbacks=[{a: [b]}]` | `fallback.context_window_fallbacks = { models = { a = ["b"] } }` |
 //! | LiteLLM `content_policy_fallbacks` | `fallback.content_filter_fallbacks` |
-//! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` |
+//! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.total` and `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` (`allowed_fails` + 1) |
 //! | LiteLLM `max_fallbacks` | `fallback.max_fallbacks` |
 //! | LiteLLM `rpm` / `tpm` of a `model_list` entry | `limits."<provider>/<model>" = { rpm = .., tpm = .. }` |
 //! | LiteLLM `routing_strategy` (`simple-shuffle`, `least-busy`, `usage-based-routing-v2`, `latency-based-routing`) | `routes.<alias>.strategy` (`weighted`, `least_busy`, `lowest_usage`, `lowest_latency`) |
@@ -190,6 +190,10 @@
 //! | LiteLLM `stream_timeout` | `timeout.first_token` (and `timeout.idle`, `timeout.stream_total`) |
 //! | several keys of one vendor (a LiteLLM deployment per key, a key-rotating proxy) | `providers.<name>.keys = [{ env = "..." }, { env_list = "...", tier = 1 }]` |
 //! | `MODEL_FALLBACK_GROUPS="a,b; fast=c,d"` | `fallback.groups_from_env = true`, or `fallback.groups = "a,b; fast=c,d"` |
+//!
+//! A whole LiteLLM `config.yaml` also runs as it is
+//! ([`Config::from_litellm_yaml`], `llm-fallback serve --litellm-config`);
+//! docs/LITELLM.md has its full mapping and where behaviour differs.
 //!
 //! A kind's dedicated route keyed by a model id applies where the fallback
 //! layer calls that model (requested directly, or in an ordered route or a

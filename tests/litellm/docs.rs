@@ -389,7 +389,7 @@ fn malformed_litellm_configs_report_every_problem_with_its_path() {
         r#"
 model_list:
   - model_name: a
-    litellm_params: { model: openai/x, rpm: many, timeout: -1 }
+    litellm_params: { model: openai/x, rpm: many, timeout: -1, weight: -2 }
   - litellm_params: { model: openai/y }
   - model_name: c
 router_settings:
@@ -405,6 +405,7 @@ router_settings:
     for expected in [
         "model_list[0].litellm_params.rpm: expected a number, found \"many\"",
         "model_list[0].litellm_params.timeout: -1 seconds is negative or too large",
+        "model_list[0].litellm_params.weight: weight -2 is negative",
         "model_list[1].model_name: every deployment needs a `model_name`",
         "model_list[2].litellm_params: every deployment needs `litellm_params` with `model`",
         "router_settings.num_retries: expected a number, found a list",
@@ -415,7 +416,19 @@ router_settings:
             "{expected} missing from:\n{e}"
         );
     }
-    assert_eq!(all.len(), 6, "{e}");
+    assert_eq!(all.len(), 7, "{e}");
+    // A key pasted where a name goes is not repeated.
+    let t = translate(
+        "model_list:\n  - model_name: a\n    litellm_params: { model: openai/x }\n    sk-live-0123456789abcdef0123: pasted\n",
+        &[],
+    );
+    assert!(
+        t.warnings
+            .mentions("model_list[0].***", "not a deployment setting"),
+        "{}",
+        t.warnings
+    );
+    assert!(!t.warnings.to_string().contains("sk-live"));
     let e = Config::from_litellm_yaml_with_env("model_list: [\n", env(&[])).unwrap_err();
     assert!(e.to_string().starts_with("invalid YAML"), "{e}");
     let e = Config::from_litellm_yaml_with_env("router_settings: {}\n", env(&[])).unwrap_err();

@@ -112,7 +112,15 @@ fn deployment(r: &mut Reader<'_>, path: &str, entry: &Value) -> Option<Deploymen
             "api_version" => d.api_version = r.text(&at, value),
             "rpm" => d.rpm = r.count(&at, value).or(d.rpm),
             "tpm" => d.tpm = r.count(&at, value).or(d.tpm),
-            "weight" => d.weight = r.number(&at, value),
+            "weight" => {
+                d.weight = r.number(&at, value).filter(|w| {
+                    let ok = *w >= 0.0;
+                    if !ok {
+                        r.errors.push(&at, format!("weight {w} is negative"));
+                    }
+                    ok
+                })
+            }
             "order" => d.order = r.count(&at, value),
             "timeout" => d.timeout = r.seconds(&at, value),
             "stream_timeout" => d.stream_timeout = r.seconds(&at, value),

@@ -255,9 +255,14 @@ pub(crate) fn entries<'v>(
     out
 }
 
-/// `parent.key`, or `key` at the top.
+/// `parent.key`, or `key` at the top; a key that looks like a pasted
+/// secret is shown as `***`.
 pub(crate) fn join(parent: &str, key: &str) -> String {
-    let key = crate::settings::key_path(key);
+    let quoted = format!("\"{key}\"");
+    let key = match super::super::redact::redact_message(&quoted) == quoted {
+        true => crate::settings::key_path(key),
+        false => "***".to_owned(),
+    };
     if parent.is_empty() {
         key
     } else {
