@@ -56,7 +56,9 @@ mod future;
 #[cfg(feature = "redis")]
 mod redis_link;
 
-pub(crate) use self::config::{redact_url, MEMORY};
+#[cfg(feature = "toml")]
+pub(crate) use self::config::redact_url;
+pub(crate) use self::config::MEMORY;
 pub use self::config::{Backend, StoreConfig, StoreKind};
 pub use self::future::StoreFuture;
 #[cfg(feature = "redis")]
