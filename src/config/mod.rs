@@ -292,7 +292,16 @@ impl Config {
             Some("toml") => Self::from_toml_str(&text).map_err(in_file),
             Some("json") => Self::from_json_str(&text).map_err(in_file),
             #[cfg(feature = "yaml")]
-            Some("yaml" | "yml") => Self::from_yaml_str(&text).map_err(in_file),
+            Some("yaml" | "yml") => Self::from_yaml_str(&text).map_err(|e| {
+                let mut e = in_file(e);
+                if text.contains("model_list") {
+                    e.push(
+                        &shown,
+                        "this looks like a LiteLLM proxy config: run it with --litellm-config",
+                    );
+                }
+                e
+            }),
             _ => Err(ConfigError::new(
                 shown,
                 "unknown file type: use .toml, .json or .yaml (a LiteLLM config.yaml: --litellm-config)",

@@ -117,5 +117,9 @@ fn yaml_and_yml_files_are_read_by_their_extension() {
         "{e}"
     );
     assert!(e.contains(&format!("{shown}: seed: invalid type")), "{e}");
+    let file = dir.join("litellm.yaml");
+    std::fs::write(&file, "model_list: []\n").unwrap();
+    let e = Config::from_path(&file).unwrap_err().to_string();
+    assert!(e.contains("run it with --litellm-config"), "{e}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -6,6 +6,7 @@
 #![cfg(all(feature = "yaml", feature = "toml"))]
 
 mod docs;
+mod hostile;
 mod print;
 #[cfg(feature = "gateway")]
 mod serve;
