@@ -228,3 +228,42 @@ async fn the_failoverbench_litellm_config_runs_unchanged_and_fails_over_as_its_n
     drop(native);
     assert_eq!(through_native, through_litellm);
 }
+
+#[tokio::test]
+async fn check_describes_a_litellm_config_and_names_its_problems_with_the_file() {
+    let yaml = file("check.yaml", &failoverbench_yaml("http://127.0.0.1:9/v1"));
+    let out = command(&["check", "--litellm-config", path_str(&yaml)])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("is valid."), "{stdout}");
+    assert!(stdout.contains("LITELLM_KEY_OPENAI  set"), "{stdout}");
+    assert!(
+        stderr.contains("2 settings of the LiteLLM config not honoured")
+            && stderr.contains("litellm_settings.set_verbose: not supported")
+            && stderr.contains("reads it from LITELLM_KEY_OPENAI"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("fake-key") && !stderr.contains("fake-key"));
+
+    let bad = file(
+        "bad.yaml",
+        "model_list:\n  - model_name: a\n    litellm_params: { model: openai/x, rpm: lots }\n",
+    );
+    let out = command(&["check", "--litellm-config", path_str(&bad)])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: model_list[0].litellm_params.rpm: expected a number, found \"lots\"",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
