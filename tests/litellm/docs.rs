@@ -539,3 +539,66 @@ fn the_routers_timeout_bounds_the_call_and_each_attempt_below_a_deployments_own(
     assert_eq!(t.config, expected);
     assert!(t.warnings.is_empty(), "{}", t.warnings);
 }
+
+#[test]
+fn the_example_litellm_config_is_honoured_whole_and_builds() {
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/litellm.yaml"
+    ))
+    .unwrap();
+    let t = translate(&yaml, &[]);
+    assert!(t.warnings.is_empty(), "{}", t.warnings);
+    let expected = native(
+        r#"
+        [providers.azure]
+        kind = "azure"
+        endpoint = "https://my-eu-resource.openai.azure.com"
+        api_version = "2024-10-21"
+        api_key_env = "AZURE_EU_API_KEY"
+        [providers.azure-2]
+        kind = "azure"
+        endpoint = "https://my-us-resource.openai.azure.com"
+        api_version = "2024-10-21"
+        api_key_env = "AZURE_US_API_KEY"
+        [providers.openai]
+        kind = "openai"
+        api_key_env = "OPENAI_API_KEY"
+        [providers.anthropic]
+        kind = "anthropic"
+        api_key_env = "ANTHROPIC_API_KEY"
+        [routes]
+        "gpt-4o" = { weights = { "azure/gpt-4o-eu" = 600, "azure-2/gpt-4o-us" = 300 }, fallbacks = ["openai/gpt-4o", "claude"] }
+        "gpt-4.1" = ["openai/gpt-4.1"]
+        claude = ["anthropic/claude-3-5-sonnet-20240620"]
+        [limits]
+        "azure/gpt-4o-eu" = { rpm = 600, tpm = 90000 }
+        "azure-2/gpt-4o-us" = { rpm = 300 }
+        [timeout]
+        total = "1m"
+        attempt = { default = "1m", models = { "openai/gpt-4.1" = "2m" } }
+        first_token = { models = { "anthropic/claude-3-5-sonnet-20240620" = "20s" } }
+        [retry]
+        max_retries = 2
+        [cooldown]
+        consecutive_failures = 4
+        cooldown = "30s"
+        failure_ratio = false
+        [fallback]
+        context_window_fallbacks = { models = { "gpt-4o" = ["gpt-4.1"] } }
+        content_filter_fallbacks = { models = { "gpt-4o" = ["claude"] } }
+        max_upstream_calls = 12      # 4 candidates, each with its 2 retries
+        [server]
+        api_key_env = "GATEWAY_API_KEY"
+        "#,
+    );
+    assert_eq!(t.config, expected);
+    let keys = [
+        ("AZURE_EU_API_KEY", "k1"),
+        ("AZURE_US_API_KEY", "k2"),
+        ("OPENAI_API_KEY", "k3"),
+        ("ANTHROPIC_API_KEY", "k4"),
+        ("GATEWAY_API_KEY", "k5"),
+    ];
+    t.config.validate_with_env(t.env(env(&keys))).unwrap();
+}
