@@ -602,3 +602,17 @@ fn the_example_litellm_config_is_honoured_whole_and_builds() {
     ];
     t.config.validate_with_env(t.env(env(&keys))).unwrap();
 }
+
+#[test]
+fn an_openai_organization_becomes_its_header() {
+    let t = translate(
+        "model_list:\n  - model_name: gpt-4\n    litellm_params:\n      model: openai/gpt-4\n      \
+         api_key: os.environ/OPENAI_API_KEY\n      organization: os.environ/OPENAI_ORG_ID # Optional\n",
+        &[("OPENAI_ORG_ID", "org-123")],
+    );
+    assert_eq!(
+        t.config.providers["openai"].headers["OpenAI-Organization"],
+        "org-123"
+    );
+    assert!(t.warnings.is_empty(), "{}", t.warnings);
+}

@@ -267,3 +267,26 @@ async fn check_describes_a_litellm_config_and_names_its_problems_with_the_file()
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn check_print_shows_the_native_config_whose_paths_its_problems_name() {
+    let yaml = file("placeholders.yaml", super::docs::ROUTER_FALLBACKS);
+    let out = command(&["check", "--litellm-config", path_str(&yaml), "--print"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout
+            .contains("[providers.azure]\nkind = \"azure\"\nendpoint = \"<your-azure-endpoint>\""),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("(translated) (paths of the native config on stdout)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("providers.azure.endpoint"), "{stderr}");
+    assert!(!stdout.contains("<your-azure-api-key>") && !stderr.contains("<your-azure-api-key>"));
+}

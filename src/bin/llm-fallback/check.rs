@@ -13,7 +13,7 @@ use crate::Env;
 
 /// Checks `config` (from `source`), reading variables with `env`; prints
 /// to stdout, problems to stderr. With `print`, stdout gets the config as
-/// TOML only, and the rest goes to stderr.
+/// TOML only (valid or not), and the rest goes to stderr.
 pub(crate) fn run(config: &Config, source: &str, env: Env, print: bool) -> ExitCode {
     // Every variable the build looks up, and whether it was set; the values
     // stay in the build.
@@ -28,18 +28,30 @@ pub(crate) fn run(config: &Config, source: &str, env: Env, print: bool) -> ExitC
             value
         })
         .build();
-    let code = match built {
-        Ok(_) if print => match config.to_toml_string() {
+    // With --print, the native config is printed even when it has problems:
+    // their paths are its paths.
+    let printed = match print {
+        true => match config.to_toml_string() {
             Ok(toml) => {
-                eprintln!("{source} is valid; its native config follows on stdout.");
                 print!("{toml}");
-                ExitCode::SUCCESS
+                true
             }
             Err(e) => {
                 eprintln!("llm-fallback: {e}");
-                ExitCode::FAILURE
+                false
             }
         },
+        false => true,
+    };
+    let code = match built {
+        Ok(_) if print => {
+            eprintln!("{source} is valid; its native config is on stdout.");
+            if printed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Ok(stack) => {
             println!("{source} is valid.");
             print_stack(&stack);
@@ -48,7 +60,11 @@ pub(crate) fn run(config: &Config, source: &str, env: Env, print: bool) -> ExitC
         Err(e) => {
             let n = e.problems().len();
             let s = if n == 1 { "" } else { "s" };
-            eprintln!("llm-fallback: {n} problem{s} in {source}:\n{e}");
+            let paths = match print {
+                true => " (paths of the native config on stdout)",
+                false => "",
+            };
+            eprintln!("llm-fallback: {n} problem{s} in {source}{paths}:\n{e}");
             ExitCode::FAILURE
         }
     };

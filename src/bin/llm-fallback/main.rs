@@ -81,8 +81,12 @@ async fn run(args: args::Args) -> ExitCode {
             Err(e) => return fail(&e.to_string()),
         },
     };
-    let source = (args.config.as_ref().or(args.litellm_config.as_ref()))
-        .map_or("the embedded demo".to_owned(), |p| p.display().to_string());
+    let source = match (&args.config, &args.litellm_config) {
+        (Some(p), _) => p.display().to_string(),
+        // Problems found after translating have the native config's paths.
+        (None, Some(p)) => format!("{} (translated)", p.display()),
+        (None, None) => "the embedded demo".to_owned(),
+    };
     match args.command {
         Command::Check => check::run(&config, &source, env, args.print),
         _ => serve::run(&config, &source, env, args.listen, demo.is_some()).await,

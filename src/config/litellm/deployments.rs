@@ -90,6 +90,17 @@ fn provider_config(
             "only azure deployments take an api_version; ignored",
         );
     }
+    match (&d.organization, d.kind) {
+        (Some(org), ProviderKind::OpenAi) => {
+            p.headers
+                .insert("OpenAI-Organization".to_owned(), org.clone());
+        }
+        (Some(_), _) => r.warnings.push(
+            format!("{}.litellm_params.organization", d.path),
+            "only openai deployments take an organization; ignored",
+        ),
+        (None, _) => {}
+    }
     p.api_key_env = match &d.key {
         Some(Secret::Env(var)) => Some(var.clone()),
         // The same key written twice shares its provider.

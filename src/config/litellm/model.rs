@@ -28,6 +28,8 @@ pub(crate) struct Deployment {
     pub(crate) timeout: Option<Duration>,
     pub(crate) stream_timeout: Option<Duration>,
     pub(crate) max_retries: Option<u32>,
+    /// OpenAI's `organization`, sent as the `OpenAI-Organization` header.
+    pub(crate) organization: Option<String>,
 }
 
 /// The deployments of `model_list` this crate can call, in file order;
@@ -98,6 +100,7 @@ fn deployment(r: &mut Reader<'_>, path: &str, entry: &Value) -> Option<Deploymen
         timeout: None,
         stream_timeout: None,
         max_retries: None,
+        organization: None,
     };
     let (mut model, mut base_given) = (None, false);
     for (key, value) in entries(r, &params_path, params) {
@@ -122,6 +125,7 @@ fn deployment(r: &mut Reader<'_>, path: &str, entry: &Value) -> Option<Deploymen
                 })
             }
             "order" => d.order = r.count(&at, value),
+            "organization" => d.organization = r.text(&at, value),
             "timeout" => d.timeout = r.seconds(&at, value),
             "stream_timeout" => d.stream_timeout = r.seconds(&at, value),
             "max_retries" => {
