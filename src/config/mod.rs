@@ -164,12 +164,13 @@
 //! of the provider (a weighted route continues partial answers when all its
 //! candidates do).
 //!
-//! TOML ([`Config::from_toml_str`], feature `toml`) and JSON
-//! ([`Config::from_json_str`]) are read directly, with the same structure.
-//! YAML is not bundled: the YAML crates of the serde ecosystem are either
-//! unmaintained (`serde_yaml`) or newer than this crate's minimum Rust; a
-//! `Config` is `Deserialize`, so pass it to the YAML crate of your choice, or
-//! convert the file to JSON (`yq -o=json`).
+//! TOML ([`Config::from_toml_str`], feature `toml`), JSON
+//! ([`Config::from_json_str`]) and YAML ([`Config::from_yaml_str`], feature
+//! `yaml`) are read directly, with the same structure and the same problems
+//! (every one at once, with its path); [`Config::from_path`] picks by the
+//! extension (`.toml`, `.json`, `.yaml`/`.yml`). [`Config::to_toml_string`]
+//! writes a config back out. A LiteLLM proxy config runs as it is:
+//! [`Config::from_litellm_yaml`] translates it (see [`litellm`]).
 //!
 //! # What other tools' settings become
 //!
@@ -185,7 +186,7 @@
 //! | LiteLLM `fallbacks=[{a: [b, c]}]` | `routes.a = { weights = ..., fallbacks = ["b", "c"] }` (or `[..a's models, "b", "c"]`) |
 //! | LiteLLM `context_window_fallbacks=[{a: [b]}]` | `fallback.context_window_fallbacks = { models = { a = ["b"] } }` |
 //! | LiteLLM `content_policy_fallbacks` | `fallback.content_filter_fallbacks` |
-//! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` |
+//! | LiteLLM `num_retries`, `timeout`, `cooldown_time`, `allowed_fails` | `retry.max_retries`, `timeout.total` and `timeout.attempt`, `cooldown.cooldown`, `cooldown.consecutive_failures` (`allowed_fails` + 1) |
 //! | LiteLLM `max_fallbacks` | `fallback.max_fallbacks` |
 //! | LiteLLM `rpm` / `tpm` of a `model_list` entry | `limits."<provider>/<model>" = { rpm = .., tpm = .. }` |
 //! | LiteLLM `routing_strategy` (`simple-shuffle`, `least-busy`, `usage-based-routing-v2`, `latency-based-routing`) | `routes.<alias>.strategy` (`weighted`, `least_busy`, `lowest_usage`, `lowest_latency`) |
@@ -193,6 +194,10 @@
 //! | LiteLLM `stream_timeout` | `timeout.first_token` (and `timeout.idle`, `timeout.stream_total`) |
 //! | several keys of one vendor (a LiteLLM deployment per key, a key-rotating proxy) | `providers.<name>.keys = [{ env = "..." }, { env_list = "...", tier = 1 }]` |
 //! | `MODEL_FALLBACK_GROUPS="a,b; fast=c,d"` | `fallback.groups_from_env = true`, or `fallback.groups = "a,b; fast=c,d"` |
+//!
+//! A whole LiteLLM `config.yaml` also runs as it is
+//! ([`Config::from_litellm_yaml`], `llm-fallback serve --litellm-config`);
+//! docs/LITELLM.md has its full mapping and where behaviour differs.
 //!
 //! A kind's dedicated route keyed by a model id applies where the fallback
 //! layer calls that model (requested directly, or in an ordered route or a
@@ -226,6 +231,13 @@ mod redact;
 mod routes;
 mod server;
 mod types;
+#[cfg(feature = "yaml")]
+mod yaml;
+
+#[cfg(feature = "yaml")]
+pub mod litellm;
+#[cfg(feature = "toml")]
+mod print;
 
 use std::path::Path;
 
@@ -262,7 +274,8 @@ impl Config {
         })
     }
 
-    /// Reads a config file: `.toml` (feature `toml`) or `.json`.
+    /// Reads a config file: `.toml` (feature `toml`), `.json`, or `.yaml` /
+    /// `.yml` (feature `yaml`).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
@@ -282,9 +295,20 @@ impl Config {
             #[cfg(feature = "toml")]
             Some("toml") => Self::from_toml_str(&text).map_err(in_file),
             Some("json") => Self::from_json_str(&text).map_err(in_file),
+            #[cfg(feature = "yaml")]
+            Some("yaml" | "yml") => Self::from_yaml_str(&text).map_err(|e| {
+                let mut e = in_file(e);
+                if text.contains("model_list") {
+                    e.push(
+                        &shown,
+                        "this looks like a LiteLLM proxy config: run it with --litellm-config",
+                    );
+                }
+                e
+            }),
             _ => Err(ConfigError::new(
                 shown,
-                "unknown file type: use .toml or .json (convert YAML with `yq -o=json`)",
+                "unknown file type: use .toml, .json or .yaml (a LiteLLM config.yaml: --litellm-config)",
             )),
         }
     }

@@ -75,7 +75,7 @@ impl fmt::Debug for StoreConfig {
 }
 
 /// `url` with its user and password replaced by `***`.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match userinfo(url) {
         Some(range) => format!("{}***{}", &url[..range.start], &url[range.end..]),
         None => url.to_owned(),

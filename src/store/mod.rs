@@ -56,6 +56,8 @@ mod future;
 #[cfg(feature = "redis")]
 mod redis_link;
 
+#[cfg(feature = "toml")]
+pub(crate) use self::config::redact_url;
 pub(crate) use self::config::MEMORY;
 
 /// Whether a store key belongs to `provider`: one of its models

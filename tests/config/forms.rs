@@ -3,7 +3,7 @@
 
 use super::*;
 
-const FULL: &str = r#"
+pub(crate) const FULL: &str = r#"
 seed = 7
 models = ["openai/o1"]
 model_messages = { default = [{ role = "system", content = "Be brief." }], models = { "anthropic/claude-3-5-sonnet" = [{ role = "user", content = "Plain text." }] } }
@@ -165,10 +165,10 @@ fn files_of_unknown_types_are_refused_with_a_hint() {
     assert!(e.to_string().contains("gateway.yaml"), "{e}");
     let dir = std::env::temp_dir().join(format!("llm-fallback-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("c.yaml");
-    std::fs::write(&file, "seed: 1\n").unwrap();
+    let file = dir.join("c.ini");
+    std::fs::write(&file, "seed = 1\n").unwrap();
     let e = Config::from_path(&file).unwrap_err();
-    assert!(e.to_string().contains("yq -o=json"), "{e}");
+    assert!(e.to_string().contains("use .toml, .json or .yaml"), "{e}");
     let file = dir.join("c.json");
     std::fs::write(&file, r#"{"seed": "one"}"#).unwrap();
     let e = Config::from_path(&file).unwrap_err();

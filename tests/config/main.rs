@@ -5,6 +5,7 @@
 mod forms;
 mod problems;
 mod stack;
+mod yaml;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -18,8 +18,13 @@ commands:
   help       print this help and exit
 
 options:
-  --config PATH        a .toml or .json config (default: the embedded demo,
+  --config PATH        a .toml, .json or .yaml config (default: the embedded demo,
                        two simulated providers on 127.0.0.1, no API key needed)
+  --litellm-config PATH
+                       a LiteLLM proxy config.yaml, run as it is (what it sets
+                       that is not honoured is listed in one warning)
+  --print              with check: print the equivalent native config as TOML
+                       on stdout (the rest goes to stderr)
   --listen ADDR        serve on ADDR (default: server.listen, else 127.0.0.1:8080)
   --log-format FORMAT  text or json (default: text when stderr is a terminal,
                        json otherwise); logs go to stderr, without colours when
@@ -56,6 +61,10 @@ pub(crate) enum LogFormat {
 pub(crate) struct Args {
     pub(crate) command: Command,
     pub(crate) config: Option<PathBuf>,
+    /// A LiteLLM `config.yaml`, instead of `config`.
+    pub(crate) litellm_config: Option<PathBuf>,
+    /// `check --print`: the native config as TOML on stdout.
+    pub(crate) print: bool,
     pub(crate) listen: Option<SocketAddr>,
     /// `None`: decided by whether stderr is a terminal.
     pub(crate) log_format: Option<LogFormat>,
@@ -92,6 +101,10 @@ where
             "version" | "-V" | "--version" => set(&mut command, Command::Version)?,
             "help" | "-h" | "--help" => set(&mut command, Command::Help)?,
             "--config" => out.config = Some(value("--config")?.into()),
+            "--litellm-config" => {
+                out.litellm_config = Some(value("--litellm-config")?.into());
+            }
+            "--print" => out.print = true,
             "--listen" => {
                 let addr = value("--listen")?;
                 out.listen = Some(addr.parse().map_err(|_| {
@@ -109,6 +122,12 @@ where
         }
     }
     out.command = command.unwrap_or_default();
+    if out.config.is_some() && out.litellm_config.is_some() {
+        return Err("give --config or --litellm-config, not both".to_owned());
+    }
+    if out.print && out.command != Command::Check {
+        return Err("--print goes with check".to_owned());
+    }
     Ok(out)
 }
 
@@ -135,6 +154,22 @@ mod tests {
         assert_eq!(b.command, Command::Serve);
         assert_eq!(b.listen, Some("0.0.0.0:9000".parse().unwrap()));
         assert_eq!(b.config, Some(PathBuf::from("b.json")));
+    }
+
+    #[test]
+    fn a_litellm_config_is_served_or_checked_and_printed() {
+        let a = parse_str("check --litellm-config config.yaml --print").unwrap();
+        assert_eq!(a.litellm_config, Some(PathBuf::from("config.yaml")));
+        assert!(a.print && a.config.is_none());
+        let b = parse_str("serve --litellm-config=c.yaml").unwrap();
+        assert_eq!(
+            (b.command, b.litellm_config),
+            (Command::Serve, Some(PathBuf::from("c.yaml")))
+        );
+        let e = |line| parse_str(line).unwrap_err();
+        assert!(e("--config a.toml --litellm-config b.yaml").contains("not both"));
+        assert_eq!(e("serve --print"), "--print goes with check");
+        assert_eq!(e("--litellm-config"), "--litellm-config needs a value");
     }
 
     #[test]

@@ -9,9 +9,12 @@ use llm_fallback::layers::fallback::FallbackGroups;
 use llm_fallback::{Config, Stack};
 
 use crate::serve::DEFAULT_LISTEN;
+use crate::Env;
 
-/// Checks `config` (from `source`); prints to stdout, problems to stderr.
-pub(crate) fn run(config: &Config, source: &str) -> ExitCode {
+/// Checks `config` (from `source`), reading variables with `env`; prints
+/// to stdout, problems to stderr. With `print`, stdout gets the config as
+/// TOML only (valid or not), and the rest goes to stderr.
+pub(crate) fn run(config: &Config, source: &str, env: Env, print: bool) -> ExitCode {
     // Every variable the build looks up, and whether it was set; the values
     // stay in the build.
     let seen: Arc<Mutex<BTreeMap<String, bool>>> = Arc::default();
@@ -19,13 +22,36 @@ pub(crate) fn run(config: &Config, source: &str) -> ExitCode {
     let built = Stack::builder()
         .config(config.clone())
         .env(move |var| {
-            let value = std::env::var(var).ok().filter(|v| !v.is_empty());
+            let value = env(var).filter(|v| !v.is_empty());
             let mut seen = record.lock().unwrap_or_else(|e| e.into_inner());
             seen.insert(var.to_owned(), value.is_some());
             value
         })
         .build();
+    // With --print, the native config is printed even when it has problems:
+    // their paths are its paths.
+    let printed = match print {
+        true => match config.to_toml_string() {
+            Ok(toml) => {
+                print!("{toml}");
+                true
+            }
+            Err(e) => {
+                eprintln!("llm-fallback: {e}");
+                false
+            }
+        },
+        false => true,
+    };
     let code = match built {
+        Ok(_) if print => {
+            eprintln!("{source} is valid; its native config is on stdout.");
+            if printed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Ok(stack) => {
             println!("{source} is valid.");
             print_stack(&stack);
@@ -34,12 +60,19 @@ pub(crate) fn run(config: &Config, source: &str) -> ExitCode {
         Err(e) => {
             let n = e.problems().len();
             let s = if n == 1 { "" } else { "s" };
-            eprintln!("llm-fallback: {n} problem{s} in {source}:\n{e}");
+            let paths = match print {
+                true => " (paths of the native config on stdout)",
+                false => "",
+            };
+            eprintln!("llm-fallback: {n} problem{s} in {source}{paths}:\n{e}");
             ExitCode::FAILURE
         }
     };
     let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-    print!("{}", describe_env(&seen));
+    match print {
+        true => eprint!("{}", describe_env(&seen)),
+        false => print!("{}", describe_env(&seen)),
+    }
     code
 }
 

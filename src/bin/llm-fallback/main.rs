@@ -4,6 +4,8 @@
 //! llm-fallback                                         # the embedded demo: simulated providers, no key needed
 //! llm-fallback serve --config examples/gateway.toml    # real providers (keys from the environment)
 //! llm-fallback check --config my.toml                  # validate, print what it builds and the variables it reads
+//! llm-fallback serve --litellm-config config.yaml      # a LiteLLM proxy config, as it is
+//! llm-fallback check --litellm-config config.yaml --print > gateway.toml   # migrate for good
 //! llm-fallback --listen 0.0.0.0:9000 --log-format json
 //! ```
 //!
@@ -18,10 +20,20 @@ mod demo;
 mod logs;
 mod serve;
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use args::Command;
 use llm_fallback::Config;
+
+/// How the stack reads environment variables.
+pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process's environment (an empty value counts as unset).
+fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
 
 fn main() -> ExitCode {
     let args = match args::parse(std::env::args().skip(1)) {
@@ -51,31 +63,69 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: args::Args) -> ExitCode {
+    let mut env: Env = Arc::new(process_env);
     // The demo's simulated providers live as long as `demo`.
-    let (config, _demo) = match &args.config {
-        Some(path) => match Config::from_path(path) {
+    let (config, demo) = match (&args.config, &args.litellm_config) {
+        (Some(path), _) => match Config::from_path(path) {
             Ok(config) => (config, None),
             Err(e) => return fail(&e.to_string()),
         },
-        None => match demo::start().await {
+        (None, Some(path)) => match litellm(path, args.command == Command::Check) {
+            Ok((config, file_env)) => {
+                env = file_env;
+                (config, None)
+            }
+            Err(e) => return fail(&e),
+        },
+        (None, None) => match demo::start().await {
             Ok(demo) => (demo.config.clone(), Some(demo)),
             Err(e) => return fail(&e.to_string()),
         },
     };
-    let source = args
-        .config
-        .as_ref()
-        .map_or("the embedded demo".to_owned(), |p| p.display().to_string());
+    let source = match (&args.config, &args.litellm_config) {
+        (Some(p), _) => p.display().to_string(),
+        // Problems found after translating have the native config's paths.
+        (None, Some(p)) => format!("{} (translated)", p.display()),
+        (None, None) => "the embedded demo".to_owned(),
+    };
     match args.command {
-        Command::Check => check::run(&config, &source),
+        Command::Check => check::run(&config, &source, env, args.print),
         _ => {
             let from = match &args.config {
                 Some(path) => serve::From::File(path),
-                None => serve::From::Demo(&config),
+                None => serve::From::Fixed {
+                    config: &config,
+                    env,
+                    demo: demo.is_some(),
+                },
             };
             serve::run(from, &source, args.listen).await
         }
     }
+}
+
+/// Translates a LiteLLM config; what it does not honour is one warning (on
+/// stderr as it is for `check`, logged for `serve`).
+fn litellm(path: &Path, check: bool) -> Result<(Config, Env), String> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read the file: {e}"))?;
+    let translated = Config::from_litellm_yaml_with_env(&text, process_env).map_err(|e| {
+        let lines: Vec<String> = (e.problems().iter())
+            .map(|p| match p.path.as_str() {
+                "" => format!("{shown}: {}", p.message),
+                at => format!("{shown}: {at}: {}", p.message),
+            })
+            .collect();
+        lines.join("\n")
+    })?;
+    match (translated.warnings.is_empty(), check) {
+        (true, _) => {}
+        (false, true) => eprintln!("llm-fallback: warning: {shown}: {}", translated.warnings),
+        (false, false) => tracing::warn!(config = %shown, "{}", translated.warnings),
+    }
+    let env: Env = Arc::new(translated.env(process_env));
+    Ok((translated.config, env))
 }
 
 /// Reports `message` on stderr and fails.

@@ -11,7 +11,7 @@ use llm_fallback::server;
 use llm_fallback::stack::Reloader;
 use llm_fallback::{Config, ConfigError, Stack};
 
-use crate::fail;
+use crate::{fail, Env};
 
 /// Where the gateway listens without `--listen` or `server.listen`.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -22,8 +22,13 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 pub(crate) enum From<'a> {
     /// A file: reloaded on SIGHUP, when saved, and by `POST /admin/reload`.
     File(&'a Path),
-    /// The embedded demo: nothing to reload.
-    Demo(&'a Config),
+    /// A config read once: the embedded demo (`demo`), or one translated
+    /// from a LiteLLM file, whose variables `env` reads.
+    Fixed {
+        config: &'a Config,
+        env: Env,
+        demo: bool,
+    },
 }
 
 /// Serves the config `from` (`source` names it in messages).
@@ -35,13 +40,18 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
             "{n} problem{s} in {source} (`llm-fallback check` lists the variables it reads):\n{e}"
         ))
     };
+    let demo = matches!(from, From::Fixed { demo: true, .. });
     let (stack, router, reloader) = match from {
         From::File(path) => match Reloader::open(path) {
             Ok(reloader) => (reloader.stack(), reloader.router(), Some(reloader)),
             Err(e) => return problems(e),
         },
-        From::Demo(config) => {
-            let stack = match Stack::from_config(config) {
+        From::Fixed { config, env, .. } => {
+            let built = Stack::builder()
+                .config(config.clone())
+                .env(move |var| env(var))
+                .build();
+            let stack = match built {
                 Ok(stack) => stack,
                 Err(e) => return problems(e),
             };
@@ -75,7 +85,7 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
             }
         }
         None => {
-            demo_hangup();
+            fixed_hangup(demo);
             None
         }
     };
@@ -87,7 +97,7 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
         routes = %routes.join(", "),
         "gateway listening"
     );
-    if reloader.is_none() {
+    if demo {
         println!(
             "\nTry it (no API key needed; every other answer falls back to steady):\n  \
              curl -si http://{addr}/v1/chat/completions -H 'content-type: application/json' \
@@ -100,9 +110,11 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
     ExitCode::SUCCESS
 }
 
-/// The embedded demo has no file to read again: a SIGHUP says so instead
-/// of ending the process (its default action).
-fn demo_hangup() {
+/// The embedded demo and a translated LiteLLM config are not read again: a
+/// SIGHUP says so instead of ending the process (its default action).
+fn fixed_hangup(demo: bool) {
+    #[cfg(not(unix))]
+    let _ = demo;
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -111,7 +123,11 @@ fn demo_hangup() {
         };
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
-                tracing::warn!("SIGHUP received: the embedded demo has no config file to reload");
+                if demo {
+                    tracing::warn!("SIGHUP received: the embedded demo has no config file to reload");
+                } else {
+                    tracing::warn!("SIGHUP received: a LiteLLM config is not reloaded (restart, or serve its --print output with --config)");
+                }
             }
         });
     }
