@@ -124,7 +124,9 @@ fn fixed_hangup(demo: bool) {
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 if demo {
-                    tracing::warn!("SIGHUP received: the embedded demo has no config file to reload");
+                    tracing::warn!(
+                        "SIGHUP received: the embedded demo has no config file to reload"
+                    );
                 } else {
                     tracing::warn!("SIGHUP received: a LiteLLM config is not reloaded (restart, or serve its --print output with --config)");
                 }
