@@ -320,3 +320,81 @@ async fn version_help_and_bad_arguments() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("unknown argument \"--confg\""), "{stderr}");
 }
+
+/// `server.metrics_listen`: `/metrics` on an address of its own (behind the
+/// client key, as beside the API), and not beside the API.
+#[tokio::test]
+async fn metrics_listen_serves_metrics_on_their_own_address() {
+    let upstream = MockServer::start().await;
+    upstream.always("gpt-4o-mini", ServerReply::text("hello"));
+    let config = config_file(
+        "metrics-listen",
+        &format!(
+            r#"
+[providers.up]
+kind = "openai"
+base_url = "{}"
+[routes]
+mini = ["up/gpt-4o-mini"]
+[server]
+api_key_env = "GATEWAY_API_KEY"
+metrics_listen = "127.0.0.1:0"
+"#,
+            upstream.base_url()
+        ),
+    );
+    let mut cmd = command(&[
+        "serve",
+        "--log-format",
+        "json",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    cmd.env("GATEWAY_API_KEY", "gw-secret");
+    let mut gw = Running::spawn(cmd);
+    let line = gw
+        .until("listening line", |l| l.contains("gateway listening"))
+        .await;
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let addr = v["addr"].as_str().unwrap().to_owned();
+    let metrics_addr = v["metrics_addr"].as_str().unwrap().to_owned();
+    assert_ne!(addr, metrics_addr);
+    assert_eq!(chat(&addr, "mini").await.status(), 200);
+
+    let client = reqwest::Client::new();
+    let beside = client
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth("gw-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beside.status(), 404);
+    let open = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 401);
+    let scrape = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .bearer_auth("gw-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    let text = scrape.text().await.unwrap();
+    assert!(
+        text.contains("llm_fallback_requests_total{gen_ai_request_model=\"mini\""),
+        "{text}"
+    );
+    // The API is not served there.
+    let api = client
+        .get(format!("http://{metrics_addr}/v1/models"))
+        .bearer_auth("gw-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404);
+}

@@ -141,3 +141,39 @@ fn a_route_alias_in_a_fallback_group_is_reported_once_with_a_hint() {
         "{e}"
     );
 }
+
+#[test]
+fn a_metrics_listen_address_is_checked_with_the_rest() {
+    let config = Config::from_json_str(
+        r#"{"server": {"listen": "127.0.0.1:9000", "metrics_listen": "not an address"}}"#,
+    )
+    .unwrap();
+    let e = config.validate_with_env(|_| None).unwrap_err();
+    assert!(
+        problems(&e)
+            .iter()
+            .any(|p| p.starts_with("server.metrics_listen: \"not an address\" is not an address")),
+        "{e}"
+    );
+    for (json, says) in [
+        (
+            r#"{"server": {"listen": "127.0.0.1:9000", "metrics_listen": "127.0.0.1:9000"}}"#,
+            "is also server.listen",
+        ),
+        (
+            r#"{"server": {"metrics": false, "metrics_listen": "127.0.0.1:9090"}}"#,
+            "metrics are off",
+        ),
+    ] {
+        let e = Config::from_json_str(json)
+            .unwrap()
+            .validate_with_env(|_| None)
+            .unwrap_err();
+        assert!(
+            problems(&e)
+                .iter()
+                .any(|p| p.starts_with("server.metrics_listen: ") && p.contains(says)),
+            "{e}"
+        );
+    }
+}

@@ -110,6 +110,7 @@
 //! shutdown_grace = "20s"
 //! metrics = true                              # Prometheus text on GET /metrics
 //! metrics_auth = true                         # /metrics needs the client key when one is set
+//! metrics_listen = "0.0.0.0:9090"             # serve /metrics there instead of beside the API (default)
 //! admin_reload = false                        # POST /admin/reload (behind the client key: needs api_key_env)
 //! ```
 //!

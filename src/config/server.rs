@@ -39,6 +39,11 @@ pub struct ServerConfig {
     /// `false` opens it to scrapers that cannot send one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_auth: Option<bool>,
+    /// Serve `GET /metrics` on this address of its own instead of beside the
+    /// API (e.g. `"0.0.0.0:9090"` for a scraper on an internal network;
+    /// default: beside the API). `metrics_auth` still applies there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// Serve `POST /admin/reload`, behind the client key (so it needs
     /// `api_key_env`), which reloads the config file (default `false`).
     pub admin_reload: bool,
@@ -55,6 +60,7 @@ impl fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("metrics", &self.metrics)
             .field("metrics_auth", &self.metrics_auth)
+            .field("metrics_listen", &self.metrics_listen)
             .field("admin_reload", &self.admin_reload)
             .finish()
     }
@@ -73,6 +79,8 @@ pub(crate) struct ServerSetup {
     pub(crate) metrics: bool,
     /// `/metrics` needs the client key (when one is set).
     pub(crate) metrics_auth: bool,
+    /// Serve `/metrics` on this address instead of beside the API.
+    pub(crate) metrics_listen: Option<SocketAddr>,
     /// Serve `POST /admin/reload` (behind the client key).
     pub(crate) admin_reload: bool,
 }
@@ -87,6 +95,7 @@ impl Default for ServerSetup {
             shutdown_grace: None,
             metrics: true,
             metrics_auth: true,
+            metrics_listen: None,
             admin_reload: false,
         }
     }
@@ -99,16 +108,34 @@ impl ServerSetup {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ServerSetup, ConfigError> {
         let mut errors = ConfigError::default();
-        let listen = s.listen.as_deref().and_then(|addr| match addr.parse() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
+        let mut address = |path: &str, value: Option<&str>| {
+            value.and_then(|addr| match addr.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(
+                        path,
+                        format!("{addr:?} is not an address like \"127.0.0.1:8080\""),
+                    );
+                    None
+                }
+            })
+        };
+        let listen = address("server.listen", s.listen.as_deref());
+        let metrics_listen = address("server.metrics_listen", s.metrics_listen.as_deref());
+        if metrics_listen.is_some() && s.metrics == Some(false) {
+            errors.push(
+                "server.metrics_listen",
+                "metrics are off (server.metrics = false): there is nothing to serve there",
+            );
+        }
+        if let (Some(a), Some(b)) = (listen, metrics_listen) {
+            if a == b {
                 errors.push(
-                    "server.listen",
-                    format!("{addr:?} is not an address like \"127.0.0.1:8080\""),
+                    "server.metrics_listen",
+                    format!("{b} is also server.listen: give metrics a port of their own, or leave it out to serve them beside the API"),
                 );
-                None
             }
-        });
+        }
         let api_key = s
             .api_key_env
             .as_deref()
@@ -132,6 +159,7 @@ impl ServerSetup {
             shutdown_grace: s.shutdown_grace.map(|d| d.get()),
             metrics: s.metrics.unwrap_or(true),
             metrics_auth: s.metrics_auth.unwrap_or(true),
+            metrics_listen,
             admin_reload: s.admin_reload,
         })
     }

@@ -41,6 +41,7 @@ pub struct ServerBuilder {
     body_limit: usize,
     allow_unlisted: bool,
     metrics: Option<Metrics>,
+    metrics_apart: bool,
     config_hash: String,
     reload: Option<ReloadFn>,
     errors: ConfigError,
@@ -65,6 +66,7 @@ impl ServerBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             allow_unlisted: false,
             metrics: None,
+            metrics_apart: false,
             config_hash: String::new(),
             reload: None,
             errors: ConfigError::default(),
@@ -238,6 +240,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves `/metrics` (when [`metrics`](Self::metrics) is on) not beside
+    /// the API but on a router of its own,
+    /// [`LiveHandle::metrics_router`](super::LiveHandle::metrics_router), to
+    /// serve on another address (e.g. an internal port scrapers reach and
+    /// clients do not). The client key still guards it unless
+    /// [`metrics_without_key`](Self::metrics_without_key).
+    pub fn metrics_on_own_listener(mut self) -> Self {
+        self.metrics_apart = true;
+        self
+    }
+
     /// The hash of the config the stack was built from, shown by
     /// `/health/ready` and `/metrics` (default: empty).
     pub fn config_hash(mut self, hash: impl Into<String>) -> Self {
@@ -270,6 +283,7 @@ impl ServerBuilder {
         let keys = std::mem::take(&mut self.keys);
         let body_limit = self.body_limit;
         let metrics = self.metrics;
+        let self_apart = self.metrics_apart;
         let reload = self.reload.take();
         let hash = std::mem::take(&mut self.config_hash);
         let active = self.into_active(Generation::first(hash))?;
@@ -277,6 +291,7 @@ impl ServerBuilder {
         let live = LiveHandle {
             active: Arc::new(arc_swap::ArcSwap::from_pointee(active)),
             metrics: series.clone(),
+            metrics_router: None,
         };
         let app = App {
             live: live.active.clone(),
@@ -285,7 +300,12 @@ impl ServerBuilder {
             reload,
         };
         let open = metrics == Some(Metrics::Open);
-        Ok((super::router(app, ApiKeys::new(keys), open), live))
+        let (router, metrics_router) = super::router(app, ApiKeys::new(keys), open, self_apart);
+        let live = LiveHandle {
+            metrics_router,
+            ..live
+        };
+        Ok((router, live))
     }
 
     /// The part of the options a config describes, as `generation`.

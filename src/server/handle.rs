@@ -17,9 +17,18 @@ use crate::ConfigError;
 pub struct LiveHandle {
     pub(crate) active: Arc<ArcSwap<Active>>,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    pub(crate) metrics_router: Option<axum::Router>,
 }
 
 impl LiveHandle {
+    /// `GET /metrics` on a router of its own, to serve on another address,
+    /// when the server was built with
+    /// [`metrics_on_own_listener`](super::ServerBuilder::metrics_on_own_listener)
+    /// (and metrics on); `None` otherwise, `/metrics` being beside the API.
+    pub fn metrics_router(&self) -> Option<axum::Router> {
+        self.metrics_router.clone()
+    }
+
     /// The generation being served.
     pub fn generation(&self) -> Generation {
         self.active.load().generation.clone()

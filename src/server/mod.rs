@@ -228,7 +228,13 @@ pub(crate) struct App {
 
 /// `metrics_open`: `GET /metrics` (served when `app` has metrics) needs no
 /// key, like `/health`.
-fn router(app: App, keys: auth::ApiKeys, metrics_open: bool) -> Router {
+/// The API router, and `/metrics` on a router of its own when `apart`.
+fn router(
+    app: App,
+    keys: auth::ApiKeys,
+    metrics_open: bool,
+    apart: bool,
+) -> (Router, Option<Router>) {
     let app = Arc::new(app);
     let scrape = app.metrics.clone().map(|m| {
         Router::new()
@@ -249,18 +255,31 @@ fn router(app: App, keys: auth::ApiKeys, metrics_open: bool) -> Router {
     let mut open = Router::new()
         .route("/health", get(info::live))
         .with_state(app);
+    let guard = |router: Router| match keys.is_empty() {
+        true => router,
+        false => router.layer(axum::middleware::from_fn_with_state(
+            keys.clone(),
+            auth::require_key,
+        )),
+    };
+    let mut own = None;
     match scrape {
+        Some(scrape) if apart => {
+            let scrape = if metrics_open { scrape } else { guard(scrape) };
+            own = Some(
+                scrape
+                    .fallback(info::unknown_url)
+                    .method_not_allowed_fallback(info::wrong_method),
+            );
+        }
         Some(scrape) if metrics_open => open = open.merge(scrape),
         Some(scrape) => api = api.merge(scrape),
         None => {}
     }
-    if !keys.is_empty() {
-        api = api.layer(axum::middleware::from_fn_with_state(
-            keys,
-            auth::require_key,
-        ));
-    }
-    open.merge(api)
+    let api = guard(api);
+    let main = open
+        .merge(api)
         .fallback(info::unknown_url)
-        .method_not_allowed_fallback(info::wrong_method)
+        .method_not_allowed_fallback(info::wrong_method);
+    (main, own)
 }

@@ -32,10 +32,14 @@ pub(super) fn server(config: &Config, s: &ServerSetup) -> String {
         (true, false) => "; /metrics open without the key",
         (true, true) => "",
     };
+    let metrics_at = match s.metrics_listen.filter(|_| s.metrics) {
+        Some(addr) => format!("; /metrics on {addr}"),
+        None => String::new(),
+    };
     let admin = if s.admin_reload {
         "; POST /admin/reload on"
     } else {
         ""
     };
-    format!("{listen}; {key}; {limit}; {grace}{unlisted}{metrics}{admin}")
+    format!("{listen}; {key}; {limit}; {grace}{unlisted}{metrics}{metrics_at}{admin}")
 }

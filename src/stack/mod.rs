@@ -242,6 +242,15 @@ impl Stack {
         self.info.server.listen
     }
 
+    /// The address in `server.metrics_listen`, if any: `/metrics` is served
+    /// there (by [`LiveHandle::metrics_router`](crate::server::LiveHandle::metrics_router)), not beside the API.
+    pub fn metrics_listen_addr(&self) -> Option<SocketAddr> {
+        self.info
+            .server
+            .metrics_listen
+            .filter(|_| self.info.server.metrics)
+    }
+
     /// `server.shutdown_grace`, if set.
     pub fn shutdown_grace(&self) -> Option<Duration> {
         self.info.server.shutdown_grace
@@ -271,6 +280,9 @@ impl Stack {
             (false, _) => {}
             (true, true) => builder = builder.metrics(),
             (true, false) => builder = builder.metrics_without_key(),
+        }
+        if plan.metrics && plan.metrics_listen.is_some() {
+            builder = builder.metrics_on_own_listener();
         }
         builder
     }

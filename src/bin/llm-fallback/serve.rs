@@ -41,9 +41,9 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
         ))
     };
     let demo = matches!(from, From::Fixed { demo: true, .. });
-    let (stack, router, reloader) = match from {
+    let (stack, router, metrics, reloader) = match from {
         From::File(path) => match Reloader::open(path) {
-            Ok(reloader) => (reloader.stack(), reloader.router(), Some(reloader)),
+            Ok(r) => (r.stack(), r.router(), r.metrics_router(), Some(r)),
             Err(e) => return problems(e),
         },
         From::Fixed { config, env, .. } => {
@@ -55,8 +55,8 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
                 Ok(stack) => stack,
                 Err(e) => return problems(e),
             };
-            match stack.server().build() {
-                Ok(router) => (stack, router, None),
+            match stack.server().build_live() {
+                Ok((router, live)) => (stack, router, live.metrics_router(), None),
                 Err(e) => return fail(&format!("server options in {source}:\n{e}")),
             }
         }
@@ -69,6 +69,24 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
         Err(e) => return fail(&format!("cannot listen on {addr}: {e}")),
     };
     let addr = listener.local_addr().unwrap_or(addr);
+    let grace = stack.shutdown_grace().unwrap_or(DEFAULT_GRACE);
+    // `/metrics` on an address of its own (`server.metrics_listen`).
+    let mut metrics_addr = None;
+    let scraper = match (metrics, stack.metrics_listen_addr()) {
+        (Some(metrics), Some(at)) => match tokio::net::TcpListener::bind(at).await {
+            Ok(listener) => {
+                metrics_addr = Some(listener.local_addr().unwrap_or(at));
+                let serve = server::serve(listener, metrics, server::shutdown_signal(), grace);
+                Some(tokio::spawn(serve))
+            }
+            Err(e) => {
+                return fail(&format!(
+                    "cannot listen on {at} (server.metrics_listen): {e}"
+                ))
+            }
+        },
+        _ => None,
+    };
     // Before the first log line, so a SIGHUP sent once it is seen is handled.
     let _watch = match &reloader {
         Some(reloader) => {
@@ -94,6 +112,7 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
         %addr,
         config = %source,
         config_hash = %stack.config_hash(),
+        metrics_addr = metrics_addr.map(tracing::field::display),
         routes = %routes.join(", "),
         "gateway listening"
     );
@@ -104,8 +123,10 @@ pub(crate) async fn run(from: From<'_>, source: &str, listen: Option<SocketAddr>
              -d '{{\"model\": \"demo\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\"}}]}}'\n"
         );
     }
-    let grace = stack.shutdown_grace().unwrap_or(DEFAULT_GRACE);
     server::serve(listener, router, server::shutdown_signal(), grace).await;
+    if let Some(scraper) = scraper {
+        scraper.abort();
+    }
     tracing::info!("gateway stopped");
     ExitCode::SUCCESS
 }

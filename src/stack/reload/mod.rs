@@ -143,6 +143,12 @@ impl Reloader {
         self.inner.router.clone()
     }
 
+    /// `/metrics` on a router of its own, when `server.metrics_listen` is
+    /// set: serve it on that address.
+    pub fn metrics_router(&self) -> Option<Router> {
+        self.inner.live.metrics_router()
+    }
+
     /// The stack served now.
     pub fn stack(&self) -> Stack {
         self.lock().1.clone()
