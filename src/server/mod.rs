@@ -160,6 +160,7 @@ mod metrics;
 mod request_log;
 mod serve;
 mod sse;
+mod trace;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
