@@ -128,12 +128,17 @@ async fn gateway() -> (Gateway, MockServer, MockServer) {
     a.always("good", ServerReply::text("fine"));
     a.always("down", ServerReply::status(503));
     b.always("good", ServerReply::text("backup"));
+    b.always(
+        "streamer",
+        ServerReply::text("one two three four").in_chunks(4),
+    );
     let config = format!(
         r#"
         {}
         [routes]
         ok = ["a/good"]
         fall = ["a/down", "b/good"]
+        stream = ["b/streamer"]
         [retry]
         max_retries = 0
         [server]
@@ -300,4 +305,111 @@ async fn without_an_opentelemetry_layer_providers_get_no_traceparent() {
     let r = call(&gw, "ok", &[("traceparent", &traceparent)]).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(a.calls()[0].header("traceparent"), None);
+}
+
+#[tokio::test]
+async fn a_streamed_calls_span_ends_with_the_stream_and_holds_its_usage() {
+    let (collected, _provider, _guard) = trace_to_memory();
+    let (gw, _a, b) = gateway().await;
+    let body = json!({"model": "stream", "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "hi there"}]});
+    let r = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let sse = r.text().await.unwrap();
+    assert!(sse.ends_with("data: [DONE]\n\n"), "{sse}");
+    let usage: Value = sse
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|c| c.get("usage").filter(|u| !u.is_null()).cloned())
+        .expect("a usage chunk");
+    let spans = collected.ended("chat stream").await;
+    let chat = spans.iter().find(|s| s.name == "chat stream").unwrap();
+    assert_eq!(
+        int(chat, "gen_ai.usage.output_tokens"),
+        usage["completion_tokens"].as_i64().unwrap()
+    );
+    assert_eq!(text(chat, "gen_ai.response.model"), "streamer");
+    let attempt = spans.iter().find(|s| s.name == "attempt").unwrap();
+    assert!(descends(&spans, attempt, chat));
+    let upstream = b.calls()[0].header("traceparent").map(parse_traceparent);
+    assert_eq!(
+        upstream,
+        Some((chat.span_context.trace_id(), attempt.span_context.span_id()))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedged_racer_has_its_own_attempt_span_and_the_loser_says_cancelled() {
+    use llm_fallback::layers::hedge::Hedge;
+    use llm_fallback::layers::retry::RetryLayer;
+    use llm_fallback::mock::{MockProvider, MockReply};
+    use llm_fallback::{ChatRequest, Message, ProviderFallbackLayer, RouteOptions};
+    use tower::{ServiceBuilder, ServiceExt};
+
+    let (collected, _provider, _guard) = trace_to_memory();
+    let upstream = MockProvider::new();
+    upstream.always(
+        "slow/m",
+        MockReply::text("late").after(Duration::from_secs(20)),
+    );
+    upstream.always(
+        "fast/m",
+        MockReply::text("quick").after(Duration::from_millis(100)),
+    );
+    let fallback = ProviderFallbackLayer::builder()
+        .group(["slow/m", "fast/m"])
+        .options(RouteOptions::new().hedge(Hedge::new(Duration::from_millis(500))))
+        .build()
+        .unwrap();
+    let retry = RetryLayer::builder().max_retries(0).build().unwrap();
+    let service = ServiceBuilder::new()
+        .layer(fallback)
+        .layer(retry)
+        .service(upstream);
+    let request = ChatRequest::new("slow/m", [Message::user("hi")]);
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.model(), "fast/m");
+
+    let spans = collected.spans();
+    let mut attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "attempt")
+        .map(|s| {
+            (
+                text(s, "model"),
+                attr(s, "hedge"),
+                text(s, "outcome"),
+                attr(s, "latency_ms"),
+            )
+        })
+        .collect();
+    attempts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        attempts,
+        [
+            (
+                "fast/m".to_owned(),
+                Some(OtelValue::Bool(true)),
+                "ok".to_owned(),
+                Some(OtelValue::F64(100.0))
+            ),
+            (
+                "slow/m".to_owned(),
+                Some(OtelValue::Bool(false)),
+                "cancelled".to_owned(),
+                Some(OtelValue::F64(600.0))
+            ),
+        ]
+    );
+    let trace = spans[0].span_context.trace_id();
+    assert!(spans.iter().all(|s| s.span_context.trace_id() == trace));
 }

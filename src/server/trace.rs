@@ -13,13 +13,13 @@ use tracing::Span;
 use super::headers::AttemptCounts;
 use crate::chat::{Attempt, Usage};
 
-/// The span of a call for `model` (a listed model or a route alias, so not
-/// arbitrary client text). With the `otel` feature, its parent is the
+/// The span of a call for `model` (client text: recorded as a `&str`, so
+/// text logs escape it). With the `otel` feature, its parent is the
 /// incoming W3C `traceparent` (and `tracestate`) when `headers` carry one.
 pub(crate) fn call_span(model: &str, headers: &HeaderMap) -> Span {
     let span = tracing::debug_span!(
         "chat",
-        otel.name = %format_args!("chat {model}"),
+        otel.name = format!("chat {model}").as_str(),
         otel.kind = "server",
         gen_ai.operation.name = "chat",
         gen_ai.request.model = model,
