@@ -55,6 +55,8 @@ fn command(args: &[&str]) -> Command {
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "OTEL_SERVICE_NAME",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_SDK_DISABLED",
     ] {
         cmd.env_remove(var);
     }
@@ -191,9 +193,29 @@ async fn check_says_whether_and_where_traces_are_exported() {
     assert!(
         stdout.contains(
             "Traces: not exported (OTEL_EXPORTER_OTLP_ENDPOINT and \
-             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are not set)"
+             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are not set, or OTEL_SDK_DISABLED is true)"
         ),
         "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_protocol_other_than_http_protobuf_is_refused_at_start() {
+    let out = command(&["--listen", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output();
+    let out = tokio::time::timeout(PATIENCE, out)
+        .await
+        .expect("it stops by itself")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "OTEL_EXPORTER_OTLP_PROTOCOL is \"grpc\": traces are exported over http/protobuf only"
+        ),
+        "{stderr}"
     );
 }
 

@@ -9,12 +9,20 @@ pub(crate) const TRACES_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
 pub(crate) const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// The variable naming the service in the exported resource.
 pub(crate) const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
+/// `true` turns every OpenTelemetry export off (the SDK's switch).
+pub(crate) const DISABLED_VAR: &str = "OTEL_SDK_DISABLED";
+/// The protocol variables: only `http/protobuf` is spoken.
+const PROTOCOL_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+];
 /// The service name without `OTEL_SERVICE_NAME`.
 pub(crate) const DEFAULT_SERVICE_NAME: &str = "llm-fallback";
 
 /// Where spans go, per the environment: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
 /// as is, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` (the OTLP
-/// rules); `None` when both are unset or empty.
+/// rules); `None` when both are unset or empty, or `OTEL_SDK_DISABLED` is
+/// `true`.
 pub(crate) fn endpoint() -> Option<String> {
     endpoint_from(|name| std::env::var(name).ok())
 }
@@ -25,10 +33,32 @@ fn endpoint_from(var: impl Fn(&str) -> Option<String>) -> Option<String> {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
+    if var(DISABLED_VAR).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
+    }
     if let Some(url) = var(TRACES_ENDPOINT_VAR) {
         return Some(url);
     }
     var(ENDPOINT_VAR).map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+}
+
+/// An error naming the protocol variable that asks for anything but
+/// `http/protobuf` (gRPC and JSON are not built in).
+pub(crate) fn check_protocol() -> Result<(), String> {
+    check_protocol_from(|name| std::env::var(name).ok())
+}
+
+fn check_protocol_from(var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    for name in PROTOCOL_VARS {
+        if let Some(value) = var(name).filter(|v| !v.trim().is_empty()) {
+            if value.trim() != "http/protobuf" {
+                return Err(format!(
+                    "{name} is {value:?}: traces are exported over http/protobuf only"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The service name: `OTEL_SERVICE_NAME`, else `llm-fallback`.
@@ -42,12 +72,16 @@ pub(crate) fn service_name() -> String {
 
 /// What `llm-fallback check` says about traces.
 pub(crate) fn describe() -> String {
-    match endpoint() {
-        Some(url) => format!(
+    match (endpoint(), check_protocol()) {
+        (Some(_), Err(e)) => format!("serve would refuse to start: {e}"),
+        (Some(url), Ok(())) => format!(
             "exported over OTLP (HTTP/protobuf) to {url} as service `{}`",
             service_name()
         ),
-        None => format!("not exported ({ENDPOINT_VAR} and {TRACES_ENDPOINT_VAR} are not set)"),
+        (None, _) => format!(
+            "not exported ({ENDPOINT_VAR} and {TRACES_ENDPOINT_VAR} are not set, \
+             or {DISABLED_VAR} is true)"
+        ),
     }
 }
 
@@ -77,6 +111,7 @@ mod exporter {
         pub(crate) fn start(
             endpoint: String,
         ) -> Result<(Traces, Box<dyn Layer<Registry> + Send + Sync>), String> {
+            super::check_protocol()?;
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
@@ -154,8 +189,25 @@ mod tests {
     }
 
     #[test]
-    fn no_endpoint_means_no_export() {
+    fn no_endpoint_or_a_disabled_sdk_means_no_export() {
         assert_eq!(endpoint_from(env(&[])), None);
         assert_eq!(endpoint_from(env(&[(ENDPOINT_VAR, "")])), None);
+        let vars = [(ENDPOINT_VAR, "http://c:4318"), (DISABLED_VAR, "TRUE")];
+        assert_eq!(endpoint_from(env(&vars)), None);
+        let vars = [(ENDPOINT_VAR, "http://c:4318"), (DISABLED_VAR, "false")];
+        assert!(endpoint_from(env(&vars)).is_some());
+    }
+
+    #[test]
+    fn only_http_protobuf_is_accepted() {
+        assert_eq!(check_protocol_from(env(&[])), Ok(()));
+        let ok = [(PROTOCOL_VARS[1], "http/protobuf")];
+        assert_eq!(check_protocol_from(env(&ok)), Ok(()));
+        let grpc = [(PROTOCOL_VARS[0], "grpc")];
+        let e = check_protocol_from(env(&grpc)).unwrap_err();
+        assert_eq!(
+            e,
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is \"grpc\": traces are exported over http/protobuf only"
+        );
     }
 }
