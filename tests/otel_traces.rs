@@ -199,7 +199,7 @@ async fn a_call_continues_the_callers_trace_with_a_span_per_attempt() {
     assert_eq!(chat.span_context.trace_state().header(), "vendor=opaque");
     assert_eq!(text(chat, "gen_ai.operation.name"), "chat");
     assert_eq!(text(chat, "gen_ai.request.model"), "fall");
-    assert_eq!(text(chat, "gen_ai.response.model"), "good");
+    assert_eq!(text(chat, "gen_ai.response.model"), "b/good");
     assert_eq!(text(chat, "gen_ai.provider.name"), "b");
     assert_eq!(
         int(chat, "gen_ai.usage.input_tokens"),
@@ -242,14 +242,14 @@ async fn a_call_continues_the_callers_trace_with_a_span_per_attempt() {
         [
             (
                 "a".to_owned(),
-                "down".to_owned(),
+                "a/down".to_owned(),
                 "server".to_owned(),
                 Some(OtelValue::I64(503)),
                 Some("server".to_owned())
             ),
             (
                 "b".to_owned(),
-                "good".to_owned(),
+                "b/good".to_owned(),
                 "ok".to_owned(),
                 None,
                 None
@@ -337,7 +337,7 @@ async fn a_streamed_calls_span_ends_with_the_stream_and_holds_its_usage() {
         int(chat, "gen_ai.usage.output_tokens"),
         usage["completion_tokens"].as_i64().unwrap()
     );
-    assert_eq!(text(chat, "gen_ai.response.model"), "streamer");
+    assert_eq!(text(chat, "gen_ai.response.model"), "b/streamer");
     let attempt = spans.iter().find(|s| s.name == "attempt").unwrap();
     assert!(descends(&spans, attempt, chat));
     let upstream = b.calls()[0].header("traceparent").map(parse_traceparent);

@@ -60,9 +60,9 @@ pub(crate) fn record(span: &Span, ended: &Ended<'_>) {
     }
     let served = (!ended.served.is_empty()).then_some(ended.served);
     if let Some(served) = served {
-        let (provider, model) = served.split_once('/').unwrap_or(("", served));
-        span.record("gen_ai.response.model", model);
-        if !provider.is_empty() {
+        // The crate's model id, `provider/model`, as the metrics label it.
+        span.record("gen_ai.response.model", served);
+        if let Some((provider, _)) = served.split_once('/') {
             span.record("gen_ai.provider.name", provider);
         }
     }

@@ -185,7 +185,7 @@ fn attempt_span(model: &str, attempt: u32, log: &AttemptLog) -> Span {
         hedge = log.is_racer(),
         gen_ai.operation.name = "chat",
         gen_ai.provider.name = provider_of(model),
-        gen_ai.request.model = model.split_once('/').map_or(model, |(_, m)| m),
+        gen_ai.request.model = model,
         outcome = field::Empty,
         latency_ms = field::Empty,
         http.response.status_code = field::Empty,
