@@ -287,6 +287,12 @@ impl AttemptLog {
         }))
     }
 
+    /// Whether this is a racer's log ([`fork`](Self::fork)): the call it
+    /// records was started as a hedge.
+    pub(crate) fn is_racer(&self) -> bool {
+        self.0.parent.is_some()
+    }
+
     /// Moves the entries of a racer's log ([`fork`](Self::fork)) to the end
     /// of its parent's, marked as made by a hedge when `hedge` is set. From
     /// then on the racer's log is a window on them, so a stream that

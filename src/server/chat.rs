@@ -12,12 +12,14 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use tokio::time::Instant;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use super::error::ApiError;
 use super::headers::{attempt_headers, AttemptCounts};
 use super::live::Active;
 use super::request_log::{Outcome, RequestLog};
 use super::sse::{completion_chunks, SseBody};
+use super::trace::call_span;
 use super::App;
 use crate::chat::{AttemptLog, ChatStream, ResponseBody};
 use crate::{ChatError, ChatRequest, ChatResponse};
@@ -56,17 +58,23 @@ pub(crate) async fn chat_completions(State(app): State<Arc<App>>, request: Reque
     };
     // Watched live: a stream's attempts go on after the headers are sent.
     let attempts = AttemptLog::of(&mut request);
+    let span = call_span(&asked.model, &parts.headers);
     let mut log = RequestLog::new(
         &asked.model,
         asked.stream,
         started,
         attempts,
         app.metrics.clone(),
+        span.clone(),
     );
-    let result = match active.stack.clone().oneshot(request).await {
-        Ok(response) => answer(response, &asked, &mut log).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        match active.stack.clone().oneshot(request).await {
+            Ok(response) => answer(response, &asked, &mut log).await,
+            Err(e) => Err(e),
+        }
+    }
+    .instrument(span)
+    .await;
     match result {
         Ok(Answered::Json(response)) => {
             let status = response.status();

@@ -21,9 +21,12 @@ pub const SHOULD_RETRY_HEADER: &str = "x-should-retry";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AttemptCounts {
-    attempts: usize,
-    fallbacks: usize,
-    hedges: usize,
+    /// Upstream calls.
+    pub(crate) attempts: usize,
+    /// Distinct models called, minus one.
+    pub(crate) fallbacks: usize,
+    /// Models called as a hedge.
+    pub(crate) hedges: usize,
 }
 
 impl AttemptCounts {
@@ -49,6 +52,19 @@ impl AttemptCounts {
             fallbacks: models.len().saturating_sub(1),
             hedges: hedges(log),
         }
+    }
+}
+
+impl AttemptCounts {
+    /// Upstream calls that repeated a model already called (key rotations
+    /// included).
+    pub(crate) fn retries(&self) -> usize {
+        let models = if self.attempts == 0 {
+            0
+        } else {
+            self.fallbacks + 1
+        };
+        self.attempts.saturating_sub(models)
     }
 }
 

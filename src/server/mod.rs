@@ -58,6 +58,15 @@
 //! client or a provider (model ids, error messages) are logged escaped, so a
 //! newline or a terminal escape in them cannot forge a log line.
 //!
+//! Each chat call also runs in a debug-level `tracing` span named `chat`
+//! (`otel.name` `chat {model}`), filled when the call ends with
+//! OpenTelemetry's GenAI attributes (`gen_ai.request.model`,
+//! `gen_ai.response.model`, `gen_ai.provider.name`, token usage,
+//! `error.type`) and the call's upstream calls, retries, fallbacks, hedges
+//! and skips; the retry layer's per-attempt spans are its children. With
+//! the `otel` feature and a `tracing-opentelemetry` layer, an incoming W3C
+//! `traceparent` becomes its parent.
+//!
 //! With [`metrics`](ServerBuilder::metrics), each chat call is also
 //! recorded when it ends, in a registry the server owns (nothing global; the
 //! layers record nothing). The series, named after OpenTelemetry's GenAI
@@ -173,6 +182,7 @@ mod metrics;
 mod request_log;
 mod serve;
 mod sse;
+mod trace;
 
 use std::sync::Arc;
 

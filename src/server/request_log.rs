@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::metrics::{Finished, Metrics};
+use super::trace::{self, Ended};
 use crate::chat::{Attempt, AttemptLog, Usage};
 use crate::ErrorKind;
 
@@ -36,17 +37,21 @@ pub(crate) struct RequestLog {
     status: u16,
     written: bool,
     metrics: Option<Arc<Metrics>>,
+    /// The call's span: filled in when the call ends, closed when the last
+    /// log holding it drops (after a stream's last event).
+    span: tracing::Span,
 }
 
 impl RequestLog {
     /// A call for `model` whose attempts `attempts` records, live; recorded
-    /// in `metrics` too when it ends, if given.
+    /// in `metrics` and `span` too when it ends.
     pub(crate) fn new(
         model: &str,
         stream: bool,
         started: Instant,
         attempts: AttemptLog,
         metrics: Option<Arc<Metrics>>,
+        span: tracing::Span,
     ) -> Self {
         RequestLog {
             model: model.to_owned(),
@@ -59,7 +64,13 @@ impl RequestLog {
             status: 0,
             written: false,
             metrics,
+            span,
         }
+    }
+
+    /// The call's span.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// The model the stack said served.
@@ -98,6 +109,7 @@ impl RequestLog {
             status: self.status,
             written: self.written,
             metrics: self.metrics.take(),
+            span: self.span.clone(),
         };
         self.written = true;
         log
@@ -135,6 +147,19 @@ impl RequestLog {
                 usage: self.usage.as_ref(),
             });
         }
+        trace::record(
+            &self.span,
+            &Ended {
+                served,
+                attempts: &attempts,
+                usage: self.usage.as_ref(),
+                status: self.status,
+                error: match outcome {
+                    "failed" => Some(error.map_or("_OTHER", ErrorKind::as_str)),
+                    _ => None,
+                },
+            },
+        );
         tracing::info!(
             // `&str` values: quoted and escaped in text logs, plain strings
             // in JSON ones (`?` would nest quotes there).

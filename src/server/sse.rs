@@ -102,7 +102,14 @@ impl Stream for SseBody {
             if self.done {
                 return Poll::Ready(None);
             }
-            match Pin::new(&mut self.chunks).poll_next(cx) {
+            // In the call's span: a stream's later attempts (recovery after
+            // a cut) are the call's children too.
+            let polled = {
+                let SseBody { chunks, log, .. } = &mut *self;
+                let _entered = log.span().enter();
+                Pin::new(chunks).poll_next(cx)
+            };
+            match polled {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => match self.encode(chunk) {
                     None => continue,

@@ -87,6 +87,7 @@ fn print_stack(stack: &Stack) {
     println!("Server: {}{listen}", stack.describe_server());
     println!("Store: {}", stack.describe_store());
     println!("Timeouts: {}", stack.describe_timeouts());
+    println!("Traces: {}", crate::traces::describe());
     println!("Models served: {}", stack.models().join(", "));
 }
 

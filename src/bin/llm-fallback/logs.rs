@@ -9,6 +9,9 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::args::LogFormat;
 
+/// A layer of the global subscriber.
+pub(crate) type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
 /// What is logged without `RUST_LOG`.
 const DEFAULT_FILTER: &str = "info";
 
@@ -16,9 +19,10 @@ const DEFAULT_FILTER: &str = "info";
 /// a terminal and JSON otherwise. Colours only at a terminal, and never
 /// with `NO_COLOR` set (<https://no-color.org>).
 ///
-/// The subscriber is a registry of layers, so an exporter (traces, metrics)
-/// can be added beside the formatter.
-pub(crate) fn init(format: Option<LogFormat>) {
+/// The subscriber is a registry of layers, so an exporter (`exporter`: the
+/// trace exporter's layer, with its own filter) can be added beside the
+/// formatter; `RUST_LOG` then filters the logs alone.
+pub(crate) fn init(format: Option<LogFormat>, exporter: Option<BoxedLayer>) {
     let terminal = std::io::stderr().is_terminal();
     let format = format.unwrap_or(if terminal {
         LogFormat::Text
@@ -35,7 +39,7 @@ pub(crate) fn init(format: Option<LogFormat>) {
         }
     };
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt: Box<dyn Layer<Registry> + Send + Sync> = match format {
+    let fmt: BoxedLayer = match format {
         LogFormat::Text => fmt
             .with_target(false)
             .with_ansi(terminal && !no_color)
@@ -47,7 +51,13 @@ pub(crate) fn init(format: Option<LogFormat>) {
             .with_span_list(false)
             .boxed(),
     };
-    tracing_subscriber::registry().with(fmt).with(filter).init();
+    match exporter {
+        // A global filter: spans the logs leave out are never created.
+        None => tracing_subscriber::registry().with(fmt).with(filter).init(),
+        Some(exporter) => tracing_subscriber::registry()
+            .with(vec![fmt.with_filter(filter).boxed(), exporter])
+            .init(),
+    }
     if let Some(e) = bad_filter {
         tracing::warn!(error = %e, "RUST_LOG is not a valid filter; logging at {DEFAULT_FILTER}");
     }

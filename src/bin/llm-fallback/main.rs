@@ -19,6 +19,7 @@ mod check;
 mod demo;
 mod logs;
 mod serve;
+mod traces;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -54,12 +55,29 @@ fn main() -> ExitCode {
         }
         Command::Serve | Command::Check => {}
     }
-    logs::init(args.log_format);
+    // Only a serving gateway exports; before the runtime, as the exporter
+    // runs on threads of its own.
+    let endpoint = traces::endpoint().filter(|_| args.command == Command::Serve);
+    let (traces, exporter) = match endpoint.clone().map(traces::Traces::start) {
+        None => (None, None),
+        Some(Ok((traces, layer))) => (Some(traces), Some(layer)),
+        Some(Err(e)) => return fail(&e),
+    };
+    logs::init(args.log_format, exporter);
+    if let Some(endpoint) = &endpoint {
+        tracing::info!(%endpoint, service = %traces::service_name(), "exporting traces");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(args))
+    let code = runtime.block_on(run(args));
+    drop(runtime);
+    // The spans of the last calls are still buffered.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    code
 }
 
 async fn run(args: args::Args) -> ExitCode {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use pin_project::pin_project;
+use pin_project::{pin_project, pinned_drop};
 use tokio::time::{sleep, Instant, Sleep};
 use tower_service::Service;
 use tracing::{debug, field, Span};
@@ -19,7 +19,7 @@ use crate::layers::health::{ForceAttempt, SingleAttempt};
 use crate::{ChatError, ChatRequest, ChatResponse};
 
 /// Response future of [`Retry`](super::Retry).
-#[pin_project]
+#[pin_project(PinnedDrop)]
 pub struct ResponseFuture<S>
 where
     S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
@@ -39,7 +39,11 @@ where
     started: Instant,
     first_started: Instant,
     previous_delay: Option<Duration>,
+    /// The current attempt's span (see [`attempt_span`]).
     span: Span,
+    /// Whether the current attempt's outcome is in its span: one dropped
+    /// before (a hedge that lost its race, a caller gone) says so on drop.
+    recorded: bool,
 }
 
 #[pin_project(project = StateProj)]
@@ -66,7 +70,7 @@ where
         log: LogScope,
         shared: Arc<Shared>,
     ) -> Self {
-        let span = attempt_span(request.model(), 1);
+        let span = attempt_span(request.model(), 1, &log);
         let before = log.len();
         let started = Instant::now();
         let future = {
@@ -85,6 +89,7 @@ where
             first_started: started,
             previous_delay: None,
             span,
+            recorded: false,
         }
     }
 }
@@ -108,15 +113,8 @@ where
                     let model = this.request.model();
                     this.log
                         .record_if_missing(*this.before, model, &result, latency);
-                    this.span.record(
-                        "outcome",
-                        match &result {
-                            Ok(_) => "ok",
-                            Err(e) => e.kind().as_str(),
-                        },
-                    );
-                    this.span
-                        .record("latency_ms", latency.as_secs_f64() * 1000.0);
+                    record_outcome(this.span, &result, latency);
+                    *this.recorded = true;
                     let mut error = match result {
                         Ok(response) => {
                             let mut result = Ok(response);
@@ -157,7 +155,8 @@ where
                         return Poll::Ready(Err(error));
                     }
                     *this.attempt += 1;
-                    *this.span = attempt_span(this.request.model(), *this.attempt);
+                    *this.span = attempt_span(this.request.model(), *this.attempt, this.log);
+                    *this.recorded = false;
                     *this.before = this.log.len();
                     *this.started = Instant::now();
                     let future = {
@@ -171,14 +170,70 @@ where
     }
 }
 
-fn attempt_span(model: &str, attempt: u32) -> Span {
+/// The span of one upstream attempt. Debug level: free unless a subscriber
+/// wants it (the gateway's trace exporter does). The field values are only
+/// computed when it is enabled. Dotted names follow OpenTelemetry's
+/// semantic conventions, for exporters that pass them on.
+fn attempt_span(model: &str, attempt: u32, log: &AttemptLog) -> Span {
     tracing::debug_span!(
         "retry_attempt",
+        otel.name = "attempt",
+        otel.kind = "client",
         model,
-        attempt,
+        // Signed: OpenTelemetry's integers are i64.
+        attempt = i64::from(attempt),
+        hedge = log.is_racer(),
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = provider_of(model),
+        gen_ai.request.model = model,
         outcome = field::Empty,
         latency_ms = field::Empty,
+        http.response.status_code = field::Empty,
+        error.type = field::Empty,
+        otel.status_code = field::Empty,
     )
+}
+
+/// The provider part of `provider/model` (empty when there is none).
+fn provider_of(model: &str) -> &str {
+    model.split_once('/').map_or("", |(p, _)| p)
+}
+
+/// Writes an attempt's outcome in its span: `ok` or the error's kind, and
+/// for an error the upstream status (when the provider answered).
+fn record_outcome(span: &Span, result: &Result<ChatResponse, ChatError>, latency: Duration) {
+    if span.is_disabled() {
+        return;
+    }
+    match result {
+        Ok(_) => span.record("outcome", "ok"),
+        Err(e) => {
+            let kind = e.kind().as_str();
+            if let Some(status) = e.status() {
+                span.record("http.response.status_code", i64::from(status.as_u16()));
+            }
+            span.record("outcome", kind)
+                .record("error.type", kind)
+                .record("otel.status_code", "error")
+        }
+    };
+    span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+}
+
+#[pinned_drop]
+impl<S> PinnedDrop for ResponseFuture<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = ChatError>,
+{
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        if !*this.recorded && matches!(&*this.state, State::Calling { .. }) {
+            let latency = this.started.elapsed().as_secs_f64() * 1000.0;
+            this.span
+                .record("outcome", "cancelled")
+                .record("latency_ms", latency);
+        }
+    }
 }
 
 /// The delay before the next attempt, or `None` to return `error`: the

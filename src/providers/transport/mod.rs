@@ -13,6 +13,8 @@ mod options;
 #[cfg(all(test, feature = "openai", feature = "anthropic"))]
 mod proptests;
 pub(crate) mod sse;
+#[cfg(feature = "otel")]
+mod trace_context;
 
 use http::header::{HeaderName, ACCEPT, CONTENT_TYPE};
 use http::HeaderMap;
@@ -128,9 +130,10 @@ impl Transport {
             .post(url)
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, accept)
-            .body(body)
-            .send();
+            .header(ACCEPT, accept);
+        #[cfg(feature = "otel")]
+        let send = send.headers(trace_context::trace_headers());
+        let send = send.body(body).send();
         let response = match headers_deadline {
             None => send.await,
             Some(at) => tokio::time::timeout_at(at, send)
