@@ -135,6 +135,7 @@ pub(crate) fn config_hash(config: &Config) -> String {
 }
 
 /// The hash of a file's bytes, to tell whether it changed.
+#[cfg(feature = "reload")]
 pub(super) fn bytes_hash(bytes: &[u8]) -> u64 {
     let mut h = Fnv::new();
     h.write(bytes);
