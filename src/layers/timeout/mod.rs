@@ -26,7 +26,11 @@
 //! default, so the call moves on to the next candidate); after it, a stall
 //! ends the stream with a `StreamInterrupted` item
 //! ([`StreamFault::Stall`](crate::chat::StreamFault::Stall)) and the number of
-//! chunks delivered, which mid-stream recovery can act on.
+//! chunks delivered, which mid-stream recovery can act on. The first-token
+//! deadline can also be learned per model from its own streams, the
+//! configured one becoming a ceiling
+//! ([`AdaptiveFirstToken`], set with
+//! [`with_adaptive_first_token`](TimeoutLayer::with_adaptive_first_token)).
 //!
 //! The attempt layer also watches every stream it hands over and writes how
 //! it ended into the attempt's log entry: a fault after the commit point
