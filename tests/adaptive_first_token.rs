@@ -250,3 +250,24 @@ fn every_mistake_in_the_section_is_reported_with_its_path() {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
 }
+
+#[test]
+fn check_prints_the_learned_percentile_as_written() {
+    let config = Config::from_toml_str(
+        r#"
+        [timeout]
+        adaptive_first_token = { percentile = 0.9 }
+        "#,
+    )
+    .unwrap();
+    let stack = Stack::builder()
+        .config(config)
+        .provider("azure", MockProvider::new())
+        .build()
+        .unwrap();
+    let timeouts = stack.describe_timeouts();
+    assert!(
+        timeouts.contains("4 x p90 of its first tokens"),
+        "{timeouts}"
+    );
+}

@@ -47,7 +47,11 @@ impl ConfigError {
     }
 
     fn add(&mut self, problem: Problem) {
-        if !self.problems.contains(&problem) {
+        // Compared with the first problems only, so that a file with a
+        // great many mistakes costs linear time, not quadratic.
+        const COMPARED: usize = 1024;
+        let head = &self.problems[..self.problems.len().min(COMPARED)];
+        if !head.contains(&problem) {
             self.problems.push(problem);
         }
     }

@@ -218,7 +218,8 @@ impl TimeoutConfig {
         let Some(a) = &self.adaptive_first_token else {
             return String::new();
         };
-        let p = a.percentile.unwrap_or(0.95) * 100.0;
+        // Rounded: 0.9 × 100 is 90.00000000000001 in floating point.
+        let p = (a.percentile.unwrap_or(0.95) * 1000.0).round() / 10.0;
         let floor = a
             .floor
             .map_or(AdaptiveFirstToken::DEFAULT_FLOOR, HumanDuration::get);
