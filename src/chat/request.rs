@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::chat::message::Message;
+use crate::chat::raw_body::RawBody;
 
 /// An OpenAI chat-completions request.
 ///
@@ -30,6 +31,9 @@ pub struct ChatRequest {
     prepended: Option<Arc<[Message]>>,
     stream: Option<bool>,
     extra: Arc<Map<String, Value>>,
+    // The client's JSON, while the typed fields above still say what it
+    // says (forgotten on any change but `model` and the prepended messages).
+    raw: Option<Arc<RawBody>>,
     // Behind an Arc so that the clone per attempt costs no allocation; layers
     // rarely write to it after the outermost one has.
     extensions: Arc<Extensions>,
@@ -48,6 +52,22 @@ impl ChatRequest {
     /// Parses a request from JSON bytes (the body of `POST /v1/chat/completions`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+
+    /// Parses the body of `POST /v1/chat/completions` and keeps it, so that
+    /// an OpenAI-compatible provider receives the client's own bytes.
+    pub(crate) fn from_body(bytes: bytes::Bytes) -> Result<Self, serde_json::Error> {
+        let mut request: ChatRequest = serde_json::from_slice(&bytes)?;
+        request.raw = RawBody::locate(bytes).map(Arc::new);
+        Ok(request)
+    }
+
+    /// The client's body as the provider should receive it (see
+    /// [`RawBody::write`]); `None` when the typed encoding must write it.
+    pub(crate) fn raw_body(&self, add_usage: bool) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        self.raw
+            .as_ref()?
+            .write(&self.model, self.prepended(), add_usage)
     }
 
     /// The model id, `provider/model` or an alias.
@@ -75,6 +95,7 @@ impl ChatRequest {
     /// Mutable access to the caller's messages. Copies them first if the
     /// request shares them with a clone.
     pub fn messages_mut(&mut self) -> &mut Vec<Message> {
+        self.raw = None;
         Arc::make_mut(&mut self.messages)
     }
 
@@ -104,6 +125,9 @@ impl ChatRequest {
 
     /// Asks for a streamed or a complete answer.
     pub fn set_stream(&mut self, stream: bool) {
+        if self.stream != Some(stream) {
+            self.raw = None;
+        }
         self.stream = Some(stream);
     }
 
@@ -120,6 +144,7 @@ impl ChatRequest {
 
     /// Mutable access to the other fields (copied first if shared with a clone).
     pub fn extra_mut(&mut self) -> &mut Map<String, Value> {
+        self.raw = None;
         Arc::make_mut(&mut self.extra)
     }
 
@@ -223,6 +248,7 @@ impl<'de> Deserialize<'de> for ChatRequest {
             prepended: None,
             stream: raw.stream,
             extra: Arc::new(raw.extra),
+            raw: None,
             extensions: Arc::default(),
         })
     }

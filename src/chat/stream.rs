@@ -10,14 +10,17 @@ use futures_core::Stream;
 use crate::chat::chunk::{check_indexes, ChatChunk};
 use crate::chat::completion::ChatCompletion;
 use crate::chat::error::ChatError;
+use crate::chat::event::StreamEvent;
 use crate::chat::kind::StreamFault;
 
-type BoxChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ChatError>> + Send>>;
+type BoxEventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ChatError>> + Send>>;
 
 /// A stream of chunks. After the first content chunk, a fault is never a
 /// silent end: the stream yields an error item instead.
 pub struct ChatStream {
-    inner: BoxChunkStream,
+    // Events, not bare chunks: a chunk that no layer changed keeps the
+    // provider's JSON, which the gateway forwards instead of encoding again.
+    inner: BoxEventStream,
 }
 
 impl ChatStream {
@@ -26,9 +29,41 @@ impl ChatStream {
     where
         S: Stream<Item = Result<ChatChunk, ChatError>> + Send + 'static,
     {
+        Self::from_events(futures_util::StreamExt::map(stream, |item| {
+            item.map(StreamEvent::typed)
+        }))
+    }
+
+    /// Wraps a stream of events (chunks that may still hold the provider's
+    /// JSON). Layers that only watch a stream pass its events on with this,
+    /// so the JSON survives them.
+    pub(crate) fn from_events<S>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<StreamEvent, ChatError>> + Send + 'static,
+    {
         ChatStream {
             inner: Box::pin(stream),
         }
+    }
+
+    /// The next event, keeping the provider's JSON when it has it.
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<StreamEvent, ChatError>>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+
+    /// The next event (see [`poll_event`](Self::poll_event)).
+    pub(crate) async fn next_event(&mut self) -> Option<Result<StreamEvent, ChatError>> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The stream's events (see [`poll_event`](Self::poll_event)).
+    pub(crate) fn into_events(
+        mut self,
+    ) -> impl Stream<Item = Result<StreamEvent, ChatError>> + Send + 'static {
+        futures_util::stream::poll_fn(move |cx| self.poll_event(cx))
     }
 
     /// The next chunk, or `None` once the stream has ended: reads the stream
@@ -99,7 +134,10 @@ impl Stream for ChatStream {
     type Item = Result<ChatChunk, ChatError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        self.inner
+            .as_mut()
+            .poll_next(cx)
+            .map(|item| item.map(|item| item.map(StreamEvent::into_chunk)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

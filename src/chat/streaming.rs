@@ -49,6 +49,7 @@ pub use crate::chat::limits::{
 
 use crate::chat::chunk::{ChatChunk, Finishes};
 use crate::chat::error::ChatError;
+use crate::chat::event::StreamEvent;
 use crate::chat::kind::ErrorKind;
 use crate::chat::log::AttemptLog;
 use crate::chat::stream::ChatStream;
@@ -124,15 +125,26 @@ pub async fn commit<S>(chunks: S) -> Result<ChatStream, ChatError>
 where
     S: Stream<Item = Result<ChatChunk, ChatError>> + Send + 'static,
 {
-    let mut chunks = Box::pin(chunks);
+    commit_events(chunks.map(|item| item.map(StreamEvent::typed))).await
+}
+
+/// [`commit`] for a stream of events, which keep the provider's JSON.
+pub(crate) async fn commit_events<S>(events: S) -> Result<ChatStream, ChatError>
+where
+    S: Stream<Item = Result<StreamEvent, ChatError>> + Send + 'static,
+{
+    let mut events = Box::pin(events);
     let mut preamble = Vec::new();
     let mut held = 0usize;
     loop {
-        match chunks.next().await {
-            Some(Ok(chunk)) => {
-                let content = chunk.has_content();
+        match events.next().await {
+            Some(Ok(event)) => {
+                let content = event.has_content();
                 if !content {
-                    held = held.saturating_add(json_size(&chunk));
+                    held = held.saturating_add(match event.raw() {
+                        Some(raw) => raw.len(),
+                        None => json_size(&event),
+                    });
                     if held > MAX_PREAMBLE_BYTES {
                         return Err(ChatError::new(
                             ErrorKind::Server,
@@ -142,21 +154,23 @@ where
                         ));
                     }
                 }
-                preamble.push(Ok(chunk));
+                preamble.push(Ok(event));
                 if content {
-                    return Ok(ChatStream::new(
-                        futures_util::stream::iter(preamble).chain(chunks),
+                    return Ok(ChatStream::from_events(
+                        futures_util::stream::iter(preamble).chain(events),
                     ));
                 }
             }
             Some(Err(e)) => return Err(e),
             None => {
                 let mut finishes = Finishes::default();
-                for chunk in preamble.iter().flatten() {
-                    finishes.note(chunk);
+                for event in preamble.iter().flatten() {
+                    finishes.note(event);
                 }
                 if finishes.complete() {
-                    return Ok(ChatStream::from_items(preamble));
+                    return Ok(ChatStream::from_events(futures_util::stream::iter(
+                        preamble,
+                    )));
                 }
                 return Err(ChatError::new(
                     ErrorKind::Server,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -32,6 +33,8 @@ pub struct ServerCall {
     pub stream: bool,
     /// The whole JSON body, unknown fields included.
     pub body: Value,
+    /// The body's bytes, exactly as they arrived.
+    pub raw_body: Bytes,
     /// The request headers. `Debug` redacts credentials.
     pub headers: HeaderMap,
     /// The path and query, e.g.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::{header, HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -104,7 +105,7 @@ async fn read_request(
 ) -> Result<ChatRequest, ApiError> {
     check_content_type(headers)?;
     let bytes = read_body(body, headers, app.body_limit).await?;
-    let request = parse(&bytes)?;
+    let request = parse(bytes)?;
     if !active.serves(request.model()) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -177,7 +178,39 @@ async fn read_body(
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
+/// The request, with the client's body kept for the provider. The fields
+/// the stack needs are checked without building a JSON tree first; a body
+/// that fails that check is read again the slow way, for its exact error.
+fn parse(bytes: bytes::Bytes) -> Result<ChatRequest, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Required<'a> {
+        #[serde(borrow, default)]
+        model: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        messages: Option<&'a RawValue>,
+    }
+    let Ok(required) = serde_json::from_slice::<Required<'_>>(&bytes) else {
+        return parse_slowly(&bytes);
+    };
+    let present = |v: Option<&RawValue>| v.filter(|v| v.get() != "null").is_some();
+    let model_ok = required
+        .model
+        .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
+        .is_some_and(|m| !m.trim().is_empty());
+    let messages_ok = required.messages.is_some_and(|m| {
+        let text = m.get();
+        text.starts_with('[') && text[1..].trim_start().starts_with(|c| c != ']')
+    });
+    if !(present(required.model) && model_ok && present(required.messages) && messages_ok) {
+        return parse_slowly(&bytes);
+    }
+    ChatRequest::from_body(bytes)
+        .map_err(|e| ApiError::invalid_request(None, format!("Invalid request: {e}.")))
+}
+
+/// [`parse`] through a JSON tree: slower, with the exact error for each
+/// way a body can be wrong.
+fn parse_slowly(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::invalid_request(
             Some("invalid_json"),
@@ -247,12 +280,12 @@ async fn answer(
         )),
         (ResponseBody::Stream(mut chunks), true) => {
             // A fault before anything was sent can still be an honest status.
-            let first = match chunks.next().await {
+            let first = match chunks.next_event().await {
                 Some(Err(e)) => return Err(e),
                 first => first,
             };
-            Ok(ChatStream::new(
-                futures_util::stream::iter(first).chain(chunks),
+            Ok(ChatStream::from_events(
+                futures_util::stream::iter(first).chain(chunks.into_events()),
             ))
         }
     };

@@ -8,17 +8,22 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
+use serde_json::value::RawValue;
 use serde_json::Map;
 
 use super::error::ApiError;
 use super::request_log::{Outcome, RequestLog};
 use crate::chat::{ChatChunk, ChatCompletion, ChatStream, ChunkChoice, Delta, ToolCallDelta};
-use crate::chat::{FunctionCallDelta, StreamFault};
+use crate::chat::{FunctionCallDelta, StreamEvent, StreamFault};
 use crate::ChatError;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// Turns a chat stream into SSE frames.
+///
+/// A chunk that no layer changed is sent as the JSON the provider sent,
+/// with only its `model` replaced ([`forward`]): no second encoding, and
+/// the provider's fields reach the caller exactly as written.
 ///
 /// The caller sees usage only if it asked (`stream_options.include_usage`):
 /// a lower layer may ask upstream regardless, so otherwise `usage` is removed
@@ -29,6 +34,8 @@ const DONE: &[u8] = b"data: [DONE]\n\n";
 pub(crate) struct SseBody {
     chunks: ChatStream,
     model: String,
+    /// `model` as a JSON string, written into forwarded chunks.
+    model_json: String,
     include_usage: bool,
     sent: usize,
     done: bool,
@@ -43,9 +50,14 @@ impl SseBody {
         mut log: RequestLog,
     ) -> Self {
         log.status(200);
+        let model_json = match model.is_empty() {
+            true => String::new(),
+            false => serde_json::Value::from(model.as_str()).to_string(),
+        };
         SseBody {
             chunks,
             model,
+            model_json,
             include_usage,
             sent: 0,
             done: false,
@@ -54,16 +66,23 @@ impl SseBody {
     }
 
     /// The frame for one chunk, or `None` when the chunk is dropped.
-    fn encode(&mut self, mut chunk: ChatChunk) -> Option<Result<Bytes, ChatError>> {
-        if let Some(usage) = &chunk.usage {
+    fn encode(&mut self, mut event: StreamEvent) -> Option<Result<Bytes, ChatError>> {
+        if let Some(usage) = &event.usage {
             self.log.usage(usage);
         }
-        if !self.include_usage && chunk.usage.take().is_some() && chunk.choices.is_empty() {
-            return None;
+        if !self.include_usage && event.usage.is_some() {
+            if event.choices.is_empty() {
+                return None;
+            }
+            event.chunk_mut().usage = None;
         }
-        if chunk.has_content() {
+        if event.has_content() {
             self.log.first_token();
         }
+        if let Some(frame) = event.raw().and_then(|raw| forward(raw, &self.model_json)) {
+            return Some(Ok(frame));
+        }
+        let mut chunk = event.into_chunk();
         if !self.model.is_empty() {
             chunk.model.clone_from(&self.model);
         }
@@ -107,7 +126,7 @@ impl Stream for SseBody {
             let polled = {
                 let SseBody { chunks, log, .. } = &mut *self;
                 let _entered = log.span().enter();
-                Pin::new(chunks).poll_next(cx)
+                chunks.poll_event(cx)
             };
             match polled {
                 Poll::Pending => return Poll::Pending,
@@ -128,6 +147,41 @@ impl Stream for SseBody {
             }
         }
     }
+}
+
+/// The frame for a chunk the provider sent as `raw` (a JSON object), with
+/// its `model` replaced by `model_json` (a JSON string; empty: kept).
+///
+/// `None` when the typed encoding must write the chunk instead: the object
+/// has no `model` or no `object` of its own (the encoding adds them), names
+/// one twice, or cannot be read.
+pub(crate) fn forward(raw: &[u8], model_json: &str) -> Option<Bytes> {
+    #[derive(serde::Deserialize)]
+    struct Names<'a> {
+        #[serde(borrow, default)]
+        model: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        object: Option<&'a RawValue>,
+    }
+    let names: Names<'_> = serde_json::from_slice(raw).ok()?;
+    let object = names.object?.get();
+    if !object.starts_with('"') || object == "\"\"" {
+        return None;
+    }
+    let mut frame = Vec::with_capacity(raw.len() + model_json.len() + 8);
+    frame.extend_from_slice(b"data: ");
+    if model_json.is_empty() {
+        frame.extend_from_slice(raw);
+    } else {
+        let model = names.model?.get();
+        let start = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+        let end = start.checked_add(model.len())?;
+        frame.extend_from_slice(raw.get(..start)?);
+        frame.extend_from_slice(model_json.as_bytes());
+        frame.extend_from_slice(raw.get(end..)?);
+    }
+    frame.extend_from_slice(b"\n\n");
+    Some(Bytes::from(frame))
 }
 
 /// The chunks spelling a complete answer, for a caller that asked for a

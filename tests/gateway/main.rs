@@ -10,6 +10,7 @@
 
 mod answers;
 mod python;
+mod raw;
 mod routes;
 
 #[path = "../../src/bin/llm-fallback/demo.rs"]

@@ -15,7 +15,7 @@ use pin_project::pin_project;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody};
+use crate::chat::{ChatError, ChatStream, ErrorKind, ResponseBody, StreamEvent};
 use crate::{ChatRequest, ChatResponse};
 
 /// How much a new latency sample weighs in the moving average.
@@ -177,7 +177,7 @@ impl InFlight {
         if let Ok(response) = &mut result {
             if let ResponseBody::Stream(stream) = response.body_mut() {
                 let inner = mem::replace(stream, ChatStream::from_items(Vec::new()));
-                *stream = ChatStream::new(InFlightStream {
+                *stream = ChatStream::from_events(InFlightStream {
                     inner,
                     guard: Some(self),
                 });
@@ -214,10 +214,10 @@ struct InFlightStream {
 }
 
 impl Stream for InFlightStream {
-    type Item = Result<ChatChunk, ChatError>;
+    type Item = Result<StreamEvent, ChatError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let item = ready!(Pin::new(&mut self.inner).poll_next(cx));
+        let item = ready!(self.inner.poll_event(cx));
         if !matches!(item, Some(Ok(_))) {
             self.guard = None;
         }

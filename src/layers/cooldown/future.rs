@@ -241,7 +241,7 @@ impl Call {
         if let Ok(response) = result {
             if let ResponseBody::Stream(stream) = response.body_mut() {
                 let inner = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
-                *stream = ChatStream::new(Judged::new(inner, self.pending.take()));
+                *stream = ChatStream::from_events(Judged::new(inner, self.pending.take()));
                 return StoreFuture::ready(Transition::Unchanged);
             }
         }

@@ -7,7 +7,7 @@ use futures_core::Stream;
 
 use super::outcome::Pending;
 use super::policy::Verdict;
-use crate::chat::{ChatChunk, ChatStream};
+use crate::chat::{ChatStream, StreamEvent};
 use crate::ChatError;
 
 /// Wraps a stream whose call holds a permit: records `Success` at its normal
@@ -25,11 +25,11 @@ impl Judged {
 }
 
 impl Stream for Judged {
-    type Item = Result<ChatChunk, ChatError>;
+    type Item = Result<StreamEvent, ChatError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let item = ready!(Pin::new(&mut this.inner).poll_next(cx));
+        let item = ready!(this.inner.poll_event(cx));
         match &item {
             Some(Ok(_)) => {}
             Some(Err(error)) => {

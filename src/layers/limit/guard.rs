@@ -13,7 +13,9 @@ use super::config::Limits;
 use super::store::Grant;
 use super::tokens::text_tokens;
 use super::view::Shared;
-use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody, SkipReason};
+use crate::chat::{
+    ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody, SkipReason, StreamEvent,
+};
 use crate::ChatResponse;
 
 /// One counted call, settled with the usage the response reports.
@@ -52,7 +54,7 @@ impl Guard {
             Ok(mut response) => {
                 if let ResponseBody::Stream(stream) = response.body_mut() {
                     let inner = mem::replace(stream, ChatStream::from_items(Vec::new()));
-                    *stream = ChatStream::new(Metered {
+                    *stream = ChatStream::from_events(Metered {
                         inner,
                         guard: Some(self),
                     });
@@ -98,10 +100,10 @@ struct Metered {
 }
 
 impl Stream for Metered {
-    type Item = Result<ChatChunk, ChatError>;
+    type Item = Result<StreamEvent, ChatError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let item = ready!(Pin::new(&mut self.inner).poll_next(cx));
+        let item = ready!(self.inner.poll_event(cx));
         match &item {
             Some(Ok(chunk)) => {
                 if let Some(guard) = &mut self.guard {

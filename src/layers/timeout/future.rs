@@ -138,7 +138,7 @@ impl Call {
             index,
             self.start,
         );
-        *body = ResponseBody::Stream(crate::chat::ChatStream::new(guarded));
+        *body = ResponseBody::Stream(crate::chat::ChatStream::from_events(guarded));
     }
 
     fn note_malformed(&self, plan: &StreamPlan, index: usize) {

@@ -11,8 +11,8 @@ use tokio::time::{Instant, Sleep};
 
 use crate::chat::streaming::record_stream_fault;
 use crate::chat::{
-    AttemptLog, ChatChunk, ChatError, ChatStream, Finishes, MalformedChunks, StreamFault,
-    TimeoutKind,
+    AttemptLog, ChatChunk, ChatError, ChatStream, Finishes, MalformedChunks, StreamEvent,
+    StreamFault, TimeoutKind,
 };
 
 /// What an attempt's stream is watched for, decided when the attempt starts.
@@ -148,7 +148,7 @@ impl Guarded {
 }
 
 impl Stream for Guarded {
-    type Item = Result<ChatChunk, ChatError>;
+    type Item = Result<StreamEvent, ChatError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -156,7 +156,7 @@ impl Stream for Guarded {
             return Poll::Ready(None);
         }
         // A chunk that is ready wins a tie with the deadline.
-        match Pin::new(&mut this.inner).poll_next(cx) {
+        match this.inner.poll_event(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.on_chunk(&chunk);
                 return Poll::Ready(Some(Ok(chunk)));

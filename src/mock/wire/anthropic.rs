@@ -46,6 +46,7 @@ pub(super) fn parse(parts: &Parts, body: &[u8]) -> Result<ServerCall, Response<B
         messages,
         stream: value["stream"] == json!(true),
         body: value.clone(),
+        raw_body: bytes::Bytes::copy_from_slice(body),
         headers: parts.headers.clone(),
         path: path_and_query(parts),
     })

@@ -43,6 +43,7 @@ pub(super) fn parse(parts: &Parts, body: &[u8]) -> Result<ServerCall, Response<B
         messages: request.all_messages().cloned().collect(),
         stream: request.is_stream(),
         body: value,
+        raw_body: bytes::Bytes::copy_from_slice(body),
         headers: parts.headers.clone(),
         path: path_and_query(parts),
     })

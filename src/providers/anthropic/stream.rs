@@ -74,7 +74,7 @@ impl AnthropicEvents {
             content: Some(text.to_owned()),
             ..Default::default()
         };
-        (!text.is_empty()).then(|| Decoded::Chunk(self.chunk(delta, None)))
+        (!text.is_empty()).then(|| Decoded::Chunk(self.chunk(delta, None).into()))
     }
 
     fn tool(&self, call: ToolCallDelta) -> Decoded {
@@ -82,7 +82,7 @@ impl AnthropicEvents {
             tool_calls: Some(vec![call]),
             ..Default::default()
         };
-        Decoded::Chunk(self.chunk(delta, None))
+        Decoded::Chunk(self.chunk(delta, None).into())
     }
 
     fn merge_usage(&mut self, usage: &Value) {
@@ -111,7 +111,7 @@ impl AnthropicEvents {
             content: Some(String::new()),
             ..Default::default()
         };
-        Decoded::Chunk(self.chunk(delta, None))
+        Decoded::Chunk(self.chunk(delta, None).into())
     }
 
     fn block_start(&mut self, value: &Value) -> Option<Decoded> {
@@ -203,12 +203,13 @@ impl AnthropicEvents {
             }
         };
         out.push_back(Decoded::Chunk(
-            self.chunk(Delta::default(), Some(finish_reason(stop))),
+            self.chunk(Delta::default(), Some(finish_reason(stop)))
+                .into(),
         ));
         let mut last = self.chunk(Delta::default(), None);
         last.choices.clear();
         last.usage = Some(usage(&Value::Object(self.usage.clone())));
-        out.push_back(Decoded::Chunk(last));
+        out.push_back(Decoded::Chunk(last.into()));
     }
 }
 

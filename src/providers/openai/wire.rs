@@ -3,9 +3,12 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
 use serde_json::Value;
 
-use crate::chat::{ChatChunk, ChatCompletion, ChatError, ChatRequest, ErrorKind, Finishes};
+use crate::chat::{
+    ChatChunk, ChatCompletion, ChatError, ChatRequest, ErrorKind, Finishes, StreamEvent,
+};
 use crate::providers::transport::error;
 use crate::providers::transport::sse::{Decode, Decoded};
 use crate::providers::transport::Wire;
@@ -18,8 +21,18 @@ impl Wire for OpenAiWire {
     type Events = OpenAiEvents;
 
     fn encode(&self, request: &ChatRequest) -> Result<Vec<u8>, ChatError> {
+        let add_usage = request.is_stream() && !mentions_usage(request);
+        // The client's bytes, when the request still has them.
+        if let Some(body) = request.raw_body(add_usage) {
+            return body.map_err(|e| {
+                ChatError::new(
+                    ErrorKind::BadRequest,
+                    format!("cannot encode the request: {e}"),
+                )
+            });
+        }
         let asked;
-        let request = if request.is_stream() && !mentions_usage(request) {
+        let request = if add_usage {
             asked = with_usage(request.clone());
             &asked
         } else {
@@ -126,6 +139,43 @@ impl Decode for OpenAiEvents {
             out.push_back(Decoded::Done);
             return;
         }
+        // The chunk straight from the text (no JSON tree first): an error
+        // event decodes too, its `error` kept among the unknown fields.
+        let chunk = match serde_json::from_str::<ChatChunk>(data) {
+            Ok(chunk)
+                if event != "error" && chunk.extra.get("error").is_none_or(Value::is_null) =>
+            {
+                chunk
+            }
+            _ => {
+                self.in_band_error(event, data, out);
+                return;
+            }
+        };
+        self.finishes.note(&chunk);
+        let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
+        // The caller receives the provider's JSON as it came, unless the
+        // usage asked for on its behalf has to be taken out of it.
+        let mut event = StreamEvent::decoded(chunk, Bytes::copy_from_slice(data.as_bytes()));
+        let stripped = self.strip_usage
+            && event.usage.is_some()
+            && event.chunk_mut().usage.take().is_some()
+            && usage_only;
+        if !stripped {
+            out.push_back(Decoded::Chunk(event));
+        }
+        if usage_only && self.finishes.complete() {
+            // The usage chunk is the last one: finalize now rather than wait
+            // for a `[DONE]` that may never come.
+            out.push_back(Decoded::Done);
+        }
+    }
+}
+
+impl OpenAiEvents {
+    /// An `event: error`, a `{"error": ...}` event, or an event that is
+    /// no chunk at all (malformed).
+    fn in_band_error(&self, event: &str, data: &str, out: &mut VecDeque<Decoded>) {
         let Ok(value) = serde_json::from_str::<Value>(data) else {
             out.push_back(Decoded::Malformed);
             return;
@@ -144,21 +194,7 @@ impl Decode for OpenAiEvents {
             }
             return;
         }
-        let Ok(mut chunk) = serde_json::from_value::<ChatChunk>(value) else {
-            out.push_back(Decoded::Malformed);
-            return;
-        };
-        self.finishes.note(&chunk);
-        let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
-        let stripped = self.strip_usage && chunk.usage.take().is_some() && usage_only;
-        if !stripped {
-            out.push_back(Decoded::Chunk(chunk));
-        }
-        if usage_only && self.finishes.complete() {
-            // The usage chunk is the last one: finalize now rather than wait
-            // for a `[DONE]` that may never come.
-            out.push_back(Decoded::Done);
-        }
+        out.push_back(Decoded::Malformed);
     }
 }
 

@@ -157,7 +157,7 @@ impl Transport {
         if stream && !is_json {
             let chunks =
                 SseChunks::new(response, events, model, self.key.clone(), malformed.clone());
-            let stream = crate::chat::streaming::commit(chunks).await?;
+            let stream = crate::chat::streaming::commit_events(chunks).await?;
             let mut response = ChatResponse::stream(model, stream);
             response.extensions_mut().insert(malformed);
             return Ok(response);

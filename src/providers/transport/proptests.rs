@@ -81,7 +81,7 @@ fn chunk_items<D: Decode>(pieces: Vec<Vec<u8>>, decoder: D) -> Vec<String> {
         let chunks = SseChunks::new(response(pieces), decoder, "m", None, MalformedChunks::new());
         chunks
             .map(|item| match item {
-                Ok(chunk) => serde_json::to_string(&chunk).unwrap(),
+                Ok(chunk) => serde_json::to_string(&*chunk).unwrap(),
                 Err(e) => format!("error {:?} {:?}", e.kind(), e.stream_fault()),
             })
             .collect()

@@ -11,18 +11,20 @@ use futures_core::Stream;
 use super::error;
 use super::events::{EventParser, SseError};
 use crate::chat::streaming::MAX_EVENT_BYTES;
-use crate::chat::{
-    check_indexes, ChatChunk, ChatError, ErrorKind, Finishes, MalformedChunks, StreamFault,
-};
+use crate::chat::StreamEvent;
+use crate::chat::{check_indexes, ChatError, ErrorKind, Finishes, MalformedChunks, StreamFault};
 use crate::secret::ApiKey;
 
 type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// What one event means.
+// Chunks are nearly every item: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Decoded {
-    /// A chunk to pass on.
-    Chunk(ChatChunk),
+    /// A chunk to pass on (with the provider's JSON when the format is
+    /// the caller's too).
+    Chunk(StreamEvent),
     /// The provider reported an error in the stream.
     Error(ChatError),
     /// The provider's end marker (`[DONE]`, `message_stop`).
@@ -183,7 +185,7 @@ impl<D: Decode> SseChunks<D> {
 }
 
 impl<D: Decode> Stream for SseChunks<D> {
-    type Item = Result<ChatChunk, ChatError>;
+    type Item = Result<StreamEvent, ChatError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();

@@ -1,0 +1,314 @@
+//! The client's own JSON for a request, kept so that an OpenAI-compatible
+//! provider receives it as sent: only `model` and the prepended messages
+//! are written in, and `stream_options` when usage is asked for on the
+//! caller's behalf.
+//!
+//! A request built or changed through the typed API (messages, other
+//! fields, `stream`) has no such body: the typed encoding writes it.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::chat::message::Message;
+
+/// A request body with the places of the values the gateway may change.
+#[derive(Debug)]
+pub(crate) struct RawBody {
+    bytes: Bytes,
+    /// Just after the object's opening brace.
+    open: usize,
+    model: Range<usize>,
+    messages: Range<usize>,
+    has_stream_options: bool,
+}
+
+impl RawBody {
+    /// Finds `model` and `messages` in `bytes`, a JSON object. `None` when
+    /// either is missing or not of its type, or a key appears twice (the
+    /// provider might read the other one).
+    pub(crate) fn locate(bytes: Bytes) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Places<'a> {
+            #[serde(borrow, default)]
+            model: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            messages: Option<&'a RawValue>,
+            // Present even when `null`: a second key must never be added.
+            #[serde(default, deserialize_with = "present")]
+            stream_options: bool,
+        }
+        let places: Places<'_> = serde_json::from_slice(&bytes).ok()?;
+        let span = |value: &RawValue| {
+            let text = value.get();
+            let start = (text.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+            let end = start.checked_add(text.len())?;
+            (end <= bytes.len()).then_some(start..end)
+        };
+        let model = places.model?;
+        let messages = places.messages?;
+        if !model.get().starts_with('"') || !messages.get().starts_with('[') {
+            return None;
+        }
+        let model = span(model)?;
+        let messages = span(messages)?;
+        let has_stream_options = places.stream_options;
+        let open = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+        if bytes.get(open) != Some(&b'{') {
+            return None;
+        }
+        Some(RawBody {
+            open: open + 1,
+            model,
+            messages,
+            has_stream_options,
+            bytes,
+        })
+    }
+
+    /// The body with `model`, the `prepended` messages before the
+    /// client's, and `"stream_options":{"include_usage":true}` when
+    /// `add_usage`. `None` when that cannot be done here (`add_usage` with
+    /// `stream_options` already present: the typed encoding merges it).
+    pub(crate) fn write(
+        &self,
+        model: &str,
+        prepended: &[Message],
+        add_usage: bool,
+    ) -> Option<Result<Vec<u8>, serde_json::Error>> {
+        if add_usage && self.has_stream_options {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.bytes.len() + 64);
+        // The edits, in the order they appear in the body.
+        let mut edits = [
+            (self.open..self.open, Edit::Usage),
+            (self.model.clone(), Edit::Model),
+            (self.messages.clone(), Edit::Messages),
+        ];
+        edits.sort_by_key(|(at, _)| at.start);
+        let mut from = 0;
+        for (at, edit) in edits {
+            out.extend_from_slice(self.bytes.get(from..at.start)?);
+            let result = match edit {
+                Edit::Usage if add_usage => {
+                    out.extend_from_slice(br#""stream_options":{"include_usage":true},"#);
+                    Ok(())
+                }
+                Edit::Usage => Ok(()),
+                Edit::Model => serde_json::to_writer(&mut out, model),
+                Edit::Messages => {
+                    let client = self.bytes.get(at.clone())?;
+                    self.messages_into(&mut out, client, prepended)
+                }
+            };
+            if let Err(e) = result {
+                return Some(Err(e));
+            }
+            from = at.end;
+        }
+        out.extend_from_slice(self.bytes.get(from..)?);
+        Some(Ok(out))
+    }
+
+    /// `client` (the client's messages array) with `prepended` first.
+    fn messages_into(
+        &self,
+        out: &mut Vec<u8>,
+        client: &[u8],
+        prepended: &[Message],
+    ) -> Result<(), serde_json::Error> {
+        if prepended.is_empty() {
+            out.extend_from_slice(client);
+            return Ok(());
+        }
+        // `[` + prepended + (`,` + the client's inside, when not empty) + `]`.
+        let inside = client.get(1..client.len().saturating_sub(1)).unwrap_or(&[]);
+        out.push(b'[');
+        for (i, message) in prepended.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, message)?;
+        }
+        if inside.iter().any(|b| !b.is_ascii_whitespace()) {
+            out.push(b',');
+            out.extend_from_slice(inside);
+        }
+        out.push(b']');
+        Ok(())
+    }
+}
+
+/// Whether a key is there at all, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+#[derive(Clone, Copy)]
+enum Edit {
+    Usage,
+    Model,
+    Messages,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use crate::chat::{ChatRequest, Message};
+
+    /// A JSON value of a few levels, numbers in several forms.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-z\"\\\\é\n ]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn message() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(vec!["system", "user", "assistant", "developer"]),
+            "[a-z\"\\\\é\n ]{0,12}",
+            prop::option::of(value()),
+        )
+            .prop_map(|(role, content, extra)| {
+                let mut m = json!({"role": role, "content": content});
+                if let Some(extra) = extra {
+                    m["x_extra"] = extra;
+                }
+                m
+            })
+    }
+
+    /// A request body with its keys in any order, written compactly or not.
+    fn body() -> impl Strategy<Value = (String, bool)> {
+        (
+            "[a-z/ é\"]{1,10}",
+            prop::collection::vec(message(), 1..4),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "temperature",
+                    "top_p",
+                    "tools",
+                    "stream_options",
+                    "zeta",
+                    "n",
+                ]),
+                value(),
+                0..4,
+            ),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+        )
+            .prop_map(|(model, messages, extra, stream, pretty, seed)| {
+                let mut fields: Vec<(String, Value)> = vec![
+                    ("model".into(), Value::from(model)),
+                    ("messages".into(), Value::Array(messages)),
+                    ("stream".into(), Value::Bool(stream)),
+                ];
+                fields.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+                // A fixed shuffle from the seed: key order is the client's.
+                let mut seed = seed;
+                for i in (1..fields.len()).rev() {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    fields.swap(i, (seed >> 33) as usize % (i + 1));
+                }
+                let sep = if pretty { ",\n  " } else { "," };
+                let text = fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match pretty {
+                            true => serde_json::to_string_pretty(v).unwrap(),
+                            false => v.to_string(),
+                        };
+                        format!("{}:{v}", Value::from(k.as_str()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(sep);
+                (format!(" {{{text}}}"), stream)
+            })
+    }
+
+    proptest! {
+        /// The kept body says exactly what the typed encoding would: the
+        /// same JSON, with the model, prepended messages and usage written in.
+        #[test]
+        fn the_kept_body_says_what_the_typed_encoding_says(
+            (text, stream) in body(),
+            model in "[a-z/\"é]{1,8}",
+            prepend in any::<bool>(),
+        ) {
+            let mut request = ChatRequest::from_body(bytes::Bytes::from(text.clone())).unwrap();
+            request.set_model(model);
+            if prepend {
+                let system: Arc<[Message]> = Arc::from(vec![Message::system("be \"brief\"")]);
+                request.set_prepended(Some(system));
+            }
+            let add_usage = stream && request.extra().get("stream_options").is_none();
+            let written = request.raw_body(add_usage).expect("a kept body").unwrap();
+            let written: Value = serde_json::from_slice(&written).unwrap();
+            let mut typed = serde_json::to_value(&request).unwrap();
+            if add_usage {
+                typed["stream_options"] = json!({"include_usage": true});
+            }
+            prop_assert_eq!(written, typed);
+        }
+
+        /// A body with `stream_options` of its own is left to the typed
+        /// encoding when usage must be asked for.
+        #[test]
+        fn usage_is_never_written_over_the_clients_stream_options((text, _) in body()) {
+            let request = ChatRequest::from_body(bytes::Bytes::from(text)).unwrap();
+            let has = request.extra().contains_key("stream_options");
+            prop_assert_eq!(request.raw_body(true).is_none(), has);
+        }
+    }
+
+    #[test]
+    fn any_typed_change_forgets_the_body() {
+        let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let request = ChatRequest::from_body(bytes::Bytes::from_static(body.as_bytes())).unwrap();
+        assert!(request.raw_body(false).is_some());
+        let changes: [fn(&mut ChatRequest); 3] = [
+            |r| r.messages_mut().push(Message::user("more")),
+            |r| {
+                r.extra_mut().insert("n".into(), json!(2));
+            },
+            |r| r.set_stream(true),
+        ];
+        for change in changes {
+            let mut changed = request.clone();
+            change(&mut changed);
+            assert!(changed.raw_body(false).is_none());
+        }
+        // A new model keeps it (it is written in).
+        let mut renamed = request.clone();
+        renamed.set_model("other");
+        let written: Value =
+            serde_json::from_slice(&renamed.raw_body(false).unwrap().unwrap()).unwrap();
+        assert_eq!(written["model"], "other");
+    }
+
+    #[test]
+    fn a_body_with_a_key_twice_is_not_kept() {
+        let body = r#"{"model":"a","model":"b","messages":[{"role":"user","content":"hi"}]}"#;
+        assert!(super::RawBody::locate(bytes::Bytes::from_static(body.as_bytes())).is_none());
+    }
+}
