@@ -235,3 +235,93 @@ pub(crate) fn completion_chunks(completion: ChatCompletion) -> Vec<ChatChunk> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::forward;
+    use crate::chat::ChatChunk;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z\"\\\\é\n {}]{0,10}"
+    }
+
+    /// A chunk object with its keys in any order, compact or spaced out.
+    fn chunk() -> impl Strategy<Value = String> {
+        (
+            text(),
+            prop::option::of(text()),
+            any::<u32>(),
+            prop::collection::vec((any::<u8>(), prop::option::of(text())), 0..3),
+            prop::option::of(text()),
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(|(id, model, created, choices, extra, seed, pretty)| {
+                let choices: Vec<Value> = choices
+                    .into_iter()
+                    .map(|(i, t)| json!({"index": i % 4, "delta": {"content": t}, "finish_reason": null}))
+                    .collect();
+                let mut fields = vec![
+                    ("id", json!(id)),
+                    ("object", json!("chat.completion.chunk")),
+                    ("created", json!(created)),
+                    ("choices", Value::Array(choices)),
+                ];
+                if let Some(model) = model {
+                    fields.push(("model", json!(model)));
+                }
+                if let Some(extra) = extra {
+                    fields.push(("system_fingerprint", json!(extra)));
+                }
+                let mut seed = seed;
+                for i in (1..fields.len()).rev() {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    fields.swap(i, (seed >> 33) as usize % (i + 1));
+                }
+                let sep = if pretty { " ,\n " } else { "," };
+                let body = fields
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\"{}{v}", if pretty { " : " } else { ":" }))
+                    .collect::<Vec<_>>()
+                    .join(sep);
+                format!("{{{body}}}")
+            })
+    }
+
+    proptest! {
+        /// A forwarded chunk is the provider's JSON with only `model`
+        /// changed, and reads as the same chunk as the typed encoding.
+        #[test]
+        fn a_forwarded_chunk_is_the_providers_with_the_served_model(raw in chunk(), served in text()) {
+            let served_json = Value::from(served.as_str()).to_string();
+            let frame = forward(raw.as_bytes(), &served_json);
+            let mut original: Value = serde_json::from_str(&raw).unwrap();
+            if original.get("model").is_none() {
+                prop_assert!(frame.is_none(), "no model of its own: the typed encoding adds one");
+                return Ok(());
+            }
+            let frame = frame.expect("forwarded");
+            let json = frame.strip_prefix(b"data: ").unwrap().strip_suffix(b"\n\n").unwrap();
+            let forwarded: Value = serde_json::from_slice(json).unwrap();
+            original["model"] = Value::from(served.as_str());
+            prop_assert_eq!(&forwarded, &original);
+            let mut typed: ChatChunk = serde_json::from_str(&raw).unwrap();
+            typed.model = served;
+            prop_assert_eq!(serde_json::from_slice::<ChatChunk>(json).unwrap(), typed);
+        }
+    }
+
+    #[test]
+    fn a_chunk_without_object_or_named_twice_is_not_forwarded() {
+        let model = "\"p/m\"";
+        assert!(forward(br#"{"model":"m","choices":[]}"#, model).is_none());
+        assert!(forward(br#"{"object":"","model":"m","choices":[]}"#, model).is_none());
+        assert!(forward(br#"{"object":"x","model":"a","model":"b"}"#, model).is_none());
+        assert!(forward(b"not json", model).is_none());
+        let kept = forward(br#"{"object":"x","model":"m"}"#, "").unwrap();
+        assert_eq!(&kept[..], b"data: {\"object\":\"x\",\"model\":\"m\"}\n\n");
+    }
+}
