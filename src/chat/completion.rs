@@ -52,7 +52,7 @@ pub struct Choice {
 }
 
 /// Token counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     /// Tokens in the prompt.
     #[serde(default)]
@@ -67,3 +67,9 @@ pub struct Usage {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+crate::chat::extra_fields::deserialize_with_extra!(Usage, Usage::default(), {
+    "prompt_tokens" => prompt_tokens,
+    "completion_tokens" => completion_tokens,
+    "total_tokens" => total_tokens,
+});

@@ -16,6 +16,7 @@ mod completion;
 mod config_error;
 mod error;
 mod event;
+mod extra_fields;
 mod future;
 mod kind;
 mod limits;
