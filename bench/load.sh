@@ -4,7 +4,8 @@
 #
 #   bench/load.sh            # full run (about 5 minutes); DURATION=5s for a quick one
 #
-# The gateway is pinned to CPU 0, nginx and the load generators to CPU 1.
+# The gateway and the nginx proxy (the floor) are pinned to CPU 0; the static
+# nginx upstream and the load generators to CPU 1.
 # Results go to target/load/results.md (and stdout). See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release --quiet --bin llm-fallback
-GATEWAY=target/release/llm-fallback
+GATEWAY=${CARGO_TARGET_DIR:-target}/release/llm-fallback
 
 for port in 18080 18081 18082 18083 18084 18085; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -32,8 +33,17 @@ done
 
 # --- static upstreams (nginx, one worker on CPU 1) ---------------------------
 COMPLETION='{"id":"chatcmpl-static","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":300,"completion_tokens":9,"total_tokens":309}}'
-CHUNK='data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello!"},"finish_reason":null}]}'
-SSE="data: {\"id\":\"chatcmpl-static\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}\n\n$CHUNK\n\n$CHUNK\n\ndata: {\"id\":\"chatcmpl-static\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: {\"id\":\"chatcmpl-static\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":300,\"completion_tokens\":2,\"total_tokens\":302}}\n\ndata: [DONE]\n\n"
+# The stream: 20 chunks, as OpenAI sends them with usage on: a role-only
+# chunk, 17 content chunks of a short word each, the finish chunk and the
+# usage-only chunk; then [DONE].
+chunk() { printf 'data: {"id":"chatcmpl-static","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":%s}\\n\\n' "$1"; }
+SSE=$(chunk '[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]')
+for word in Sure " here" " is" " a" " short" " answer" " in" " seventeen" " small" " words" " so" " each" " chunk" " stays" " tiny" " and" " done"; do
+  SSE+=$(chunk '[{"index":0,"delta":{"content":"'"$word"'"},"finish_reason":null}]')
+done
+SSE+=$(chunk '[{"index":0,"delta":{},"finish_reason":"stop"}]')
+SSE+=$(chunk '[],"usage":{"prompt_tokens":300,"completion_tokens":17,"total_tokens":317}')
+SSE+='data: [DONE]\n\n'
 NGINX_DIR=$(mktemp -d)
 cat > "$NGINX_DIR/nginx.conf" <<CONF
 worker_processes 1;
@@ -102,7 +112,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+# Fails (and so ends the script, under set -e, unless tested) if port $1 never opens.
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 # Waits (up to 30 s) until the machine is idle: both CPUs over 90 % idle for a second.
 wait_idle() {
@@ -141,6 +152,37 @@ run_wrk() {
   echo "$rps $(to_us "$p50") $(to_us "$p99")"
 }
 
+# CPU time (utime + stime, in clock ticks) of process $1 and its children:
+# the gateway, or the nginx proxy's master and its worker.
+tree_ticks() {
+  local total=0 pid f
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    # Fields after the command name: utime and stime are fields 14 and 15.
+    read -r -a f <<<"$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || true)"
+    if [ "${#f[@]}" -gt 12 ]; then total=$(( total + f[11] + f[12] )); fi
+  done
+  echo "$total"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# run_wrk plus the CPU the process tree of $1 used per request:
+# "rps p50_us p99_us cpu_us_per_request" for $2 connections against $3, model $4, stream $5.
+run_wrk_cpu() {
+  local pid=$1 out before after requests rps p50 p99
+  shift
+  before=$(tree_ticks "$pid")
+  out=$(MODEL=$3 STREAM=$4 taskset -c 1 wrk -t1 -c"$1" -d"$DURATION" --latency -s bench/post.lua "$2")
+  after=$(tree_ticks "$pid")
+  if echo "$out" | grep -q "Non-2xx"; then
+    echo "$out" >&2; echo "non-2xx answers" >&2; exit 1
+  fi
+  requests=$(echo "$out" | awk '/ requests in / {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  echo "$rps $(to_us "$p50") $(to_us "$p99") $(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", t * 1000000 / hz / n}')"
+}
+
 # wrk prints 1.23ms / 456.00us / 1.02s
 to_us() {
   awk -v v="$1" 'BEGIN {
@@ -159,7 +201,7 @@ VIA=http://127.0.0.1:18080/v1/chat/completions
 {
 echo "# Load benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 echo
-echo "gateway pinned to CPU 0; nginx and wrk on CPU 1; $DURATION per run; 1.2 KB request"
+echo "gateway pinned to CPU 0; nginx and wrk on CPU 1; $DURATION per run; 1.2 KB request; streams of 20 chunks"
 echo
 echo "| mode | connections | direct req/s | gateway req/s | direct p50 / p99 (µs) | gateway p50 / p99 (µs) | added p50 / p99 (µs) |"
 echo "|---|---|---|---|---|---|---|"
@@ -174,12 +216,37 @@ for stream in 0 1; do
   done
 done
 
-# The proxy floor: nginx as a plain reverse proxy, 1 connection.
-wait_idle; read -r p_rps p_p50 p_p99 <<<"$(run_wrk 1 http://127.0.0.1:18084/v1/chat/completions bench 0)"
-wait_idle; read -r d_rps d_p50 d_p99 <<<"$(run_wrk 1 "$DIRECT" bench 0)"
+# Against the proxy floor: nginx as a plain reverse proxy (proxy_pass,
+# keep-alive upstream, no buffering) on CPU 0 like the gateway, in front of
+# the same upstream; runs alternated, CPU per request from /proc.
+PROXY=http://127.0.0.1:18084/v1/chat/completions
+PROXIED=$(curl -sf -H 'Accept: text/event-stream' -H 'Content-Type: application/json' -d '{"model":"bench","stream":true,"messages":[]}' "$PROXY")
+if [ "$(grep -c '^data: {' <<<"$PROXIED")" != 20 ] || ! grep -q '^data: \[DONE\]' <<<"$PROXIED"; then
+  echo "the nginx proxy does not pass the 20-chunk stream through:" >&2; echo "$PROXIED" >&2; exit 1
+fi
 {
 echo
-echo "Proxy floor, 1 connection, non-streaming: nginx as a plain reverse proxy on CPU 0 answers at p50 $p_p50 µs / p99 $p_p99 µs ($p_rps req/s), adding $((p_p50 - d_p50)) / $((p_p99 - d_p99)) µs over direct: the cost of one more hop across CPUs on this machine, before any work."
+echo "## Against the proxy floor"
+echo
+echo "nginx \`proxy_pass\` (one worker, keep-alive upstream, \`proxy_buffering off\`) and the gateway, both pinned to CPU 0, in front of the same upstream; wrk on CPU 1; runs alternated; CPU per request = utime + stime of the process (nginx: master and worker) over the run / requests served."
+echo
+echo "| mode | connections | nginx req/s | gateway req/s | gateway / nginx | nginx p50 / p99 (µs) | gateway p50 / p99 (µs) | added p50 / p99 (µs) | nginx CPU/req (µs) | gateway CPU/req (µs) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+} | tee -a "$RESULTS"
+ADDED_AT_1=()
+for stream in 0 1; do
+  mode=$([ $stream = 1 ] && echo "streaming, 20 chunks" || echo "JSON")
+  for c in 1 4 32; do
+    wait_idle; read -r n_rps n_p50 n_p99 n_cpu <<<"$(run_wrk_cpu "$PROXY_PID" "$c" "$PROXY" bench "$stream")"
+    wait_idle; read -r g_rps g_p50 g_p99 g_cpu <<<"$(run_wrk_cpu "$GATEWAY_PID" "$c" "$VIA" bench "$stream")"
+    ratio=$(awk -v a="$g_rps" -v b="$n_rps" 'BEGIN {printf "%.2f", b > 0 ? a / b : 0}')
+    echo "| $mode | $c | $n_rps | $g_rps | $ratio | $n_p50 / $n_p99 | $g_p50 / $g_p99 | $((g_p50 - n_p50)) / $((g_p99 - n_p99)) | $n_cpu | $g_cpu |" | tee -a "$RESULTS"
+    if [ "$c" = 1 ]; then ADDED_AT_1+=("$mode: gateway p50 $g_p50 µs against nginx $n_p50 µs, $((g_p50 - n_p50)) µs added"); fi
+  done
+done
+{
+echo
+echo "At 1 connection: ${ADDED_AT_1[0]}; ${ADDED_AT_1[1]}."
 } | tee -a "$RESULTS"
 
 # Time to first byte of a stream, one connection (python keep-alive client on CPU 1).
@@ -236,21 +303,34 @@ kill "$OFF_PID"; wait "$OFF_PID" 2>/dev/null || true
 
 PEAK_RSS=$(hwm_kb "$GATEWAY_PID")
 
-# Memory with 1000 concurrent open streams, against a slow upstream.
+# Memory with 1000 concurrent open streams, against a slow upstream. Best
+# effort: if the python holder fails, this is said in the results (its
+# stderr is kept in $OUT/hold*.err) instead of ending the script.
 kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true
-taskset -c 1 python3 bench/hold_streams.py upstream 18083 &
+GATEWAY_PID=""
+taskset -c 1 python3 bench/hold_streams.py upstream 18083 2>"$OUT/hold-upstream.err" &
 HOLD_UP_PID=$!
-wait_port 18083
 sed 's#127.0.0.1:18081#127.0.0.1:18083#' bench/gateway.toml > "$OUT/hold.toml"
-RUST_LOG=warn taskset -c 0 "$GATEWAY" --config "$OUT/hold.toml" --listen 127.0.0.1:18080 >"$OUT/gateway-hold.log" 2>&1 &
-GATEWAY_PID=$!
-wait_port 18080
-exec 4> >(taskset -c 1 python3 bench/hold_streams.py client 127.0.0.1 18080 bench 1000 > "$OUT/hold.out")
-for _ in $(seq 120); do grep -q open "$OUT/hold.out" 2>/dev/null && break; sleep 0.5; done
-OPEN=$(cat "$OUT/hold.out")
-STREAMS_RSS=$(rss_kb "$GATEWAY_PID")
-exec 4>&-
+if wait_port 18083; then
+  RUST_LOG=warn taskset -c 0 "$GATEWAY" --config "$OUT/hold.toml" --listen 127.0.0.1:18080 >"$OUT/gateway-hold.log" 2>&1 &
+  GATEWAY_PID=$!
+  wait_port 18080
+  : > "$OUT/hold.out"
+  exec 4> >(taskset -c 1 python3 bench/hold_streams.py client 127.0.0.1 18080 bench 1000 > "$OUT/hold.out" 2>"$OUT/hold-client.err")
+  for _ in $(seq 120); do grep -q open "$OUT/hold.out" 2>/dev/null && break; sleep 0.5; done
+  OPEN=$(cat "$OUT/hold.out" 2>/dev/null || true)
+  if [ -n "$OPEN" ] && STREAMS_RSS=$(rss_kb "$GATEWAY_PID" 2>/dev/null) && [ -n "$STREAMS_RSS" ]; then
+    STREAMS="with 1000 concurrent open streams ($OPEN) $((STREAMS_RSS / 1024)) MB"
+  else
+    STREAMS="with 1000 concurrent open streams: not measured (the holder printed '${OPEN:-nothing}'; see $OUT/hold-client.err)"
+    echo "warning: $STREAMS" >&2
+  fi
+  exec 4>&-
+else
+  STREAMS="with 1000 concurrent open streams: not measured (the slow upstream never listened; see $OUT/hold-upstream.err)"
+  echo "warning: $STREAMS" >&2
+fi
 {
 echo
-echo "Memory: idle $((IDLE_RSS / 1024)) MB RSS; peak over the runs above $((PEAK_RSS / 1024)) MB; with 1000 concurrent open streams ($OPEN) $((STREAMS_RSS / 1024)) MB."
+echo "Memory: idle $((IDLE_RSS / 1024)) MB RSS; peak over the runs above $((PEAK_RSS / 1024)) MB; $STREAMS."
 } | tee -a "$RESULTS"
