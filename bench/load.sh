@@ -289,7 +289,11 @@ sed 's/^\[server\]/[server]\nmetrics = false/' "$OUT/gateway.toml" > "$OUT/no-me
 RUST_LOG=warn taskset -c 0 "$GATEWAY" --config "$OUT/no-metrics.toml" --listen 127.0.0.1:$P_OFF >"$OUT/gateway-no-metrics.log" 2>&1 &
 OFF_PID=$!
 wait_port $P_OFF
-curl -sf http://127.0.0.1:$P_GATEWAY/metrics >/dev/null || { echo "metrics are not on by default" >&2; exit 1; }
+METRICS_STATUS=$(curl -s -o "$OUT/metrics.txt" -w '%{http_code}' "http://127.0.0.1:$P_GATEWAY/metrics" || true)
+if [ "$METRICS_STATUS" != 200 ]; then
+  echo "metrics are not on by default? GET /metrics answered '$METRICS_STATUS' (gateway $(kill -0 "$GATEWAY_PID" 2>/dev/null && echo alive || echo dead); see $OUT/gateway.log)" >&2
+  exit 1
+fi
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 {
 echo
