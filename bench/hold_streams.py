@@ -47,26 +47,40 @@ async def upstream(port):
         await server.serve_forever()
 
 
-async def one_stream(host, port, model, opened):
-    reader, writer = await asyncio.open_connection(host, port)
-    body = json.dumps({"model": model, "stream": True,
-                       "messages": [{"role": "user", "content": "hi"}]}).encode()
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-                 b"accept: text/event-stream\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
-    await writer.drain()
-    await reader.readuntil(b"\r\n\r\n")
-    await reader.readuntil(b"hello")
+async def one_stream(host, port, model, opened, failed):
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        body = json.dumps({"model": model, "stream": True,
+                           "messages": [{"role": "user", "content": "hi"}]}).encode()
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"accept: text/event-stream\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            await reader.readuntil(b"hello")
+        except asyncio.IncompleteReadError as e:
+            # Say what came instead of the first chunk (an error answer?).
+            failed.append(head.split(b"\r\n")[0] + b" / " + e.partial[:300])
+            return writer
+    except (OSError, asyncio.IncompleteReadError) as e:
+        failed.append(repr(e).encode())
+        return None
     opened.append(1)
-    return reader, writer
+    return writer
 
 
 async def client(host, port, model, n):
-    opened = []
-    conns = await asyncio.gather(*(one_stream(host, port, model, opened) for _ in range(n)))
-    print(f"open {len(opened)}", flush=True)
+    opened, failed = [], []
+    writers = await asyncio.gather(*(one_stream(host, port, model, opened, failed) for _ in range(n)))
+    if failed:
+        print(f"{len(failed)} of {n} streams failed; the first: {failed[0]!r}", file=sys.stderr, flush=True)
+        print(f"open {len(opened)} of {n}, {len(failed)} failed", flush=True)
+    else:
+        print(f"open {len(opened)}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    for _, w in conns:
-        w.close()
+    for w in writers:
+        if w is not None:
+            w.close()
 
 
 if sys.argv[1] == "upstream":
