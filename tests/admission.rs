@@ -260,3 +260,31 @@ async fn the_attempt_log_counts_skips_apart_from_upstream_calls() {
         (1, 1, 1)
     );
 }
+
+/// A healthy model with long answers, under a burst of new calls: calls in
+/// flight say nothing against it, so none is shed (they were, when a call
+/// counted at its start: a thousand streams opening at once, or 20 s
+/// answers in a 30 s window, looked like a model that answers nothing).
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_slow_calls_to_a_healthy_model_is_never_shed() {
+    let mock = MockProvider::new();
+    mock.always(A, MockReply::text("fine").after(secs(20)));
+    let cooldown = CooldownLayer::builder()
+        .rng(SharedRng::seeded(5))
+        .build()
+        .unwrap();
+    let service = stack(None, &cooldown, 0, &mock);
+
+    // 500 calls start within 25 s, most while the first ones are still running.
+    let mut calls = Vec::new();
+    for _ in 0..500 {
+        let service = service.clone();
+        calls.push(tokio::spawn(async move { call(&service, A).await }));
+        tokio::time::advance(Duration::from_millis(50)).await;
+    }
+    for handle in calls {
+        let result = handle.await.unwrap();
+        assert!(result.is_ok(), "{:?}", result.err());
+    }
+    assert_eq!(mock.call_count(A), 500);
+}

@@ -47,14 +47,19 @@ impl Pending {
             return StoreFuture::ready(Transition::Unchanged);
         };
         self.settled = true;
-        if let (Some(throttles), Verdict::Success | Verdict::Ignore) =
-            (&self.shared.throttles, verdict)
-        {
-            if verdict == Verdict::Success && permit.kind != PermitKind::Normal {
-                // The probe (or forced call) closes the breaker: start afresh.
-                throttles.reset(&self.model);
+        if let Some(throttles) = &self.shared.throttles {
+            match verdict {
+                Verdict::Success | Verdict::Ignore => {
+                    if verdict == Verdict::Success && permit.kind != PermitKind::Normal {
+                        // The probe (or forced call) closes the breaker: start afresh.
+                        throttles.reset(&self.model);
+                    }
+                    throttles.accepted(&self.model, Instant::now());
+                }
+                Verdict::Failure | Verdict::Trip(_) => {
+                    throttles.failed(&self.model, Instant::now());
+                }
             }
-            throttles.accepted(&self.model, Instant::now());
         }
         let settings = self.shared.settings.get(&self.model);
         self.shared

@@ -15,8 +15,15 @@ use super::window::{Window, BUCKETS};
 /// The adaptive throttle's settings: over the last `window`, a call to a
 /// model is shed (failed locally, no upstream call) with probability
 /// `max(0, (requests − k·accepts) / (requests + 1))`, where `requests`
-/// counts the calls that reached the throttle (shed ones included) and
-/// `accepts` those the model answered (anything but a counting failure).
+/// counts the calls that reached the throttle and have an outcome (shed
+/// ones included) and `accepts` those the model answered (anything but a
+/// counting failure).
+///
+/// A call is counted when its outcome is known, not when it starts: calls
+/// still in flight say nothing yet. Counting them at the start would shed a
+/// healthy model under a burst of new calls (a thousand streams opening at
+/// once have no answers yet) and a healthy slow one in steady state (with
+/// 20 s answers, a third of a 30 s window's calls are always in flight).
 ///
 /// Defaults `k = 2`, `window = 30 s`, `min_requests = 10`. With `k = 2`
 /// nothing is shed while at least half of the calls succeed, so scattered
@@ -104,28 +111,33 @@ impl Throttles {
         }
     }
 
-    /// Counts a call to `model` and decides whether to shed it; `exempt`
-    /// calls (the half-open probe) are counted but never shed.
+    /// Decides whether to shed a call to `model`; `exempt` calls (the
+    /// half-open probe) are never shed. A shed call is counted at once (its
+    /// outcome is known); one let through is counted by
+    /// [`accepted`](Self::accepted) or [`failed`](Self::failed).
     pub(super) fn admit(&self, model: &str, exempt: bool, now: Instant) -> Shed {
-        let (requests, accepts) = self.with(model, now, |c| {
-            let totals = c.totals(now);
-            c.add(now, true, false);
-            totals
-        });
+        let (requests, accepts) = self.with(model, now, |c| c.totals(now));
         let p = self.settings.reject_probability(requests, accepts);
         // Draw only when it can matter, so a healthy model costs no lock on the RNG.
         if exempt || p <= 0.0 || self.rng.f64() >= p {
             return Shed::No;
         }
+        self.with(model, now, |c| c.add(now, true, false));
         Shed::Yes {
             requests: requests.saturating_add(1),
             accepts,
         }
     }
 
-    /// The model answered a call the throttle let through.
+    /// The model answered a call the throttle let through (or the call
+    /// ended saying nothing against it).
     pub(super) fn accepted(&self, model: &str, now: Instant) {
-        self.with(model, now, |c| c.add(now, false, true));
+        self.with(model, now, |c| c.add(now, true, true));
+    }
+
+    /// A call the throttle let through failed in a way that counts.
+    pub(super) fn failed(&self, model: &str, now: Instant) {
+        self.with(model, now, |c| c.add(now, true, false));
     }
 
     /// The breaker closed on a probe's or forced call's success: the model
@@ -196,12 +208,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn calls_in_flight_are_not_counted_so_a_burst_of_new_calls_is_never_shed() {
+        let throttles = Throttles::new(AdaptiveThrottle::default(), SharedRng::seeded(1));
+        let now = Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(throttles.admit("a/m", false, now), Shed::No);
+        }
+        // They answer; a failing minority later changes nothing.
+        for _ in 0..1000 {
+            throttles.accepted("a/m", now);
+        }
+        for _ in 0..400 {
+            throttles.failed("a/m", now);
+        }
+        assert_eq!(throttles.admit("a/m", false, now), Shed::No);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn counts_roll_off_after_the_window() {
         let throttles = Throttles::new(AdaptiveThrottle::default(), SharedRng::seeded(1));
         let now = Instant::now();
         for _ in 0..50 {
-            throttles.admit("a/m", true, now);
+            throttles.failed("a/m", now);
         }
+        assert!(matches!(
+            throttles.admit("a/m", false, now),
+            Shed::Yes { .. }
+        ));
         let later = now + Duration::from_secs(31);
         assert_eq!(throttles.admit("a/m", false, later), Shed::No);
     }
@@ -211,11 +244,11 @@ mod tests {
         let throttles = Throttles::new(AdaptiveThrottle::default(), SharedRng::seeded(1));
         let now = Instant::now();
         for i in 0..2000 {
-            throttles.admit(&format!("p/m{i}"), false, now);
+            throttles.failed(&format!("p/m{i}"), now);
         }
         let later = now + Duration::from_secs(31);
         for i in 0..2000 {
-            throttles.admit(&format!("q/m{i}"), false, later);
+            throttles.failed(&format!("q/m{i}"), later);
         }
         let map = throttles.map.read().unwrap();
         assert!(map.counts.len() <= 2100, "{} kept", map.counts.len());
