@@ -192,7 +192,7 @@ fn parse(bytes: bytes::Bytes) -> Result<ChatRequest, ApiError> {
     let Ok(required) = serde_json::from_slice::<Required<'_>>(&bytes) else {
         return parse_slowly(&bytes);
     };
-    let present = |v: Option<&RawValue>| v.filter(|v| v.get() != "null").is_some();
+    // (`null` reads as absent, and fails both checks.)
     let model_ok = required
         .model
         .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
@@ -201,7 +201,7 @@ fn parse(bytes: bytes::Bytes) -> Result<ChatRequest, ApiError> {
         let text = m.get();
         text.starts_with('[') && text[1..].trim_start().starts_with(|c| c != ']')
     });
-    if !(present(required.model) && model_ok && present(required.messages) && messages_ok) {
+    if !(model_ok && messages_ok) {
         return parse_slowly(&bytes);
     }
     ChatRequest::from_body(bytes)
