@@ -65,22 +65,26 @@ impl SseBody {
         }
     }
 
-    /// The frame for one chunk, or `None` when the chunk is dropped.
-    fn encode(&mut self, mut event: StreamEvent) -> Option<Result<Bytes, ChatError>> {
+    /// Appends the frame for one chunk to `out`; `Ok(false)` when the
+    /// chunk is dropped. Nothing is appended on an error.
+    fn encode(&mut self, mut event: StreamEvent, out: &mut Vec<u8>) -> Result<bool, ChatError> {
         if let Some(usage) = &event.usage {
             self.log.usage(usage);
         }
         if !self.include_usage && event.usage.is_some() {
             if event.choices.is_empty() {
-                return None;
+                return Ok(false);
             }
             event.chunk_mut().usage = None;
         }
         if event.has_content() {
             self.log.first_token();
         }
-        if let Some(frame) = event.raw().and_then(|raw| forward(raw, &self.model_json)) {
-            return Some(Ok(frame));
+        if event
+            .raw()
+            .is_some_and(|raw| forward(raw, &self.model_json, out))
+        {
+            return Ok(true);
         }
         let mut chunk = event.into_chunk();
         if !self.model.is_empty() {
@@ -89,37 +93,48 @@ impl SseBody {
         if chunk.object.is_empty() {
             chunk.object = "chat.completion.chunk".to_owned();
         }
-        let mut frame = b"data: ".to_vec();
-        Some(match serde_json::to_writer(&mut frame, &chunk) {
+        let start = out.len();
+        out.extend_from_slice(b"data: ");
+        match serde_json::to_writer(&mut *out, &chunk) {
             Ok(()) => {
-                frame.extend_from_slice(b"\n\n");
-                Ok(Bytes::from(frame))
+                out.extend_from_slice(b"\n\n");
+                Ok(true)
             }
-            Err(e) => Err(ChatError::stream_interrupted(
-                StreamFault::Protocol,
-                self.sent,
-                format!("chunk could not be encoded: {e}"),
-            )),
-        })
+            Err(e) => {
+                out.truncate(start);
+                Err(ChatError::stream_interrupted(
+                    StreamFault::Protocol,
+                    self.sent,
+                    format!("chunk could not be encoded: {e}"),
+                ))
+            }
+        }
     }
 
-    fn fault(&mut self, error: ChatError) -> Bytes {
+    /// Appends the in-band error event that ends a faulted stream.
+    fn fault(&mut self, error: ChatError, out: &mut Vec<u8>) {
         self.done = true;
         let api = ApiError::from_chat_error(&error);
         // Not the 200 its headers said: the answer is incomplete.
         self.log.status(api.status().as_u16());
         self.log.finish(Outcome::Failed(Some(error.kind())));
-        Bytes::from(format!("data: {}\n\n", api.to_json()))
+        out.extend_from_slice(format!("data: {}\n\n", api.to_json()).as_bytes());
     }
 }
 
 impl Stream for SseBody {
     type Item = Result<Bytes, Infallible>;
 
+    /// The frames of every chunk that is ready, in one body frame (up to
+    /// [`BATCH_BYTES`]): a provider's read usually holds many events, and
+    /// one write for all of them costs the server a fraction of one each.
+    /// Nothing waits to fill a batch: it goes out as soon as the stream
+    /// has nothing more ready.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut out = Vec::new();
         loop {
-            if self.done {
-                return Poll::Ready(None);
+            if self.done || out.len() >= BATCH_BYTES {
+                break;
             }
             // In the call's span: a stream's later attempts (recovery after
             // a cut) are the call's children too.
@@ -129,33 +144,39 @@ impl Stream for SseBody {
                 chunks.poll_event(cx)
             };
             match polled {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => match self.encode(chunk) {
-                    None => continue,
-                    Some(Ok(frame)) => {
-                        self.sent += 1;
-                        return Poll::Ready(Some(Ok(frame)));
-                    }
-                    Some(Err(e)) => return Poll::Ready(Some(Ok(self.fault(e)))),
+                Poll::Pending if out.is_empty() => return Poll::Pending,
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(event))) => match self.encode(event, &mut out) {
+                    Ok(true) => self.sent += 1,
+                    Ok(false) => {}
+                    Err(e) => self.fault(e, &mut out),
                 },
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Ok(self.fault(e)))),
+                Poll::Ready(Some(Err(e))) => self.fault(e, &mut out),
                 Poll::Ready(None) => {
                     self.done = true;
                     self.log.finish(Outcome::Completed);
-                    return Poll::Ready(Some(Ok(Bytes::from_static(DONE))));
+                    out.extend_from_slice(DONE);
                 }
             }
+        }
+        match out.is_empty() {
+            true => Poll::Ready(None),
+            false => Poll::Ready(Some(Ok(Bytes::from(out)))),
         }
     }
 }
 
-/// The frame for a chunk the provider sent as `raw` (a JSON object), with
-/// its `model` replaced by `model_json` (a JSON string; empty: kept).
+/// The most a body frame holds before it is handed to the server.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Appends the frame for a chunk the provider sent as `raw` (a JSON
+/// object) to `out`, with its `model` replaced by `model_json` (a JSON
+/// string; empty: kept).
 ///
-/// `None` when the typed encoding must write the chunk instead: the object
-/// has no `model` or no `object` of its own (the encoding adds them), names
-/// one twice, or cannot be read.
-pub(crate) fn forward(raw: &[u8], model_json: &str) -> Option<Bytes> {
+/// `false`, with nothing appended, when the typed encoding must write the
+/// chunk instead: the object has no `model` or no `object` of its own (the
+/// encoding adds them), names one twice, or cannot be read.
+pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
     #[derive(serde::Deserialize)]
     struct Names<'a> {
         #[serde(borrow, default)]
@@ -163,25 +184,37 @@ pub(crate) fn forward(raw: &[u8], model_json: &str) -> Option<Bytes> {
         #[serde(borrow, default)]
         object: Option<&'a RawValue>,
     }
-    let names: Names<'_> = serde_json::from_slice(raw).ok()?;
-    let object = names.object?.get();
-    if !object.starts_with('"') || object == "\"\"" {
-        return None;
+    let Ok(names) = serde_json::from_slice::<Names<'_>>(raw) else {
+        return false;
+    };
+    match names.object.map(RawValue::get) {
+        Some(object) if object.starts_with('"') && object != "\"\"" => {}
+        _ => return false,
     }
-    let mut frame = Vec::with_capacity(raw.len() + model_json.len() + 8);
-    frame.extend_from_slice(b"data: ");
-    if model_json.is_empty() {
-        frame.extend_from_slice(raw);
+    // The parts around the model's value, found before anything is written.
+    let (before, after) = if model_json.is_empty() {
+        (raw, &[][..])
     } else {
-        let model = names.model?.get();
-        let start = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
-        let end = start.checked_add(model.len())?;
-        frame.extend_from_slice(raw.get(..start)?);
-        frame.extend_from_slice(model_json.as_bytes());
-        frame.extend_from_slice(raw.get(end..)?);
-    }
-    frame.extend_from_slice(b"\n\n");
-    Some(Bytes::from(frame))
+        let Some(model) = names.model.map(RawValue::get) else {
+            return false;
+        };
+        // Where the borrowed value sits in `raw`; checked, never assumed.
+        let Some(start) = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize) else {
+            return false;
+        };
+        let end = start.saturating_add(model.len());
+        if raw.get(start..end) != Some(model.as_bytes()) {
+            return false;
+        }
+        (&raw[..start], &raw[end..])
+    };
+    out.reserve(raw.len() + model_json.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(before);
+    out.extend_from_slice(model_json.as_bytes());
+    out.extend_from_slice(after);
+    out.extend_from_slice(b"\n\n");
+    true
 }
 
 /// The chunks spelling a complete answer, for a caller that asked for a
@@ -241,8 +274,10 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
+    use futures_util::StreamExt;
+
     use super::forward;
-    use crate::chat::ChatChunk;
+    use crate::chat::{ChatChunk, ChatStream};
 
     fn text() -> impl Strategy<Value = String> {
         "[a-z\"\\\\é\n {}]{0,10}"
@@ -297,13 +332,14 @@ mod tests {
         #[test]
         fn a_forwarded_chunk_is_the_providers_with_the_served_model(raw in chunk(), served in text()) {
             let served_json = Value::from(served.as_str()).to_string();
-            let frame = forward(raw.as_bytes(), &served_json);
+            let mut frame = Vec::new();
+            let forwarded = forward(raw.as_bytes(), &served_json, &mut frame);
             let mut original: Value = serde_json::from_str(&raw).unwrap();
             if original.get("model").is_none() {
-                prop_assert!(frame.is_none(), "no model of its own: the typed encoding adds one");
+                prop_assert!(!forwarded && frame.is_empty(), "no model of its own: the typed encoding adds one");
                 return Ok(());
             }
-            let frame = frame.expect("forwarded");
+            prop_assert!(forwarded);
             let json = frame.strip_prefix(b"data: ").unwrap().strip_suffix(b"\n\n").unwrap();
             let forwarded: Value = serde_json::from_slice(json).unwrap();
             original["model"] = Value::from(served.as_str());
@@ -314,14 +350,66 @@ mod tests {
         }
     }
 
+    fn body(items: Vec<Result<ChatChunk, crate::ChatError>>) -> super::SseBody {
+        let log = crate::server::request_log::RequestLog::new(
+            "m",
+            true,
+            tokio::time::Instant::now(),
+            crate::chat::AttemptLog::default(),
+            None,
+            tracing::Span::none(),
+        );
+        super::SseBody::new(ChatStream::from_items(items), "p/m".into(), true, log)
+    }
+
+    fn word(text: &str) -> ChatChunk {
+        serde_json::from_value(json!({"choices": [{"index": 0, "delta": {"content": text}}]}))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_ready_chunk_goes_out_in_one_body_frame_with_done() {
+        let mut sse = body(vec![Ok(word("a")), Ok(word("b")), Ok(word("c"))]);
+        let frame = sse.next().await.unwrap().unwrap();
+        let text = std::str::from_utf8(&frame).unwrap();
+        assert_eq!(text.matches("data: ").count(), 4, "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert!(sse.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fault_ends_the_batch_with_an_error_event_and_no_done() {
+        let cut = crate::ChatError::stream_interrupted(crate::chat::StreamFault::Cut, 1, "cut");
+        let mut sse = body(vec![Ok(word("a")), Err(cut), Ok(word("never"))]);
+        let frame = sse.next().await.unwrap().unwrap();
+        let text = std::str::from_utf8(&frame).unwrap();
+        assert!(text.starts_with("data: {"), "{text}");
+        assert!(text.contains("\"error\""), "{text}");
+        assert!(
+            !text.contains("never") && !text.contains("[DONE]"),
+            "{text}"
+        );
+        assert!(sse.next().await.is_none());
+    }
+
     #[test]
     fn a_chunk_without_object_or_named_twice_is_not_forwarded() {
         let model = "\"p/m\"";
-        assert!(forward(br#"{"model":"m","choices":[]}"#, model).is_none());
-        assert!(forward(br#"{"object":"","model":"m","choices":[]}"#, model).is_none());
-        assert!(forward(br#"{"object":"x","model":"a","model":"b"}"#, model).is_none());
-        assert!(forward(b"not json", model).is_none());
-        let kept = forward(br#"{"object":"x","model":"m"}"#, "").unwrap();
-        assert_eq!(&kept[..], b"data: {\"object\":\"x\",\"model\":\"m\"}\n\n");
+        let mut out = Vec::new();
+        assert!(!forward(br#"{"model":"m","choices":[]}"#, model, &mut out));
+        assert!(!forward(
+            br#"{"object":"","model":"m","choices":[]}"#,
+            model,
+            &mut out
+        ));
+        assert!(!forward(
+            br#"{"object":"x","model":"a","model":"b"}"#,
+            model,
+            &mut out
+        ));
+        assert!(!forward(b"not json", model, &mut out));
+        assert!(out.is_empty(), "nothing written when not forwarded");
+        assert!(forward(br#"{"object":"x","model":"m"}"#, "", &mut out));
+        assert_eq!(&out[..], b"data: {\"object\":\"x\",\"model\":\"m\"}\n\n");
     }
 }
