@@ -28,6 +28,7 @@ impl StreamEvent {
     }
 
     /// A chunk decoded from `raw`, the JSON object the provider sent.
+    #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     pub(crate) fn decoded(chunk: ChatChunk, raw: Bytes) -> Self {
         StreamEvent {
             chunk,
@@ -41,6 +42,7 @@ impl StreamEvent {
     }
 
     /// The chunk, to change it: the provider's JSON no longer says the same.
+    #[cfg_attr(not(any(feature = "openai", feature = "server")), allow(dead_code))]
     pub(crate) fn chunk_mut(&mut self) -> &mut ChatChunk {
         self.raw = None;
         &mut self.chunk

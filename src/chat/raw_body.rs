@@ -5,6 +5,9 @@
 //!
 //! A request built or changed through the typed API (messages, other
 //! fields, `stream`) has no such body: the typed encoding writes it.
+//! Only a build with both the server and the OpenAI client keeps and
+//! writes such bodies.
+#![cfg_attr(not(all(feature = "server", feature = "openai")), allow(dead_code))]
 
 use std::ops::Range;
 

@@ -56,6 +56,7 @@ impl ChatRequest {
 
     /// Parses the body of `POST /v1/chat/completions` and keeps it, so that
     /// an OpenAI-compatible provider receives the client's own bytes.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn from_body(bytes: bytes::Bytes) -> Result<Self, serde_json::Error> {
         let mut request: ChatRequest = serde_json::from_slice(&bytes)?;
         request.raw = RawBody::locate(bytes).map(Arc::new);
@@ -64,6 +65,7 @@ impl ChatRequest {
 
     /// The client's body as the provider should receive it (see
     /// [`RawBody::write`]); `None` when the typed encoding must write it.
+    #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     pub(crate) fn raw_body(&self, add_usage: bool) -> Option<Result<Vec<u8>, serde_json::Error>> {
         self.raw
             .as_ref()?

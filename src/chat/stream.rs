@@ -55,11 +55,13 @@ impl ChatStream {
     }
 
     /// The next event (see [`poll_event`](Self::poll_event)).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) async fn next_event(&mut self) -> Option<Result<StreamEvent, ChatError>> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
     /// The stream's events (see [`poll_event`](Self::poll_event)).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn into_events(
         mut self,
     ) -> impl Stream<Item = Result<StreamEvent, ChatError>> + Send + 'static {
