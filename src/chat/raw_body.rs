@@ -18,7 +18,6 @@ use serde_json::value::RawValue;
 use crate::chat::message::Message;
 
 /// A request body with the places of the values the gateway may change.
-#[derive(Debug)]
 pub(crate) struct RawBody {
     bytes: Bytes,
     /// Just after the object's opening brace.
@@ -48,7 +47,8 @@ impl RawBody {
             let text = value.get();
             let start = (text.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
             let end = start.checked_add(text.len())?;
-            (end <= bytes.len()).then_some(start..end)
+            // Where the borrowed value sits in `bytes`; checked, never assumed.
+            (bytes.get(start..end) == Some(text.as_bytes())).then_some(start..end)
         };
         let model = places.model?;
         let messages = places.messages?;
@@ -142,6 +142,15 @@ impl RawBody {
         }
         out.push(b']');
         Ok(())
+    }
+}
+
+// The body is the client's conversation: its size only.
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBody")
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
     }
 }
 
