@@ -29,8 +29,9 @@ pub(crate) struct RawBody {
 
 impl RawBody {
     /// Finds `model` and `messages` in `bytes`, a JSON object. `None` when
-    /// either is missing or not of its type, or a key appears twice (the
-    /// provider might read the other one).
+    /// either is missing or not of its type (a string that is not blank, a
+    /// list that is not empty), or a key appears twice (the provider might
+    /// read the other one).
     pub(crate) fn locate(bytes: Bytes) -> Option<Self> {
         #[derive(Deserialize)]
         struct Places<'a> {
@@ -52,7 +53,13 @@ impl RawBody {
         };
         let model = places.model?;
         let messages = places.messages?;
-        if !model.get().starts_with('"') || !messages.get().starts_with('[') {
+        let named =
+            serde_json::from_str::<String>(model.get()).is_ok_and(|model| !model.trim().is_empty());
+        let listed = messages
+            .get()
+            .strip_prefix('[')
+            .is_some_and(|inside| !inside.trim_start().starts_with(']'));
+        if !(named && listed) {
             return None;
         }
         let model = span(model)?;
@@ -69,6 +76,11 @@ impl RawBody {
             has_stream_options,
             bytes,
         })
+    }
+
+    /// The body as the client sent it.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The body with `model`, the `prepended` messages before the
@@ -211,7 +223,7 @@ mod tests {
     /// A request body with its keys in any order, written compactly or not.
     fn body() -> impl Strategy<Value = (String, bool)> {
         (
-            "[a-z/ é\"]{1,10}",
+            "[a-z/é\"][a-z/ é\"]{0,9}",
             prop::collection::vec(message(), 1..4),
             prop::collection::btree_map(
                 prop::sample::select(vec![
@@ -267,7 +279,7 @@ mod tests {
             model in "[a-z/\"é]{1,8}",
             prepend in any::<bool>(),
         ) {
-            let mut request = ChatRequest::from_body(bytes::Bytes::from(text.clone())).unwrap();
+            let mut request = ChatRequest::from_body(bytes::Bytes::from(text.clone())).unwrap().unwrap();
             request.set_model(model);
             if prepend {
                 let system: Arc<[Message]> = Arc::from(vec![Message::system("be \"brief\"")]);
@@ -287,7 +299,7 @@ mod tests {
         /// encoding when usage must be asked for.
         #[test]
         fn usage_is_never_written_over_the_clients_stream_options((text, _) in body()) {
-            let request = ChatRequest::from_body(bytes::Bytes::from(text)).unwrap();
+            let request = ChatRequest::from_body(bytes::Bytes::from(text)).unwrap().unwrap();
             let has = request.extra().contains_key("stream_options");
             prop_assert_eq!(request.raw_body(true).is_none(), has);
         }
@@ -296,7 +308,9 @@ mod tests {
     #[test]
     fn any_typed_change_forgets_the_body() {
         let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
-        let request = ChatRequest::from_body(bytes::Bytes::from_static(body.as_bytes())).unwrap();
+        let request = ChatRequest::from_body(bytes::Bytes::from_static(body.as_bytes()))
+            .unwrap()
+            .unwrap();
         assert!(request.raw_body(false).is_some());
         let changes: [fn(&mut ChatRequest); 3] = [
             |r| r.messages_mut().push(Message::user("more")),

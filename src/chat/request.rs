@@ -56,11 +56,18 @@ impl ChatRequest {
 
     /// Parses the body of `POST /v1/chat/completions` and keeps it, so that
     /// an OpenAI-compatible provider receives the client's own bytes.
+    /// `None` when the body does not name a model and list messages
+    /// (or names a key twice): the caller reads it another way, for the
+    /// exact error.
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn from_body(bytes: bytes::Bytes) -> Result<Self, serde_json::Error> {
-        let mut request: ChatRequest = serde_json::from_slice(&bytes)?;
-        request.raw = RawBody::locate(bytes).map(Arc::new);
-        Ok(request)
+    pub(crate) fn from_body(bytes: bytes::Bytes) -> Option<Result<Self, serde_json::Error>> {
+        let raw = RawBody::locate(bytes)?;
+        Some(
+            serde_json::from_slice(raw.bytes()).map(|mut request: ChatRequest| {
+                request.raw = Some(Arc::new(raw));
+                request
+            }),
+        )
     }
 
     /// The client's body as the provider should receive it (see

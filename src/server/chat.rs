@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::{header, HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -179,33 +178,15 @@ async fn read_body(
 }
 
 /// The request, with the client's body kept for the provider. The fields
-/// the stack needs are checked without building a JSON tree first; a body
-/// that fails that check is read again the slow way, for its exact error.
+/// the stack needs are found without building a JSON tree first; a body
+/// without them is read again the slow way, for its exact error.
 fn parse(bytes: bytes::Bytes) -> Result<ChatRequest, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Required<'a> {
-        #[serde(borrow, default)]
-        model: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        messages: Option<&'a RawValue>,
+    match ChatRequest::from_body(bytes.clone()) {
+        Some(parsed) => {
+            parsed.map_err(|e| ApiError::invalid_request(None, format!("Invalid request: {e}.")))
+        }
+        None => parse_slowly(&bytes),
     }
-    let Ok(required) = serde_json::from_slice::<Required<'_>>(&bytes) else {
-        return parse_slowly(&bytes);
-    };
-    // (`null` reads as absent, and fails both checks.)
-    let model_ok = required
-        .model
-        .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
-        .is_some_and(|m| !m.trim().is_empty());
-    let messages_ok = required.messages.is_some_and(|m| {
-        let text = m.get();
-        text.starts_with('[') && text[1..].trim_start().starts_with(|c| c != ']')
-    });
-    if !(model_ok && messages_ok) {
-        return parse_slowly(&bytes);
-    }
-    ChatRequest::from_body(bytes)
-        .map_err(|e| ApiError::invalid_request(None, format!("Invalid request: {e}.")))
 }
 
 /// [`parse`] through a JSON tree: slower, with the exact error for each

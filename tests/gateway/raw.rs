@@ -146,6 +146,14 @@ fn served(chunk: &str) -> String {
     chunk.replace("\"gpt-4o-mini-2024\"", "\"up/gpt-4o-mini\"")
 }
 
+/// The stream the client should receive for `chunks`: each as written,
+/// with the served model, then `[DONE]`.
+fn forwarded(chunks: &[&str]) -> String {
+    let mut events: Vec<String> = chunks.iter().map(|c| served(c)).collect();
+    events.push("[DONE]".to_owned());
+    sse(&events.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 #[tokio::test]
 async fn a_stream_reaches_the_client_as_the_provider_wrote_it_with_the_served_model() {
     let mut events = CHUNKS.to_vec();
@@ -153,15 +161,7 @@ async fn a_stream_reaches_the_client_as_the_provider_wrote_it_with_the_served_mo
     let (status, text) = stream_through(&events, true).await;
 
     assert_eq!(status, StatusCode::OK);
-    let expected: Vec<String> = CHUNKS.iter().map(|c| served(c)).collect();
-    assert_eq!(
-        text,
-        sse(&expected
-            .iter()
-            .map(String::as_str)
-            .chain(["[DONE]"])
-            .collect::<Vec<_>>())
-    );
+    assert_eq!(text, forwarded(&CHUNKS));
 }
 
 #[tokio::test]
@@ -171,15 +171,7 @@ async fn usage_the_client_did_not_ask_for_is_left_out_of_the_forwarded_stream() 
     let (status, text) = stream_through(&events, false).await;
 
     assert_eq!(status, StatusCode::OK);
-    let expected: Vec<String> = CHUNKS[..3].iter().map(|c| served(c)).collect();
-    assert_eq!(
-        text,
-        sse(&expected
-            .iter()
-            .map(String::as_str)
-            .chain(["[DONE]"])
-            .collect::<Vec<_>>())
-    );
+    assert_eq!(text, forwarded(&CHUNKS[..3]));
 }
 
 #[tokio::test]
