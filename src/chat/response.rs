@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use http::Extensions;
 
 use crate::chat::attempt::{Attempt, Attempts};
@@ -17,6 +18,11 @@ pub struct ChatResponse {
     model: String,
     body: ResponseBody,
     extensions: Extensions,
+    /// The provider's JSON for a complete body, while nothing could have
+    /// changed the completion since it was read: the gateway forwards it
+    /// instead of encoding the completion again. Forgotten by every way
+    /// to change or take the body.
+    raw: Option<Bytes>,
 }
 
 /// A complete answer or a stream.
@@ -35,7 +41,20 @@ impl ChatResponse {
             model: model.into(),
             body: ResponseBody::Complete(completion),
             extensions: Extensions::new(),
+            raw: None,
         }
+    }
+
+    /// A complete response and the provider's JSON it was read from.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn complete_raw(
+        model: impl Into<String>,
+        completion: ChatCompletion,
+        raw: Bytes,
+    ) -> Self {
+        let mut response = Self::complete(model, completion);
+        response.raw = Some(raw);
+        response
     }
 
     /// A streamed response served by `model`.
@@ -44,6 +63,7 @@ impl ChatResponse {
             model: model.into(),
             body: ResponseBody::Stream(stream),
             extensions: Extensions::new(),
+            raw: None,
         }
     }
 
@@ -64,7 +84,23 @@ impl ChatResponse {
 
     /// The body, mutably.
     pub fn body_mut(&mut self) -> &mut ResponseBody {
+        self.raw = None;
         &mut self.body
+    }
+
+    /// The stream, mutably; `None` for a complete answer (which stays
+    /// as it is, provider JSON and all).
+    pub(crate) fn stream_mut(&mut self) -> Option<&mut ChatStream> {
+        match &mut self.body {
+            ResponseBody::Stream(stream) => Some(stream),
+            ResponseBody::Complete(_) => None,
+        }
+    }
+
+    /// Takes the provider's JSON of a complete body that nothing changed.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn take_raw(&mut self) -> Option<Bytes> {
+        self.raw.take()
     }
 
     /// Takes the body, dropping the rest.
@@ -144,5 +180,26 @@ impl fmt::Debug for ChatResponse {
             .field("stream", &self.is_stream())
             .field("attempts", &self.attempts().len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_providers_json_is_forgotten_by_every_way_to_change_the_body() {
+        let raw = || Bytes::from_static(b"{}");
+        let response = || ChatResponse::complete_raw("m", ChatCompletion::default(), raw());
+
+        let mut kept = response();
+        let _ = kept.completion();
+        let _ = kept.stream_mut();
+        kept.set_model("other");
+        assert_eq!(kept.take_raw(), Some(raw()));
+
+        let mut changed = response();
+        let _ = changed.body_mut();
+        assert_eq!(changed.take_raw(), None);
     }
 }

@@ -35,7 +35,7 @@ pub(super) async fn late_commit(
     mut response: ChatResponse,
     delay: Duration,
 ) -> Result<ChatResponse, ChatError> {
-    let ResponseBody::Stream(stream) = response.body_mut() else {
+    let Some(stream) = response.stream_mut() else {
         return Ok(response);
     };
     let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));

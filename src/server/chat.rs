@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::headers::{attempt_headers, AttemptCounts};
 use super::live::Active;
 use super::request_log::{Outcome, RequestLog};
-use super::sse::{completion_chunks, SseBody};
+use super::sse::{completion_chunks, with_model, SseBody};
 use super::trace::call_span;
 use super::App;
 use crate::chat::{AttemptLog, ChatStream, ResponseBody};
@@ -246,12 +246,13 @@ enum Answered {
 }
 
 async fn answer(
-    response: ChatResponse,
+    mut response: ChatResponse,
     asked: &Asked,
     log: &mut RequestLog,
 ) -> Result<Answered, ChatError> {
     let served = response.model().to_owned();
     log.served(&served);
+    let raw = response.take_raw();
     let counts = AttemptCounts::of(response.attempts(), Some(&served));
     let stream = match (response.into_body(), asked.stream) {
         (ResponseBody::Complete(completion), false) => Err(completion),
@@ -280,7 +281,7 @@ async fn answer(
             if let Some(usage) = &completion.usage {
                 log.usage(usage);
             }
-            Answered::Json(attempted(json(completion, &served)))
+            Answered::Json(attempted(json(completion, raw, &served)))
         }
         Ok(chunks) => {
             let body = SseBody::new(chunks, served.clone(), asked.include_usage, log.hand_over());
@@ -289,7 +290,22 @@ async fn answer(
     })
 }
 
-fn json(mut completion: crate::chat::ChatCompletion, served: &str) -> Response {
+/// The completion as JSON: the provider's own bytes with only `model`
+/// replaced when nothing changed them (`raw`), else the typed encoding.
+fn json(mut completion: crate::chat::ChatCompletion, raw: Option<Bytes>, served: &str) -> Response {
+    if let Some(raw) = raw {
+        let model_json = match served.is_empty() {
+            true => String::new(),
+            false => serde_json::Value::from(served).to_string(),
+        };
+        if let Some((before, after)) = with_model(&raw, &model_json) {
+            let mut body = Vec::with_capacity(raw.len() + model_json.len());
+            body.extend_from_slice(before);
+            body.extend_from_slice(model_json.as_bytes());
+            body.extend_from_slice(after);
+            return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+    }
     if !served.is_empty() {
         completion.model = served.to_owned();
     }

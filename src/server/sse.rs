@@ -174,39 +174,10 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// string; empty: kept).
 ///
 /// `false`, with nothing appended, when the typed encoding must write the
-/// chunk instead: the object has no `model` or no `object` of its own (the
-/// encoding adds them), names one twice, or cannot be read.
+/// chunk instead (see [`with_model`]).
 pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Names<'a> {
-        #[serde(borrow, default)]
-        model: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        object: Option<&'a RawValue>,
-    }
-    let Ok(names) = serde_json::from_slice::<Names<'_>>(raw) else {
+    let Some((before, after)) = with_model(raw, model_json) else {
         return false;
-    };
-    match names.object.map(RawValue::get) {
-        Some(object) if object.starts_with('"') && object != "\"\"" => {}
-        _ => return false,
-    }
-    // The parts around the model's value, found before anything is written.
-    let (before, after) = if model_json.is_empty() {
-        (raw, &[][..])
-    } else {
-        let Some(model) = names.model.map(RawValue::get) else {
-            return false;
-        };
-        // Where the borrowed value sits in `raw`; checked, never assumed.
-        let Some(start) = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize) else {
-            return false;
-        };
-        let end = start.saturating_add(model.len());
-        if raw.get(start..end) != Some(model.as_bytes()) {
-            return false;
-        }
-        (&raw[..start], &raw[end..])
     };
     out.reserve(raw.len() + model_json.len() + 8);
     out.extend_from_slice(b"data: ");
@@ -215,6 +186,39 @@ pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
     out.extend_from_slice(after);
     out.extend_from_slice(b"\n\n");
     true
+}
+
+/// The parts of `raw`, a provider's JSON object (a chunk or a
+/// completion), around the value of its `model`, for `model_json` to be
+/// written between them (with `model_json` empty: all of `raw`, kept).
+///
+/// `None` when the typed encoding must write the object instead: it has no
+/// `model` or no `object` of its own (the encoding adds them), names one
+/// twice, or cannot be read.
+pub(crate) fn with_model<'a>(raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
+    #[derive(serde::Deserialize)]
+    struct Names<'a> {
+        #[serde(borrow, default)]
+        model: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        object: Option<&'a RawValue>,
+    }
+    let names = serde_json::from_slice::<Names<'_>>(raw).ok()?;
+    match names.object.map(RawValue::get) {
+        Some(object) if object.starts_with('"') && object != "\"\"" => {}
+        _ => return None,
+    }
+    if model_json.is_empty() {
+        return Some((raw, &[][..]));
+    }
+    let model = names.model?.get();
+    // Where the borrowed value sits in `raw`; checked, never assumed.
+    let start = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+    let end = start.saturating_add(model.len());
+    if raw.get(start..end) != Some(model.as_bytes()) {
+        return None;
+    }
+    Some((&raw[..start], &raw[end..]))
 }
 
 /// The chunks spelling a complete answer, for a caller that asked for a

@@ -235,3 +235,85 @@ async fn a_chunk_without_model_or_object_is_written_by_the_typed_encoding() {
     assert_eq!(first["choices"][0]["delta"]["content"], "hi");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
 }
+
+/// A completion no typed encoder would write back byte for byte: spacing,
+/// key order, escapes, `logprobs: null`, unknown fields at every level.
+const COMPLETION: &str = concat!(
+    "{ \"object\" : \"chat.completion\", \"id\":\"c9\", \"model\":\"gpt-4o-mini-2024\",\n",
+    "  \"created\": 7, \"choices\": [ {\"index\":0, \"logprobs\": null, \"message\": ",
+    "{\"role\":\"assistant\",\"content\":\"h\\u00e9 \\\"q\\\"\",\"refusal\":null,\"annotations\":[]},",
+    " \"finish_reason\":\"stop\"} ],\n",
+    "  \"usage\": {\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5,",
+    "\"prompt_tokens_details\":{\"cached_tokens\":0}}, \"system_fingerprint\": \"fp_1\", \"service_tier\":\"default\" }"
+);
+
+async fn complete_through(body: &str) -> (StatusCode, String) {
+    let upstream = MockServer::start().await;
+    upstream.always(
+        "gpt-4o-mini",
+        ServerReply::raw(200, "application/json", body),
+    );
+    let gw = gateway(&upstream).await;
+    let request = json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]});
+    let r = post(&gw, request.to_string()).await;
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_completion_reaches_the_client_as_the_provider_wrote_it_with_the_served_model() {
+    let (status, text) = complete_through(COMPLETION).await;
+
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(text, served(COMPLETION));
+}
+
+#[tokio::test]
+async fn a_completion_naming_a_key_twice_is_written_by_the_typed_encoding() {
+    // serde_json's tree keeps the last of a repeated key; so does the
+    // gateway, which then writes the completion itself.
+    let twice = COMPLETION.replace("\"id\":\"c9\"", "\"id\":\"c0\", \"id\":\"c9\"");
+    let (status, text) = complete_through(&twice).await;
+
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["id"], "c9");
+    assert_eq!(value["model"], "up/gpt-4o-mini");
+    assert_eq!(value["choices"][0]["message"]["content"], "hé \"q\"");
+    assert_eq!(value["system_fingerprint"], "fp_1");
+    assert_eq!(text.matches("\"id\"").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn a_completion_without_object_is_written_by_the_typed_encoding() {
+    let bare = COMPLETION.replace("\"object\" : \"chat.completion\", ", "");
+    let (status, text) = complete_through(&bare).await;
+
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["object"], "chat.completion");
+    assert_eq!(value["model"], "up/gpt-4o-mini");
+    assert_eq!(value["service_tier"], "default");
+}
+
+#[tokio::test]
+async fn a_2xx_error_body_or_an_empty_answer_is_still_a_failure_on_the_fast_path() {
+    for body in [
+        // An error object beside a plausible completion is an error.
+        COMPLETION.replace(
+            "\"id\":\"c9\"",
+            "\"error\":{\"message\":\"overloaded\"}, \"id\":\"c9\"",
+        ),
+        // A choice that says nothing is no answer.
+        COMPLETION
+            .replace("\"content\":\"h\\u00e9 \\\"q\\\"\"", "\"content\":null")
+            .replace("\"finish_reason\":\"stop\"", "\"finish_reason\":null"),
+        COMPLETION.replace("\"choices\": [ {", "\"choices\": [], \"x\": [ {"),
+    ] {
+        let (status, text) = complete_through(&body).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}\n{text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert!(answer["error"]["message"].is_string(), "{text}");
+        assert!(answer.get("choices").is_none(), "{text}");
+    }
+}

@@ -15,7 +15,7 @@ use pin_project::pin_project;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::chat::{ChatError, ChatStream, ErrorKind, ResponseBody, StreamEvent};
+use crate::chat::{ChatError, ChatStream, ErrorKind, StreamEvent};
 use crate::{ChatRequest, ChatResponse};
 
 /// How much a new latency sample weighs in the moving average.
@@ -175,7 +175,7 @@ impl InFlight {
             self.record_latency();
         }
         if let Ok(response) = &mut result {
-            if let ResponseBody::Stream(stream) = response.body_mut() {
+            if let Some(stream) = response.stream_mut() {
                 let inner = mem::replace(stream, ChatStream::from_items(Vec::new()));
                 *stream = ChatStream::from_events(InFlightStream {
                     inner,

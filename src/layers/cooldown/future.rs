@@ -16,8 +16,8 @@ use super::store::{Admission, Permit, PermitKind, Transition};
 use super::stream::Judged;
 use super::throttle::Shed;
 use super::Shared;
+use crate::chat::ChatStream;
 use crate::chat::{ChatError, LogScope, SkipReason};
-use crate::chat::{ChatStream, ResponseBody};
 use crate::layers::health::SingleAttempt;
 use crate::store::StoreFuture;
 use crate::{ChatRequest, ChatResponse};
@@ -239,7 +239,7 @@ impl Call {
     /// stream instead, which is judged when it ends.
     fn record(&mut self, result: &mut Result<ChatResponse, ChatError>) -> StoreFuture<Transition> {
         if let Ok(response) = result {
-            if let ResponseBody::Stream(stream) = response.body_mut() {
+            if let Some(stream) = response.stream_mut() {
                 let inner = std::mem::replace(stream, ChatStream::from_items(Vec::new()));
                 *stream = ChatStream::from_events(Judged::new(inner, self.pending.take()));
                 return StoreFuture::ready(Transition::Unchanged);

@@ -13,9 +13,7 @@ use super::config::Limits;
 use super::store::Grant;
 use super::tokens::text_tokens;
 use super::view::Shared;
-use crate::chat::{
-    ChatChunk, ChatError, ChatStream, ErrorKind, ResponseBody, SkipReason, StreamEvent,
-};
+use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, SkipReason, StreamEvent};
 use crate::ChatResponse;
 
 /// One counted call, settled with the usage the response reports.
@@ -52,7 +50,7 @@ impl Guard {
     ) -> Result<ChatResponse, ChatError> {
         match result {
             Ok(mut response) => {
-                if let ResponseBody::Stream(stream) = response.body_mut() {
+                if let Some(stream) = response.stream_mut() {
                     let inner = mem::replace(stream, ChatStream::from_items(Vec::new()));
                     *stream = ChatStream::from_events(Metered {
                         inner,

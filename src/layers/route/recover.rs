@@ -99,8 +99,7 @@ where
         rest: Continuation<S, C>,
         index: usize,
     ) -> ChatResponse {
-        let body = response.body_mut();
-        let ResponseBody::Stream(stream) = body else {
+        let Some(stream) = response.stream_mut() else {
             return response;
         };
         let stream = std::mem::replace(stream, ChatStream::from_items(Vec::new()));

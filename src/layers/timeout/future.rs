@@ -125,11 +125,10 @@ impl Call {
     /// its end is written into the attempt's log entry.
     fn watch(&self, response: &mut ChatResponse, plan: StreamPlan, index: usize) {
         let model = response.model().to_owned();
-        let body = response.body_mut();
-        let ResponseBody::Stream(stream) = body else {
+        let Some(slot) = response.stream_mut() else {
             return;
         };
-        let stream = std::mem::replace(stream, crate::chat::ChatStream::from_items(Vec::new()));
+        let stream = std::mem::replace(slot, crate::chat::ChatStream::from_items(Vec::new()));
         let guarded = Guarded::new(
             stream,
             plan,
@@ -138,7 +137,7 @@ impl Call {
             index,
             self.start,
         );
-        *body = ResponseBody::Stream(crate::chat::ChatStream::from_events(guarded));
+        *slot = crate::chat::ChatStream::from_events(guarded);
     }
 
     fn note_malformed(&self, plan: &StreamPlan, index: usize) {

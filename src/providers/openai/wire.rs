@@ -52,24 +52,48 @@ impl Wire for OpenAiWire {
         }
         let completion: ChatCompletion =
             serde_json::from_value(body).map_err(|e| format!("not a chat completion ({e})"))?;
-        // Valid JSON that answers nothing must not pass for an empty answer.
-        if completion.choices.is_empty() {
-            return Err("a chat completion without choices".to_owned());
+        answers_something(completion)
+    }
+
+    /// The body read once, with no `Value` tree in between, when it holds
+    /// no `error` (null aside), has a `choices` array and names no key twice
+    /// (serde's derive refuses a repeated field, where the general way keeps
+    /// the last): then it reads as exactly what the general way reads.
+    fn completion_as_sent(&self, body: &[u8]) -> Option<ChatCompletion> {
+        #[derive(serde::Deserialize)]
+        struct Outline<'a> {
+            #[serde(borrow, default)]
+            error: Option<&'a serde_json::value::RawValue>,
+            #[serde(borrow, default)]
+            choices: Option<&'a serde_json::value::RawValue>,
         }
-        let says_nothing = |c: &crate::chat::Choice| {
-            c.finish_reason.is_none()
-                && c.message.content.is_none()
-                && c.message.tool_calls.is_none()
-        };
-        if completion.choices.iter().any(says_nothing) {
-            return Err("a choice with no content, no tool calls and no finish reason".to_owned());
+        let outline: Outline<'_> = serde_json::from_slice(body).ok()?;
+        if outline.error.is_some_and(|e| e.get() != "null")
+            || !outline.choices.is_some_and(|c| c.get().starts_with('['))
+        {
+            return None;
         }
-        Ok(completion)
+        answers_something(serde_json::from_slice(body).ok()?).ok()
     }
 
     fn events(&self, request: &ChatRequest) -> OpenAiEvents {
         OpenAiEvents::new(!mentions_usage(request))
     }
+}
+
+/// `completion`, unless it answers nothing: valid JSON that answers nothing
+/// must not pass for an empty answer.
+fn answers_something(completion: ChatCompletion) -> Result<ChatCompletion, String> {
+    if completion.choices.is_empty() {
+        return Err("a chat completion without choices".to_owned());
+    }
+    let says_nothing = |c: &crate::chat::Choice| {
+        c.finish_reason.is_none() && c.message.content.is_none() && c.message.tool_calls.is_none()
+    };
+    if completion.choices.iter().any(says_nothing) {
+        return Err("a choice with no content, no tool calls and no finish reason".to_owned());
+    }
+    Ok(completion)
 }
 
 /// Whether the caller said anything about `stream_options.include_usage`.
@@ -207,6 +231,57 @@ mod tests {
 
     fn events(strip_usage: bool) -> OpenAiEvents {
         OpenAiEvents::new(strip_usage)
+    }
+
+    /// The general way: a `Value` tree, the error check, then the wire.
+    fn the_general_way(body: &[u8]) -> Option<ChatCompletion> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        if error::from_json(&value, None).is_some() {
+            return None;
+        }
+        OpenAiWire.completion(value).ok()
+    }
+
+    #[test]
+    fn a_completion_read_as_sent_is_what_the_general_way_reads_or_is_left_to_it() {
+        let good = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi","x":[1]},"finish_reason":"stop","logprobs":null}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"system_fingerprint":"f"}"#;
+        for (body, as_sent) in [
+            (good.to_owned(), true),
+            (
+                good.replace(r#""id":"c","#, r#""error":null,"id":"c","#),
+                true,
+            ),
+            // The general way keeps the last of a repeated key: left to it.
+            (good.replace(r#""id":"c","#, r#""id":"a","id":"c","#), false),
+            (
+                good.replace(r#""created":1,"#, r#""created":1,"x":1,"x":2,"#),
+                true,
+            ),
+            (
+                good.replace(r#""id":"c","#, r#""error":{"message":"no"},"#),
+                false,
+            ),
+            (good.replace(r#""id":"c","#, r#""error":"no","#), false),
+            (
+                good.replace(r#""content":"hi","#, "")
+                    .replace(r#""stop""#, "null"),
+                false,
+            ),
+            (
+                good.replace("\"choices\":[{", "\"choices\":{\"a\":{")
+                    .replace("}],\"usage", "}},\"usage"),
+                false,
+            ),
+            (r#"{"choices":[]}"#.to_owned(), false),
+            (r#"[1]"#.to_owned(), false),
+            (good[..40].to_owned(), false),
+        ] {
+            let read = OpenAiWire.completion_as_sent(body.as_bytes());
+            assert_eq!(read.is_some(), as_sent, "{body}");
+            if let Some(read) = read {
+                assert_eq!(Some(read), the_general_way(body.as_bytes()), "{body}");
+            }
+        }
     }
 
     /// A 200 SSE response that sends `events` and then stays open, silent.

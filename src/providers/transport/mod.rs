@@ -46,6 +46,15 @@ pub(crate) trait Wire: Send + Sync + 'static {
     /// or what is wrong with it.
     fn completion(&self, body: Value) -> Result<ChatCompletion, String>;
 
+    /// A 2xx JSON body read straight into the completion it is in this
+    /// wire's own format, so the body itself can be forwarded: `None` when
+    /// the wire translates (the default), or when anything about the body
+    /// is not plainly a good completion, which then goes the general way
+    /// ([`completion`](Self::completion)) for its exact verdict.
+    fn completion_as_sent(&self, _body: &[u8]) -> Option<ChatCompletion> {
+        None
+    }
+
     /// A fresh reader for the stream answering `request`.
     fn events(&self, request: &ChatRequest) -> Self::Events;
 }
@@ -163,14 +172,22 @@ impl Transport {
             return Ok(response);
         }
         let bytes = body::completion(&mut response).await?;
-        let completion = self.parse_completion(wire, &bytes)?;
+        let as_sent = wire.completion_as_sent(&bytes);
+        let forwardable = as_sent.is_some();
+        let completion = match as_sent {
+            Some(completion) => completion,
+            None => self.parse_completion(wire, &bytes)?,
+        };
         if stream {
             return Err(malformed_body(
                 "expected an event stream, got a JSON completion",
                 &bytes,
             ));
         }
-        Ok(ChatResponse::complete(model, completion))
+        Ok(match forwardable {
+            true => ChatResponse::complete_raw(model, completion, bytes.into()),
+            false => ChatResponse::complete(model, completion),
+        })
     }
 
     fn parse_completion<W: Wire>(
