@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
-use serde_json::value::RawValue;
 use serde_json::Map;
 
 use super::error::ApiError;
@@ -194,31 +193,146 @@ pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
 ///
 /// `None` when the typed encoding must write the object instead: it has no
 /// `model` or no `object` of its own (the encoding adds them), names one
-/// twice, or cannot be read.
+/// twice, or is not plainly a JSON object.
+///
+/// `raw` is JSON the typed reader accepted (which refuses a repeated known
+/// key, spelled with escapes or not), so a walk over its top-level keys is
+/// enough: no value is parsed, and the bytes are read once. The walk still
+/// never trusts them: anything it does not expect (a key with an escape,
+/// a repeated `model`, bytes after the object) is `None`.
 pub(crate) fn with_model<'a>(raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
-    #[derive(serde::Deserialize)]
-    struct Names<'a> {
-        #[serde(borrow, default)]
-        model: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        object: Option<&'a RawValue>,
-    }
-    let names = serde_json::from_slice::<Names<'_>>(raw).ok()?;
-    match names.object.map(RawValue::get) {
-        Some(object) if object.starts_with('"') && object != "\"\"" => {}
-        _ => return None,
+    let outline = Outline::of(raw)?;
+    if !outline.object {
+        return None;
     }
     if model_json.is_empty() {
         return Some((raw, &[][..]));
     }
-    let model = names.model?.get();
-    // Where the borrowed value sits in `raw`; checked, never assumed.
-    let start = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
-    let end = start.saturating_add(model.len());
-    if raw.get(start..end) != Some(model.as_bytes()) {
-        return None;
+    let (start, end) = outline.model?;
+    Some((raw.get(..start)?, raw.get(end..)?))
+}
+
+/// What [`with_model`] needs of a JSON object's top-level keys.
+#[derive(Debug, PartialEq)]
+struct Outline {
+    /// Where the value of `model` starts and ends.
+    model: Option<(usize, usize)>,
+    /// Whether `object` is a non-empty string.
+    object: bool,
+}
+
+impl Outline {
+    fn of(raw: &[u8]) -> Option<Outline> {
+        let mut outline = Outline {
+            model: None,
+            object: false,
+        };
+        let mut seen_object = false;
+        let mut at = skip_space(raw, 0);
+        if raw.get(at) != Some(&b'{') {
+            return None;
+        }
+        at = skip_space(raw, at + 1);
+        if raw.get(at) == Some(&b'}') {
+            return (skip_space(raw, at + 1) == raw.len()).then_some(outline);
+        }
+        loop {
+            if raw.get(at) != Some(&b'"') {
+                return None;
+            }
+            let key_end = string_end(raw, at)?;
+            let key = raw.get(at + 1..key_end - 1)?;
+            if key.contains(&b'\\') {
+                return None;
+            }
+            at = skip_space(raw, key_end);
+            if raw.get(at) != Some(&b':') {
+                return None;
+            }
+            let start = skip_space(raw, at + 1);
+            let end = value_end(raw, start)?;
+            match key {
+                b"model" if outline.model.is_some() => return None,
+                b"model" => outline.model = Some((start, end)),
+                b"object" if seen_object => return None,
+                b"object" => {
+                    seen_object = true;
+                    let value = raw.get(start..end)?;
+                    outline.object = value.len() > 2 && value.first() == Some(&b'"');
+                }
+                _ => {}
+            }
+            at = skip_space(raw, end);
+            match raw.get(at) {
+                Some(b',') => at = skip_space(raw, at + 1),
+                Some(b'}') => {
+                    return (skip_space(raw, at + 1) == raw.len()).then_some(outline);
+                }
+                _ => return None,
+            }
+        }
     }
-    Some((&raw[..start], &raw[end..]))
+}
+
+fn skip_space(raw: &[u8], mut at: usize) -> usize {
+    while raw
+        .get(at)
+        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        at += 1;
+    }
+    at
+}
+
+/// Just past the closing quote of the string opening at `at`.
+fn string_end(raw: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        match raw.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// Just past the value starting at `at`: a string, an object or array
+/// (skipped to its matching close, strings included), or a scalar.
+fn value_end(raw: &[u8], at: usize) -> Option<usize> {
+    match raw.get(at)? {
+        b'"' => string_end(raw, at),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                match raw.get(i)? {
+                    b'"' => {
+                        i = string_end(raw, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let mut i = at;
+            while raw
+                .get(i)
+                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                i += 1;
+            }
+            (i > at).then_some(i)
+        }
+    }
 }
 
 /// The chunks spelling a complete answer, for a caller that asked for a
@@ -330,7 +444,77 @@ mod tests {
             })
     }
 
+    /// What [`super::with_model`] said before it walked the bytes itself:
+    /// serde's borrowed read of `model` and `object`, the oracle.
+    fn with_model_by_serde<'a>(raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
+        use serde_json::value::RawValue;
+        #[derive(serde::Deserialize)]
+        struct Names<'a> {
+            #[serde(borrow, default)]
+            model: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            object: Option<&'a RawValue>,
+        }
+        let names = serde_json::from_slice::<Names<'_>>(raw).ok()?;
+        match names.object.map(RawValue::get) {
+            Some(object) if object.starts_with('"') && object != "\"\"" => {}
+            _ => return None,
+        }
+        if model_json.is_empty() {
+            return Some((raw, &[][..]));
+        }
+        let model = names.model?.get();
+        let start = (model.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+        let end = start.saturating_add(model.len());
+        Some((&raw[..start], &raw[end..]))
+    }
+
+    /// A chunk, or one cut short, spliced with odd bytes, its keys repeated
+    /// or spelled with escapes, `object` empty or not a string.
+    fn hostile() -> impl Strategy<Value = Vec<u8>> {
+        (chunk(), any::<u16>(), 0..8u8, "[ -~\\\\é]{0,6}").prop_map(|(raw, at, how, junk)| {
+            let at = (at as usize) % (raw.len() + 1);
+            let at = (0..=at)
+                .rev()
+                .find(|i| raw.is_char_boundary(*i))
+                .unwrap_or(0);
+            let mut raw = raw;
+            match how {
+                0 => raw.truncate(at),
+                1 => raw.insert_str(at, &junk),
+                2 => raw = raw.replacen("\"model\"", "\"mod\\u0065l\"", 1),
+                3 => raw = raw.replacen("{", "{\"model\":\"x\",", 1),
+                4 => raw = raw.replacen("{", "{\"object\":\"y\",", 1),
+                5 => raw = raw.replacen("\"chat.completion.chunk\"", "\"\"", 1),
+                6 => raw = raw.replacen("\"chat.completion.chunk\"", "[\"}\"]", 1),
+                _ => raw.push_str(&junk),
+            }
+            raw.into_bytes()
+        })
+    }
+
     proptest! {
+        /// On any chunk the typed reader accepts (the only bytes it is
+        /// given), the walk over the top-level keys finds what serde's read
+        /// finds, or refuses a key spelled with escapes; on any other bytes
+        /// it only has to stay safe (no panic, no span outside them).
+        #[test]
+        fn the_key_walk_agrees_with_serde(raw in hostile(), keep in any::<bool>()) {
+            let model = if keep { "" } else { "\"p/m\"" };
+            let walked = super::with_model(&raw, model);
+            if serde_json::from_slice::<ChatChunk>(&raw).is_err() {
+                return Ok(());
+            }
+            let read = with_model_by_serde(&raw, model);
+            match walked {
+                Some(parts) => prop_assert_eq!(Some(parts), read),
+                None => prop_assert!(
+                    read.is_none() || raw.windows(2).any(|w| w == b"\\u"),
+                    "{:?}", String::from_utf8_lossy(&raw)
+                ),
+            }
+        }
+
         /// A forwarded chunk is the provider's JSON with only `model`
         /// changed, and reads as the same chunk as the typed encoding.
         #[test]
