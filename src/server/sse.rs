@@ -195,11 +195,12 @@ pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
 /// `model` or no `object` of its own (the encoding adds them), names one
 /// twice, or is not plainly a JSON object.
 ///
-/// `raw` is JSON the typed reader accepted (which refuses a repeated known
-/// key, spelled with escapes or not), so a walk over its top-level keys is
-/// enough: no value is parsed, and the bytes are read once. The walk still
-/// never trusts them: anything it does not expect (a key with an escape,
-/// a repeated `model`, bytes after the object) is `None`.
+/// `raw` is JSON the typed reader accepted, which refuses a repeated known
+/// key (spelled with escapes or not): so a walk over its top-level keys,
+/// skipping their values unread and stopping once it has seen `model` and
+/// `object` (providers write both first), is enough. The walk still never
+/// trusts the bytes: anything it does not expect is `None`, never a span
+/// outside them.
 pub(crate) fn with_model<'a>(raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
     let outline = Outline::of(raw)?;
     if !outline.object {
@@ -234,7 +235,7 @@ impl Outline {
         }
         at = skip_space(raw, at + 1);
         if raw.get(at) == Some(&b'}') {
-            return (skip_space(raw, at + 1) == raw.len()).then_some(outline);
+            return Some(outline);
         }
         loop {
             if raw.get(at) != Some(&b'"') {
@@ -242,9 +243,6 @@ impl Outline {
             }
             let key_end = string_end(raw, at)?;
             let key = raw.get(at + 1..key_end - 1)?;
-            if key.contains(&b'\\') {
-                return None;
-            }
             at = skip_space(raw, key_end);
             if raw.get(at) != Some(&b':') {
                 return None;
@@ -262,12 +260,13 @@ impl Outline {
                 }
                 _ => {}
             }
+            if outline.model.is_some() && seen_object {
+                return Some(outline);
+            }
             at = skip_space(raw, end);
             match raw.get(at) {
                 Some(b',') => at = skip_space(raw, at + 1),
-                Some(b'}') => {
-                    return (skip_space(raw, at + 1) == raw.len()).then_some(outline);
-                }
+                Some(b'}') => return Some(outline),
                 _ => return None,
             }
         }
@@ -286,12 +285,12 @@ fn skip_space(raw: &[u8], mut at: usize) -> usize {
 
 /// Just past the closing quote of the string opening at `at`.
 fn string_end(raw: &[u8], at: usize) -> Option<usize> {
-    let mut i = at + 1;
+    let mut i = at.checked_add(1)?;
     loop {
-        match raw.get(i)? {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
+        let found = i + memchr::memchr2(b'"', b'\\', raw.get(i..)?)?;
+        match raw[found] {
+            b'"' => return Some(found + 1),
+            _ => i = found + 2,
         }
     }
 }
@@ -591,10 +590,19 @@ mod tests {
             &mut out
         ));
         assert!(!forward(
-            br#"{"object":"x","model":"a","model":"b"}"#,
+            br#"{"model":"a","model":"b","object":"x"}"#,
             model,
             &mut out
         ));
+        // A key named twice after both were seen never gets here: the
+        // typed reader refuses it first, escaped or not.
+        for twice in [
+            r#"{"object":"x","model":"a","model":"b"}"#,
+            r#"{"object":"x","model":"a","mod\u0065l":"b"}"#,
+            r#"{"object":"x","model":"a","object":"y"}"#,
+        ] {
+            assert!(serde_json::from_str::<ChatChunk>(twice).is_err(), "{twice}");
+        }
         assert!(!forward(b"not json", model, &mut out));
         assert!(out.is_empty(), "nothing written when not forwarded");
         assert!(forward(br#"{"object":"x","model":"m"}"#, "", &mut out));

@@ -253,6 +253,20 @@ mod tests {
             ),
             // The general way keeps the last of a repeated key: left to it.
             (good.replace(r#""id":"c","#, r#""id":"a","id":"c","#), false),
+            // Nor is a repeated model or object forwarded (the key walk of
+            // the server relies on it), escaped or not.
+            (
+                good.replace(r#""model":"m","#, r#""model":"a","model":"m","#),
+                false,
+            ),
+            (
+                good.replace(r#""model":"m","#, r#""model":"a","mod\u0065l":"m","#),
+                false,
+            ),
+            (
+                good.replace(r#""created":1,"#, r#""created":1,"object":"x","#),
+                false,
+            ),
             (
                 good.replace(r#""created":1,"#, r#""created":1,"x":1,"x":2,"#),
                 true,
