@@ -15,23 +15,31 @@ use bytes::Bytes;
 use crate::chat::chunk::ChatChunk;
 
 /// A chunk and, while it is unchanged, the provider's JSON for it.
+///
+/// The chunk is boxed: an event is moved through every layer's stream on
+/// its way to the client, and a pointer moves for less than the chunk's
+/// couple of hundred bytes (net of the allocation, 1 % of a 20-chunk
+/// stream's instructions under callgrind).
 #[derive(Clone, Debug)]
 pub(crate) struct StreamEvent {
-    chunk: ChatChunk,
+    chunk: Box<ChatChunk>,
     raw: Option<Bytes>,
 }
 
 impl StreamEvent {
     /// A chunk with no JSON of its own (made or changed by a layer).
     pub(crate) fn typed(chunk: ChatChunk) -> Self {
-        StreamEvent { chunk, raw: None }
+        StreamEvent {
+            chunk: Box::new(chunk),
+            raw: None,
+        }
     }
 
     /// A chunk decoded from `raw`, the JSON object the provider sent.
     #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     pub(crate) fn decoded(chunk: ChatChunk, raw: Bytes) -> Self {
         StreamEvent {
-            chunk,
+            chunk: Box::new(chunk),
             raw: Some(raw),
         }
     }
@@ -50,7 +58,7 @@ impl StreamEvent {
 
     /// The typed chunk.
     pub(crate) fn into_chunk(self) -> ChatChunk {
-        self.chunk
+        *self.chunk
     }
 }
 
