@@ -4,6 +4,7 @@
 #
 #   bench/load.sh            # full run (about 10 minutes); DURATION=5s for a quick one
 #   PORT_BASE=18180 IDLE_WAIT=3 bench/load.sh   # beside another gateway, on a busy machine
+#   ONLY=instructions bench/load.sh             # instructions per call under callgrind instead
 #
 # The gateway and the nginx proxy (the floor) are pinned to CPU 0; the static
 # nginx upstream and the load generators to CPU 1.
@@ -204,6 +205,34 @@ to_us() {
 
 wait_port $P_UPSTREAM
 wait_port $P_PROXY
+
+# ONLY=instructions: instead of the load runs, the gateway under callgrind,
+# one connection, and the user-space instructions per served call (JSON,
+# then a 20-chunk stream). Unlike wall time on a shared VM, the count
+# repeats from run to run, so it can tell a 1 % change.
+if [ "${ONLY:-}" = instructions ]; then
+  if ! need valgrind; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+  fi
+  CG="$OUT/callgrind"
+  rm -f "$CG".*
+  RUST_LOG=warn taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$CG.%p" \
+    "$GATEWAY" --config "$OUT/gateway.toml" --listen 127.0.0.1:$P_GATEWAY >"$OUT/gateway.log" 2>&1 &
+  GATEWAY_PID=$!
+  for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$P_GATEWAY") 2>/dev/null && break; sleep 0.1; done
+  VIA=http://127.0.0.1:$P_GATEWAY/v1/chat/completions
+  for stream in 0 1; do
+    MODEL=bench STREAM=$stream taskset -c 1 wrk -t1 -c1 -d3s -s bench/post.lua "$VIA" >/dev/null
+    callgrind_control -z "$GATEWAY_PID" >/dev/null 2>&1
+    n=$(MODEL=bench STREAM=$stream taskset -c 1 wrk -t1 -c1 -d10s -s bench/post.lua "$VIA" | awk '/ requests in / {print $1}')
+    callgrind_control -d "$GATEWAY_PID" >/dev/null 2>&1
+    sleep 1
+    ir=$(grep -h "^summary:" $(ls -t "$CG".*.* | head -1) | awk '{print $2}')
+    echo "$([ $stream = 1 ] && echo "stream, 20 chunks" || echo JSON): $((ir / n)) instructions per call ($n calls)" | tee -a "$OUT/instructions.txt"
+  done
+  exit 0
+fi
+
 start_gateway
 IDLE_RSS=$(rss_kb "$GATEWAY_PID")
 DIRECT=http://127.0.0.1:$P_UPSTREAM/v1/chat/completions

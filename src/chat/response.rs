@@ -46,7 +46,7 @@ impl ChatResponse {
     }
 
     /// A complete response and the provider's JSON it was read from.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
     pub(crate) fn complete_raw(
         model: impl Into<String>,
         completion: ChatCompletion,
