@@ -55,25 +55,17 @@ impl Wire for OpenAiWire {
         answers_something(completion)
     }
 
-    /// The body read once, with no `Value` tree in between, when it holds
-    /// no `error` (null aside), has a `choices` array and names no key twice
-    /// (serde's derive refuses a repeated field, where the general way keeps
-    /// the last): then it reads as exactly what the general way reads.
+    /// The body read once, with no `Value` tree in between, when it reads
+    /// as a completion (so `choices` is an array), holds no `error` (null
+    /// aside) and names no key twice (serde's derive refuses a repeated
+    /// field, where the general way keeps the last): then it reads as
+    /// exactly what the general way reads.
     fn completion_as_sent(&self, body: &[u8]) -> Option<ChatCompletion> {
-        #[derive(serde::Deserialize)]
-        struct Outline<'a> {
-            #[serde(borrow, default)]
-            error: Option<&'a serde_json::value::RawValue>,
-            #[serde(borrow, default)]
-            choices: Option<&'a serde_json::value::RawValue>,
-        }
-        let outline: Outline<'_> = serde_json::from_slice(body).ok()?;
-        if outline.error.is_some_and(|e| e.get() != "null")
-            || !outline.choices.is_some_and(|c| c.get().starts_with('['))
-        {
+        let completion: ChatCompletion = serde_json::from_slice(body).ok()?;
+        if completion.extra.get("error").is_some_and(|e| !e.is_null()) {
             return None;
         }
-        answers_something(serde_json::from_slice(body).ok()?).ok()
+        answers_something(completion).ok()
     }
 
     fn events(&self, request: &ChatRequest) -> OpenAiEvents {
