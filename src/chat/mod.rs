@@ -55,3 +55,13 @@ pub(crate) use self::chunk::Finishes;
 pub(crate) use self::config_error::join_path;
 pub(crate) use self::event::StreamEvent;
 pub(crate) use self::model::validate_all;
+
+/// Shuffles `items` in a fixed order drawn from `seed`: property tests use
+/// it to write JSON objects with their keys in any order, reproducibly.
+#[cfg(test)]
+pub(crate) fn seeded_shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        items.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+}

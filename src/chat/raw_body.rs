@@ -249,11 +249,7 @@ mod tests {
                 ];
                 fields.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
                 // A fixed shuffle from the seed: key order is the client's.
-                let mut seed = seed;
-                for i in (1..fields.len()).rev() {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    fields.swap(i, (seed >> 33) as usize % (i + 1));
-                }
+                crate::chat::seeded_shuffle(&mut fields, seed);
                 let sep = if pretty { ",\n  " } else { "," };
                 let text = fields
                     .iter()

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::headers::{attempt_headers, AttemptCounts};
 use super::live::Active;
 use super::request_log::{Outcome, RequestLog};
-use super::sse::{completion_chunks, with_model, SseBody};
+use super::sse::{completion_chunks, model_json, with_model, SseBody};
 use super::trace::call_span;
 use super::App;
 use crate::chat::{AttemptLog, ChatStream, ResponseBody};
@@ -294,10 +294,7 @@ async fn answer(
 /// replaced when nothing changed them (`raw`), else the typed encoding.
 fn json(mut completion: crate::chat::ChatCompletion, raw: Option<Bytes>, served: &str) -> Response {
     if let Some(raw) = raw {
-        let model_json = match served.is_empty() {
-            true => String::new(),
-            false => serde_json::Value::from(served).to_string(),
-        };
+        let model_json = model_json(served);
         if let Some((before, after)) = with_model(&raw, &model_json) {
             let mut body = Vec::with_capacity(raw.len() + model_json.len());
             body.extend_from_slice(before);

@@ -49,10 +49,7 @@ impl SseBody {
         mut log: RequestLog,
     ) -> Self {
         log.status(200);
-        let model_json = match model.is_empty() {
-            true => String::new(),
-            false => serde_json::Value::from(model.as_str()).to_string(),
-        };
+        let model_json = model_json(&model);
         SseBody {
             chunks,
             model,
@@ -187,13 +184,22 @@ pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// `model` as the JSON string [`with_model`] writes in; empty (the
+/// provider's `model` kept) when no model is named.
+pub(crate) fn model_json(model: &str) -> String {
+    match model.is_empty() {
+        true => String::new(),
+        false => serde_json::Value::from(model).to_string(),
+    }
+}
+
 /// The parts of `raw`, a provider's JSON object (a chunk or a
 /// completion), around the value of its `model`, for `model_json` to be
 /// written between them (with `model_json` empty: all of `raw`, kept).
 ///
 /// `None` when the typed encoding must write the object instead: it has no
-/// `model` or no `object` of its own (the encoding adds them), names one
-/// twice, or is not plainly a JSON object.
+/// `model` or no `object` of its own (the encoding adds them), or is not
+/// plainly a JSON object.
 ///
 /// `raw` is JSON the typed reader accepted, which refuses a repeated known
 /// key (spelled with escapes or not): so a walk over its top-level keys,
@@ -428,11 +434,7 @@ mod tests {
                 if let Some(extra) = extra {
                     fields.push(("system_fingerprint", json!(extra)));
                 }
-                let mut seed = seed;
-                for i in (1..fields.len()).rev() {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    fields.swap(i, (seed >> 33) as usize % (i + 1));
-                }
+                crate::chat::seeded_shuffle(&mut fields, seed);
                 let sep = if pretty { " ,\n " } else { "," };
                 let body = fields
                     .iter()

@@ -40,6 +40,17 @@ const CLIENT_BODY: &str = concat!(
 
 const PREPENDED: &str = r#"{"role":"system","content":"Be brief."}"#;
 
+/// What the upstream should receive for a client's `body` (one of
+/// [`CLIENT_BODY`]'s): the same bytes with the provider's model id and the
+/// prepended message written in.
+fn upstreams(body: &str) -> String {
+    body.replace("\"model\":\"chat\"", "\"model\":\"gpt-4o-mini\"")
+        .replace(
+            "\"messages\": [ {",
+            &format!("\"messages\": [{PREPENDED}, {{"),
+        )
+}
+
 async fn post(gw: &Gateway, body: String) -> Response {
     gw.http
         .post(format!("{}/v1/chat/completions", gw.base))
@@ -61,14 +72,8 @@ async fn an_openai_upstream_receives_the_clients_bytes_with_only_model_and_prepe
     let r = post(&gw, body.clone()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 
-    let expected = body
-        .replace("\"model\":\"chat\"", "\"model\":\"gpt-4o-mini\"")
-        .replace(
-            "\"messages\": [ {",
-            &format!("\"messages\": [{PREPENDED}, {{"),
-        );
     let sent = &upstream.calls()[0].raw_body;
-    assert_eq!(std::str::from_utf8(sent).unwrap(), expected);
+    assert_eq!(std::str::from_utf8(sent).unwrap(), upstreams(&body));
 }
 
 #[tokio::test]
@@ -82,15 +87,10 @@ async fn a_stream_request_gets_stream_options_written_in_and_nothing_else() {
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap();
 
-    let expected = format!(
+    let expected = upstreams(&format!(
         "{{\"stream_options\":{{\"include_usage\":true}},{}",
         &body[1..]
-    )
-    .replace("\"model\":\"chat\"", "\"model\":\"gpt-4o-mini\"")
-    .replace(
-        "\"messages\": [ {",
-        &format!("\"messages\": [{PREPENDED}, {{"),
-    );
+    ));
     let sent = &upstream.calls()[0].raw_body;
     assert_eq!(std::str::from_utf8(sent).unwrap(), expected);
 }
