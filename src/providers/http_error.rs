@@ -114,64 +114,6 @@ pub fn excerpt(body: &[u8], max: usize) -> String {
     }
 }
 
-#[cfg(any(feature = "openai", feature = "anthropic"))]
-pub(crate) use transport::{body_error, send_error};
-
-#[cfg(any(feature = "openai", feature = "anthropic"))]
-mod transport {
-    use std::error::Error as StdError;
-
-    use crate::chat::{ChatError, ErrorKind};
-
-    /// A request that got no response head: refused, reset, DNS, TLS, or a
-    /// connection closed before the head (all `Connect`); a timeout set on a
-    /// user-supplied `reqwest::Client` is a `Timeout`.
-    pub(crate) fn send_error(e: reqwest::Error) -> ChatError {
-        let kind = if e.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Connect
-        };
-        ChatError::new(kind, describe(&e)).with_source(e.without_url())
-    }
-
-    /// A read error in the middle of a body: the connection broke (`Connect`).
-    pub(crate) fn body_error(e: reqwest::Error) -> ChatError {
-        let kind = if e.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Connect
-        };
-        ChatError::new(kind, format!("reading the response body: {}", describe(&e)))
-            .with_source(e.without_url())
-    }
-
-    /// The error and its causes, without the URL (the caller knows it, and
-    /// a base URL is configuration we keep out of messages).
-    pub(crate) fn describe(e: &reqwest::Error) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        let mut cause: Option<&(dyn StdError + 'static)> = e.source();
-        let head = if e.is_connect() {
-            "connection failed"
-        } else if e.is_timeout() {
-            "timed out"
-        } else if e.is_body() || e.is_decode() {
-            "response body broken"
-        } else {
-            "request failed"
-        };
-        parts.push(head.to_owned());
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !parts.iter().any(|p| p.contains(&text)) {
-                parts.push(text);
-            }
-            cause = c.source();
-        }
-        parts.join(": ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::HeaderName;
+use http::Uri;
 use reqwest::Url;
 use serde_json::Value;
 use tower_service::Service;
@@ -15,7 +16,7 @@ use crate::chat::{
     ChatCompletion, ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError, ErrorKind,
 };
 use crate::providers::transport::{
-    checked, join, parse_base_url, shared_setters, Options, Transport, Wire,
+    checked, join, parse_base_url, request_uri, shared_setters, Options, Transport, Wire,
 };
 use crate::secret::ApiKey;
 
@@ -48,6 +49,8 @@ pub struct Anthropic {
 
 struct Inner {
     url: Url,
+    /// `url` as sent.
+    uri: Uri,
     version: String,
     wire: AnthropicWire,
     transport: Transport,
@@ -93,15 +96,15 @@ impl Service<ChatRequest> for Anthropic {
     type Future = ChatFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
-        // reqwest queues and pools connections itself.
+        // The HTTP client queues and pools connections itself.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: ChatRequest) -> ChatFuture {
         let inner = self.inner.clone();
         ChatFuture::new(async move {
-            let url = inner.url.clone();
-            inner.transport.send(&inner.wire, url, request).await
+            let uri = inner.uri.clone();
+            inner.transport.send(&inner.wire, uri, request).await
         })
     }
 }
@@ -205,9 +208,12 @@ impl AnthropicBuilder {
             &mut errors,
         );
         let (base, transport) = checked(errors, url, transport)?;
+        let url = join(&base, &["v1", "messages"]);
+        let uri = request_uri(&url).map_err(|e| ConfigError::new("base_url", e.message()))?;
         Ok(Anthropic {
             inner: Arc::new(Inner {
-                url: join(&base, &["v1", "messages"]),
+                url,
+                uri,
                 version,
                 wire: AnthropicWire { default_max_tokens },
                 transport,

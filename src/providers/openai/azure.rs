@@ -11,7 +11,7 @@ use tower_service::Service;
 use super::wire::OpenAiWire;
 use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError, ErrorKind};
 use crate::providers::transport::{
-    checked, join, parse_base_url, shared_setters, Options, Transport,
+    checked, join, parse_base_url, request_uri, shared_setters, Options, Transport,
 };
 use crate::secret::ApiKey;
 
@@ -80,7 +80,7 @@ impl Service<ChatRequest> for Azure {
     type Future = ChatFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
-        // reqwest queues and pools connections itself.
+        // The HTTP client queues and pools connections itself.
         Poll::Ready(Ok(()))
     }
 
@@ -93,8 +93,8 @@ impl Service<ChatRequest> for Azure {
                     "an Azure call needs a deployment name as its model",
                 ));
             }
-            let url = this.url(request.model());
-            this.inner.transport.send(&OpenAiWire, url, request).await
+            let uri = request_uri(&this.url(request.model()))?;
+            this.inner.transport.send(&OpenAiWire, uri, request).await
         })
     }
 }

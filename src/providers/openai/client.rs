@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
+use http::Uri;
 use reqwest::Url;
 use tower_service::Service;
 
 use super::wire::OpenAiWire;
 use crate::chat::{ChatError, ChatFuture, ChatRequest, ChatResponse, ConfigError};
 use crate::providers::transport::{
-    checked, join, parse_base_url, shared_setters, Options, Transport,
+    checked, join, parse_base_url, request_uri, shared_setters, Options, Transport,
 };
 use crate::secret::ApiKey;
 
@@ -34,6 +35,8 @@ pub struct OpenAi {
 
 struct Inner {
     url: Url,
+    /// `url` as sent.
+    uri: Uri,
     transport: Transport,
 }
 
@@ -65,15 +68,15 @@ impl Service<ChatRequest> for OpenAi {
     type Future = ChatFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ChatError>> {
-        // reqwest queues and pools connections itself.
+        // The HTTP client queues and pools connections itself.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: ChatRequest) -> ChatFuture {
         let inner = self.inner.clone();
         ChatFuture::new(async move {
-            let url = inner.url.clone();
-            inner.transport.send(&OpenAiWire, url, request).await
+            let uri = inner.uri.clone();
+            inner.transport.send(&OpenAiWire, uri, request).await
         })
     }
 }
@@ -117,9 +120,12 @@ impl OpenAiBuilder {
             &mut errors,
         );
         let (base, transport) = checked(errors, url, transport)?;
+        let url = join(&base, &["chat", "completions"]);
+        let uri = request_uri(&url).map_err(|e| ConfigError::new("base_url", e.message()))?;
         Ok(OpenAi {
             inner: Arc::new(Inner {
-                url: join(&base, &["chat", "completions"]),
+                url,
+                uri,
                 transport,
             }),
         })

@@ -291,17 +291,12 @@ mod tests {
     }
 
     /// A 200 SSE response that sends `events` and then stays open, silent.
-    fn open_body(events: &[&str]) -> reqwest::Response {
-        let frames: Vec<Result<bytes::Bytes, std::io::Error>> = events
+    fn open_body(events: &[&str]) -> crate::providers::transport::upstream::Body {
+        let frames: Vec<Result<bytes::Bytes, ChatError>> = events
             .iter()
             .map(|e| Ok(bytes::Bytes::from(format!("data: {e}\n\n"))))
             .collect();
-        let body = futures_util::stream::iter(frames).chain(futures_util::stream::pending());
-        let response = http::Response::builder()
-            .header("content-type", "text/event-stream")
-            .body(reqwest::Body::wrap_stream(body))
-            .unwrap();
-        reqwest::Response::from(response)
+        Box::pin(futures_util::stream::iter(frames).chain(futures_util::stream::pending()))
     }
 
     const WORD: &str = r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#;

@@ -15,14 +15,16 @@ mod proptests;
 pub(crate) mod sse;
 #[cfg(feature = "otel")]
 mod trace_context;
+pub(crate) mod upstream;
 
-use http::header::{HeaderName, ACCEPT, CONTENT_TYPE};
-use http::HeaderMap;
-use reqwest::Url;
+use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, Uri};
 use serde_json::Value;
 use tokio::time::Instant;
 
-pub(crate) use self::options::{checked, join, parse_base_url, shared_setters, Options};
+pub(crate) use self::options::{
+    checked, join, parse_base_url, request_uri, shared_setters, Options,
+};
 
 use self::error::EXCERPT_CHARS;
 use self::sse::{Decode, SseChunks};
@@ -30,7 +32,7 @@ use crate::chat::streaming::HeadersDeadline;
 use crate::chat::{
     ChatCompletion, ChatError, ChatRequest, ChatResponse, ErrorKind, MalformedChunks, TimeoutKind,
 };
-use crate::providers::http_error::{excerpt, send_error};
+use crate::providers::http_error::excerpt;
 use crate::secret::ApiKey;
 
 /// What differs between provider APIs.
@@ -59,12 +61,12 @@ pub(crate) trait Wire: Send + Sync + 'static {
     fn events(&self, request: &ChatRequest) -> Self::Events;
 }
 
-/// The HTTP side of a client: the reqwest client and the headers of every call.
+/// The HTTP side of a client: the HTTP client and the headers of every call.
 #[derive(Clone)]
 pub(crate) struct Transport {
     /// `openai`, `azure` or `anthropic`, for logs.
     pub(crate) provider: &'static str,
-    client: reqwest::Client,
+    client: upstream::Client,
     headers: HeaderMap,
     key: Option<ApiKey>,
 }
@@ -80,16 +82,16 @@ impl Transport {
         self.headers.keys().map(HeaderName::as_str).collect()
     }
 
-    /// POSTs `request`, encoded by `wire`, to `url`; never retries.
+    /// POSTs `request`, encoded by `wire`, to `uri`; never retries.
     pub(crate) async fn send<W: Wire>(
         &self,
         wire: &W,
-        url: Url,
+        uri: Uri,
         request: ChatRequest,
     ) -> Result<ChatResponse, ChatError> {
         let model = request.model().to_owned();
         let started = Instant::now();
-        let result = self.exchange(wire, url, &model, request).await;
+        let result = self.exchange(wire, uri, &model, request).await;
         let latency = started.elapsed();
         match &result {
             Ok(r) => tracing::debug!(
@@ -114,7 +116,7 @@ impl Transport {
     async fn exchange<W: Wire>(
         &self,
         wire: &W,
-        url: Url,
+        uri: Uri,
         model: &str,
         request: ChatRequest,
     ) -> Result<ChatResponse, ChatError> {
@@ -134,38 +136,42 @@ impl Transport {
         } else {
             "application/json"
         };
-        let send = self
-            .client
-            .post(url)
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, accept);
+        let mut headers = self.headers.clone();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
         #[cfg(feature = "otel")]
-        let send = send.headers(trace_context::trace_headers());
-        let send = send.body(body).send();
-        let response = match headers_deadline {
+        headers.extend(trace_context::trace_headers());
+        let send = self.client.post(uri, headers, body);
+        let mut response = match headers_deadline {
             None => send.await,
             Some(at) => tokio::time::timeout_at(at, send)
                 .await
                 .map_err(|_| ChatError::timeout(TimeoutKind::Headers, started.elapsed()))?,
-        }
-        .map_err(send_error)?;
-        let mut response = response;
-        let status = response.status();
+        }?;
+        let status = response.status;
         tracing::trace!(provider = self.provider, model, status = status.as_u16(), elapsed = ?started.elapsed(), "response head");
         if !status.is_success() {
-            let headers = response.headers().clone();
             let bytes = body::error_excerpt(&mut response).await;
-            return Err(error::from_status(status, &headers, &bytes, self.key()));
+            return Err(error::from_status(
+                status,
+                &response.headers,
+                &bytes,
+                self.key(),
+            ));
         }
         let is_json = response
-            .headers()
+            .headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if stream && !is_json {
-            let chunks =
-                SseChunks::new(response, events, model, self.key.clone(), malformed.clone());
+            let chunks = SseChunks::new(
+                response.body,
+                events,
+                model,
+                self.key.clone(),
+                malformed.clone(),
+            );
             let stream = crate::chat::streaming::commit_events(chunks).await?;
             let mut response = ChatResponse::stream(model, stream);
             response.extensions_mut().insert(malformed);

@@ -8,6 +8,7 @@ use http::header::{HeaderName, HeaderValue, USER_AGENT};
 use http::HeaderMap;
 use reqwest::Url;
 
+use super::upstream;
 use super::Transport;
 use crate::chat::ConfigError;
 use crate::secret::ApiKey;
@@ -30,9 +31,14 @@ macro_rules! shared_setters {
         }
 
         /// Sends through `client` (shared pool, proxies, TLS and timeouts of
-        /// your choice). Default: a new `reqwest::Client` with a connect timeout
-        /// of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT) and a read
-        /// timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ).
+        /// your choice). Default: a client of the crate's own (hyper's
+        /// pooled client with rustls, HTTP/2 by ALPN), with a connect timeout
+        /// of [`DEFAULT_CONNECT`](crate::layers::timeout::DEFAULT_CONNECT), a read
+        /// timeout of [`DEFAULT_READ`](crate::layers::timeout::DEFAULT_READ), and
+        /// no redirects followed; a new `reqwest::Client` with the same
+        /// timeouts instead when a proxy is set in the environment
+        /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`) or the `rustls`
+        /// feature is off.
         pub fn http_client(mut self, client: reqwest::Client) -> Self {
             self.options.client = Some(client);
             self
@@ -90,12 +96,8 @@ impl Options {
             headers.insert(name, value);
         }
         let client = match self.client {
-            Some(client) => client,
-            None => match reqwest::Client::builder()
-                .connect_timeout(crate::layers::timeout::DEFAULT_CONNECT)
-                .read_timeout(crate::layers::timeout::DEFAULT_READ)
-                .build()
-            {
+            Some(client) => upstream::Client::Reqwest(client),
+            None => match upstream::Client::default_client() {
                 Ok(client) => client,
                 Err(e) => {
                     errors.push("http_client", format!("cannot build the HTTP client: {e}"));
@@ -163,6 +165,18 @@ pub(crate) fn join(base: &Url, segments: &[&str]) -> Url {
         path.pop_if_empty().extend(segments);
     }
     url
+}
+
+/// `url` as a request's URI, for a URL a client derives from a checked
+/// base URL (an `http::Uri` reads every URL the `url` crate writes; should
+/// one not read, the call fails as misconfigured, never panics).
+pub(crate) fn request_uri(url: &Url) -> Result<http::Uri, crate::ChatError> {
+    http::Uri::try_from(url.as_str()).map_err(|e| {
+        crate::ChatError::new(
+            crate::ErrorKind::Config,
+            format!("the provider URL cannot be requested: {e}"),
+        )
+    })
 }
 
 /// A client's checked base URL and transport, or every problem found

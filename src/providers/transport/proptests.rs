@@ -61,15 +61,10 @@ fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(token, 0..30).prop_map(|t| t.concat())
 }
 
-fn response(pieces: Vec<Vec<u8>>) -> reqwest::Response {
-    let frames: Vec<Result<Bytes, std::io::Error>> =
+fn response(pieces: Vec<Vec<u8>>) -> super::upstream::Body {
+    let frames: Vec<Result<Bytes, crate::ChatError>> =
         pieces.into_iter().map(|p| Ok(Bytes::from(p))).collect();
-    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(frames));
-    let response = http::Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(body)
-        .unwrap();
-    reqwest::Response::from(response)
+    Box::pin(futures_util::stream::iter(frames))
 }
 
 /// Every item of the chunk stream of `pieces`, as comparable text.

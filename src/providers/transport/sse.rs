@@ -5,17 +5,15 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
 use futures_core::Stream;
 
 use super::error;
 use super::events::{EventParser, SseError};
+use super::upstream::Body;
 use crate::chat::streaming::MAX_EVENT_BYTES;
 use crate::chat::StreamEvent;
 use crate::chat::{check_indexes, ChatError, ErrorKind, Finishes, MalformedChunks, StreamFault};
 use crate::secret::ApiKey;
-
-type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// What one event means.
 // Chunks are nearly every item: boxing them would cost an allocation each.
@@ -82,14 +80,14 @@ pub(crate) struct SseChunks<D> {
 
 impl<D: Decode> SseChunks<D> {
     pub(crate) fn new(
-        response: reqwest::Response,
+        body: Body,
         decoder: D,
         model: &str,
         key: Option<ApiKey>,
         malformed: MalformedChunks,
     ) -> Self {
         SseChunks {
-            body: Box::pin(response.bytes_stream()),
+            body,
             parser: EventParser::new(MAX_EVENT_BYTES),
             decoder,
             pending: VecDeque::new(),
@@ -141,7 +139,7 @@ impl<D: Decode> SseChunks<D> {
     }
 
     /// The stream broke (`e`) or ended (`None`) before the end marker.
-    fn on_break(&mut self, e: Option<reqwest::Error>) -> Option<ChatError> {
+    fn on_break(&mut self, e: Option<ChatError>) -> Option<ChatError> {
         self.done = true;
         if self.finishes.complete() {
             // The answer was complete; only the terminator is missing.
@@ -156,7 +154,7 @@ impl<D: Decode> SseChunks<D> {
                 let message = format!("the body ended without {}", D::END);
                 ChatError::new(ErrorKind::Connect, message)
             }
-            Some(e) => crate::providers::http_error::body_error(e),
+            Some(e) => e,
         };
         Some(self.fault(e, StreamFault::Cut))
     }
