@@ -6,6 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::chat::extra_fields::Present;
+
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,29 +89,11 @@ crate::chat::extra_fields::deserialize_with_extra!(MessageIn, MessageIn::default
     "tool_call_id" => tool_call_id,
 });
 
-/// A required field: absent until read, and never `null`.
-struct Present<T>(Option<T>);
-
-impl<T> Default for Present<T> {
-    fn default() -> Self {
-        Present(None)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(deserializer).map(|t| Present(Some(t)))
-    }
-}
-
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let m = MessageIn::deserialize(deserializer)?;
-        let Some(role) = m.role.0 else {
-            return Err(serde::de::Error::missing_field("role"));
-        };
         Ok(Message {
-            role,
+            role: m.role.required("role")?,
             content: m.content,
             name: m.name,
             tool_calls: m.tool_calls,
