@@ -35,6 +35,8 @@ pub(crate) struct SseBody {
     model: String,
     /// `model` as a JSON string, written into forwarded chunks.
     model_json: String,
+    /// Where the last forwarded chunk's `model` was.
+    layout: Layout,
     include_usage: bool,
     sent: usize,
     done: bool,
@@ -54,6 +56,7 @@ impl SseBody {
             chunks,
             model,
             model_json,
+            layout: Layout::default(),
             include_usage,
             sent: 0,
             done: false,
@@ -76,9 +79,12 @@ impl SseBody {
         if event.has_content() {
             self.log.first_token();
         }
+        let SseBody {
+            layout, model_json, ..
+        } = self;
         if event
             .raw()
-            .is_some_and(|raw| forward(raw, &self.model_json, out))
+            .is_some_and(|raw| layout.forward(raw, model_json, out))
         {
             return Ok(true);
         }
@@ -171,17 +177,68 @@ const BATCH_BYTES: usize = 64 * 1024;
 ///
 /// `false`, with nothing appended, when the typed encoding must write the
 /// chunk instead (see [`with_model`]).
+#[cfg(test)]
 pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
-    let Some((before, after)) = with_model(raw, model_json) else {
-        return false;
-    };
-    out.reserve(raw.len() + model_json.len() + 8);
+    Layout::default().forward(raw, model_json, out)
+}
+
+/// The start of a stream's last forwarded chunk, up to where the key walk
+/// stopped (past its `model` and `object`), and where `model`'s value is
+/// in it.
+///
+/// A provider starts every chunk of a stream with the same bytes (`id`,
+/// `object`, `created`, `model`), and the walk reads no further than
+/// `prefix`: a chunk that starts with the same bytes has its `model` at
+/// the same place, so only a comparison is left to do.
+#[derive(Default)]
+pub(crate) struct Layout {
+    prefix: Vec<u8>,
+    model: (usize, usize),
+}
+
+impl Layout {
+    /// [`forward`], remembering the walk for the next chunk.
+    pub(crate) fn forward(&mut self, raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
+        let (before, after) = match self.known(raw, model_json) {
+            Some(parts) => parts,
+            None => {
+                let Some(outline) = Outline::of(raw) else {
+                    return false;
+                };
+                let Some(parts) = outline.parts(raw, model_json) else {
+                    return false;
+                };
+                self.prefix.clear();
+                if let (Some(stop), Some(model), false) =
+                    (outline.stop, outline.model, model_json.is_empty())
+                {
+                    self.prefix.extend_from_slice(&raw[..stop]);
+                    self.model = model;
+                }
+                parts
+            }
+        };
+        write_frame(before, model_json, after, out);
+        true
+    }
+
+    /// `raw` around its `model`, when it starts as the last chunk did.
+    fn known<'a>(&self, raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
+        if self.prefix.is_empty() || model_json.is_empty() || !raw.starts_with(&self.prefix) {
+            return None;
+        }
+        Some((raw.get(..self.model.0)?, raw.get(self.model.1..)?))
+    }
+}
+
+/// Appends `data: {before}{model_json}{after}\n\n` to `out`.
+fn write_frame(before: &[u8], model_json: &str, after: &[u8], out: &mut Vec<u8>) {
+    out.reserve(before.len() + model_json.len() + after.len() + 8);
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(before);
     out.extend_from_slice(model_json.as_bytes());
     out.extend_from_slice(after);
     out.extend_from_slice(b"\n\n");
-    true
 }
 
 /// `model` as the JSON string [`with_model`] writes in; empty (the
@@ -208,15 +265,7 @@ pub(crate) fn model_json(model: &str) -> String {
 /// trusts the bytes: anything it does not expect is `None`, never a span
 /// outside them.
 pub(crate) fn with_model<'a>(raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
-    let outline = Outline::of(raw)?;
-    if !outline.object {
-        return None;
-    }
-    if model_json.is_empty() {
-        return Some((raw, &[][..]));
-    }
-    let (start, end) = outline.model?;
-    Some((raw.get(..start)?, raw.get(end..)?))
+    Outline::of(raw)?.parts(raw, model_json)
 }
 
 /// What [`with_model`] needs of a JSON object's top-level keys.
@@ -226,13 +275,29 @@ struct Outline {
     model: Option<(usize, usize)>,
     /// Whether `object` is a non-empty string.
     object: bool,
+    /// Where the walk stopped, having seen both `model` and `object`: it
+    /// read nothing of `raw` from there on.
+    stop: Option<usize>,
 }
 
 impl Outline {
+    /// `raw` around its `model` (see [`with_model`]).
+    fn parts<'a>(&self, raw: &'a [u8], model_json: &str) -> Option<(&'a [u8], &'a [u8])> {
+        if !self.object {
+            return None;
+        }
+        if model_json.is_empty() {
+            return Some((raw, &[][..]));
+        }
+        let (start, end) = self.model?;
+        Some((raw.get(..start)?, raw.get(end..)?))
+    }
+
     fn of(raw: &[u8]) -> Option<Outline> {
         let mut outline = Outline {
             model: None,
             object: false,
+            stop: None,
         };
         let mut seen_object = false;
         let mut at = skip_space(raw, 0);
@@ -267,6 +332,7 @@ impl Outline {
                 _ => {}
             }
             if outline.model.is_some() && seen_object {
+                outline.stop = Some(end);
                 return Some(outline);
             }
             at = skip_space(raw, end);
@@ -513,6 +579,31 @@ mod tests {
                     read.is_none() || raw.windows(2).any(|w| w == b"\\u"),
                     "{:?}", String::from_utf8_lossy(&raw)
                 ),
+            }
+        }
+
+        /// A chunk forwarded after another (its walk remembered) is written
+        /// exactly as if it came first, whatever bytes follow the part it
+        /// shares with the one before.
+        #[test]
+        fn a_remembered_layout_forwards_as_a_fresh_walk(
+            first in chunk(),
+            cut in any::<u16>(),
+            tail in hostile(),
+            served in text(),
+        ) {
+            let served_json = Value::from(served.as_str()).to_string();
+            let mut layout = super::Layout::default();
+            let mut ignored = Vec::new();
+            layout.forward(first.as_bytes(), &served_json, &mut ignored);
+            let cut = cut as usize % (first.len() + 1);
+            let mut next = first.as_bytes()[..cut].to_vec();
+            next.extend_from_slice(&tail);
+            for raw in [next.as_slice(), first.as_bytes()] {
+                let (mut remembered, mut fresh) = (Vec::new(), Vec::new());
+                let a = layout.forward(raw, &served_json, &mut remembered);
+                let b = forward(raw, &served_json, &mut fresh);
+                prop_assert_eq!((a, &remembered), (b, &fresh), "{:?}", String::from_utf8_lossy(raw));
             }
         }
 
