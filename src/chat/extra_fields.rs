@@ -46,29 +46,6 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// A required field of a struct read by [`deserialize_with_extra`]: absent
-/// until read, and never `null` (its type is read as itself).
-pub(crate) struct Present<T>(Option<T>);
-
-impl<T> Present<T> {
-    /// The value read, or serde's own "missing field" error.
-    pub(crate) fn required<E: serde::de::Error>(self, name: &'static str) -> Result<T, E> {
-        self.0.ok_or_else(|| E::missing_field(name))
-    }
-}
-
-impl<T> Default for Present<T> {
-    fn default() -> Self {
-        Present(None)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(deserializer).map(|t| Present(Some(t)))
-    }
-}
-
 /// `impl Deserialize for $ty`: an object whose keys `$name` go to
 /// `$field`, every other key to `extra`; the struct starts as `$init`
 /// (the values of absent fields).

@@ -6,8 +6,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::chat::extra_fields::Present;
-
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,7 +45,7 @@ impl fmt::Display for Role {
 }
 
 /// One message of a conversation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
@@ -66,41 +64,6 @@ pub struct Message {
     /// Any other field (`refusal`, `audio`, ...), kept as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-/// A message as read, before its required `role` is checked: read in one
-/// pass, without serde's `flatten` (which buffers the whole object first;
-/// every request's messages are read, see `extra_fields`).
-#[derive(Default)]
-struct MessageIn {
-    role: Present<Role>,
-    content: Option<Content>,
-    name: Option<String>,
-    tool_calls: Option<Vec<ToolCall>>,
-    tool_call_id: Option<String>,
-    extra: Map<String, Value>,
-}
-
-crate::chat::extra_fields::deserialize_with_extra!(MessageIn, MessageIn::default(), {
-    "role" => role,
-    "content" => content,
-    "name" => name,
-    "tool_calls" => tool_calls,
-    "tool_call_id" => tool_call_id,
-});
-
-impl<'de> Deserialize<'de> for Message {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let m = MessageIn::deserialize(deserializer)?;
-        Ok(Message {
-            role: m.role.required("role")?,
-            content: m.content,
-            name: m.name,
-            tool_calls: m.tool_calls,
-            tool_call_id: m.tool_call_id,
-            extra: m.extra,
-        })
-    }
 }
 
 impl Message {
@@ -161,51 +124,13 @@ impl Message {
 }
 
 /// The content of a message: a string, or a list of parts (text, images ...).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Content {
     /// Plain text.
     Text(String),
     /// Multi-part content.
     Parts(Vec<ContentPart>),
-}
-
-/// A string or a list of parts, told apart by the JSON's own type, so the
-/// text is read straight into its `String` (an untagged derive buffers it
-/// first).
-impl<'de> Deserialize<'de> for Content {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ContentVisitor;
-
-        impl<'de> serde::de::Visitor<'de> for ContentVisitor {
-            type Value = Content;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a list of content parts")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
-            }
-
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Content, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                Ok(Content::Parts(parts))
-            }
-        }
-
-        deserializer.deserialize_any(ContentVisitor)
-    }
 }
 
 /// One part of multi-part content.
@@ -322,122 +247,4 @@ pub struct FunctionCall {
     /// Its arguments, a JSON document as a string.
     #[serde(default)]
     pub arguments: String,
-}
-
-#[cfg(test)]
-mod read_tests {
-    //! A message read in one pass exactly as the derived, flattened (and
-    //! untagged) reading did: same successes, same values, same failures.
-
-    use proptest::prelude::*;
-    use serde::{Deserialize, Serialize};
-    use serde_json::{json, Map, Value};
-
-    use super::{ContentPart, Message, Role, ToolCall};
-
-    #[derive(Serialize, Deserialize)]
-    struct RefMessage {
-        role: Role,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        content: Option<RefContent>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tool_calls: Option<Vec<ToolCall>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tool_call_id: Option<String>,
-        #[serde(flatten)]
-        extra: Map<String, Value>,
-    }
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(untagged)]
-    enum RefContent {
-        Text(String),
-        Parts(Vec<ContentPart>),
-    }
-
-    fn scalar() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("null".to_owned()),
-            Just("true".to_owned()),
-            any::<i64>().prop_map(|n| n.to_string()),
-            (-1e3f64..1e3).prop_map(|f| Value::from(f).to_string()),
-            "[a-z\"\\\\é]{0,6}".prop_map(|s| Value::from(s).to_string()),
-            Just(r#""user""#.to_owned()),
-            Just(r#""tool""#.to_owned()),
-            Just(r#""\u0075ser""#.to_owned()),
-            Just("[]".to_owned()),
-            Just("{}".to_owned()),
-            Just(r#"[{"type":"text","text":"hi","cache_control":{}}]"#.to_owned()),
-            Just(r#"[{"type":"image_url","image_url":{"url":"u"}},{"type":"file"}]"#.to_owned()),
-            Just(r#"[1]"#.to_owned()),
-            Just(r#"[{"id":"c","function":{"name":"f","arguments":"{}"}}]"#.to_owned()),
-            Just(r#"[{"id":"c","type":"function","function":{"name":"f"},"x":1}]"#.to_owned()),
-        ]
-    }
-
-    fn message() -> impl Strategy<Value = String> {
-        let keys = vec![
-            "role",
-            "content",
-            "name",
-            "tool_calls",
-            "tool_call_id",
-            "refusal",
-            "\\u0063ontent",
-            "role",
-        ];
-        // Half the objects open with a good role, so that most of those
-        // read, and the values of the other fields decide.
-        let fields = prop::collection::vec((prop::sample::select(keys), scalar()), 0..5);
-        (any::<bool>(), fields).prop_map(|(role, fields)| {
-            let mut body: Vec<String> = fields
-                .into_iter()
-                .filter(|(k, _)| !role || *k != "role")
-                .map(|(k, v)| format!("\"{k}\":{v}"))
-                .collect();
-            if role {
-                body.insert(0, r#""role":"assistant""#.to_owned());
-            }
-            format!("{{{}}}", body.join(","))
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
-
-        #[test]
-        fn a_message_reads_as_the_flattened_derive_read_it(text in message()) {
-            let ours = serde_json::from_str::<Message>(&text);
-            let reference = serde_json::from_str::<RefMessage>(&text);
-            prop_assert_eq!(ours.is_ok(), reference.is_ok(), "{}: {:?} / {:?}", text, ours.as_ref().err(), reference.as_ref().err());
-            if let (Ok(ours), Ok(reference)) = (ours, reference) {
-                prop_assert_eq!(serde_json::to_value(ours).unwrap(), serde_json::to_value(reference).unwrap());
-            }
-        }
-    }
-
-    #[test]
-    fn a_message_keeps_unknown_fields_and_needs_a_role() {
-        let m: Message = serde_json::from_str(
-            r#"{"role":"user","\u0063ontent":[{"type":"text","text":"hi"}],"x":[1],"x":2}"#,
-        )
-        .unwrap();
-        assert_eq!(m.text(), "hi");
-        assert_eq!(m.extra["x"], json!(2), "the last of an unknown key twice");
-        let missing = serde_json::from_str::<Message>(r#"{"content":"hi"}"#).unwrap_err();
-        assert!(
-            missing.to_string().contains("missing field `role`"),
-            "{missing}"
-        );
-        assert!(serde_json::from_str::<Message>(r#"{"role":null}"#).is_err());
-        assert!(serde_json::from_str::<Message>(r#"{"role":"user","role":"user"}"#).is_err());
-        assert!(serde_json::from_str::<Message>(r#"{"role":"user","content":5}"#).is_err());
-        assert!(serde_json::from_str::<Message>(r#"["user"]"#).is_err());
-        // From a `Value` too (configs and the Anthropic translation read so).
-        let m: Message =
-            serde_json::from_value(json!({"role": "system", "content": "be brief"})).unwrap();
-        assert_eq!(m, Message::system("be brief"));
-    }
 }

@@ -8,7 +8,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::chat::extra_fields::Present;
 use crate::chat::message::Message;
 use crate::chat::raw_body::RawBody;
 
@@ -239,119 +238,27 @@ impl Serialize for ChatRequest {
     }
 }
 
-/// A request as read, in one pass (no serde `flatten`, which buffered the
-/// whole body, messages and all, before reading it; see `extra_fields`).
-#[derive(Default)]
+#[derive(Deserialize)]
 struct RequestIn {
-    model: Present<String>,
-    messages: Present<Vec<Message>>,
+    model: String,
+    messages: Vec<Message>,
+    #[serde(default)]
     stream: Option<bool>,
+    #[serde(flatten)]
     extra: Map<String, Value>,
 }
-
-crate::chat::extra_fields::deserialize_with_extra!(RequestIn, RequestIn::default(), {
-    "model" => model,
-    "messages" => messages,
-    "stream" => stream,
-});
 
 impl<'de> Deserialize<'de> for ChatRequest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = RequestIn::deserialize(deserializer)?;
         Ok(ChatRequest {
-            model: raw.model.required("model")?,
-            messages: Arc::new(raw.messages.required("messages")?),
+            model: raw.model,
+            messages: Arc::new(raw.messages),
             prepended: None,
             stream: raw.stream,
             extra: Arc::new(raw.extra),
             raw: None,
             extensions: Arc::default(),
         })
-    }
-}
-
-#[cfg(test)]
-mod read_tests {
-    //! A request read in one pass exactly as the derived, flattened
-    //! reading did: same successes, same values, same failures.
-
-    use proptest::prelude::*;
-    use serde::{Deserialize, Serialize};
-    use serde_json::{Map, Value};
-
-    use super::ChatRequest;
-    use crate::chat::message::Message;
-
-    #[derive(Serialize, Deserialize)]
-    struct RefRequest {
-        model: String,
-        messages: Vec<Message>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        stream: Option<bool>,
-        #[serde(flatten)]
-        extra: Map<String, Value>,
-    }
-
-    fn scalar() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("null".to_owned()),
-            Just("true".to_owned()),
-            any::<i64>().prop_map(|n| n.to_string()),
-            (-1e3f64..1e3).prop_map(|f| Value::from(f).to_string()),
-            "[a-z\"\\\\é]{0,6}".prop_map(|s| Value::from(s).to_string()),
-            Just("[]".to_owned()),
-            Just("{}".to_owned()),
-            Just(r#"[{"role":"user","content":"hi"}]"#.to_owned()),
-            Just(r#"[{"role":"system","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}]"#.to_owned()),
-            Just(r#"[{"content":"no role"}]"#.to_owned()),
-            Just(r#"{"include_usage":true}"#.to_owned()),
-        ]
-    }
-
-    fn request() -> impl Strategy<Value = String> {
-        let keys = vec![
-            "model",
-            "messages",
-            "stream",
-            "temperature",
-            "stream_options",
-            "\\u006dodel",
-            "messages",
-        ];
-        prop::collection::vec((prop::sample::select(keys), scalar()), 0..6).prop_map(|fields| {
-            let body: Vec<String> = fields
-                .into_iter()
-                .map(|(k, v)| format!("\"{k}\":{v}"))
-                .collect();
-            format!("{{{}}}", body.join(","))
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
-
-        #[test]
-        fn a_request_reads_as_the_flattened_derive_read_it(text in request()) {
-            let ours = serde_json::from_str::<ChatRequest>(&text);
-            let reference = serde_json::from_str::<RefRequest>(&text);
-            prop_assert_eq!(ours.is_ok(), reference.is_ok(), "{}: {:?} / {:?}", text, ours.as_ref().err(), reference.as_ref().err());
-            if let (Ok(ours), Ok(reference)) = (ours, reference) {
-                prop_assert_eq!(serde_json::to_value(ours).unwrap(), serde_json::to_value(reference).unwrap());
-            }
-        }
-    }
-
-    #[test]
-    fn a_request_needs_a_model_and_messages() {
-        let e = serde_json::from_str::<ChatRequest>(r#"{"messages":[]}"#).unwrap_err();
-        assert!(e.to_string().contains("missing field `model`"), "{e}");
-        let e = serde_json::from_str::<ChatRequest>(r#"{"model":"m"}"#).unwrap_err();
-        assert!(e.to_string().contains("missing field `messages`"), "{e}");
-        assert!(serde_json::from_str::<ChatRequest>(r#"{"model":null,"messages":[]}"#).is_err());
-        let r: ChatRequest =
-            serde_json::from_str(r#"{"model":"m","messages":[],"stream":null,"top_p":1}"#).unwrap();
-        assert_eq!(r.model(), "m");
-        assert!(!r.is_stream());
-        assert_eq!(r.extra()["top_p"], 1);
     }
 }
