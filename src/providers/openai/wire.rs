@@ -147,32 +147,44 @@ impl Decode for OpenAiEvents {
     const END: &'static str = "[DONE]";
 
     fn decode(&mut self, event: &str, data: &str, out: &mut VecDeque<Decoded>) {
-        let data = data.trim();
-        if data.is_empty() {
+        self.decode_owned(event, data.to_owned(), out);
+    }
+
+    fn decode_owned(&mut self, event: &str, data: String, out: &mut VecDeque<Decoded>) {
+        let start = data.len() - data.trim_start().len();
+        let text = data.trim();
+        let end = start + text.len();
+        if text.is_empty() {
             return;
         }
-        if data == "[DONE]" {
+        if text == "[DONE]" {
             out.push_back(Decoded::Done);
             return;
         }
         // The chunk straight from the text (no JSON tree first): an error
         // event decodes too, its `error` kept among the unknown fields.
-        let chunk = match serde_json::from_str::<ChatChunk>(data) {
+        let chunk = match serde_json::from_str::<ChatChunk>(text) {
             Ok(chunk)
                 if event != "error" && chunk.extra.get("error").is_none_or(Value::is_null) =>
             {
                 chunk
             }
             _ => {
-                self.in_band_error(event, data, out);
+                self.in_band_error(event, text, out);
                 return;
             }
         };
         self.finishes.note(&chunk);
         let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
-        // The caller receives the provider's JSON as it came, unless the
-        // usage asked for on its behalf has to be taken out of it.
-        let mut event = StreamEvent::decoded(chunk, Bytes::copy_from_slice(data.as_bytes()));
+        // The caller receives the provider's JSON as it came (the event's
+        // own buffer, not a copy), unless the usage asked for on its
+        // behalf has to be taken out of it.
+        let raw = Bytes::from(data.into_bytes());
+        let raw = match (start, end == raw.len()) {
+            (0, true) => raw,
+            _ => raw.slice(start..end),
+        };
+        let mut event = StreamEvent::decoded(chunk, raw);
         let stripped = self.strip_usage
             && event.usage.is_some()
             && event.chunk_mut().usage.take().is_some()
@@ -334,5 +346,32 @@ mod tests {
             "the usage-only chunk is dropped, and the stream ends"
         );
         assert!(items.iter().flatten().all(|c| c.usage.is_none()));
+    }
+
+    /// The forwarded JSON is the event's own text, trimmed as it is read:
+    /// never the spaces around it, never a byte of anything else.
+    #[test]
+    fn a_chunk_keeps_its_trimmed_text_as_its_forwarded_json() {
+        for data in [
+            WORD.to_owned(),
+            format!("  {WORD}\t"),
+            format!("\n{WORD}"),
+            format!("{WORD}  "),
+        ] {
+            let mut out = VecDeque::new();
+            events(false).decode_owned("", data.clone(), &mut out);
+            let Some(Decoded::Chunk(event)) = out.pop_front() else {
+                panic!("{data:?} is a chunk");
+            };
+            assert_eq!(
+                event.raw().map(|b| &b[..]),
+                Some(WORD.as_bytes()),
+                "{data:?}"
+            );
+            assert_eq!(event.text(), "hi");
+        }
+        let mut out = VecDeque::new();
+        events(false).decode_owned("", " [DONE] ".to_owned(), &mut out);
+        assert!(matches!(out.pop_front(), Some(Decoded::Done)));
     }
 }

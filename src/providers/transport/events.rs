@@ -81,7 +81,7 @@ impl EventParser {
         }
         self.after_cr = false;
         while !bytes.is_empty() {
-            let Some(end) = bytes.iter().position(|b| matches!(b, b'\n' | b'\r')) else {
+            let Some(end) = memchr::memchr2(b'\n', b'\r', bytes) else {
                 self.line.extend_from_slice(bytes);
                 if self.held() > self.limit {
                     return Err(SseError::TooLarge(self.limit));

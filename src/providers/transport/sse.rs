@@ -40,6 +40,12 @@ pub(crate) trait Decode: Send + Unpin + 'static {
     /// Reads one event (its `event:` name, empty when absent, and its
     /// `data:`), pushing what it means onto `out`: nothing for keep-alives.
     fn decode(&mut self, event: &str, data: &str, out: &mut VecDeque<Decoded>);
+
+    /// [`decode`](Self::decode) of an event whose `data` the reader may
+    /// keep (as the chunk's forwarded JSON, without a copy).
+    fn decode_owned(&mut self, event: &str, data: String, out: &mut VecDeque<Decoded>) {
+        self.decode(event, &data, out);
+    }
 }
 
 /// The chunks of an SSE body, read by `D`.
@@ -113,7 +119,7 @@ impl<D: Decode> SseChunks<D> {
         } = self;
         let result = parser.feed(bytes, |event| {
             *event_bytes = event.data.len();
-            decoder.decode(&event.event, &event.data, pending);
+            decoder.decode_owned(&event.event, event.data, pending);
         });
         if let Err(e) = result {
             self.broken = Some(e);
