@@ -21,7 +21,7 @@ const DONE: &[u8] = b"data: [DONE]\n\n";
 /// Turns a chat stream into SSE frames.
 ///
 /// A chunk that no layer changed is sent as the JSON the provider sent,
-/// with only its `model` replaced ([`forward`]): no second encoding, and
+/// with only its `model` replaced ([`Layout::forward`]): no second encoding, and
 /// the provider's fields reach the caller exactly as written.
 ///
 /// The caller sees usage only if it asked (`stream_options.include_usage`):
@@ -197,7 +197,8 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// [`forward`], remembering the walk for the next chunk.
+    /// Appends the frame for a chunk the provider sent as `raw` (see
+    /// [`with_model`]), remembering the walk for the next chunk.
     pub(crate) fn forward(&mut self, raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
         let (before, after) = match self.known(raw, model_json) {
             Some(parts) => parts,
