@@ -192,6 +192,7 @@ pub(crate) fn forward(raw: &[u8], model_json: &str, out: &mut Vec<u8>) -> bool {
 /// the same place, so only a comparison is left to do.
 #[derive(Default)]
 pub(crate) struct Layout {
+    /// Empty: nothing remembered.
     prefix: Vec<u8>,
     model: (usize, usize),
 }
@@ -213,8 +214,11 @@ impl Layout {
                 if let (Some(stop), Some(model), false) =
                     (outline.stop, outline.model, model_json.is_empty())
                 {
-                    self.prefix.extend_from_slice(&raw[..stop]);
-                    self.model = model;
+                    // Only a short start is kept: a stream holds it while open.
+                    if let Some(prefix) = raw.get(..stop).filter(|p| p.len() <= MAX_LAYOUT) {
+                        self.prefix.extend_from_slice(prefix);
+                        self.model = model;
+                    }
                 }
                 parts
             }
@@ -231,6 +235,10 @@ impl Layout {
         Some((raw.get(..self.model.0)?, raw.get(self.model.1..)?))
     }
 }
+
+/// The longest start of a chunk a [`Layout`] remembers (providers write
+/// `model` within the first hundred bytes).
+const MAX_LAYOUT: usize = 1024;
 
 /// Appends `data: {before}{model_json}{after}\n\n` to `out`.
 fn write_frame(before: &[u8], model_json: &str, after: &[u8], out: &mut Vec<u8>) {
@@ -671,6 +679,32 @@ mod tests {
             "{text}"
         );
         assert!(sse.next().await.is_none());
+    }
+
+    #[test]
+    fn a_layout_remembers_only_a_short_start() {
+        let mut layout = super::Layout::default();
+        let short = r#"{"id":"a","object":"chat.completion.chunk","model":"m","choices":[]}"#;
+        assert!(layout.forward(short.as_bytes(), "\"p\"", &mut Vec::new()));
+        assert_eq!(
+            layout.prefix,
+            br#"{"id":"a","object":"chat.completion.chunk","model":"m""#
+        );
+        let long = format!(
+            r#"{{"id":"{}","object":"chat.completion.chunk","model":"m","choices":[]}}"#,
+            "x".repeat(super::MAX_LAYOUT)
+        );
+        let mut out = Vec::new();
+        assert!(layout.forward(long.as_bytes(), "\"p\"", &mut out));
+        assert!(layout.prefix.is_empty(), "a long start is not kept");
+        assert_eq!(
+            out,
+            format!(
+                "data: {}\n\n",
+                long.replace(r#""model":"m""#, r#""model":"p""#)
+            )
+            .into_bytes()
+        );
     }
 
     #[test]
