@@ -301,8 +301,9 @@ mod own {
     }
 
     /// A body's data frames, failing with `Timeout` when none comes for
-    /// [`DEFAULT_READ`]. The timer is armed only when a read waits, and
-    /// moved only when it fires early (a frame came since it was set).
+    /// [`DEFAULT_READ`]. The timer is armed when a read first waits, and
+    /// moved only when it fires while frames have come since it was set:
+    /// a stream's frames cost no timer work each.
     pub(super) struct Frames<B> {
         body: B,
         /// When the last frame (or the head) came.
@@ -343,16 +344,21 @@ mod own {
                     Poll::Ready(None) => return Poll::Ready(None),
                     Poll::Pending => {}
                 }
-                let deadline = this.last + DEFAULT_READ;
+                let last = this.last;
                 let idle = this
                     .idle
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if idle.deadline() != deadline {
-                    idle.as_mut().reset(deadline);
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(last + DEFAULT_READ)));
+                loop {
+                    ready!(idle.as_mut().poll(cx));
+                    // Set before the last frame came: moved, not a timeout.
+                    let deadline = this.last + DEFAULT_READ;
+                    if Instant::now() < deadline {
+                        idle.as_mut().reset(deadline);
+                        continue;
+                    }
+                    let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "read timed out");
+                    return Poll::Ready(Some(Err(body_error(e))));
                 }
-                ready!(idle.as_mut().poll(cx));
-                let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "read timed out");
-                return Poll::Ready(Some(Err(body_error(e))));
             }
         }
     }
