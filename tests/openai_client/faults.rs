@@ -17,11 +17,15 @@ async fn a_body_that_breaks_off_is_a_connect_error() {
     assert!(e.message().contains("reading the response body"), "{e}");
 }
 
+/// An address on 127.0.0.1 where nothing listens (a port just released).
+async fn refused_addr() -> std::net::SocketAddr {
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    dead.local_addr().unwrap()
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_a_connect_error() {
-    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = dead.local_addr().unwrap();
-    drop(dead);
+    let addr = refused_addr().await;
     let client = OpenAi::builder()
         .base_url(format!("http://{addr}/v1"))
         .build()
@@ -119,9 +123,7 @@ async fn a_callers_reqwest_client_serves_answers_and_streams_and_its_errors_name
         .concat();
     assert_eq!(text, "hello there");
 
-    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = dead.local_addr().unwrap();
-    drop(dead);
+    let addr = refused_addr().await;
     let client = OpenAi::builder()
         .base_url(format!("http://{addr}/v1"))
         .http_client(reqwest::Client::new())
