@@ -7,7 +7,7 @@ use crate::chat::extra_fields::deserialize_with_extra;
 use serde_json::{Map, Value};
 
 use crate::chat::completion::Usage;
-use crate::chat::limits::{MAX_CHOICES, MAX_TOOL_CALLS};
+use crate::chat::facts::Facts;
 use crate::chat::message::Role;
 
 /// A `chat.completion.chunk` object of a stream.
@@ -154,45 +154,45 @@ fn chunk_object() -> String {
 
 /// What is wrong with `chunk`'s indexes, if anything.
 pub(crate) fn check_indexes(chunk: &ChatChunk) -> Result<(), String> {
-    for choice in &chunk.choices {
-        if choice.index >= MAX_CHOICES {
-            return Err(format!(
-                "choice index {} is not below {MAX_CHOICES}",
-                choice.index
-            ));
-        }
-        for call in choice.delta.tool_calls.iter().flatten() {
-            if call.index >= MAX_TOOL_CALLS {
-                return Err(format!(
-                    "tool-call index {} is not below {MAX_TOOL_CALLS}",
-                    call.index
-                ));
-            }
-        }
+    match Facts::of(chunk).bad_index {
+        Some(bad) => Err(bad.describe()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Which choices of a stream have started and finished: the answer is
 /// complete once every choice seen has its finish reason.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Finishes {
     started: u128,
     finished: u128,
 }
 
 impl Finishes {
-    /// Notes `chunk`'s choices (indexes at or above [`MAX_CHOICES`] are ignored).
+    /// Notes `chunk`'s choices (indexes at or above
+    /// [`MAX_CHOICES`](crate::chat::limits::MAX_CHOICES) are ignored).
     pub(crate) fn note(&mut self, chunk: &ChatChunk) {
         for choice in &chunk.choices {
-            let Some(bit) = 1u128.checked_shl(choice.index) else {
-                continue;
-            };
-            self.started |= bit;
-            if choice.finish_reason.is_some() {
-                self.finished |= bit;
-            }
+            self.note_choice(choice.index, choice.finish_reason.is_some());
         }
+    }
+
+    /// Notes choice `index`, finished or not (at or above
+    /// [`MAX_CHOICES`](crate::chat::limits::MAX_CHOICES): ignored).
+    pub(crate) fn note_choice(&mut self, index: u32, finished: bool) {
+        let Some(bit) = 1u128.checked_shl(index) else {
+            return;
+        };
+        self.started |= bit;
+        if finished {
+            self.finished |= bit;
+        }
+    }
+
+    /// Notes what `other` noted.
+    pub(crate) fn merge(&mut self, other: Finishes) {
+        self.started |= other.started;
+        self.finished |= other.finished;
     }
 
     /// Whether every choice seen has finished (and at least one has).

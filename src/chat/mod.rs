@@ -17,6 +17,7 @@ mod config_error;
 mod error;
 mod event;
 mod extra_fields;
+pub(crate) mod facts;
 mod future;
 mod kind;
 mod limits;
@@ -49,8 +50,6 @@ pub use self::request::{ChatRequest, Deadline};
 pub use self::response::{ChatResponse, ResponseBody};
 pub use self::stream::ChatStream;
 
-#[cfg(any(feature = "openai", feature = "anthropic"))]
-pub(crate) use self::chunk::check_indexes;
 pub(crate) use self::chunk::Finishes;
 pub(crate) use self::config_error::join_path;
 pub(crate) use self::event::StreamEvent;

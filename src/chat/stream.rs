@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 
@@ -21,6 +21,9 @@ pub struct ChatStream {
     // Events, not bare chunks: a chunk that no layer changed keeps the
     // provider's JSON, which the gateway forwards instead of encoding again.
     inner: BoxEventStream,
+    /// Content chunks yielded as typed chunks (for the fault of a chunk
+    /// that does not read as one).
+    delivered: usize,
 }
 
 impl ChatStream {
@@ -43,6 +46,7 @@ impl ChatStream {
     {
         ChatStream {
             inner: Box::pin(stream),
+            delivered: 0,
         }
     }
 
@@ -136,10 +140,14 @@ impl Stream for ChatStream {
     type Item = Result<ChatChunk, ChatError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner
-            .as_mut()
-            .poll_next(cx)
-            .map(|item| item.map(|item| item.map(StreamEvent::into_chunk)))
+        let item = ready!(self.inner.as_mut().poll_next(cx));
+        Poll::Ready(item.map(|item| {
+            let chunk = item?
+                .into_chunk()
+                .map_err(|e| e.into_error(self.delivered))?;
+            self.delivered += usize::from(chunk.has_content());
+            Ok(chunk)
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -68,7 +68,7 @@ impl std::io::Write for Counter {
     }
 }
 
-fn json_size(chunk: &ChatChunk) -> usize {
+pub(crate) fn json_size(chunk: &ChatChunk) -> usize {
     let mut counter = Counter(0);
     // Writing to a counter cannot fail; a chunk that cannot be encoded
     // counts as huge.
@@ -141,10 +141,7 @@ where
             Some(Ok(event)) => {
                 let content = event.has_content();
                 if !content {
-                    held = held.saturating_add(match event.raw() {
-                        Some(raw) => raw.len(),
-                        None => json_size(&event),
-                    });
+                    held = held.saturating_add(event.json_len());
                     if held > MAX_PREAMBLE_BYTES {
                         return Err(ChatError::new(
                             ErrorKind::Server,
@@ -165,7 +162,7 @@ where
             None => {
                 let mut finishes = Finishes::default();
                 for event in preamble.iter().flatten() {
-                    finishes.note(event);
+                    event.note(&mut finishes);
                 }
                 if finishes.complete() {
                     return Ok(ChatStream::from_events(futures_util::stream::iter(

@@ -67,14 +67,17 @@ impl SseBody {
     /// Appends the frame for one chunk to `out`; `Ok(false)` when the
     /// chunk is dropped. Nothing is appended on an error.
     fn encode(&mut self, mut event: StreamEvent, out: &mut Vec<u8>) -> Result<bool, ChatError> {
-        if let Some(usage) = &event.usage {
+        if let Some(usage) = event.usage() {
             self.log.usage(usage);
-        }
-        if !self.include_usage && event.usage.is_some() {
-            if event.choices.is_empty() {
-                return Ok(false);
+            if !self.include_usage {
+                if !event.has_choices() {
+                    return Ok(false);
+                }
+                event
+                    .chunk_mut()
+                    .map_err(|e| e.into_error(self.sent))?
+                    .usage = None;
             }
-            event.chunk_mut().usage = None;
         }
         if event.has_content() {
             self.log.first_token();
@@ -88,7 +91,7 @@ impl SseBody {
         {
             return Ok(true);
         }
-        let mut chunk = event.into_chunk();
+        let mut chunk = event.into_chunk().map_err(|e| e.into_error(self.sent))?;
         if !self.model.is_empty() {
             chunk.model.clone_from(&self.model);
         }

@@ -13,7 +13,7 @@ use super::config::Limits;
 use super::store::Grant;
 use super::tokens::text_tokens;
 use super::view::Shared;
-use crate::chat::{ChatChunk, ChatError, ChatStream, ErrorKind, SkipReason, StreamEvent};
+use crate::chat::{ChatError, ChatStream, ErrorKind, SkipReason, StreamEvent};
 use crate::ChatResponse;
 
 /// One counted call, settled with the usage the response reports.
@@ -105,8 +105,8 @@ impl Stream for Metered {
         match &item {
             Some(Ok(chunk)) => {
                 if let Some(guard) = &mut self.guard {
-                    guard.answered = guard.answered.saturating_add(text_bytes(chunk));
-                    if let Some(usage) = &chunk.usage {
+                    guard.answered = guard.answered.saturating_add(chunk.text_bytes());
+                    if let Some(usage) = chunk.usage() {
                         guard.settle(1, usage.total_tokens);
                     }
                 }
@@ -115,23 +115,6 @@ impl Stream for Metered {
         }
         Poll::Ready(item)
     }
-}
-
-/// The bytes of text a chunk carries: content, refusal, tool-call arguments.
-fn text_bytes(chunk: &ChatChunk) -> usize {
-    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    chunk
-        .choices
-        .iter()
-        .map(|c| {
-            let calls = c.delta.tool_calls.iter().flatten();
-            let args: usize = calls
-                .filter_map(|t| t.function.as_ref())
-                .map(|f| len(&f.arguments))
-                .sum();
-            len(&c.delta.content) + len(&c.delta.refusal) + args
-        })
-        .sum()
 }
 
 /// The refusal of a deployment at its limit: like a cooling model, it is

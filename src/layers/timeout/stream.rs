@@ -11,8 +11,8 @@ use tokio::time::{Instant, Sleep};
 
 use crate::chat::streaming::record_stream_fault;
 use crate::chat::{
-    AttemptLog, ChatChunk, ChatError, ChatStream, Finishes, MalformedChunks, StreamEvent,
-    StreamFault, TimeoutKind,
+    AttemptLog, ChatError, ChatStream, Finishes, MalformedChunks, StreamEvent, StreamFault,
+    TimeoutKind,
 };
 
 /// What an attempt's stream is watched for, decided when the attempt starts.
@@ -84,11 +84,11 @@ impl Guarded {
         }
     }
 
-    fn on_chunk(&mut self, chunk: &ChatChunk) {
+    fn on_chunk(&mut self, chunk: &StreamEvent) {
         if chunk.has_content() {
             self.delivered += 1;
         }
-        self.finishes.note(chunk);
+        chunk.note(&mut self.finishes);
         if self.timer.is_some() {
             let next = self.next_deadline();
             if let (Some(timer), Some(at)) = (self.timer.as_mut(), next) {
@@ -178,6 +178,7 @@ impl Stream for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::ChatChunk;
     use futures_util::StreamExt;
     use serde_json::json;
 

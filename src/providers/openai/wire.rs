@@ -6,9 +6,8 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::chat::{
-    ChatChunk, ChatCompletion, ChatError, ChatRequest, ErrorKind, Finishes, StreamEvent,
-};
+use crate::chat::facts;
+use crate::chat::{ChatCompletion, ChatError, ChatRequest, ErrorKind, Finishes, StreamEvent};
 use crate::providers::transport::error;
 use crate::providers::transport::sse::{Decode, Decoded};
 use crate::providers::transport::Wire;
@@ -161,21 +160,26 @@ impl Decode for OpenAiEvents {
             out.push_back(Decoded::Done);
             return;
         }
-        // The chunk straight from the text (no JSON tree first): an error
-        // event decodes too, its `error` kept among the unknown fields.
-        let chunk = match serde_json::from_str::<ChatChunk>(text) {
-            Ok(chunk)
-                if event != "error" && chunk.extra.get("error").is_none_or(Value::is_null) =>
-            {
-                chunk
-            }
+        // What the checks need of the chunk, straight from the text (no
+        // JSON tree, no typed chunk): an error event reads too, its
+        // `error` noted among the facts.
+        let (facts, usage) = match facts::read(text) {
+            Ok((facts, usage)) if event != "error" && !facts.error => (facts, usage),
             _ => {
                 self.in_band_error(event, text, out);
                 return;
             }
         };
-        self.finishes.note(&chunk);
-        let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
+        self.finishes.merge(facts.finishes);
+        let usage_only = !facts.choices && usage.is_some();
+        if self.strip_usage && usage_only {
+            // Asked for on the caller's behalf, and nothing else in it.
+            if self.finishes.complete() {
+                out.push_back(Decoded::Done);
+            }
+            return;
+        }
+        let strip = self.strip_usage && usage.is_some();
         // The caller receives the provider's JSON as it came (the event's
         // own buffer, not a copy), unless the usage asked for on its
         // behalf has to be taken out of it.
@@ -184,14 +188,17 @@ impl Decode for OpenAiEvents {
             (0, true) => raw,
             _ => raw.slice(start..end),
         };
-        let mut event = StreamEvent::decoded(chunk, raw);
-        let stripped = self.strip_usage
-            && event.usage.is_some()
-            && event.chunk_mut().usage.take().is_some()
-            && usage_only;
-        if !stripped {
-            out.push_back(Decoded::Chunk(event));
+        let mut event = StreamEvent::json(raw, facts, usage);
+        if strip {
+            match event.chunk_mut() {
+                Ok(chunk) => chunk.usage = None,
+                Err(_) => {
+                    out.push_back(Decoded::Malformed);
+                    return;
+                }
+            }
         }
+        out.push_back(Decoded::Chunk(event));
         if usage_only && self.finishes.complete() {
             // The usage chunk is the last one: finalize now rather than wait
             // for a `[DONE]` that may never come.
@@ -327,7 +334,7 @@ mod tests {
         );
         let items: Vec<_> = chunks.collect().await;
         assert_eq!(items.len(), 3);
-        assert!(items[2].as_ref().unwrap().usage.is_some());
+        assert!(items[2].as_ref().unwrap().usage().is_some());
     }
 
     #[tokio::test]
@@ -345,7 +352,7 @@ mod tests {
             2,
             "the usage-only chunk is dropped, and the stream ends"
         );
-        assert!(items.iter().flatten().all(|c| c.usage.is_none()));
+        assert!(items.iter().flatten().all(|c| c.usage().is_none()));
     }
 
     /// The forwarded JSON is the event's own text, trimmed as it is read:
@@ -368,7 +375,7 @@ mod tests {
                 Some(WORD.as_bytes()),
                 "{data:?}"
             );
-            assert_eq!(event.text(), "hi");
+            assert_eq!(event.to_chunk().text(), "hi");
         }
         let mut out = VecDeque::new();
         events(false).decode_owned("", " [DONE] ".to_owned(), &mut out);

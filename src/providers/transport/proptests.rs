@@ -76,7 +76,7 @@ fn chunk_items<D: Decode>(pieces: Vec<Vec<u8>>, decoder: D) -> Vec<String> {
         let chunks = SseChunks::new(response(pieces), decoder, "m", None, MalformedChunks::new());
         chunks
             .map(|item| match item {
-                Ok(chunk) => serde_json::to_string(&*chunk).unwrap(),
+                Ok(chunk) => serde_json::to_string(&chunk.to_chunk()).unwrap(),
                 Err(e) => format!("error {:?} {:?}", e.kind(), e.stream_fault()),
             })
             .collect()
@@ -229,7 +229,7 @@ proptest! {
         }
         for decoded in out {
             if let Decoded::Chunk(chunk) = decoded {
-                prop_assert!(crate::chat::check_indexes(&chunk).is_ok());
+                prop_assert!(chunk.check_indexes().is_ok());
             }
         }
     }
@@ -250,7 +250,7 @@ proptest! {
         let text: String = out
             .iter()
             .map(|d| match d {
-                Decoded::Chunk(c) => c.text(),
+                Decoded::Chunk(c) => c.to_chunk().text(),
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -12,7 +12,7 @@ use super::events::{EventParser, SseError};
 use super::upstream::Body;
 use crate::chat::streaming::MAX_EVENT_BYTES;
 use crate::chat::StreamEvent;
-use crate::chat::{check_indexes, ChatError, ErrorKind, Finishes, MalformedChunks, StreamFault};
+use crate::chat::{ChatError, ErrorKind, Finishes, MalformedChunks, StreamFault};
 use crate::secret::ApiKey;
 
 /// What one event means.
@@ -196,12 +196,12 @@ impl<D: Decode> Stream for SseChunks<D> {
         loop {
             if let Some(decoded) = this.pending.pop_front() {
                 let error = match decoded {
-                    Decoded::Chunk(chunk) => match check_indexes(&chunk) {
+                    Decoded::Chunk(chunk) => match chunk.check_indexes() {
                         Ok(()) => {
                             if chunk.has_content() {
                                 this.delivered += 1;
                             }
-                            this.finishes.note(&chunk);
+                            chunk.note(&mut this.finishes);
                             return Poll::Ready(Some(Ok(chunk)));
                         }
                         Err(why) => this.unreadable(&why),
