@@ -26,6 +26,7 @@ use crate::chat::completion::Usage;
 use crate::chat::extra_fields::Key;
 use crate::chat::limits::{MAX_CHOICES, MAX_TOOL_CALLS};
 use crate::chat::message::Role;
+use crate::chat::walk::{skip_space, string_end, value_end};
 
 /// An index out of range, the first in the order [`check_indexes`]
 /// meets them.
@@ -117,10 +118,131 @@ fn arguments_len(calls: &[ToolCallDelta]) -> usize {
 /// Reads the facts (and the usage) of the chunk `text` is, or fails where
 /// reading it as a [`ChatChunk`] fails.
 pub(crate) fn read(text: &str) -> Result<(Facts, Option<Usage>), serde_json::Error> {
+    read_object(text, [false; KEYS])
+}
+
+/// [`read`], with the known keys `seen` already read (a second one fails).
+fn read_object(
+    text: &str,
+    seen: [bool; KEYS],
+) -> Result<(Facts, Option<Usage>), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let read = de.deserialize_map(ChunkVisitor)?;
+    let read = de.deserialize_map(ChunkVisitor { seen })?;
     de.end()?;
     Ok(read)
+}
+
+/// The chunk's known keys, in the order of [`ChunkVisitor`]'s `seen`.
+const KEYS: usize = 6;
+const ID: usize = 0;
+const OBJECT: usize = 1;
+const CREATED: usize = 2;
+const MODEL: usize = 3;
+
+/// The longest start of a chunk a [`Reader`] remembers.
+const MAX_PREFIX: usize = 1024;
+
+/// Reads the chunks of one stream, skipping the start they share.
+///
+/// A provider starts every chunk of a stream with the same members (`id`,
+/// `object`, `created`, `model`, often `system_fingerprint`): more than
+/// half of a text chunk's bytes, and none of them a fact. Once a chunk has
+/// read in full, its members up to the first that is not one of those
+/// plain fields (`choices`, `usage`, `error`, or a key with escapes) are
+/// its prefix. A next chunk that starts with the same bytes and goes on
+/// with a member is read as `{` and the rest, with the prefix's known keys
+/// already seen (so one repeated in the rest fails, as it does in the
+/// whole): the same bytes read the same way, so the whole reads exactly
+/// as the prefix did in the chunk before and the rest as it reads here.
+/// The property test holds it to reading every chunk in full. A rest that
+/// does not read is read again in full, and the full reading decides.
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    /// Empty: nothing remembered.
+    prefix: String,
+    /// The known keys among the prefix's members.
+    seen: [bool; KEYS],
+    /// `{` and the rest of the chunk being read.
+    scratch: String,
+}
+
+impl Reader {
+    /// [`read`] of `text`, the next chunk of the stream.
+    pub(crate) fn read(&mut self, text: &str) -> Result<(Facts, Option<Usage>), serde_json::Error> {
+        if let Some(rest) = self.rest(text) {
+            self.scratch.clear();
+            self.scratch.push('{');
+            self.scratch.push_str(rest);
+            if let Ok(read) = read_object(&self.scratch, self.seen) {
+                return Ok(read);
+            }
+        }
+        let read = read(text)?;
+        self.remember(text);
+        Ok(read)
+    }
+
+    /// `text` after the prefix, when it starts with it and a member follows
+    /// (`{` and a bare `}` would read where the whole, ending in a comma,
+    /// does not).
+    fn rest<'t>(&self, text: &'t str) -> Option<&'t str> {
+        if self.prefix.is_empty() {
+            return None;
+        }
+        let rest = text.strip_prefix(self.prefix.as_str())?;
+        rest.starts_with('"').then_some(rest)
+    }
+
+    /// Remembers the prefix of `text`, a chunk that read in full.
+    fn remember(&mut self, text: &str) {
+        self.prefix.clear();
+        self.seen = [false; KEYS];
+        let raw = text.as_bytes();
+        let mut at = skip_space(raw, 0);
+        if raw.get(at) != Some(&b'{') {
+            return;
+        }
+        at = skip_space(raw, at + 1);
+        let mut seen = [false; KEYS];
+        let mut prefix = None;
+        while raw.get(at) == Some(&b'"') {
+            let Some(key_end) = string_end(raw, at) else {
+                break;
+            };
+            let key = raw.get(at + 1..key_end - 1).unwrap_or_default();
+            match key {
+                b"id" => seen[ID] = true,
+                b"object" => seen[OBJECT] = true,
+                b"created" => seen[CREATED] = true,
+                b"model" => seen[MODEL] = true,
+                b"choices" | b"usage" | b"error" => break,
+                _ if key.contains(&b'\\') => break,
+                _ => {}
+            }
+            let colon = skip_space(raw, key_end);
+            if raw.get(colon) != Some(&b':') {
+                break;
+            }
+            let Some(end) = value_end(raw, skip_space(raw, colon + 1)) else {
+                break;
+            };
+            let comma = skip_space(raw, end);
+            if raw.get(comma) != Some(&b',') {
+                break;
+            }
+            at = skip_space(raw, comma + 1);
+            if at > MAX_PREFIX {
+                break;
+            }
+            prefix = Some((at, seen));
+        }
+        if let Some((end, seen)) = prefix {
+            if let Some(start) = text.get(..end) {
+                self.prefix.push_str(start);
+                self.seen = seen;
+            }
+        }
+    }
 }
 
 /// Fails on a key seen twice, as the chunk types' reader does.
@@ -131,7 +253,10 @@ fn once<E: de::Error>(seen: &mut bool, name: &'static str) -> Result<(), E> {
     Ok(())
 }
 
-struct ChunkVisitor;
+struct ChunkVisitor {
+    /// The known keys read already (by index: `ID` ... `choices`, `usage`).
+    seen: [bool; KEYS],
+}
 
 impl<'de> Visitor<'de> for ChunkVisitor {
     type Value = (Facts, Option<Usage>);
@@ -143,23 +268,23 @@ impl<'de> Visitor<'de> for ChunkVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut facts = Facts::default();
         let mut usage = None;
-        let mut seen = [false; 6];
+        let mut seen = self.seen;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match &*key.0 {
                 "id" => {
-                    once(&mut seen[0], "id")?;
+                    once(&mut seen[ID], "id")?;
                     map.next_value::<Text>()?;
                 }
                 "object" => {
-                    once(&mut seen[1], "object")?;
+                    once(&mut seen[OBJECT], "object")?;
                     map.next_value::<Text>()?;
                 }
                 "created" => {
-                    once(&mut seen[2], "created")?;
+                    once(&mut seen[CREATED], "created")?;
                     map.next_value::<u64>()?;
                 }
                 "model" => {
-                    once(&mut seen[3], "model")?;
+                    once(&mut seen[MODEL], "model")?;
                     map.next_value::<Text>()?;
                 }
                 "choices" => {
@@ -447,7 +572,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
-    use super::{read, BadIndex, Facts};
+    use super::{read, BadIndex, Facts, Reader, MAX_PREFIX};
     use crate::chat::chunk::ChatChunk;
 
     fn scalar() -> impl Strategy<Value = String> {
@@ -600,6 +725,54 @@ mod tests {
         Ok(())
     }
 
+    /// The starts of a stream's chunks: plain fields, then anything.
+    fn start() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","#,
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","#,
+            r#"{ "id" : "c" , "created": 1 ,"#,
+            r#"{"x":{"y":[1,"}"]},"id":"c","#,
+            r#"{"id":"c","choices":[],"#,
+            r#"{"id":"c","error":null,"#,
+            r#"{"model":"m","id":"c","#,
+            r#"{"id":"c","model":"m" "#,
+            r#"{"#,
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    /// A stream's chunk texts: a start they mostly share, each going on
+    /// with generated members (or a generated chunk of its own, or cut).
+    fn stream() -> impl Strategy<Value = Vec<String>> {
+        (
+            start(),
+            prop::collection::vec(
+                (chunk(), 0usize..10, start(), any::<prop::sample::Index>()),
+                1..6,
+            ),
+        )
+            .prop_map(|(shared, chunks)| {
+                chunks
+                    .into_iter()
+                    .map(|(chunk, how, other, at)| {
+                        let rest = chunk.strip_prefix('{').unwrap_or(&chunk);
+                        match how {
+                            0 => chunk.clone(),
+                            1 => format!("{other}{rest}"),
+                            2 => {
+                                let whole = format!("{shared}{rest}");
+                                let at = at.index(whole.len() + 1);
+                                let at = (0..=at).rev().find(|&i| whole.is_char_boundary(i));
+                                whole[..at.unwrap_or(0)].to_owned()
+                            }
+                            3 => format!("{shared} {rest}"),
+                            _ => format!("{shared}{rest}"),
+                        }
+                    })
+                    .collect()
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
@@ -607,6 +780,57 @@ mod tests {
         fn the_facts_read_what_the_typed_chunk_reads(text in text()) {
             check(&text)?;
         }
+
+        #[test]
+        fn a_stream_read_past_its_shared_start_reads_as_each_chunk_in_full(texts in stream()) {
+            let mut reader = Reader::default();
+            for text in &texts {
+                let whole = read(text);
+                let skipped = reader.read(text);
+                prop_assert_eq!(
+                    whole.is_ok(),
+                    skipped.is_ok(),
+                    "{:?}: in full {:?}, past the start {:?}",
+                    texts,
+                    whole.as_ref().err(),
+                    skipped.as_ref().err()
+                );
+                if let (Ok(whole), Ok(skipped)) = (whole, skipped) {
+                    prop_assert_eq!(whole, skipped, "{:?}", text);
+                }
+                check(text)?;
+            }
+        }
+    }
+
+    #[test]
+    fn a_reader_skips_only_plain_fields_and_keeps_a_short_start() {
+        let mut reader = Reader::default();
+        let first = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"}}]}"#;
+        reader.read(first).unwrap();
+        assert_eq!(
+            reader.prefix,
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","#
+        );
+        assert_eq!(reader.seen, [true, true, true, true, false, false]);
+        // The next chunk reads past the start; a known key again fails.
+        let next = first.replace(r#""a""#, r#""b""#);
+        assert_eq!(reader.read(&next).unwrap().0.text_bytes, 1);
+        let again = first.replace(r#""choices""#, r#""model":"x","choices""#);
+        assert!(reader.read(&again).is_err());
+        assert!(read(&again).is_err());
+        // Nothing past `choices`, `usage` or `error` is kept.
+        reader
+            .read(r#"{"error":null,"id":"c","choices":[]}"#)
+            .unwrap();
+        assert_eq!(reader.prefix, "");
+        // A start longer than MAX_PREFIX is not kept whole.
+        let long = format!(
+            r#"{{"x":"{}","y":1,"choices":[]}}"#,
+            "a".repeat(2 * MAX_PREFIX)
+        );
+        reader.read(&long).unwrap();
+        assert!(reader.prefix.len() <= MAX_PREFIX);
     }
 
     #[test]

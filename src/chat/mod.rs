@@ -31,6 +31,7 @@ mod request;
 mod response;
 mod stream;
 pub mod streaming;
+pub(crate) mod walk;
 
 pub use self::attempt::{Attempt, AttemptSummary};
 pub use self::chunk::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};

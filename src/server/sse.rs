@@ -12,6 +12,7 @@ use serde_json::Map;
 
 use super::error::ApiError;
 use super::request_log::{Outcome, RequestLog};
+use crate::chat::walk::{skip_space, string_end, value_end};
 use crate::chat::{ChatChunk, ChatCompletion, ChatStream, ChunkChoice, Delta, ToolCallDelta};
 use crate::chat::{FunctionCallDelta, StreamEvent, StreamFault};
 use crate::ChatError;
@@ -353,67 +354,6 @@ impl Outline {
                 Some(b'}') => return Some(outline),
                 _ => return None,
             }
-        }
-    }
-}
-
-fn skip_space(raw: &[u8], mut at: usize) -> usize {
-    while raw
-        .get(at)
-        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        at += 1;
-    }
-    at
-}
-
-/// Just past the closing quote of the string opening at `at`.
-fn string_end(raw: &[u8], at: usize) -> Option<usize> {
-    let mut i = at.checked_add(1)?;
-    loop {
-        let found = i + memchr::memchr2(b'"', b'\\', raw.get(i..)?)?;
-        match raw[found] {
-            b'"' => return Some(found + 1),
-            _ => i = found + 2,
-        }
-    }
-}
-
-/// Just past the value starting at `at`: a string, an object or array
-/// (skipped to its matching close, strings included), or a scalar.
-fn value_end(raw: &[u8], at: usize) -> Option<usize> {
-    match raw.get(at)? {
-        b'"' => string_end(raw, at),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut i = at;
-            loop {
-                match raw.get(i)? {
-                    b'"' => {
-                        i = string_end(raw, i)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-        }
-        _ => {
-            let mut i = at;
-            while raw
-                .get(i)
-                .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-            {
-                i += 1;
-            }
-            (i > at).then_some(i)
         }
     }
 }

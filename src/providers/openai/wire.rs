@@ -130,6 +130,7 @@ fn with_usage(mut request: ChatRequest) -> ChatRequest {
 pub(crate) struct OpenAiEvents {
     strip_usage: bool,
     finishes: Finishes,
+    reader: facts::Reader,
 }
 
 impl OpenAiEvents {
@@ -138,6 +139,7 @@ impl OpenAiEvents {
         OpenAiEvents {
             strip_usage,
             finishes: Finishes::default(),
+            reader: facts::Reader::default(),
         }
     }
 }
@@ -163,7 +165,7 @@ impl Decode for OpenAiEvents {
         // What the checks need of the chunk, straight from the text (no
         // JSON tree, no typed chunk): an error event reads too, its
         // `error` noted among the facts.
-        let (facts, usage) = match facts::read(text) {
+        let (facts, usage) = match self.reader.read(text) {
             Ok((facts, usage)) if event != "error" && !facts.error => (facts, usage),
             _ => {
                 self.in_band_error(event, text, out);
