@@ -131,8 +131,12 @@ impl EventParser {
             return Ok(());
         }
         let line = std::str::from_utf8(line).map_err(|_| SseError::Utf8)?;
-        let (name, value) = match line.split_once(':') {
-            Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
+        // `:` is ASCII, so its index is a char boundary.
+        let (name, value) = match memchr::memchr(b':', line.as_bytes()) {
+            Some(at) => {
+                let (name, value) = (&line[..at], &line[at + 1..]);
+                (name, value.strip_prefix(' ').unwrap_or(value))
+            }
             None => (line, ""),
         };
         match name {
