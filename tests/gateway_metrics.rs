@@ -170,6 +170,25 @@ async fn a_scrape_counts_each_call_attempt_fallback_retry_skip_and_stream() {
 
     // A model no option names leaves no trace in the labels.
     assert!(!m.text.contains("nope"), "{}", m.text);
+
+    // A call's series are kept once found: the next call counts in the
+    // same ones, and a JSON call still makes no time-to-first-token series.
+    assert_eq!(gw.chat("ok").await.status(), StatusCode::OK);
+    let m = gw.scrape().await;
+    assert_eq!(m.value(requests, &call("ok", "a/good", "a")), 2.0);
+    assert_eq!(m.total(requests, &[]), 6.0);
+    let ok_route = [("gen_ai_request_model", "ok")];
+    assert_eq!(m.value(&format!("{duration}_count"), &ok_route), 2.0);
+    assert_eq!(m.value(attempts, &attempt("a/good", "ok")), 2.0);
+    assert_eq!(m.value(attempt_duration, &model("a/good")), 2.0);
+    assert_eq!(
+        m.value(tokens, &ok("input")),
+        2.0 * usage["prompt_tokens"].as_f64().unwrap()
+    );
+    assert_eq!(m.total(&format!("{ttft}_count"), &[]), 1.0);
+    let ttft_of = |route: &str| format!("{ttft}_count{{gen_ai_request_model=\"{route}\"");
+    assert!(m.text.contains(&ttft_of("stream")), "{}", m.text);
+    assert!(!m.text.contains(&ttft_of("ok")), "{}", m.text);
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ mod breakers;
 mod generation;
 mod labels;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -237,7 +237,7 @@ impl Metrics {
         let view = self.view.load();
         let route = view.models.get(call.model);
         let served = view.models.get(call.served);
-        let labels = Call {
+        let labels = || Call {
             gen_ai_request_model: route.id.clone(),
             gen_ai_response_model: served.id.clone(),
             gen_ai_provider_name: served.provider.clone(),
@@ -248,39 +248,51 @@ impl Metrics {
             ("cancelled", None) => ErrorKind::Cancelled.as_str(),
             (_, kind) => kind.map_or("", ErrorKind::as_str),
         };
-        self.requests
-            .get_or_create(&Ended {
-                call: labels.clone(),
+        // Most calls: their series are kept, not looked up.
+        let kept = (call.status == 200 && outcome == "completed" && error.is_empty())
+            .then(|| route.handles.completed(served));
+        let kept = kept.as_deref();
+        series(kept.map(|k| &k.requests), || {
+            Counter::clone(&self.requests.get_or_create(&Ended {
+                call: labels(),
                 http_response_status_code: call.status,
                 outcome,
                 error_type: error,
-            })
-            .inc();
-        self.duration
-            .get_or_create(&Operation {
+            }))
+        })
+        .inc();
+        series(kept.map(|k| &k.duration), || {
+            Histogram::clone(&self.duration.get_or_create(&Operation {
                 gen_ai_operation_name: "chat",
-                call: labels.clone(),
+                call: labels(),
                 error_type: error,
-            })
-            .observe(call.total.as_secs_f64());
+            }))
+        })
+        .observe(call.total.as_secs_f64());
         if let Some(usage) = call.usage {
-            for (kind, n) in [
-                ("input", usage.prompt_tokens),
-                ("output", usage.completion_tokens),
+            for (kind, n, slot) in [
+                ("input", usage.prompt_tokens, kept.map(|k| &k.input_tokens)),
+                (
+                    "output",
+                    usage.completion_tokens,
+                    kept.map(|k| &k.output_tokens),
+                ),
             ] {
-                self.tokens
-                    .get_or_create(&Tokens {
+                series(slot, || {
+                    Histogram::clone(&self.tokens.get_or_create(&Tokens {
                         gen_ai_operation_name: "chat",
-                        call: labels.clone(),
+                        call: labels(),
                         gen_ai_token_type: kind,
-                    })
-                    .observe(n as f64);
+                    }))
+                })
+                .observe(n as f64);
             }
         }
         if let Some(first) = call.first_token {
-            self.first_token
-                .get_or_create(&labels)
-                .observe(first.as_secs_f64());
+            series(kept.map(|k| &k.first_token), || {
+                Histogram::clone(&self.first_token.get_or_create(&labels()))
+            })
+            .observe(first.as_secs_f64());
         }
         self.record_attempts(call.attempts, &view.models, route);
     }
@@ -296,18 +308,21 @@ impl Metrics {
         // handful of attempts), so recording allocates nothing.
         let mut models_called = 0u64;
         for (i, a) in attempts.iter().enumerate() {
-            let model = Upstream::of(models.get(&a.model));
+            let of = models.get(&a.model);
+            let model = || Upstream::of(of);
             if !a.upstream {
                 let reason = a.skip.unwrap_or(SkipReason::Cooling).as_str();
+                let model = model();
                 self.skips.get_or_create(&Skip { model, reason }).inc();
                 continue;
             }
             let outcome = a.error.map_or("ok", ErrorKind::as_str);
-            self.attempt_duration
-                .get_or_create(&model)
-                .observe(a.latency.as_secs_f64());
+            series(Some(&of.handles.attempt_duration), || {
+                Histogram::clone(&self.attempt_duration.get_or_create(&model()))
+            })
+            .observe(a.latency.as_secs_f64());
             if finished && a.error == Some(ErrorKind::StreamInterrupted) {
-                self.recoveries.get_or_create(&model).inc();
+                self.recoveries.get_or_create(&model()).inc();
             }
             let before = attempts[..i]
                 .iter()
@@ -317,19 +332,22 @@ impl Metrics {
                 // A call after its model's key moved on is the same try.
                 Some(before) if before.rotated => {}
                 Some(_) => {
-                    self.retries.get_or_create(&model).inc();
+                    self.retries.get_or_create(&model()).inc();
                 }
                 None => {
                     models_called += 1;
                     // A hedge's retries are the same hedge.
                     if a.hedge {
-                        self.hedges.get_or_create(&model).inc();
+                        self.hedges.get_or_create(&model()).inc();
                     }
                 }
             }
-            self.attempts
-                .get_or_create(&Attempted { model, outcome })
-                .inc();
+            let ok = (outcome == "ok").then_some(&of.handles.attempts_ok);
+            series(ok, || {
+                let model = model();
+                Counter::clone(&self.attempts.get_or_create(&Attempted { model, outcome }))
+            })
+            .inc();
         }
         if models_called > 1 {
             self.fallbacks
@@ -354,6 +372,15 @@ impl Metrics {
         let mut text = String::new();
         prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+/// The series `find` finds, kept in `slot` (when there is one) and found
+/// only the first time.
+fn series<M: Clone>(slot: Option<&OnceLock<M>>, find: impl FnOnce() -> M) -> M {
+    match slot {
+        Some(slot) => slot.get_or_init(find).clone(),
+        None => find(),
     }
 }
 
