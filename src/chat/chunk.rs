@@ -7,7 +7,6 @@ use crate::chat::extra_fields::deserialize_with_extra;
 use serde_json::{Map, Value};
 
 use crate::chat::completion::Usage;
-use crate::chat::facts::Facts;
 use crate::chat::message::Role;
 
 /// A `chat.completion.chunk` object of a stream.
@@ -150,14 +149,6 @@ deserialize_with_extra!(Delta, Delta::default(), {
 
 fn chunk_object() -> String {
     "chat.completion.chunk".to_owned()
-}
-
-/// What is wrong with `chunk`'s indexes, if anything.
-pub(crate) fn check_indexes(chunk: &ChatChunk) -> Result<(), String> {
-    match Facts::of(chunk).bad_index {
-        Some(bad) => Err(bad.describe()),
-        None => Ok(()),
-    }
 }
 
 /// Which choices of a stream have started and finished: the answer is

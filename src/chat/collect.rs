@@ -8,7 +8,7 @@ use crate::chat::completion::{ChatCompletion, Choice};
 use crate::chat::message::{Content, FunctionCall, Message, ToolCall};
 
 /// Adds `chunk` to `out`; the caller has checked its indexes
-/// (`chunk::check_indexes`), so the vectors stay small.
+/// (`facts::check_indexes`), so the vectors stay small.
 pub(crate) fn merge_chunk(out: &mut ChatCompletion, chunk: ChatChunk) {
     if out.id.is_empty() {
         out.id = chunk.id;

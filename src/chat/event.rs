@@ -109,12 +109,12 @@ impl StreamEvent {
     }
 
     /// What is wrong with the chunk's indexes, if anything
-    /// ([`check_indexes`](crate::chat::check_indexes)).
+    /// ([`check_indexes`](crate::chat::facts::check_indexes)).
     #[cfg_attr(not(any(feature = "openai", feature = "anthropic")), allow(dead_code))]
     pub(crate) fn check_indexes(&self) -> Result<(), String> {
         match &self.0 {
             Repr::Json { facts, .. } => facts.bad_index.map_or(Ok(()), |bad| Err(bad.describe())),
-            Repr::Typed(chunk) => crate::chat::chunk::check_indexes(chunk),
+            Repr::Typed(chunk) => crate::chat::facts::check_indexes(chunk),
         }
     }
 
@@ -155,7 +155,7 @@ impl StreamEvent {
     pub(crate) fn json_len(&self) -> usize {
         match &self.0 {
             Repr::Json { raw, .. } => raw.len(),
-            Repr::Typed(chunk) => crate::chat::streaming::json_size(chunk),
+            Repr::Typed(chunk) => json_size(chunk),
         }
     }
 }
@@ -179,6 +179,30 @@ impl Unreadable {
             chunks,
             format!("a chunk that was checked could not be read: {}", self.0),
         )
+    }
+}
+
+/// Counts the bytes written, to size a chunk without keeping its JSON.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_size(chunk: &ChatChunk) -> usize {
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail; a chunk that cannot be encoded
+    // counts as huge.
+    match serde_json::to_writer(&mut counter, chunk) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
     }
 }
 

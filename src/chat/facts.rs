@@ -30,8 +30,6 @@ use crate::chat::walk::{skip_space, string_end, value_end};
 
 /// An index out of range, the first in the order [`check_indexes`]
 /// meets them.
-///
-/// [`check_indexes`]: crate::chat::check_indexes
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BadIndex {
     /// A choice index at or above [`MAX_CHOICES`].
@@ -41,7 +39,7 @@ pub(crate) enum BadIndex {
 }
 
 impl BadIndex {
-    /// The message [`check_indexes`](crate::chat::check_indexes) gives.
+    /// The message [`check_indexes`] gives.
     pub(crate) fn describe(self) -> String {
         match self {
             BadIndex::Choice(i) => format!("choice index {i} is not below {MAX_CHOICES}"),
@@ -104,6 +102,14 @@ impl Facts {
         if index >= MAX_TOOL_CALLS && self.bad_index.is_none() {
             self.bad_index = Some(BadIndex::ToolCall(index));
         }
+    }
+}
+
+/// What is wrong with `chunk`'s indexes, if anything.
+pub(crate) fn check_indexes(chunk: &ChatChunk) -> Result<(), String> {
+    match Facts::of(chunk).bad_index {
+        Some(bad) => Err(bad.describe()),
+        None => Ok(()),
     }
 }
 

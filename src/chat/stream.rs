@@ -7,10 +7,11 @@ use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 
-use crate::chat::chunk::{check_indexes, ChatChunk};
+use crate::chat::chunk::ChatChunk;
 use crate::chat::completion::ChatCompletion;
 use crate::chat::error::ChatError;
 use crate::chat::event::StreamEvent;
+use crate::chat::facts::check_indexes;
 use crate::chat::kind::StreamFault;
 
 type BoxEventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ChatError>> + Send>>;

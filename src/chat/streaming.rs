@@ -54,30 +54,6 @@ use crate::chat::kind::ErrorKind;
 use crate::chat::log::AttemptLog;
 use crate::chat::stream::ChatStream;
 
-/// Counts the bytes written, to size a chunk without keeping its JSON.
-struct Counter(usize);
-
-impl std::io::Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 = self.0.saturating_add(buf.len());
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-pub(crate) fn json_size(chunk: &ChatChunk) -> usize {
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail; a chunk that cannot be encoded
-    // counts as huge.
-    match serde_json::to_writer(&mut counter, chunk) {
-        Ok(()) => counter.0,
-        Err(_) => usize::MAX,
-    }
-}
-
 /// When the response head of a streamed call must have arrived (connect,
 /// request sent, status and headers received).
 ///
