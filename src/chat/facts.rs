@@ -148,6 +148,9 @@ const MODEL: usize = 3;
 /// The longest start of a chunk a [`Reader`] remembers.
 const MAX_PREFIX: usize = 1024;
 
+/// The most room a [`Reader`] keeps between chunks for the rest of one.
+const MAX_SCRATCH: usize = 16 * 1024;
+
 /// Reads the chunks of one stream, skipping the start they share.
 ///
 /// A provider starts every chunk of a stream with the same members (`id`,
@@ -179,7 +182,13 @@ impl Reader {
             self.scratch.clear();
             self.scratch.push('{');
             self.scratch.push_str(rest);
-            if let Ok(read) = read_object(&self.scratch, self.seen) {
+            let read = read_object(&self.scratch, self.seen);
+            if self.scratch.capacity() > MAX_SCRATCH {
+                // A stream holds its reader while open: the room a large
+                // chunk took is not kept for the small ones after it.
+                self.scratch = String::new();
+            }
+            if let Ok(read) = read {
                 return Ok(read);
             }
         }
@@ -578,7 +587,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
-    use super::{read, BadIndex, Facts, Reader, MAX_PREFIX};
+    use super::{read, BadIndex, Facts, Reader, MAX_PREFIX, MAX_SCRATCH};
     use crate::chat::chunk::ChatChunk;
 
     fn scalar() -> impl Strategy<Value = String> {
@@ -837,6 +846,12 @@ mod tests {
         );
         reader.read(&long).unwrap();
         assert!(reader.prefix.len() <= MAX_PREFIX);
+        // Nor is the room a large chunk took kept after it.
+        reader.read(first).unwrap();
+        let large = first.replace(r#""a""#, &format!(r#""{}""#, "a".repeat(4 * MAX_SCRATCH)));
+        assert_eq!(reader.read(&large).unwrap().0.text_bytes, 4 * MAX_SCRATCH);
+        assert!(reader.scratch.capacity() <= MAX_SCRATCH);
+        assert_eq!(reader.read(&next).unwrap().0.text_bytes, 1);
     }
 
     #[test]
