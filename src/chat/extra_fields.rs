@@ -40,6 +40,13 @@ impl<'de> Deserialize<'de> for Key<'de> {
             fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
                 Ok(Key(Cow::Owned(v)))
             }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Key<'de>, E> {
+                match std::str::from_utf8(v) {
+                    Ok(v) => Ok(Key(Cow::Owned(v.to_owned()))),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+                }
+            }
         }
 
         deserializer.deserialize_identifier(KeyVisitor)
@@ -48,9 +55,15 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// `impl Deserialize for $ty`: an object whose keys `$name` go to
 /// `$field`, every other key to `extra`; the struct starts as `$init`
-/// (the values of absent fields).
+/// (the values of absent fields). The keys listed after `required` must
+/// be present (as with a derived field without `#[serde(default)]`).
 macro_rules! deserialize_with_extra {
     ($ty:ident, $init:expr, { $($name:literal => $field:ident),+ $(,)? }) => {
+        crate::chat::extra_fields::deserialize_with_extra!(
+            $ty, $init, { $($name => $field),+ }, required: []
+        );
+    };
+    ($ty:ident, $init:expr, { $($name:literal => $field:ident),+ $(,)? }, required: [$($required:literal),* $(,)?]) => {
         impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 struct ObjectVisitor;
@@ -84,6 +97,13 @@ macro_rules! deserialize_with_extra {
                             )+
                             let value: serde_json::Value = map.next_value()?;
                             out.extra.insert(key.0.into_owned(), value);
+                        }
+                        let names = [$($name),+];
+                        for required in [$($required),*] {
+                            let at = names.iter().position(|name| *name == required);
+                            if at.is_some_and(|at| !seen[at]) {
+                                return Err(<A::Error as serde::de::Error>::missing_field(required));
+                            }
                         }
                         Ok(out)
                     }

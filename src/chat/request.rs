@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::chat::extra_fields::deserialize_with_extra;
 use crate::chat::message::Message;
 use crate::chat::raw_body::RawBody;
 
@@ -238,15 +239,23 @@ impl Serialize for ChatRequest {
     }
 }
 
-#[derive(Deserialize)]
+/// The request as read, before it is shared behind `Arc`s. Read without
+/// serde's `flatten` (see [`deserialize_with_extra`]), which copied each
+/// field it did not name into an intermediate tree first.
+#[derive(Default)]
 struct RequestIn {
     model: String,
     messages: Vec<Message>,
-    #[serde(default)]
     stream: Option<bool>,
-    #[serde(flatten)]
     extra: Map<String, Value>,
 }
+
+deserialize_with_extra!(
+    RequestIn,
+    RequestIn::default(),
+    { "model" => model, "messages" => messages, "stream" => stream },
+    required: ["model", "messages"]
+);
 
 impl<'de> Deserialize<'de> for ChatRequest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -260,5 +269,89 @@ impl<'de> Deserialize<'de> for ChatRequest {
             raw: None,
             extensions: Arc::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use proptest::prelude::*;
+    use serde::Deserialize;
+    use serde_json::{Map, Value};
+
+    use super::ChatRequest;
+    use crate::chat::Message;
+
+    /// The derived reader `ChatRequest` had, kept as the reference.
+    #[derive(Deserialize)]
+    struct Derived {
+        model: String,
+        messages: Vec<Message>,
+        #[serde(default)]
+        stream: Option<bool>,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    }
+
+    fn value() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("null"),
+            Just("true"),
+            Just("false"),
+            Just("256"),
+            Just("0.2"),
+            Just(r#""gpt-4o""#),
+            Just(r#""a\"b""#),
+            Just("[]"),
+            Just(r#"[{"role":"user","content":"hi"}]"#),
+            Just(
+                r#"[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[]}]"#
+            ),
+            Just(r#"[{"content":"no role"}]"#),
+            Just(r#"{"include_usage":true}"#),
+            Just(r#"[1,{"a":[null]}]"#),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("model"),
+            Just("messages"),
+            Just("stream"),
+            Just("\\u006dodel"),
+            Just("temperature"),
+            Just("stream_options"),
+            Just("Model"),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn a_request_reads_as_the_derived_reader_read_it(
+            members in prop::collection::vec((key(), value()), 0..7),
+        ) {
+            let text = format!(
+                "{{{}}}",
+                members.iter().map(|(k, v)| format!(r#""{k}":{v}"#)).collect::<Vec<_>>().join(",")
+            );
+            let ours = serde_json::from_str::<ChatRequest>(&text);
+            let derived = serde_json::from_str::<Derived>(&text);
+            match (ours, derived) {
+                (Ok(ours), Ok(derived)) => {
+                    prop_assert_eq!(ours.model(), derived.model.as_str());
+                    prop_assert_eq!(ours.messages(), derived.messages.as_slice());
+                    prop_assert_eq!(ours.stream, derived.stream);
+                    prop_assert_eq!(ours.extra(), &derived.extra);
+                }
+                (Err(_), Err(_)) => {}
+                (ours, derived) => prop_assert!(
+                    false,
+                    "{text}: ours {:?}, derived {:?}",
+                    ours.map(|_| ()),
+                    derived.map(|_| ())
+                ),
+            }
+        }
     }
 }
