@@ -12,10 +12,9 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::chat::message::Message;
+use crate::chat::walk::{skip_space, string_end, value_end};
 
 /// A request body with the places of the values the gateway may change.
 pub(crate) struct RawBody {
@@ -30,43 +29,66 @@ pub(crate) struct RawBody {
 impl RawBody {
     /// Finds `model` and `messages` in `bytes`, a JSON object. `None` when
     /// either is missing or not of its type (a string that is not blank, a
-    /// list that is not empty), or a key appears twice (the provider might
-    /// read the other one).
+    /// list that is not empty), a key appears twice (the provider might
+    /// read the other one), or a key of the object is written with an
+    /// escape (left to the slow reading).
+    ///
+    /// This walks the object's top level without checking the JSON: the
+    /// caller keeps the body only if the typed reader then accepts all of
+    /// it, and on JSON that reader accepts the walk is exact (a property
+    /// test holds it to a full reading). The walk finds string ends with
+    /// `memchr`, so it costs a fraction of a reading.
     pub(crate) fn locate(bytes: Bytes) -> Option<Self> {
-        #[derive(Deserialize)]
-        struct Places<'a> {
-            #[serde(borrow, default)]
-            model: Option<&'a RawValue>,
-            #[serde(borrow, default)]
-            messages: Option<&'a RawValue>,
-            // Present even when `null`: a second key must never be added.
-            #[serde(default, deserialize_with = "present")]
-            stream_options: bool,
-        }
-        let places: Places<'_> = serde_json::from_slice(&bytes).ok()?;
-        let span = |value: &RawValue| {
-            let text = value.get();
-            let start = (text.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
-            let end = start.checked_add(text.len())?;
-            // Where the borrowed value sits in `bytes`; checked, never assumed.
-            (bytes.get(start..end) == Some(text.as_bytes())).then_some(start..end)
-        };
-        let model = places.model?;
-        let messages = places.messages?;
-        let named =
-            serde_json::from_str::<String>(model.get()).is_ok_and(|model| !model.trim().is_empty());
-        let listed = messages
-            .get()
-            .strip_prefix('[')
-            .is_some_and(|inside| !inside.trim_start().starts_with(']'));
-        if !(named && listed) {
+        let raw: &[u8] = &bytes;
+        let open = skip_space(raw, 0);
+        if raw.get(open) != Some(&b'{') {
             return None;
         }
-        let model = span(model)?;
-        let messages = span(messages)?;
-        let has_stream_options = places.stream_options;
-        let open = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
-        if bytes.get(open) != Some(&b'{') {
+        let (mut model, mut messages, mut has_stream_options) = (None, None, false);
+        let mut at = skip_space(raw, open + 1);
+        loop {
+            if raw.get(at) != Some(&b'"') {
+                return None;
+            }
+            let key_end = string_end(raw, at)?;
+            let key = raw.get(at + 1..key_end - 1)?;
+            if key.contains(&b'\\') {
+                return None;
+            }
+            at = skip_space(raw, key_end);
+            if raw.get(at) != Some(&b':') {
+                return None;
+            }
+            let start = skip_space(raw, at + 1);
+            let end = value_end(raw, start)?;
+            let twice = match key {
+                b"model" => model.replace(start..end).is_some(),
+                b"messages" => messages.replace(start..end).is_some(),
+                b"stream_options" => std::mem::replace(&mut has_stream_options, true),
+                _ => false,
+            };
+            if twice {
+                return None;
+            }
+            at = skip_space(raw, end);
+            match raw.get(at)? {
+                b',' => at = skip_space(raw, at + 1),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        let (model, messages) = (model?, messages?);
+        let named = serde_json::from_slice::<String>(raw.get(model.clone())?)
+            .is_ok_and(|model| !model.trim().is_empty());
+        let listed = raw
+            .get(messages.clone())?
+            .strip_prefix(b"[")
+            .is_some_and(|inside| {
+                inside
+                    .get(skip_space(inside, 0))
+                    .is_some_and(|b| *b != b']')
+            });
+        if !(named && listed) {
             return None;
         }
         Some(RawBody {
@@ -166,11 +188,6 @@ impl std::fmt::Debug for RawBody {
     }
 }
 
-/// Whether a key is there at all, whatever its value (`null` included).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
-}
-
 #[derive(Clone, Copy)]
 enum Edit {
     Usage,
@@ -180,6 +197,7 @@ enum Edit {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Range;
     use std::sync::Arc;
 
     use proptest::prelude::*;
@@ -326,6 +344,83 @@ mod tests {
         let written: Value =
             serde_json::from_slice(&renamed.raw_body(false).unwrap().unwrap()).unwrap();
         assert_eq!(written["model"], "other");
+    }
+
+    /// The places of `model` and `messages` (and whether `stream_options`
+    /// is there) as a full serde reading finds them: the reference for the
+    /// walk. `None` as `locate` must say it.
+    fn located_by_reading(bytes: &[u8]) -> Option<(usize, Range<usize>, Range<usize>, bool)> {
+        use serde::Deserialize;
+        use serde_json::value::RawValue;
+        #[derive(Deserialize)]
+        struct Places<'a> {
+            #[serde(borrow, default)]
+            model: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            messages: Option<&'a RawValue>,
+            #[serde(default, deserialize_with = "present")]
+            stream_options: bool,
+        }
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+            serde::de::IgnoredAny::deserialize(d).map(|_| true)
+        }
+        let places: Places<'_> = serde_json::from_slice(bytes).ok()?;
+        let span = |value: &RawValue| {
+            let start = value.get().as_ptr() as usize - bytes.as_ptr() as usize;
+            start..start + value.get().len()
+        };
+        let (model, messages) = (places.model?, places.messages?);
+        let named = serde_json::from_str::<String>(model.get()).is_ok_and(|m| !m.trim().is_empty());
+        let listed =
+            serde_json::from_str::<Vec<Value>>(messages.get()).is_ok_and(|m| !m.is_empty());
+        let open = bytes.iter().position(|b| *b == b'{')? + 1;
+        (named && listed).then(|| (open, span(model), span(messages), places.stream_options))
+    }
+
+    /// Bodies to walk: well-formed requests, and the same with a key
+    /// written twice or escaped, a model that is no name, no messages,
+    /// spaces anywhere.
+    fn any_body() -> impl Strategy<Value = String> {
+        (body(), 0..8usize, any::<u64>()).prop_map(|((text, _), change, seed)| {
+            let at = |n: usize| (seed as usize) % n.max(1);
+            match change {
+                0 => text.replacen("\"model\"", "\"m\\u006fdel\"", 1),
+                1 => text.replacen('{', r#"{"model":"again","#, 1),
+                2 => text.replacen('{', r#"{"stream_options":null,"#, 1),
+                3 => text.replacen("\"model\":", "\"model\":7,\"x\":", 1),
+                4 => text.replacen("\"messages\":[", "\"messages\":[],\"x\":[", 1),
+                5 => {
+                    let mut text = text;
+                    let i = at(text.len());
+                    if text.is_char_boundary(i) {
+                        text.insert_str(i, " \n\t ");
+                    }
+                    text
+                }
+                6 => text.replacen("\"model\"", "\"model\" ", 1),
+                _ => text,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// On any body the typed reader accepts, the walk finds what a full
+        /// reading finds, or leaves the body to the slow reading when one
+        /// of its keys is escaped.
+        #[test]
+        fn the_walk_finds_what_a_full_reading_finds(text in any_body()) {
+            prop_assume!(serde_json::from_str::<ChatRequest>(&text).is_ok());
+            let walked = super::RawBody::locate(bytes::Bytes::from(text.clone()))
+                .map(|b| (b.open, b.model, b.messages, b.has_stream_options));
+            let read = located_by_reading(text.as_bytes());
+            if walked.is_none() && read.is_some() {
+                prop_assert!(text.contains("\\u"), "{text}");
+            } else {
+                prop_assert_eq!(walked, read, "{}", text);
+            }
+        }
     }
 
     #[test]

@@ -179,14 +179,25 @@ async fn read_body(
 
 /// The request, with the client's body kept for the provider. The fields
 /// the stack needs are found without building a JSON tree first; a body
-/// without them is read again the slow way, for its exact error.
+/// without them, or that is not JSON, is read again the slow way, for its
+/// exact error.
 fn parse(bytes: bytes::Bytes) -> Result<ChatRequest, ApiError> {
     match ChatRequest::from_body(bytes.clone()) {
-        Some(parsed) => {
-            parsed.map_err(|e| ApiError::invalid_request(None, format!("Invalid request: {e}.")))
-        }
-        None => parse_slowly(&bytes),
+        Some(Ok(request)) => Ok(request),
+        // JSON, but not a request (a message without a role, a key twice).
+        Some(Err(e)) if e.is_data() && is_json(&bytes) => Err(ApiError::invalid_request(
+            None,
+            format!("Invalid request: {e}."),
+        )),
+        // Not JSON (somewhere, perhaps after the error): the slow way says
+        // so with its own code.
+        Some(Err(_)) | None => parse_slowly(&bytes),
     }
+}
+
+/// Whether `bytes` is one JSON value (for an error's wording only).
+fn is_json(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 /// [`parse`] through a JSON tree: slower, with the exact error for each
