@@ -179,6 +179,9 @@ impl Reader {
     /// [`read`] of `text`, the next chunk of the stream.
     pub(crate) fn read(&mut self, text: &str) -> Result<(Facts, Option<Usage>), serde_json::Error> {
         if let Some(rest) = self.rest(text) {
+            if let Some(facts) = plain::read(rest, self.seen) {
+                return Ok((facts, None));
+            }
             self.scratch.clear();
             self.scratch.push('{');
             self.scratch.push_str(rest);
@@ -257,6 +260,267 @@ impl Reader {
                 self.seen = seen;
             }
         }
+    }
+}
+
+/// The rest of a text chunk in its common shape, read by hand.
+///
+/// Past the shared start, a provider's text chunk is nearly always the
+/// same few members: `choices` with one choice of an `index`, a `delta` of
+/// `content` (or `role`, or `refusal`), `logprobs` and `finish_reason`,
+/// perhaps `usage: null` or another plain member after it. serde's reader
+/// spends about two thousand instructions on those seventy bytes; this one
+/// reads them with a few comparisons and a `memchr` per string.
+///
+/// It accepts only a strict subset of what the full reader accepts, and
+/// reads the same facts of it (a property test holds it to that): compact
+/// JSON, each known key once, strings without escapes or control
+/// characters, indexes as plain integers below 2³², `null`, `true`,
+/// `false` or such strings for other members. Anything else (whitespace,
+/// an escape, tool calls, usage that is not `null`, a repeated key, a key
+/// of the shared start) is `None`, and the full reader decides.
+mod plain {
+    use super::{Facts, ID, KEYS, MODEL, OBJECT};
+    use crate::chat::message::Role;
+
+    /// The facts of `rest` (a chunk after its shared start, whose known
+    /// keys are `seen`), or `None` when it is not in the common shape.
+    pub(super) fn read(rest: &str, seen: [bool; KEYS]) -> Option<Facts> {
+        let mut c = Cursor {
+            raw: rest.as_bytes(),
+            at: 0,
+        };
+        let mut facts = Facts::default();
+        let mut seen = seen;
+        let (mut choices, mut usage) = (false, false);
+        loop {
+            match c.key()? {
+                b"choices" if !choices => {
+                    choices = true;
+                    c.choices(&mut facts)?;
+                }
+                b"usage" if !usage => {
+                    usage = true;
+                    c.literal(b"null")?;
+                }
+                key @ (b"id" | b"object" | b"model") => {
+                    // A plain string, once (the shared start may have it).
+                    let at = match key {
+                        b"id" => ID,
+                        b"object" => OBJECT,
+                        _ => MODEL,
+                    };
+                    if std::mem::replace(&mut seen[at], true) {
+                        return None;
+                    }
+                    c.string()?;
+                }
+                b"choices" | b"usage" | b"created" | b"error" => return None,
+                _ => c.other()?,
+            }
+            match c.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        // The object ends the text (trailing space is the full reader's).
+        (c.at == c.raw.len()).then_some(facts)
+    }
+
+    struct Cursor<'t> {
+        raw: &'t [u8],
+        at: usize,
+    }
+
+    impl<'t> Cursor<'t> {
+        /// The next byte, taken.
+        fn next(&mut self) -> Option<u8> {
+            let b = *self.raw.get(self.at)?;
+            self.at += 1;
+            Some(b)
+        }
+
+        fn byte(&mut self, want: u8) -> Option<()> {
+            (self.next()? == want).then_some(())
+        }
+
+        /// `word` (`null`, `true`, `false`), followed by what ends a value.
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            let end = self.at.checked_add(word.len())?;
+            if self.raw.get(self.at..end)? != word {
+                return None;
+            }
+            self.at = end;
+            matches!(self.raw.get(end), Some(b',' | b'}' | b']')).then_some(())
+        }
+
+        /// A string without escapes or control characters: its bytes.
+        fn string(&mut self) -> Option<&'t [u8]> {
+            self.byte(b'"')?;
+            let start = self.at;
+            let len = memchr::memchr2(b'"', b'\\', self.raw.get(start..)?)?;
+            let end = start + len;
+            if self.raw.get(end) != Some(&b'"') {
+                return None;
+            }
+            let text = self.raw.get(start..end)?;
+            if text.iter().any(|b| *b < 0x20) {
+                return None;
+            }
+            self.at = end + 1;
+            Some(text)
+        }
+
+        /// A key and its colon.
+        fn key(&mut self) -> Option<&'t [u8]> {
+            let key = self.string()?;
+            self.byte(b':')?;
+            Some(key)
+        }
+
+        /// `null` (`None`) or a plain string (its bytes).
+        fn text(&mut self) -> Option<Option<&'t [u8]>> {
+            match self.raw.get(self.at)? {
+                b'n' => self.literal(b"null").map(|()| None),
+                _ => self.string().map(Some),
+            }
+        }
+
+        /// The value of a member no check reads: `null`, `true`, `false`
+        /// or a plain string.
+        fn other(&mut self) -> Option<()> {
+            match self.raw.get(self.at)? {
+                b'n' => self.literal(b"null"),
+                b't' => self.literal(b"true"),
+                b'f' => self.literal(b"false"),
+                _ => self.string().map(|_| ()),
+            }
+        }
+
+        /// A non-negative integer below 2³², written plainly.
+        fn index(&mut self) -> Option<u32> {
+            let digits = self.raw.get(self.at..)?;
+            let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+            // No leading zero, at most ten digits, and no fraction or
+            // exponent after them.
+            if len == 0 || len > 10 || (len > 1 && digits[0] == b'0') {
+                return None;
+            }
+            if !matches!(digits.get(len), Some(b',' | b'}')) {
+                return None;
+            }
+            let value = digits[..len]
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            self.at += len;
+            u32::try_from(value).ok()
+        }
+
+        /// The `choices` array, each choice folded into `facts` as the
+        /// full reader folds them.
+        fn choices(&mut self, facts: &mut Facts) -> Option<()> {
+            self.byte(b'[')?;
+            if self.raw.get(self.at) == Some(&b']') {
+                self.at += 1;
+                return Some(());
+            }
+            loop {
+                let (index, finished, content, text_bytes) = self.choice()?;
+                facts.choices = true;
+                facts.content |= content;
+                facts.text_bytes = facts.text_bytes.saturating_add(text_bytes);
+                facts.finishes.note_choice(index, finished);
+                facts.choice_index(index);
+                match self.next()? {
+                    b',' => continue,
+                    b']' => return Some(()),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// One choice: its index, whether it finished, and its delta's
+        /// content and bytes of text.
+        fn choice(&mut self) -> Option<(u32, bool, bool, usize)> {
+            self.byte(b'{')?;
+            let (mut index, mut finished, mut content, mut text_bytes) = (0, false, false, 0);
+            let mut seen = [false; 3];
+            if self.raw.get(self.at) == Some(&b'}') {
+                self.at += 1;
+                return Some((index, finished, content, text_bytes));
+            }
+            loop {
+                match self.key()? {
+                    b"index" if !std::mem::replace(&mut seen[0], true) => index = self.index()?,
+                    b"delta" if !std::mem::replace(&mut seen[1], true) => {
+                        (content, text_bytes) = self.delta()?;
+                    }
+                    b"finish_reason" if !std::mem::replace(&mut seen[2], true) => {
+                        finished = self.text()?.is_some();
+                    }
+                    b"index" | b"delta" | b"finish_reason" => return None,
+                    _ => self.other()?,
+                }
+                match self.next()? {
+                    b',' => continue,
+                    b'}' => return Some((index, finished, content, text_bytes)),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A delta of text: whether it carries any, and its bytes.
+        fn delta(&mut self) -> Option<(bool, usize)> {
+            self.byte(b'{')?;
+            let (mut content, mut text_bytes) = (false, 0usize);
+            let mut seen = [false; 3];
+            if self.raw.get(self.at) == Some(&b'}') {
+                self.at += 1;
+                return Some((content, text_bytes));
+            }
+            loop {
+                let text = match self.key()? {
+                    b"role" if !std::mem::replace(&mut seen[0], true) => {
+                        // `null` or a role's name, as the typed reader has them.
+                        if !self.text()?.is_none_or(is_role) {
+                            return None;
+                        }
+                        None
+                    }
+                    b"content" if !std::mem::replace(&mut seen[1], true) => self.text()?,
+                    b"refusal" if !std::mem::replace(&mut seen[2], true) => self.text()?,
+                    b"role" | b"content" | b"refusal" | b"tool_calls" => return None,
+                    _ => {
+                        self.other()?;
+                        None
+                    }
+                };
+                if let Some(text) = text {
+                    content |= !text.is_empty();
+                    text_bytes = text_bytes.saturating_add(text.len());
+                }
+                match self.next()? {
+                    b',' => continue,
+                    b'}' => return Some((content, text_bytes)),
+                    _ => return None,
+                }
+            }
+        }
+    }
+
+    /// Whether `name` is a role's, as the typed reader names them.
+    fn is_role(name: &[u8]) -> bool {
+        [
+            Role::System,
+            Role::Developer,
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Function,
+        ]
+        .iter()
+        .any(|role| role.as_str().as_bytes() == name)
     }
 }
 
@@ -815,6 +1079,194 @@ mod tests {
                 }
                 check(text)?;
             }
+        }
+    }
+
+    /// A value just outside the hand reader's shape, or far from it.
+    fn odd() -> BoxedStrategy<String> {
+        prop::sample::select(vec![
+            "nul",
+            "true",
+            "false",
+            "00",
+            "01",
+            "4294967296",
+            "99999999999",
+            "-1",
+            "1.0",
+            "1e2",
+            r#""Assistant""#,
+            r#""robot""#,
+            r#""a\"b""#,
+            r#""\u00e9""#,
+            "\"tab\there\"",
+            "{}",
+            "[]",
+            r#"{"a":1}"#,
+        ])
+        .prop_map(str::to_owned)
+        .boxed()
+    }
+
+    /// Mostly one of `good`, sometimes an odd value.
+    fn mostly(good: &[&'static str]) -> BoxedStrategy<String> {
+        let good = prop::sample::select(good.to_vec()).prop_map(str::to_owned);
+        prop_oneof![6 => good, 1 => odd()].boxed()
+    }
+
+    /// `"key":value`.
+    fn member(key: &'static str, value: BoxedStrategy<String>) -> BoxedStrategy<String> {
+        value.prop_map(move |v| format!("\"{key}\":{v}")).boxed()
+    }
+
+    /// An object of some of `members` (a member may come twice).
+    fn members(
+        members: Vec<(u32, BoxedStrategy<String>)>,
+        count: std::ops::Range<usize>,
+    ) -> BoxedStrategy<String> {
+        prop::collection::vec(prop::strategy::Union::new_weighted(members), count)
+            .prop_map(|m| format!("{{{}}}", m.join(",")))
+            .boxed()
+    }
+
+    /// The rest of a chunk past a shared start, mostly in the common shape
+    /// of text chunks, sometimes a value or a byte off it.
+    fn plain_rest() -> impl Strategy<Value = String> {
+        let text = || mostly(&["null", r#""""#, r#""x""#, r#""stop""#, r#""é""#]);
+        let delta = members(
+            vec![
+                (
+                    2,
+                    member("role", mostly(&["null", r#""assistant""#, r#""tool""#])),
+                ),
+                (4, member("content", text())),
+                (1, member("refusal", text())),
+                (1, member("tool_calls", odd())),
+                (1, member("z", text())),
+            ],
+            0..4,
+        );
+        let near = prop::sample::select(vec!["00", "01", "-0", "4294967296", "1.5", "1e1", "2 "]);
+        let index = prop_oneof![
+            4 => mostly(&["0", "1", "7", "127", "128", "4294967295"]),
+            1 => near.prop_map(str::to_owned),
+        ]
+        .boxed();
+        let choice = members(
+            vec![
+                (3, member("index", index.clone())),
+                (
+                    3,
+                    member("delta", prop_oneof![6 => delta, 1 => odd()].boxed()),
+                ),
+                (2, member("finish_reason", text())),
+                (1, member("logprobs", text())),
+            ],
+            0..5,
+        );
+        let choices = prop_oneof![
+            6 => prop::collection::vec(choice, 0..3).prop_map(|c| format!("[{}]", c.join(","))),
+            1 => odd(),
+        ];
+        let rest = members(
+            vec![
+                (6, member("choices", choices.boxed())),
+                (1, member("usage", mostly(&["null"]))),
+                (1, member("obfuscation", text())),
+                (1, member("id", text())),
+                (1, member("model", text())),
+                (1, member("created", index)),
+                (1, member("error", text())),
+            ],
+            1..4,
+        );
+        let noise = prop::sample::select(vec![" ", ",", "}", "]", "\"", "\\", "0", "n", "{"]);
+        (rest, 0usize..8, any::<prop::sample::Index>(), noise).prop_map(|(rest, how, at, noise)| {
+            let rest = rest.strip_prefix('{').unwrap_or(&rest).to_owned();
+            let at = at.index(rest.len() + 1);
+            if !rest.is_char_boundary(at) {
+                return rest;
+            }
+            match how {
+                0 => format!("{}{noise}{}", &rest[..at], &rest[at..]),
+                1 if at < rest.len() && rest.is_char_boundary(at + 1) => {
+                    format!("{}{}", &rest[..at], &rest[at + 1..])
+                }
+                2 => rest[..at].to_owned(),
+                _ => rest,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(6000))]
+
+        /// What the hand reader reads at all, it reads as the full reader
+        /// does; the rest it leaves to it.
+        #[test]
+        fn the_hand_reader_reads_its_shape_as_the_full_reader_does(
+            rest in plain_rest(),
+            seen in any::<[bool; 4]>(),
+        ) {
+            let seen = [seen[0], seen[1], seen[2], seen[3], false, false];
+            if let Some(facts) = super::plain::read(&rest, seen) {
+                let full = super::read_object(&format!("{{{rest}"), seen);
+                prop_assert_eq!(full.ok(), Some((facts, None)), "{}", rest);
+            }
+        }
+    }
+
+    #[test]
+    fn text_chunks_as_providers_send_them_are_read_by_hand() {
+        let seen = [true, true, true, true, false, false];
+        for (rest, content, text_bytes, finished) in [
+            (
+                r#""choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}"#,
+                false,
+                0,
+                false,
+            ),
+            (
+                r#""choices":[{"index":0,"delta":{"content":" here"},"logprobs":null,"finish_reason":null}],"obfuscation":"k2"}"#,
+                true,
+                5,
+                false,
+            ),
+            (
+                r#""choices":[{"index":0,"delta":{"content":"é"},"finish_reason":null}],"usage":null}"#,
+                true,
+                2,
+                false,
+            ),
+            (
+                r#""system_fingerprint":"fp","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#,
+                false,
+                0,
+                true,
+            ),
+            (r#""choices":[]}"#, false, 0, false),
+        ] {
+            let facts = super::plain::read(rest, seen).unwrap_or_else(|| panic!("{rest}"));
+            assert_eq!(
+                (facts.content, facts.text_bytes),
+                (content, text_bytes),
+                "{rest}"
+            );
+            assert_eq!(facts.finishes.complete(), finished, "{rest}");
+            let full = super::read_object(&format!("{{{rest}"), seen).unwrap();
+            assert_eq!(full, (facts, None), "{rest}");
+        }
+        // Left to the full reader: escapes, tool calls, usage, a repeat.
+        for rest in [
+            r#""choices":[{"index":0,"delta":{"content":"a
+b"}}]}"#,
+            r#""choices":[{"index":0,"delta":{"tool_calls":[]}}]}"#,
+            r#""choices":[],"usage":{"total_tokens":3}}"#,
+            r#""choices":[{"index":0,"index":1}]}"#,
+            r#""model":"m","choices":[]}"#,
+            r#""choices":[] }"#,
+        ] {
+            assert_eq!(super::plain::read(rest, seen), None, "{rest}");
         }
     }
 
